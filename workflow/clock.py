@@ -1,0 +1,27 @@
+"""Time comes from a clock passed in; these helpers keep it UTC everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already (as the database stores it)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_storage(moment: datetime) -> datetime:
+    return as_utc(moment)
+
+
+def iso(moment: datetime) -> str:
+    return as_utc(moment).isoformat()

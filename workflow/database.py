@@ -1,0 +1,134 @@
+"""Opening a database: SQLite by path (WAL, busy timeout) or any SQLAlchemy URL (psycopg 3).
+
+Sessions are opened here only; database errors become one-line :mod:`workflow.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session, SQLModel
+
+from workflow import models
+from workflow.errors import InvalidInput, NotInitialised, WorkflowError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(target: str) -> str:
+    """A URL stays a URL (``postgresql://`` meaning psycopg 3); anything else is a SQLite path."""
+    if "://" in target:
+        for plain in ("postgresql://", "postgres://"):
+            if target.startswith(plain):
+                return "postgresql+psycopg://" + target[len(plain):]
+        return target
+    if not target.strip():
+        raise InvalidInput("--db: empty database path")
+    path = Path(target).expanduser()
+    if not path.parent.is_dir():
+        raise InvalidInput(f"--db: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise InvalidInput(f"--db: {path} is a directory, not a database file")
+    return f"sqlite:///{path.resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix and ":memory:" not in url:
+        return Path(url[len(prefix):])
+    return None
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL and a busy timeout; BEGIN IMMEDIATE for writes so they queue instead of deadlocking."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        writing = conn.get_execution_options().get("wf_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def _database_error(error: DBAPIError) -> WorkflowError:
+    text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    lowered = text.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return NotInitialised("the database is not initialised; run `workflow init`")
+    if "not a database" in lowered:
+        return WorkflowError(f"database error: the file is not a SQLite database ({text})")
+    return WorkflowError(f"database error: {text}")
+
+
+class Database:
+    """One engine per target; sessions for reading and for writing."""
+
+    def __init__(self, target: str, *, create: bool = False) -> None:
+        self.url = database_url(target)
+        self.path = _sqlite_path(self.url)
+        if self.path is not None and not create and not self.path.exists():
+            raise NotInitialised(f"no workflow database at {self.path}; run `workflow init`")
+        self.is_sqlite = self.url.startswith("sqlite")
+        try:
+            if self.is_sqlite:
+                self.engine = create_engine(
+                    self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+                )
+                _configure_sqlite(self.engine)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=False)
+        except Exception as error:  # any URL the dialects reject is bad input
+            raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
+        self._writer = self.engine.execution_options(wf_write=True)
+
+    @contextmanager
+    def _session(self, bind: Any) -> Iterator[Session]:
+        session = Session(bind, expire_on_commit=False, autoflush=False)
+        try:
+            yield session
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise
+        except DBAPIError as error:
+            session.rollback()
+            raise _database_error(error) from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def read(self) -> Any:
+        return self._session(self.engine)
+
+    def write(self) -> Any:
+        return self._session(self._writer)
+
+    def is_initialised(self) -> bool:
+        try:
+            return inspect(self.engine).has_table(models.User.__tablename__)
+        except DBAPIError as error:
+            raise _database_error(error) from None
+
+    def create_schema(self) -> None:
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except DBAPIError as error:
+            raise _database_error(error) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()

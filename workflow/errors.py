@@ -1,0 +1,47 @@
+"""The small error hierarchy every caller (CLI, tests, scripts) relies on.
+
+Each error carries a one-line message meant for a person; the CLI maps the class to an exit code.
+"""
+
+from __future__ import annotations
+
+
+class WorkflowError(Exception):
+    """Base of every expected failure."""
+
+    exit_code = 1
+
+
+class InvalidInput(WorkflowError):
+    """A malformed value: reported before anything is looked up."""
+
+    exit_code = 2
+
+
+class NotFound(WorkflowError):
+    """An unknown reference, user or policy entry."""
+
+
+class Refused(WorkflowError):
+    """A rule, a role or the current state refused the attempt.
+
+    ``rule`` names the rule (``state``, ``role``, or a rule of the process); the message says why.
+    """
+
+    def __init__(self, event: str, rule: str, reason: str) -> None:
+        self.event = event
+        self.rule = rule
+        self.reason = reason
+        super().__init__(f"{event} refused: {reason} [rule: {rule}]")
+
+
+class Conflict(WorkflowError):
+    """Someone else changed the record between reading and writing it."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"{ref} was changed by someone else; reload and retry")
+
+
+class NotInitialised(WorkflowError):
+    """The database holds no workflow schema (or does not exist yet)."""

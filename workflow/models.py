@@ -1,0 +1,97 @@
+"""The tables. Generic: a record's fields live in a JSON column declared by its process.
+
+Timestamps are aware UTC datetimes (SQLModel stores them as UTC); dates are calendar dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "wf_user"
+
+    name: str = Field(primary_key=True, max_length=200)
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_by: str
+    created_at: datetime
+
+
+class Record(SQLModel, table=True):
+    __tablename__ = "wf_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, max_length=40)
+    process: str
+    state: str = Field(index=True)
+    version: int = 1
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    participants: dict[str, list[str]] = Field(sa_column=Column(JSON, nullable=False))
+    due_on: date | None = Field(default=None, index=True)
+    created_by: str
+    created_at: datetime
+
+
+class History(SQLModel, table=True):
+    __tablename__ = "wf_history"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="wf_record.id", index=True)
+    ref: str
+    event: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    at: datetime
+    reason: str | None
+    changes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    consulted: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    process_version: str
+
+
+class RefCounter(SQLModel, table=True):
+    """The last sequence number handed out per reference prefix and year."""
+
+    __tablename__ = "wf_ref_counter"
+    __table_args__ = (UniqueConstraint("prefix", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str
+    year: int
+    last: int
+
+
+class PolicyEntry(SQLModel, table=True):
+    """A dated restriction on a subject (a country, for the transfer process)."""
+
+    __tablename__ = "wf_policy_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(index=True)
+    kind: str
+    since: date
+    until: date | None = None
+    reason: str
+
+
+class PolicyChange(SQLModel, table=True):
+    """Every change to the policy, with who made it and why."""
+
+    __tablename__ = "wf_policy_change"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="wf_policy_entry.id")
+    action: str
+    subject: str
+    kind: str
+    since: date
+    until: date | None
+    actor: str
+    at: datetime
+    reason: str

@@ -1,0 +1,74 @@
+"""Registered users and their roles."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from workflow.clock import iso, to_storage
+from workflow.errors import InvalidInput, NotFound, Refused, WorkflowError
+from workflow.models import User
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+ADMIN = "admin"
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidInput(
+            f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
+        )
+    return name
+
+
+def require_active(session: Session, name: str) -> User:
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"unknown user {name!r}; an admin registers users with `workflow user add`")
+    if not user.active:
+        raise Refused("access", "active-user", f"user {name!r} is disabled")
+    return user
+
+
+def require_admin(session: Session, name: str, action: str) -> User:
+    user = require_active(session, name)
+    if ADMIN not in user.roles:
+        raise Refused(action, "role", f"only an admin may {action}; {name} holds "
+                      f"{', '.join(user.roles) or 'no role'}")
+    return user
+
+
+def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -> User:
+    if session.get(User, name) is not None:
+        raise WorkflowError(f"user {name!r} already exists")
+    user = User(name=name, roles=sorted(set(roles)), active=True, created_by=by,
+                created_at=to_storage(now))
+    session.add(user)
+    return user
+
+
+def disable(session: Session, name: str) -> None:
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"unknown user {name!r}")
+    if not user.active:
+        return
+    if ADMIN in user.roles:
+        admins = session.exec(select(User).where(User.active)).all()
+        if sum(1 for u in admins if ADMIN in u.roles) == 1:
+            raise Refused("disable user", "last-admin", f"{name} is the last active admin")
+    user.active = False
+    session.add(user)
+
+
+def as_dict(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "roles": list(user.roles),
+        "active": user.active,
+        "created_by": user.created_by,
+        "created_at": iso(user.created_at),
+    }

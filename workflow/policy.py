@@ -1,0 +1,92 @@
+"""The dated policy (restrictions on subjects) and the record of every change to it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from workflow.clock import iso, to_storage
+from workflow.errors import NotFound, Refused
+from workflow.models import PolicyChange, PolicyEntry
+from workflow.process import Restriction
+
+
+def restrictions(session: Session) -> list[Restriction]:
+    rows = session.exec(select(PolicyEntry).order_by(PolicyEntry.id)).all()
+    return [Restriction(r.subject, r.kind, r.since, r.until, r.reason) for r in rows]
+
+
+def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reason: str,
+            now: datetime) -> None:
+    assert entry.id is not None
+    session.add(PolicyChange(entry_id=entry.id, action=action, subject=entry.subject,
+                             kind=entry.kind, since=entry.since, until=entry.until, actor=actor,
+                             at=to_storage(now), reason=reason))
+
+
+def add(session: Session, subject: str, kind: str, since: date, reason: str, actor: str,
+        now: datetime, action: str = "add") -> PolicyEntry:
+    for entry in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all():
+        overlaps = entry.until is None or entry.until > since
+        if entry.kind == kind and overlaps:
+            raise Refused("policy add", "already-restricted",
+                          f"{subject} already has a {kind} restriction since "
+                          f"{entry.since.isoformat()}"
+                          + (f" until {entry.until.isoformat()}" if entry.until else ""))
+    entry = PolicyEntry(subject=subject, kind=kind, since=since, until=None, reason=reason)
+    session.add(entry)
+    session.flush()
+    _record(session, entry, action, actor, reason, now)
+    return entry
+
+
+def end(session: Session, subject: str, on: date, reason: str, actor: str,
+        now: datetime) -> list[PolicyEntry]:
+    entries = [
+        e for e in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
+        if e.since <= on and (e.until is None or e.until > on)
+    ]
+    if not entries:
+        raise NotFound(f"{subject} has no restriction in force on {on.isoformat()}")
+    for entry in entries:
+        entry.until = on
+        session.add(entry)
+        _record(session, entry, "end", actor, reason, now)
+    return entries
+
+
+def entry_dict(entry: Restriction | PolicyEntry, subject_key: str) -> dict[str, Any]:
+    return {
+        subject_key: entry.subject,
+        "kind": entry.kind,
+        "since": entry.since.isoformat(),
+        "until": entry.until.isoformat() if entry.until else None,
+        "reason": entry.reason,
+    }
+
+
+def listing(session: Session, subject_key: str, as_of: date | None) -> list[dict[str, Any]]:
+    rows = restrictions(session)
+    if as_of is not None:
+        rows = [r for r in rows if r.in_force_on(as_of)]
+    return [entry_dict(r, subject_key) for r in rows]
+
+
+def changes(session: Session, subject_key: str) -> list[dict[str, Any]]:
+    rows = session.exec(select(PolicyChange).order_by(PolicyChange.seq)).all()
+    return [
+        {
+            "seq": c.seq,
+            "action": c.action,
+            subject_key: c.subject,
+            "kind": c.kind,
+            "since": c.since.isoformat(),
+            "until": c.until.isoformat() if c.until else None,
+            "actor": c.actor,
+            "at": iso(c.at),
+            "reason": c.reason,
+        }
+        for c in rows
+    ]

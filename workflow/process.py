@@ -1,0 +1,179 @@
+"""How a process is declared: fields, events, who may fire them, and the rules that guard them.
+
+Plain data and small functions only. A process module (such as ``states``) builds a
+:class:`Process` from these classes; the engine runs any such process unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from workflow.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """One dated entry of the policy: ``subject`` may not be dealt with from ``since`` on."""
+
+    subject: str
+    kind: str
+    since: date
+    until: date | None
+    reason: str
+
+    def in_force_on(self, day: date) -> bool:
+        return self.since <= day and (self.until is None or day < self.until)
+
+    def describe(self) -> str:
+        text = f"{self.kind} since {self.since.isoformat()}"
+        if self.until is not None:
+            text += f" until {self.until.isoformat()}"
+        return text
+
+
+class PolicyView:
+    """The policy as of one day; remembers which subjects a decision consulted."""
+
+    def __init__(self, entries: list[Restriction], day: date) -> None:
+        self.day = day
+        self._entries = entries
+        self.consulted: dict[str, list[Restriction]] = {}
+
+    def in_force(self, subject: str) -> list[Restriction]:
+        found = [e for e in self._entries if e.subject == subject and e.in_force_on(self.day)]
+        self.consulted[subject] = found
+        return found
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a rule may look at when an event is fired (or previewed)."""
+
+    ref: str
+    state: str
+    fields: Mapping[str, Any]
+    actor: str
+    roles: frozenset[str]
+    drafter: str
+    participants: Mapping[str, tuple[str, ...]]
+    today: date
+    policy: PolicyView
+    reason: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def fired_by(self, event: str) -> tuple[str, ...]:
+        """Everyone who has fired ``event`` on this record so far."""
+        return self.participants.get(event, ())
+
+
+Check = Callable[[Context], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named guard: ``check`` returns None when it holds, else the reason it refuses.
+
+    ``uses_args`` marks rules that read the reason or the event's arguments; a preview of what a
+    caller may do skips them, since the arguments are not known yet.
+    """
+
+    name: str
+    check: Check
+    uses_args: bool = False
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One way to be allowed to fire an event: hold ``role`` (and, if ``own``, be the drafter)."""
+
+    role: str
+    own: bool = False
+
+    def admits(self, actor: str, roles: frozenset[str], drafter: str) -> bool:
+        return self.role in roles and (not self.own or actor == drafter)
+
+    def describe(self, drafter: str) -> str:
+        if self.own:
+            return f"its drafter ({drafter})"
+        article = "an" if self.role[0] in "aeiou" else "a"
+        return f"{article} {self.role}"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field of the record: its value kind, and whether people set it or only events do."""
+
+    name: str
+    kind: str
+    help: str
+    required: bool = False
+    editable: bool = True
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    sources: tuple[str, ...]
+    dest: str
+    permits: tuple[Permit, ...]
+    rules: tuple[Rule, ...] = ()
+    args: Mapping[str, str] = field(default_factory=dict)
+    defaults: Callable[[Context], Mapping[str, Any]] | None = None
+    effect: Callable[[Context], Mapping[str, Any]] | None = None
+    help: str = ""
+
+    def who(self, drafter: str) -> str:
+        return " or ".join(p.describe(drafter) for p in self.permits)
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    version: str
+    ref_prefix: str
+    states: tuple[str, ...]
+    initial: str
+    finals: tuple[str, ...]
+    events: tuple[Event, ...]
+    fields: tuple[FieldSpec, ...]
+    roles: tuple[str, ...]
+    create_roles: tuple[str, ...]
+    edit_permits: tuple[Permit, ...]
+    edit_states: tuple[str, ...]
+    due_state: str | None = None
+    due_field: str | None = None
+    policy_subject: str = "subject"
+    policy_kinds: tuple[str, ...] = ()
+    seed_policy: tuple[Restriction, ...] = ()
+
+    def event(self, name: str) -> Event:
+        for event in self.events:
+            if event.name == name:
+                return event
+        known = ", ".join(e.name for e in self.events)
+        raise InvalidInput(f"unknown event {name!r}; the process has: {known}")
+
+    def check_state(self, name: str) -> str:
+        if name not in self.states:
+            raise InvalidInput(f"unknown state {name!r}; the process has: {', '.join(self.states)}")
+        return name
+
+    def check_role(self, name: str) -> str:
+        if name not in self.roles:
+            raise InvalidInput(f"unknown role {name!r}; roles are: {', '.join(self.roles)}")
+        return name
+
+    def check_policy_kind(self, name: str) -> str:
+        if name not in self.policy_kinds:
+            kinds = ", ".join(self.policy_kinds)
+            raise InvalidInput(f"unknown restriction kind {name!r}; kinds are: {kinds}")
+        return name
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise InvalidInput(f"unknown field {name!r}")

@@ -1,0 +1,47 @@
+"""Rows as the dictionaries the API returns and ``--json`` prints."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from workflow.clock import iso
+from workflow.models import History, Record
+from workflow.process import Process
+
+
+def field_values(process: Process, data: dict[str, Any]) -> dict[str, Any]:
+    """Stored JSON values parsed back to Python (dates as ``date``), every field present."""
+    out: dict[str, Any] = {}
+    for spec in process.fields:
+        value = data.get(spec.name)
+        if value is not None and spec.kind == "date" and not isinstance(value, date):
+            value = date.fromisoformat(value)
+        out[spec.name] = value
+    return out
+
+
+def record_dict(process: Process, record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {"ref": record.ref, "state": record.state, "version": record.version}
+    for spec in process.fields:
+        out[spec.name] = record.data.get(spec.name)
+    out["drafted_by"] = record.created_by
+    out["drafted_at"] = iso(record.created_at)
+    return out
+
+
+def history_dict(row: History) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "ref": row.ref,
+        "event": row.event,
+        "from": row.from_state,
+        "to": row.to_state,
+        "actor": row.actor,
+        "roles": list(row.roles),
+        "at": iso(row.at),
+        "reason": row.reason,
+        "changes": dict(row.changes),
+        "consulted": dict(row.consulted),
+        "process_version": row.process_version,
+    }
