@@ -1,0 +1,55 @@
+"""What every command shares: the database target, the acting user, the clock, the process.
+
+The database stack is imported only when a command first asks for the workflow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from states import PROCESS
+from workflow.process import Process
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock
+    from workflow.engine import Workflow
+
+
+class App:
+    def __init__(self, db: str, actor: str, clock: Clock | None = None) -> None:
+        self.db = db
+        self.actor = actor
+        self.clock = clock
+        self.process: Process = PROCESS
+        self._workflow: Workflow | None = None
+
+    def workflow(self, *, create: bool = False) -> Workflow:
+        if self._workflow is None:
+            from workflow.engine import Workflow
+
+            self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
+                                      create=create)
+        return self._workflow
+
+    def user_workflow(self) -> Workflow:
+        """The workflow, after checking that the caller is a registered, active user."""
+        wf = self.workflow()
+        wf.require_user(self.actor)
+        return wf
+
+    def close(self) -> None:
+        if self._workflow is not None:
+            self._workflow.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def app_from(ctx: click.Context) -> App:
+    app = ctx.find_object(App)
+    assert app is not None
+    return app
+
+

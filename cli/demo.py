@@ -1,0 +1,29 @@
+"""`workflow demo`: play the seed story into a fresh database, narrating each step."""
+
+from __future__ import annotations
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import table
+from states import demo as story
+from workflow.errors import WorkflowError
+
+
+@click.command()
+@pass_app
+def demo(app: App) -> None:
+    """Play the Patriot PAC-3 story into --db and print its history.
+
+    The database is initialised first (you become its admin) and stays for you to explore.
+    Refused if the database already holds requests.
+    """
+    wf = app.workflow(create=True)
+    if wf.db.is_initialised() and wf.list():
+        raise WorkflowError(f"{app.db} already holds requests; the demo needs a fresh database "
+                            "(use --db to name another)")
+    ref = story.play(wf, app.actor, click.echo)
+    click.echo(f"\nThe history of {ref}, oldest first:\n")
+    table(wf.history(ref), ["seq", "at", "event", "from", "to", "actor", "reason"], "no history")
+    click.echo(f"\nExplore it: workflow --db {app.db} request show {ref}   "
+               f"(as {app.actor}; or --as sato, suzuki, ito)")

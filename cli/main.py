@@ -1,0 +1,97 @@
+"""The ``workflow`` command: global options, sub-commands, and the one place errors become exits.
+
+Every expected failure is one line on stderr with exit code 1 (refused, unknown, conflict) or
+2 (malformed input); nothing reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+import click
+
+from cli.app import App
+from workflow.errors import WorkflowError
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (e.g. a container without a passwd entry)
+        return "admin"
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+class WorkflowGroup(click.Group):
+    """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        code = 0
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except WorkflowError as error:
+            click.echo(f"error: {_one_line(str(error))}", err=True)
+            code = error.exit_code
+        except click.UsageError as error:
+            click.echo(f"error: {_one_line(error.format_message())}", err=True)
+            code = 2
+        except click.ClickException as error:
+            click.echo(f"error: {_one_line(error.format_message())}", err=True)
+            code = error.exit_code
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            code = 1
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            code = 130
+        except Exception as error:  # the promise: never a traceback
+            click.echo(f"error: unexpected {type(error).__name__}: {_one_line(str(error))}",
+                       err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="WORKFLOW_DB", default="workflow.db", show_default=True,
+              help="SQLite file path, or a database URL such as postgresql://user@host/db "
+                   "(env WORKFLOW_DB).")
+@click.option("--as", "actor", envvar="WORKFLOW_USER", default=_default_user,
+              show_default="your login name",
+              help="Who is acting; must be a registered, active user (env WORKFLOW_USER).")
+@click.version_option(package_name="transfer-workflow")
+@click.pass_context
+def cli(ctx: click.Context, db: str, actor: str) -> None:
+    """Approval workflow for defence-equipment transfer requests.
+
+    Every change is checked against the process rules and recorded in an audit history.
+    Run `workflow demo` to see the whole story played on a fresh database.
+    """
+    preset = ctx.obj if isinstance(ctx.obj, dict) else {}
+    app = App(db, actor, clock=preset.get("clock"))
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    from cli import demo, graph, policy, records, setup, trail
+
+    for command in (setup.init, setup.user, records.request, trail.advance, trail.history,
+                    trail.due, policy.policy, graph.graph, demo.demo):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="workflow")

@@ -1,0 +1,77 @@
+"""`workflow policy list|add|end|history`: the dated country restrictions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import emit_json, json_option, say, table
+from cli.types import COUNTRY, DATE, REASON, ProcessName
+from states import PROCESS
+
+
+@click.group()
+def policy() -> None:
+    """The dated list of country restrictions every decision reads (changes: admins only)."""
+
+
+@policy.command("list")
+@click.option("--as-of", type=DATE, help="Only the restrictions in force on this day.")
+@json_option
+@pass_app
+def policy_list(app: App, as_of: date | None, as_json: bool) -> None:
+    """List the restrictions (all of them, or those in force on --as-of)."""
+    rows = app.user_workflow().policy(as_of)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["country", "kind", "since", "until", "reason"], "no restrictions")
+
+
+@policy.command("add")
+@click.argument("country", type=COUNTRY)
+@click.option("--kind", required=True, type=ProcessName(PROCESS, "kind"),
+              help=f"One of: {', '.join(PROCESS.policy_kinds)}.")
+@click.option("--since", required=True, type=DATE, help="First day in force (YYYY-MM-DD).")
+@click.option("--reason", required=True, type=REASON, help="Why, and its source.")
+@json_option
+@pass_app
+def policy_add(app: App, country: str, kind: str, since: date, reason: str | None,
+               as_json: bool) -> None:
+    """Restrict COUNTRY from --since on."""
+    entry = app.workflow().restrict(country, kind, since, reason=reason, actor=app.actor)
+    if as_json:
+        emit_json(entry)
+    else:
+        say(f"{country} restricted ({kind}) since {since.isoformat()}")
+
+
+@policy.command("end")
+@click.argument("country", type=COUNTRY)
+@click.option("--on", "on", required=True, type=DATE,
+              help="First day the restriction is no longer in force (YYYY-MM-DD).")
+@click.option("--reason", required=True, type=REASON, help="Why it ends.")
+@json_option
+@pass_app
+def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bool) -> None:
+    """End COUNTRY's restrictions: not in force from --on on."""
+    ended = app.workflow().end_restriction(country, on, reason=reason, actor=app.actor)
+    if as_json:
+        emit_json(ended)
+    else:
+        say(f"{country}: {len(ended)} restriction(s) end on {on.isoformat()}")
+
+
+@policy.command("history")
+@json_option
+@pass_app
+def policy_history(app: App, as_json: bool) -> None:
+    """Every change to the policy, with who made it, when and why."""
+    rows = app.user_workflow().policy_history()
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["seq", "at", "action", "country", "kind", "since", "until", "actor",
+                     "reason"], "no changes")

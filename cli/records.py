@@ -1,0 +1,101 @@
+"""`workflow request new|edit|list|show`: the records themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import emit_json, fields, json_option, say, table
+from cli.types import ProcessName, ValueKind
+from states import PROCESS
+
+LIST_COLUMNS = ["ref", "state", "item", "quantity", "recipient", "third_country",
+                "decision_date", "drafted_by"]
+
+
+def field_options(*, creating: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One option per editable field of the process, named as a person would type it."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for spec in reversed([s for s in PROCESS.fields if s.editable]):
+            option = click.option(
+                "--" + spec.name.replace("_", "-"), spec.name, type=ValueKind(spec.kind),
+                required=creating and spec.required, help=spec.help.capitalize() + ".",
+            )
+            command = option(command)
+        return command
+
+    return decorate
+
+
+@click.group()
+def request() -> None:
+    """Draft, edit, list and show transfer requests."""
+
+
+@request.command("new")
+@field_options(creating=True)
+@json_option
+@pass_app
+def request_new(app: App, as_json: bool, **values: Any) -> None:
+    """Draft a new transfer request and print its reference (drafters only)."""
+    ref = app.workflow().create(actor=app.actor, **values)
+    if as_json:
+        emit_json({"ref": ref})
+    else:
+        click.echo(ref)
+
+
+@request.command("edit")
+@click.argument("ref")
+@field_options(creating=False)
+@json_option
+@pass_app
+def request_edit(app: App, ref: str, as_json: bool, **values: Any) -> None:
+    """Change fields of a drafted request (its drafter only); records the changes."""
+    given = {k: v for k, v in values.items() if v is not None}
+    changes = app.workflow().edit(ref, actor=app.actor, **given)
+    if as_json:
+        emit_json({"ref": ref.strip().upper(), "changes": changes})
+    elif changes:
+        for name, (old, new) in changes.items():
+            click.echo(f"{name}: {old if old is not None else '-'} -> {new}")
+    else:
+        say("nothing changed: the values are already those")
+
+
+@request.command("list")
+@click.option("--state", type=ProcessName(PROCESS, "state"),
+              help=f"Only requests in this state: {', '.join(PROCESS.states)}.")
+@json_option
+@pass_app
+def request_list(app: App, state: str | None, as_json: bool) -> None:
+    """List transfer requests, oldest first."""
+    rows = app.user_workflow().list(state=state)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, LIST_COLUMNS, "no requests")
+
+
+@request.command("show")
+@click.argument("ref")
+@json_option
+@pass_app
+def request_show(app: App, ref: str, as_json: bool) -> None:
+    """Show a request's fields, its state, and which events you may fire now (and why not)."""
+    record = app.workflow().get(ref, actor=app.actor)
+    if as_json:
+        emit_json(record)
+        return
+    fields([(k, v) for k, v in record.items() if k != "events"])
+    click.echo("")
+    for event in record["events"]:
+        mark = "yes" if event["allowed"] else "no "
+        why = "" if event["allowed"] else f"  ({event['reason']})"
+        click.echo(f"  {mark} {event['event']}{why}")
+
+

@@ -1,0 +1,71 @@
+"""`workflow init` and `workflow user ...`."""
+
+from __future__ import annotations
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import emit_json, json_option, say, table
+from cli.types import ProcessName
+from states import PROCESS
+
+
+@click.command()
+@click.option("--admin", help="Name of the first admin (default: the --as user).")
+@json_option
+@pass_app
+def init(app: App, admin: str | None, as_json: bool) -> None:
+    """Create the database and its first admin, and seed the country restrictions.
+
+    Running it again on an initialised database changes nothing.
+    """
+    name = admin or app.actor
+    created = app.workflow(create=True).init(name)
+    if as_json:
+        emit_json({"initialised": created, "admin": name if created else None})
+    elif created:
+        say(f"initialised {app.db} with admin {name!r} and the seeded restrictions")
+    else:
+        say(f"{app.db} is already initialised; nothing changed")
+
+
+@click.group()
+def user() -> None:
+    """Register, list and disable users (admins only for changes)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=ProcessName(PROCESS, "role"),
+              help=f"A role to grant (repeatable): {', '.join(PROCESS.roles)}.")
+@json_option
+@pass_app
+def user_add(app: App, name: str, roles: tuple[str, ...], as_json: bool) -> None:
+    """Register user NAME with one or more roles."""
+    added = app.workflow().add_user(name, list(roles), actor=app.actor)
+    if as_json:
+        emit_json(added)
+    else:
+        say(f"registered {added['name']} as {', '.join(added['roles'])}")
+
+
+@user.command("list")
+@json_option
+@pass_app
+def user_list(app: App, as_json: bool) -> None:
+    """List registered users and their roles."""
+    rows = app.user_workflow().users()
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["name", "roles", "active", "created_by", "created_at"], "no users")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_app
+def user_disable(app: App, name: str) -> None:
+    """Disable user NAME: they can no longer act or read. Their history stays."""
+    app.workflow().disable_user(name, actor=app.actor)
+    say(f"disabled {name}")

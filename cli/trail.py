@@ -1,0 +1,68 @@
+"""`workflow advance`, `history` and `due`: moving requests and reading their trail."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import emit_json, json_option, say, table
+from cli.records import LIST_COLUMNS
+from cli.types import COUNTRY, DATE, REASON, ProcessName
+from states import PROCESS
+
+
+@click.command(help=f"""Fire EVENT on request REF, if its state, your roles and every rule allow.
+
+\b
+Events:
+{chr(10).join(f"  {e.name:<22} {e.help}" for e in PROCESS.events)}
+""")
+@click.argument("ref")
+@click.argument("event", type=ProcessName(PROCESS, "event"))
+@click.option("--reason", type=REASON, help="Why (required by return, deny, withdraw, defer).")
+@click.option("--country", type=COUNTRY,
+              help="Third country, ISO 3166-1 alpha-2 (request_third_country).")
+@click.option("--decision-date", type=DATE,
+              help="YYYY-MM-DD: when the third-country decision is due "
+                   "(request_third_country: default 1 January next year; defer: required).")
+@json_option
+@pass_app
+def advance(app: App, ref: str, event: str, reason: str | None, country: str | None,
+            decision_date: date | None, as_json: bool) -> None:
+    wf = app.workflow()
+    args = {"country": country, "decision_date": decision_date}
+    state = wf.fire(ref, event, actor=app.actor, reason=reason, **args)
+    if as_json:
+        emit_json({"ref": ref.strip().upper(), "event": event, "state": state})
+    else:
+        click.echo(state)
+        say(f"{ref.strip().upper()}: {event} done; now {state}")
+
+
+@click.command()
+@click.argument("ref")
+@json_option
+@pass_app
+def history(app: App, ref: str, as_json: bool) -> None:
+    """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
+    rows = app.user_workflow().history(ref)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["seq", "at", "event", "from", "to", "actor", "roles", "reason", "changes"],
+              "no history")
+
+
+@click.command()
+@click.option("--on", "on", type=DATE, help="The day to check (default: today, UTC).")
+@json_option
+@pass_app
+def due(app: App, on: date | None, as_json: bool) -> None:
+    """Third-country reviews whose decision date has come."""
+    rows = app.user_workflow().due(on)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, LIST_COLUMNS, "nothing is due")

@@ -1,0 +1,62 @@
+"""Click parameter types that check values before anything is looked up (exit code 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from workflow import values
+from workflow.errors import InvalidInput
+from workflow.process import Process
+
+
+class ValueKind(click.ParamType):
+    """A value of one of the process's kinds (date, country, positive whole number...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        label = param.human_readable_name if param else self.kind
+        try:
+            return values.parse(self.kind, label, value)
+        except InvalidInput as error:
+            self.fail(str(error).removeprefix(f"{label}: "), param, ctx)
+
+
+class Reason(click.ParamType):
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return values.reason(value)
+        except InvalidInput as error:
+            self.fail(str(error).removeprefix("reason: "), param, ctx)
+
+
+class ProcessName(click.ParamType):
+    """An event, state or role name the process has."""
+
+    def __init__(self, process: Process, what: str) -> None:
+        self.process = process
+        self.what = what
+        self.name = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        check = {
+            "event": lambda v: self.process.event(v).name,
+            "state": self.process.check_state,
+            "role": self.process.check_role,
+            "kind": self.process.check_policy_kind,
+        }[self.what]
+        try:
+            return check(str(value).strip())
+        except InvalidInput as error:
+            self.fail(str(error), param, ctx)
+
+
+DATE = ValueKind("date")
+COUNTRY = ValueKind("country")
+REASON = Reason()
