@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.app import App, pass_app
-from cli.output import table
+from cli.trail import print_trail
 from states import demo as story
 from workflow.errors import WorkflowError
 
@@ -24,6 +24,6 @@ def demo(app: App) -> None:
                             "(use --db to name another)")
     ref = story.play(wf, app.actor, click.echo)
     click.echo(f"\nThe history of {ref}, oldest first:\n")
-    table(wf.history(ref), ["seq", "at", "event", "from", "to", "actor", "reason"], "no history")
+    print_trail(wf.history(ref))
     click.echo(f"\nExplore it: workflow --db {app.db} request show {ref}   "
                f"(as {app.actor}; or --as sato, suzuki, ito)")

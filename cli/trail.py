@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import click
 
@@ -51,8 +52,21 @@ def history(app: App, ref: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["seq", "at", "event", "from", "to", "actor", "roles", "reason", "changes"],
-              "no history")
+        print_trail(rows)
+
+
+def print_trail(rows: list[dict[str, Any]]) -> None:
+    """One block per row: when, what, who, why, then each changed field."""
+    for row in rows:
+        moment = row["at"][:19].replace("T", " ") + "Z"
+        source = row["from"] or "(none)"
+        click.echo(f"#{row['seq']}  {moment}  {row['event']}: {source} -> {row['to']}"
+                   f"  by {row['actor']} ({', '.join(row['roles'])})")
+        if row["reason"]:
+            click.echo(f"      reason: {row['reason']}")
+        for name, (old, new) in row["changes"].items():
+            before = "-" if old is None else old
+            click.echo(f"      {name}: {before} -> {new}")
 
 
 @click.command()

@@ -1,0 +1,161 @@
+"""Shared fixtures: every persistence and CLI test runs on SQLite and, when configured, PostgreSQL.
+
+Set WORKFLOW_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to include
+PostgreSQL; each test then gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from workflow import Workflow
+
+PG_ENV = "WORKFLOW_TEST_POSTGRES_URL"
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+CAST = {
+    "dan": ["drafter"],
+    "dora": ["drafter"],
+    "rita": ["reviewer"],
+    "ann": ["approver"],
+    "abe": ["approver"],
+    "aud": ["auditor"],
+    "duo": ["approver", "drafter"],
+}
+
+PATRIOT: dict[str, Any] = {
+    "item": "PAC-3 MSE interceptor",
+    "quantity": 16,
+    "manufacturer": "Mitsubishi Heavy Industries",
+    "licensor": "Lockheed Martin / RTX",
+    "licensor_country": "US",
+    "recipient": "US",
+    "end_user": "US Army",
+    "consent_instrument": "Japan-US Mutual Defense Assistance Agreement",
+}
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand: no sleeping, no patching."""
+
+    now: datetime = field(default_factory=lambda: START)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url and os.environ.get("CI") == "true":
+        raise RuntimeError(f"CI must set {PG_ENV} so the PostgreSQL tests run")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file path, or a PostgreSQL URL with its own schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "workflow.db")
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip(f"{PG_ENV} not set")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def wf(db_target: str, clock: FakeClock) -> Iterator[Workflow]:
+    """An initialised workflow with admin ``admin`` and the test cast registered."""
+    workflow = Workflow(db_target, clock=clock, create=True)
+    workflow.init("admin")
+    for name, roles in CAST.items():
+        workflow.add_user(name, roles, actor="admin")
+    yield workflow
+    workflow.close()
+
+
+def draft(wf: Workflow, actor: str = "dan", **overrides: Any) -> str:
+    return wf.create(actor=actor, **{**PATRIOT, **overrides})
+
+
+def to_state(wf: Workflow, state: str, *, drafter: str = "dan", **overrides: Any) -> str:
+    """A request by ``drafter`` driven into ``state`` along the main path."""
+    ref = draft(wf, drafter, **overrides)
+    steps = {
+        "drafted": [],
+        "nsc_review": [("submit", drafter, {})],
+        "approved_for_us": [("submit", drafter, {}), ("approve_for_us", "ann", {})],
+        "third_country_review": [
+            ("submit", drafter, {}),
+            ("approve_for_us", "ann", {}),
+            ("request_third_country", drafter, {"country": "PL"}),
+        ],
+        "denied": [("submit", drafter, {}), ("deny", "ann", {"reason": "no"})],
+        "withdrawn": [("withdraw", drafter, {"reason": "not needed"})],
+    }
+    if state == "approved":
+        to_review = steps["third_country_review"]
+        for event, actor, args in to_review:
+            wf.fire(ref, event, actor=actor, **args)
+        clock: Any = wf.clock
+        clock.set(clock.now.replace(year=clock.now.year + 1, month=1, day=1))
+        wf.fire(ref, "approve", actor="abe")
+        return ref
+    for event, actor, args in steps[state]:
+        wf.fire(ref, event, actor=actor, **args)
+    return ref
+
+
+@dataclass
+class Cli:
+    """Runs the real ``workflow`` command in-process against one database and clock."""
+
+    target: str
+    clock: FakeClock
+
+    def __call__(self, *args: str, actor: str = "admin") -> Result:
+        runner = CliRunner()
+        return runner.invoke(cli, ["--db", self.target, "--as", actor, *args],
+                             obj={"clock": self.clock}, catch_exceptions=False)
+
+
+@pytest.fixture
+def run(db_target: str, clock: FakeClock) -> Cli:
+    """The CLI on a fresh, uninitialised database."""
+    return Cli(db_target, clock)
+
+
+@pytest.fixture
+def run_ready(wf: Workflow, db_target: str, clock: FakeClock) -> Cli:
+    """The CLI on the initialised database of ``wf`` (cast registered)."""
+    return Cli(db_target, clock)
