@@ -12,12 +12,14 @@ def _edges(process: Process) -> list[tuple[str, str, str]]:
     return [(src, e.dest, e.name) for e in process.events for src in e.sources]
 
 
-def _taken(path: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
+def _taken(process: Process,
+           path: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
     """Each transition taken, with 'step. actor date' notes, keyed like ``_edges``."""
+    events = {e.name for e in process.events}
     marks: dict[tuple[str, str, str], list[str]] = {}
     step = 0
     for row in path:
-        if row["from"] is None or (row["from"] == row["to"] and row["event"] == "edit"):
+        if row["event"] not in events:
             continue
         step += 1
         marks.setdefault((row["from"], row["to"], row["event"]), []).append(
