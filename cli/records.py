@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import emit_json, fields, json_option, say, table
-from cli.types import ProcessName, ValueKind
+from cli.types import UNTIL, ProcessName, ValueKind
 from states import PROCESS
 
 LIST_COLUMNS = ["ref", "state", "item", "quantity", "recipient", "third_country",
@@ -67,14 +68,22 @@ def request_edit(app: App, ref: str, as_json: bool, **values: Any) -> None:
         say("nothing changed: the values are already those")
 
 
+AS_OF = click.option(
+    "--as-of", type=UNTIL,
+    help="Reconstruct from the history what was true then (YYYY-MM-DD means the end of that "
+         "day; or an ISO 8601 date-time, UTC).")
+
+
 @request.command("list")
 @click.option("--state", type=ProcessName(PROCESS, "state"),
               help=f"Only requests in this state: {', '.join(PROCESS.states)}.")
+@AS_OF
 @json_option
 @pass_app
-def request_list(app: App, state: str | None, as_json: bool) -> None:
+def request_list(app: App, state: str | None, as_of: datetime | None, as_json: bool) -> None:
     """List transfer requests, oldest first."""
-    rows = app.user_workflow().list(state=state)
+    wf = app.user_workflow()
+    rows = wf.list(state=state) if as_of is None else wf.list_as_of(as_of, state=state)
     if as_json:
         emit_json(rows)
     else:
@@ -83,17 +92,24 @@ def request_list(app: App, state: str | None, as_json: bool) -> None:
 
 @request.command("show")
 @click.argument("ref")
+@AS_OF
 @json_option
 @pass_app
-def request_show(app: App, ref: str, as_json: bool) -> None:
-    """Show a request's fields, its state, and which events you may fire now (and why not)."""
-    record = app.workflow().get(ref, actor=app.actor)
+def request_show(app: App, ref: str, as_of: datetime | None, as_json: bool) -> None:
+    """Show a request's fields, its state, and which events you may fire now (and why not).
+
+    With --as-of, the state and fields the history says it had then (without events).
+    """
+    if as_of is not None:
+        record = app.user_workflow().get_as_of(ref, as_of)
+    else:
+        record = app.workflow().get(ref, actor=app.actor)
     if as_json:
         emit_json(record)
         return
     fields([(k, v) for k, v in record.items() if k != "events"])
     click.echo("")
-    for event in record["events"]:
+    for event in record.get("events", []):
         mark = "yes" if event["allowed"] else "no "
         why = "" if event["allowed"] else f"  ({event['reason']})"
         click.echo(f"  {mark} {event['event']}{why}")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
+from cli.filters import filters
 from cli.output import emit_json, json_option, say, table
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
@@ -44,23 +45,27 @@ def advance(app: App, ref: str, event: str, reason: str | None, country: str | N
 
 @click.command()
 @click.argument("ref")
+@filters
 @json_option
 @pass_app
-def history(app: App, ref: str, as_json: bool) -> None:
+def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
     """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
-    rows = app.user_workflow().history(ref)
+    rows = app.user_workflow().log(ref=ref, **filter_values)
     if as_json:
         emit_json(rows)
     else:
         print_trail(rows)
 
 
-def print_trail(rows: list[dict[str, Any]]) -> None:
+def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
     """One block per row: when, what, who, why, then each changed field."""
+    if not rows:
+        say("no history rows")
     for row in rows:
         moment = row["at"][:19].replace("T", " ") + "Z"
         source = row["from"] or "(none)"
-        click.echo(f"#{row['seq']}  {moment}  {row['event']}: {source} -> {row['to']}"
+        ref = f"{row['ref']}  " if with_ref else ""
+        click.echo(f"#{row['seq']}  {moment}  {ref}{row['event']}: {source} -> {row['to']}"
                    f"  by {row['actor']} ({', '.join(row['roles'])})")
         if row["reason"]:
             click.echo(f"      reason: {row['reason']}")

@@ -26,6 +26,22 @@ class ValueKind(click.ParamType):
             self.fail(str(error).removeprefix(f"{label}: "), param, ctx)
 
 
+class Moment(click.ParamType):
+    """YYYY-MM-DD or an ISO 8601 date-time, in UTC; a bare date may mean the end of that day."""
+
+    name = "datetime"
+
+    def __init__(self, *, end_of_day: bool = False) -> None:
+        self.end_of_day = end_of_day
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        label = param.human_readable_name if param else "datetime"
+        try:
+            return values.moment(label, value, end_of_day=self.end_of_day)
+        except InvalidInput as error:
+            self.fail(str(error).removeprefix(f"{label}: "), param, ctx)
+
+
 class Reason(click.ParamType):
     name = "text"
 
@@ -60,3 +76,5 @@ class ProcessName(click.ParamType):
 DATE = ValueKind("date")
 COUNTRY = ValueKind("country")
 REASON = Reason()
+SINCE = Moment()
+UNTIL = Moment(end_of_day=True)

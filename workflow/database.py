@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
-from workflow import models
+from workflow import append_only, models
 from workflow.errors import InvalidInput, NotInitialised, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -127,6 +127,8 @@ class Database:
     def create_schema(self) -> None:
         try:
             SQLModel.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                append_only.install(conn)
         except DBAPIError as error:
             raise _database_error(error) from None
 

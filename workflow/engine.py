@@ -10,12 +10,13 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from workflow import people, policy, values, views
+from workflow import ledger, people, policy, values, views
+from workflow.auditing import Auditing
 from workflow.clock import Clock, system_clock, to_storage
 from workflow.database import Database
-from workflow.errors import Conflict, InvalidInput, NotFound, Refused
+from workflow.errors import Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.machine import machinery_for
-from workflow.models import History, Record, RefCounter, User
+from workflow.models import History, Record, RefCounter, Refusal, User
 from workflow.process import Context, Event, PolicyView, Process
 
 
@@ -25,7 +26,7 @@ def _default_process() -> Process:
     return PROCESS
 
 
-class Workflow:
+class Workflow(Auditing):
     """Create, edit, fire and read records of one process, on one database.
 
     ``target`` is a SQLite path or a SQLAlchemy URL; ``clock`` returns the current moment (UTC),
@@ -56,6 +57,7 @@ class Workflow:
         self.db.create_schema()
         now = self.clock()
         with self.db.write() as s:
+            ledger.ensure_head(s)
             if s.exec(select(User)).first() is not None:
                 return False
             people.add(s, admin, ["admin"], admin, now)
@@ -159,6 +161,13 @@ class Workflow:
     def create(self, *, actor: str, **fields: Any) -> str:
         """Draft a new record; returns its reference."""
         parsed = self._parse_fields(fields, creating=True)
+        try:
+            return self._create(actor, parsed)
+        except (Refused, Conflict) as error:
+            self._refusal_logged(actor, None, "create", {}, error)
+            raise
+
+    def _create(self, actor: str, parsed: dict[str, Any]) -> str:
         now = self.clock()
         with self.db.write() as s:
             user = people.require_active(s, actor)
@@ -175,6 +184,9 @@ class Workflow:
                       {k: [None, v] for k, v in parsed.items()}, {})
         return ref
 
+    def _ref(self, s: Session, ref: str) -> str:
+        return self._load(s, ref).ref
+
     def _load(self, s: Session, ref: str) -> Record:
         record = s.exec(select(Record).where(Record.ref == ref.strip().upper())).first()
         if record is None:
@@ -185,10 +197,10 @@ class Workflow:
              user: User, now: datetime, reason: str | None, changes: dict[str, Any],
              consulted: dict[str, Any]) -> None:
         assert record.id is not None
-        s.add(History(record_id=record.id, ref=record.ref, event=event, from_state=source,
-                      to_state=dest, actor=user.name, roles=list(user.roles),
-                      at=to_storage(now), reason=reason, changes=changes, consulted=consulted,
-                      process_version=self.process.version))
+        ledger.append(s, History(
+            record_id=record.id, ref=record.ref, event=event, from_state=source, to_state=dest,
+            actor=user.name, roles=list(user.roles), at=to_storage(now), reason=reason,
+            changes=changes, consulted=consulted, process_version=self.process.version))
 
     def _write(self, s: Session, record: Record, state: str, data: dict[str, Any],
                participants: dict[str, list[str]]) -> None:
@@ -211,10 +223,20 @@ class Workflow:
         parsed = self._parse_fields(fields, creating=False)
         if not parsed:
             raise InvalidInput("nothing to change: give at least one field")
+        seen: dict[str, Any] = {}
+        try:
+            return self._edit(ref, actor, expected_version, parsed, seen)
+        except (Refused, Conflict) as error:
+            self._refusal_logged(actor, ref, "edit", seen, error)
+            raise
+
+    def _edit(self, ref: str, actor: str, expected_version: int | None, parsed: dict[str, Any],
+              seen: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
             user = people.require_active(s, actor)
             record = self._load(s, ref)
+            seen.update(ref=record.ref, state=record.state)
             if expected_version is not None and record.version != expected_version:
                 raise Conflict(record.ref)
             if record.state not in self.process.edit_states:
@@ -274,16 +296,41 @@ class Workflow:
             parsed[name] = values.parse(event.args[name], name, value)
         return parsed
 
+    def _refusal_logged(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
+                        error: Refused | Conflict) -> None:
+        """Append a refused attempt to the refusal log, in its own transaction."""
+        rule = error.rule if isinstance(error, Refused) else "conflict"
+        try:
+            with self.db.write() as s:
+                s.add(Refusal(at=to_storage(self.clock()), actor=actor,
+                              ref=seen.get("ref", ref), event=event, state=seen.get("state"),
+                              rule=rule, message=str(error)))
+        except WorkflowError:
+            pass  # the refusal itself is what the caller must see
+
     def fire(self, ref: str, event: str, *, actor: str, reason: str | None = None,
              expected_version: int | None = None, **args: Any) -> str:
-        """Fire ``event`` on record ``ref``; returns the new state or raises why it cannot."""
+        """Fire ``event`` on record ``ref``; returns the new state or raises why it cannot.
+
+        A refusal (state, role, rule) or a conflict is also appended to the refusal log.
+        """
         spec = self.process.event(event)
         cleaned_reason = values.reason(reason)
         parsed = self._parse_args(spec, args)
+        seen: dict[str, Any] = {}
+        try:
+            return self._fire(ref, spec, actor, cleaned_reason, parsed, expected_version, seen)
+        except (Refused, Conflict) as error:
+            self._refusal_logged(actor, ref, spec.name, seen, error)
+            raise
+
+    def _fire(self, ref: str, spec: Event, actor: str, cleaned_reason: str | None,
+              parsed: dict[str, Any], expected_version: int | None, seen: dict[str, Any]) -> str:
         now = self.clock()
         with self.db.write() as s:
             user = people.require_active(s, actor)
             record = self._load(s, ref)
+            seen.update(ref=record.ref, state=record.state)
             if expected_version is not None and record.version != expected_version:
                 raise Conflict(record.ref)
             ctx = self._context(s, record, user, now.date(), cleaned_reason, parsed)

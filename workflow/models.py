@@ -38,21 +38,50 @@ class Record(SQLModel, table=True):
 
 
 class History(SQLModel, table=True):
+    """One leaf of the Merkle log: ``seq`` numbers rows without gaps in commit order."""
+
     __tablename__ = "wf_history"
 
-    seq: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     record_id: int = Field(foreign_key="wf_record.id", index=True)
     ref: str
     event: str
     from_state: str | None
     to_state: str
-    actor: str
+    actor: str = Field(index=True)
     roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
     at: datetime
     reason: str | None
     changes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     consulted: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     process_version: str
+    leaf_hash: str = Field(max_length=64)
+    root_hash: str = Field(max_length=64)
+
+
+class LogHead(SQLModel, table=True):
+    """The single row holding the log's size and its frontier (the perfect subtrees' roots)."""
+
+    __tablename__ = "wf_log_head"
+
+    id: int = Field(default=1, primary_key=True)
+    size: int = 0
+    frontier: list[str] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Refusal(SQLModel, table=True):
+    """A refused attempt: recorded without touching the record it aimed at."""
+
+    __tablename__ = "wf_refusal"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(index=True)
+    ref: str | None
+    event: str
+    state: str | None
+    rule: str
+    message: str
 
 
 class RefCounter(SQLModel, table=True):

@@ -145,6 +145,8 @@ class Process:
     edit_states: tuple[str, ...]
     due_state: str | None = None
     due_field: str | None = None
+    decisions: tuple[str, ...] = ()
+    preparations: tuple[str, ...] = ("create",)
     policy_subject: str = "subject"
     policy_kinds: tuple[str, ...] = ()
     seed_policy: tuple[Restriction, ...] = ()

@@ -7,7 +7,7 @@ canonical Python value, or raises :class:`InvalidInput` naming the field and wha
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,6 +71,30 @@ def iso_date(name: str, value: Any) -> date:
         return date.fromisoformat(str(value).strip())
     except ValueError:
         raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
+    """A UTC moment from ``YYYY-MM-DD`` or an ISO 8601 date-time (naive means UTC).
+
+    A bare date means its first instant, or with ``end_of_day`` its last.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text_value = str(value).strip()
+        try:
+            if len(text_value) == 10:
+                day = date.fromisoformat(text_value)
+                parsed = datetime.combine(day, time.max if end_of_day else time.min)
+            else:
+                parsed = datetime.fromisoformat(text_value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time, got {value!r}"
+            ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def country(name: str, value: Any) -> str:

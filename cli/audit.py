@@ -1,0 +1,209 @@
+"""`workflow audit ...`: verify the log, checkpoints, proofs, exports, refusals, reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.filters import filters
+from cli.output import emit_json, json_option, say, table
+from cli.trail import print_trail
+from cli.types import SINCE, UNTIL
+from workflow.errors import InvalidInput
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty() or total < 10_000:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@click.group()
+def audit() -> None:
+    """Check and question the tamper-evident history (any registered user)."""
+
+
+@audit.command("verify")
+@click.option("--since", "checkpoint", type=EXISTING,
+              help="A checkpoint file: also prove nothing up to it was rewritten or cut off.")
+@click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
+@json_option
+@pass_app
+def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, as_json: bool) -> None:
+    """Recompute every leaf and root of the log and check every request against it.
+
+    Exits 1 naming the first bad row (sequence number, request, what is wrong).
+    """
+    wf = app.user_workflow()
+    with _progress(wf.export_size(), "verifying") as progress:
+        result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
+    if "consistency" in result:
+        size = result["consistency"]["checkpoint_size"]
+        click.echo(f"ok: consistent with the checkpoint of {size} rows")
+
+
+@audit.command("checkpoint")
+@click.option("--sign", "key", type=EXISTING, help="Sign with this Ed25519 private key file.")
+@click.option("-o", "--output", type=FILE, help="Write to this file instead of stdout.")
+@pass_app
+def audit_checkpoint(app: App, key: Path | None, output: Path | None) -> None:
+    """Print a checkpoint (tree size, root, time) to keep or publish."""
+    cp = app.user_workflow().checkpoint(key=key)
+    text = json.dumps(cp, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text)
+        say(f"checkpoint of {cp['size']} rows written to {output}")
+
+
+@audit.command("keygen")
+@click.option("-o", "--output", type=FILE, default=Path("workflow-audit.key"), show_default=True,
+              help="Private key file; the public key goes beside it as FILE.pub.")
+def audit_keygen(output: Path) -> None:
+    """Make an Ed25519 key pair for signing checkpoints (never stored in the database)."""
+    from workflow import signing
+
+    private, public = signing.keygen(output)
+    say(f"private key: {private} (keep it secret)\npublic key:  {public}")
+
+
+@audit.command("prove")
+@click.argument("ref")
+@click.option("--checkpoint", required=True, type=EXISTING, help="The checkpoint to prove against.")
+@click.option("-o", "--output", required=True, type=FILE, help="Where to write the proof.")
+@pass_app
+def audit_prove(app: App, ref: str, checkpoint: Path, output: Path) -> None:
+    """Write REF's rows with an inclusion proof for each, checkable without the database."""
+    bundle = app.user_workflow().prove(ref, checkpoint)
+    _write(output, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    say(f"{len(bundle['rows'])} rows of {bundle['ref']} proven against "
+        f"{bundle['checkpoint']['size']} rows; written to {output}")
+
+
+@audit.command("check-proof")
+@click.argument("file", type=EXISTING)
+@click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
+@json_option
+def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
+    """Verify a proof file from `audit prove`, without any database."""
+    from workflow.auditing import Auditing
+
+    try:
+        bundle = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"{file} is not a proof file (not JSON)") from None
+    result = Auditing.check_proof(bundle, pubkey=pubkey)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"ok: {result['rows']} rows of {result['ref']} are in the log of "
+                   f"{result['checkpoint_size']} rows")
+
+
+@audit.command("refusals")
+@click.option("--actor", help="Only attempts by this user.")
+@click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601).")
+@json_option
+@pass_app
+def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json: bool) -> None:
+    """Refused attempts: who tried what, on which request, which rule refused and why."""
+    rows = app.user_workflow().refusals(actor=actor, since=since)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
+              "no refusals")
+
+
+@audit.command("log")
+@filters
+@json_option
+@pass_app
+def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
+    """History rows across all requests, oldest first, filtered."""
+    rows = app.user_workflow().log(**filter_values)
+    if as_json:
+        emit_json(rows)
+    else:
+        print_trail(rows, with_ref=True)
+
+
+@audit.command("report")
+@json_option
+@pass_app
+def audit_report(app: App, as_json: bool) -> None:
+    """Time spent in each state, decisions per actor, and separation-of-duties breaches."""
+    report = app.user_workflow().report()
+    if as_json:
+        emit_json(report)
+        return
+    click.echo("Time in state (across requests):")
+    table([{"state": s, **v} for s, v in report["states"].items()],
+          ["state", "requests", "median_seconds", "max_seconds"], "  none")
+    click.echo("\nDecisions per actor:")
+    table([{"actor": a, "decisions": ", ".join(f"{e} {n}" for e, n in d.items())}
+           for a, d in report["decisions"].items()], ["actor", "decisions"], "  none")
+    breaches = report["separation_of_duties"]
+    click.echo(f"\nSeparation of duties: {len(breaches)} breach(es)")
+    table(breaches, ["ref", "seq", "event", "actor"], "  none: no decider drafted or submitted "
+          "the request they decided")
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True,
+              help="CSV or JSON Lines (each line the canonical bytes of a row).")
+@click.option("--since", type=SINCE, help="Rows from this moment.")
+@click.option("--until", type=UNTIL, help="Rows up to this moment.")
+@click.option("-o", "--output", required=True, type=FILE, help="The file to write.")
+@json_option
+@pass_app
+def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | None,
+                 output: Path, as_json: bool) -> None:
+    """Stream history rows to a file, with a manifest (count, checkpoint, SHA-256) beside it."""
+    wf = app.user_workflow()
+    with _progress(wf.export_size(since=since, until=until), "exporting") as progress:
+        manifest = wf.export(output, fmt, since=since, until=until, progress=progress)
+    if as_json:
+        emit_json(manifest)
+    else:
+        say(f"{manifest['rows']} rows written to {output}; manifest beside it")
+
+
+@audit.command("check-export")
+@click.argument("file", type=EXISTING)
+@json_option
+@pass_app
+def audit_check_export(app: App, file: Path, as_json: bool) -> None:
+    """Verify an export against its manifest and against the log."""
+    result = app.user_workflow().check_export(file)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"ok: {result['rows']} rows match the manifest and the log")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None

@@ -1,0 +1,27 @@
+"""Options shared by every command that reads history rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.types import SINCE, UNTIL, ProcessName
+from states import PROCESS
+
+
+def filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--actor, --event, --state, --since, --until: shared by `history` and `audit log`."""
+    options = [
+        click.option("--actor", help="Only rows by this user."),
+        click.option("--event", type=click.STRING, help="Only this event (or create, edit)."),
+        click.option("--state", type=ProcessName(PROCESS, "state"),
+                     help="Only rows entering or leaving this state."),
+        click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601)."),
+        click.option("--until", type=UNTIL,
+                     help="Up to this moment (a bare date includes that whole day)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

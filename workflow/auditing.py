@@ -1,0 +1,109 @@
+"""The auditor's half of :class:`workflow.Workflow`: verification, proofs, exports, inquiries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow import audit, exports, inquiry
+from workflow.errors import NotFound
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock
+    from workflow.database import Database
+    from workflow.process import Process
+
+Progress = Callable[[int], None] | None
+
+
+class Auditing:
+    db: Database
+    process: Process
+    clock: Clock
+
+    def verify(self, *, since: Path | None = None, pubkey: Path | None = None,
+               progress: Progress = None) -> dict[str, Any]:
+        """Recompute the whole log; with ``since``, also prove consistency with a checkpoint.
+
+        Raises :class:`workflow.audit.AuditFailure` naming the first bad row.
+        """
+        cp = audit.read_checkpoint(since, pubkey) if since is not None else None
+        with self.db.read() as s:
+            result = audit.verify(s, progress)
+            if cp is not None:
+                result["consistency"] = audit.consistent_with(s, cp)
+        return result
+
+    def checkpoint(self, *, key: Path | None = None) -> dict[str, Any]:
+        with self.db.read() as s:
+            return audit.checkpoint(s, self.clock(), key)
+
+    def prove(self, ref: str, checkpoint: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+        cp = audit.read_checkpoint(checkpoint, pubkey)
+        with self.db.read() as s:
+            canonical_ref = self._ref(s, ref)
+            return audit.prove(s, canonical_ref, cp)
+
+    @staticmethod
+    def check_proof(bundle: dict[str, Any], *, pubkey: Path | None = None) -> dict[str, Any]:
+        return audit.check_proof(bundle, pubkey)
+
+    def export(self, path: Path, fmt: str, *, since: datetime | None = None,
+               until: datetime | None = None, progress: Progress = None) -> dict[str, Any]:
+        with self.db.read() as s:
+            return exports.export(s, path, fmt, since, until, self.clock(), progress)
+
+    def export_size(self, *, since: datetime | None = None,
+                    until: datetime | None = None) -> int:
+        with self.db.read() as s:
+            return exports.count(s, since, until)
+
+    def check_export(self, path: Path) -> dict[str, Any]:
+        with self.db.read() as s:
+            return exports.check_export(s, path)
+
+    def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
+            state: str | None = None, since: datetime | None = None,
+            until: datetime | None = None) -> list[dict[str, Any]]:
+        """History rows across requests (or of one), oldest first, filtered."""
+        if event is not None and event not in ("create", "edit"):
+            self.process.event(event)
+        if state is not None:
+            self.process.check_state(state)
+        with self.db.read() as s:
+            canonical_ref = self._ref(s, ref) if ref is not None else None
+            return inquiry.trail(s, ref=canonical_ref, actor=actor, event=event, state=state,
+                                 since=since, until=until)
+
+    def refusals(self, *, actor: str | None = None, since: datetime | None = None,
+                 ref: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as s:
+            return inquiry.refusals(s, actor=actor, since=since, ref=ref)
+
+    def report(self) -> dict[str, Any]:
+        with self.db.read() as s:
+            return inquiry.report(s, self.process, self.clock())
+
+    def get_as_of(self, ref: str, moment: datetime) -> dict[str, Any]:
+        """The record as its history says it was at ``moment``."""
+        with self.db.read() as s:
+            canonical_ref = self._ref(s, ref)
+            rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
+        found = inquiry.as_of(self.process, rows, moment)
+        if found is None:
+            raise NotFound(f"{canonical_ref} did not exist yet at {moment.isoformat()}")
+        return found
+
+    def list_as_of(self, moment: datetime, *, state: str | None = None) -> list[dict[str, Any]]:
+        if state is not None:
+            self.process.check_state(state)
+        with self.db.read() as s:
+            grouped = inquiry.rows_by_record(s, until=moment)
+        found = [inquiry.as_of(self.process, rows, moment) for _, rows in sorted(grouped.items())]
+        return [r for r in found if r is not None and (state is None or r["state"] == state)]
+
+    def _ref(self, s: Any, ref: str) -> str:  # pragma: no cover - provided by Workflow
+        """The canonical reference of an existing record, or NotFound."""
+        raise NotImplementedError

@@ -1,0 +1,123 @@
+"""The questions auditors ask: filtered trails, refusals, what was true then, and a report."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from workflow import audit
+from workflow.clock import as_utc, iso
+from workflow.models import History, Record, Refusal
+from workflow.process import Process
+from workflow.views import history_dict
+
+
+def trail(session: Session, *, ref: str | None = None, actor: str | None = None,
+          event: str | None = None, state: str | None = None, since: datetime | None = None,
+          until: datetime | None = None) -> list[dict[str, Any]]:
+    """History rows, oldest first; ``state`` matches rows that entered or left it."""
+    conditions: list[Any] = []
+    if ref is not None:
+        conditions.append(History.ref == ref)
+    if actor is not None:
+        conditions.append(History.actor == actor)
+    if event is not None:
+        conditions.append(History.event == event)
+    if state is not None:
+        conditions.append((History.to_state == state) | (History.from_state == state))
+    if since is not None:
+        conditions.append(History.at >= since)
+    if until is not None:
+        conditions.append(History.at <= until)
+    return [history_dict(row) for row in audit.stream(session, *conditions)]
+
+
+def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
+             ref: str | None = None) -> list[dict[str, Any]]:
+    query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
+    if actor is not None:
+        query = query.where(Refusal.actor == actor)
+    if since is not None:
+        query = query.where(Refusal.at >= since)
+    if ref is not None:
+        query = query.where(Refusal.ref == ref)
+    return [
+        {"seq": r.seq, "at": iso(r.at), "actor": r.actor, "ref": r.ref, "event": r.event,
+         "state": r.state, "rule": r.rule, "message": r.message}
+        for r in session.exec(query)
+    ]
+
+
+def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, Any] | None:
+    """A record as its history says it was at ``moment`` (None if it did not exist yet)."""
+    state: str | None = None
+    data: dict[str, Any] = {}
+    version = 0
+    first: History | None = None
+    for row in rows:
+        if as_utc(row.at) > moment:
+            break
+        first = first or row
+        state = row.to_state
+        version += 1
+        data.update({name: new for name, (_old, new) in row.changes.items()})
+    if first is None or state is None:
+        return None
+    out: dict[str, Any] = {"ref": first.ref, "state": state, "version": version}
+    out.update({spec.name: data.get(spec.name) for spec in process.fields})
+    out["drafted_by"] = first.actor
+    out["drafted_at"] = iso(first.at)
+    out["as_of"] = iso(moment)
+    return out
+
+
+def rows_by_record(session: Session, ref: str | None = None,
+                   until: datetime | None = None) -> dict[int, list[History]]:
+    conditions: list[Any] = []
+    if ref is not None:
+        conditions.append(History.ref == ref)
+    if until is not None:
+        conditions.append(History.at <= until)
+    grouped: dict[int, list[History]] = {}
+    for row in audit.stream(session, *conditions):
+        grouped.setdefault(row.record_id, []).append(row)
+    return grouped
+
+
+def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
+    """Time in each state, decisions per actor, and separation-of-duties breaches."""
+    per_request: list[dict[str, Any]] = []
+    per_state: dict[str, list[float]] = {}
+    decisions: dict[str, dict[str, int]] = {}
+    breaches: list[dict[str, Any]] = []
+    refs = {r.id: r.ref for r in session.exec(select(Record))}
+    for record_id, rows in sorted(rows_by_record(session).items()):
+        spent: dict[str, float] = {}
+        for row, after in zip(rows, [*rows[1:], None], strict=True):
+            end = as_utc(after.at) if after is not None else as_utc(now)
+            if after is None and row.to_state in process.finals:
+                continue
+            seconds = max(0.0, (end - as_utc(row.at)).total_seconds())
+            spent[row.to_state] = spent.get(row.to_state, 0.0) + seconds
+        for state, seconds in spent.items():
+            per_state.setdefault(state, []).append(seconds)
+        preparers = {r.actor for r in rows if r.event in process.preparations}
+        for row in rows:
+            if row.event in process.decisions:
+                by_actor = decisions.setdefault(row.actor, {})
+                by_actor[row.event] = by_actor.get(row.event, 0) + 1
+                if row.actor in preparers:
+                    breaches.append({"ref": refs.get(record_id, row.ref), "seq": row.seq,
+                                     "event": row.event, "actor": row.actor})
+        per_request.append({"ref": refs.get(record_id, rows[0].ref), "state": rows[-1].to_state,
+                            "seconds_in_state": spent})
+    states = {
+        state: {"requests": len(times), "median_seconds": statistics.median(times),
+                "max_seconds": max(times)}
+        for state, times in per_state.items()
+    }
+    return {"at": iso(now), "requests": per_request, "states": states, "decisions": decisions,
+            "separation_of_duties": breaches}
