@@ -83,10 +83,10 @@ def cli(ctx: click.Context, db: str, actor: str) -> None:
 
 
 def _register() -> None:
-    from cli import audit, demo, graph, policy, records, setup, trail
+    from cli import audit, db, demo, graph, policy, records, setup, trail
 
     for command in (setup.init, setup.user, records.request, trail.advance, trail.history,
-                    trail.due, policy.policy, audit.audit, graph.graph, demo.demo):
+                    trail.due, policy.policy, audit.audit, db.db, graph.graph, demo.demo):
         cli.add_command(command)
 
 

@@ -35,7 +35,7 @@ def policy_list(app: App, as_of: date | None, as_json: bool) -> None:
 @click.option("--kind", required=True, type=ProcessName(PROCESS, "kind"),
               help=f"One of: {', '.join(PROCESS.policy_kinds)}.")
 @click.option("--since", required=True, type=DATE, help="First day in force (YYYY-MM-DD).")
-@click.option("--reason", required=True, type=REASON, help="Why, and its source.")
+@click.option("--reason", type=REASON, help="Why, and its source (required).")
 @json_option
 @pass_app
 def policy_add(app: App, country: str, kind: str, since: date, reason: str | None,
@@ -52,7 +52,7 @@ def policy_add(app: App, country: str, kind: str, since: date, reason: str | Non
 @click.argument("country", type=COUNTRY)
 @click.option("--on", "on", required=True, type=DATE,
               help="First day the restriction is no longer in force (YYYY-MM-DD).")
-@click.option("--reason", required=True, type=REASON, help="Why it ends.")
+@click.option("--reason", type=REASON, help="Why it ends (required).")
 @json_option
 @pass_app
 def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bool) -> None:

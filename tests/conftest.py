@@ -97,7 +97,7 @@ def clock() -> FakeClock:
 def wf(db_target: str, clock: FakeClock) -> Iterator[Workflow]:
     """An initialised workflow with admin ``admin`` and the test cast registered."""
     workflow = Workflow(db_target, clock=clock, create=True)
-    workflow.init("admin")
+    workflow.init("admin", direct_schema=True)
     for name, roles in CAST.items():
         workflow.add_user(name, roles, actor="admin")
     yield workflow
@@ -159,3 +159,59 @@ def run(db_target: str, clock: FakeClock) -> Cli:
 def run_ready(wf: Workflow, db_target: str, clock: FakeClock) -> Cli:
     """The CLI on the initialised database of ``wf`` (cast registered)."""
     return Cli(db_target, clock)
+
+
+# -- helpers for the CLI contract tests (test_cli_*.py) -----------------------------------------
+
+IGNORED_TABLES = {"wf_refusal"}  # refused attempts are logged there by design
+
+
+def db_snapshot(target: str) -> dict[str, list[str]] | None:
+    """Every table's rows (sorted reprs) of ``target``, except ``wf_refusal``.
+
+    None when ``target`` is a SQLite path with no file behind it (the file is never created here).
+    """
+    from sqlalchemy import MetaData, Table, create_engine, inspect, select
+
+    if "://" in target:
+        url = target
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                url = "postgresql+psycopg://" + url[len(plain):]
+    else:
+        path = Path(target)
+        if not path.exists():
+            return None
+        url = f"sqlite:///{path.resolve()}"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            snapshot: dict[str, list[str]] = {}
+            for name in inspect(conn).get_table_names():
+                if name in IGNORED_TABLES:
+                    continue
+                table = Table(name, MetaData(), autoload_with=conn)
+                snapshot[name] = sorted(repr(tuple(row)) for row in conn.execute(select(table)))
+            return snapshot
+    finally:
+        engine.dispose()
+
+
+def request_new_args(**overrides: Any) -> list[str]:
+    """``request new`` with the Patriot fields (``overrides`` win; a None value drops the field)."""
+    args = ["request", "new"]
+    for key, value in {**PATRIOT, **overrides}.items():
+        if value is not None:
+            args.append(f"--{key.replace('_', '-')}={value}")
+    return args
+
+
+def assert_one_line_error(result: Result, exit_code: int) -> str:
+    """The error contract: the exit code, one ``error: `` line on stderr, nothing on stdout."""
+    assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    return lines[0]

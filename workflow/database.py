@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, insert, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
-from workflow import append_only, models
+from workflow import append_only, models, schema
 from workflow.errors import InvalidInput, NotInitialised, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -124,11 +124,49 @@ class Database:
         except DBAPIError as error:
             raise _database_error(error) from None
 
-    def create_schema(self) -> None:
+    def revision(self) -> str | None:
         try:
-            SQLModel.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                append_only.install(conn)
+            return schema.current(self.engine)
+        except DBAPIError as error:
+            raise _database_error(error) from None
+
+    def upgrade(self) -> None:
+        """Migrate an initialised database to head; a newer or uninitialised one is refused."""
+        revision = self.revision()
+        if revision is None:
+            raise NotInitialised("the database is not initialised; run `workflow init`")
+        if revision not in schema.known_revisions():
+            self.check_schema()
+        try:
+            schema.upgrade(self.engine)
+        except DBAPIError as error:
+            raise _database_error(error) from None
+
+    def check_schema(self) -> None:
+        """Refuse a database whose schema revision is not this program's."""
+        try:
+            schema.check(self.engine)
+        except DBAPIError as error:
+            raise _database_error(error) from None
+
+    def create_schema(self, *, direct: bool = False) -> None:
+        """Bring the schema to the head revision through the migrations.
+
+        ``direct`` creates it from the models in one go and stamps it (for test databases; the
+        migration tests prove both ways give the same schema).
+        """
+        try:
+            revision = schema.current(self.engine)
+            if revision is not None:
+                schema.check(self.engine)
+            elif direct:
+                SQLModel.metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    append_only.install(conn)
+                    conn.execute(insert(models.LogHead).values(id=1, size=0, frontier=[]))
+                schema.stamp(self.engine)
+            else:
+                schema.upgrade(self.engine)
         except DBAPIError as error:
             raise _database_error(error) from None
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from workflow import ledger, people, policy, values, views
+from workflow import ledger, people, policy, schema, values, views
 from workflow.auditing import Auditing
 from workflow.clock import Clock, system_clock, to_storage
 from workflow.database import Database
@@ -38,7 +38,29 @@ class Workflow(Auditing):
         self.process = process or _default_process()
         self.clock = clock or system_clock
         self.db = Database(target, create=create)
+        if not create:
+            self.db.check_schema()
         self.machinery = machinery_for(self.process)
+
+    @staticmethod
+    def schema_revision(target: str) -> dict[str, Any]:
+        """The database's schema revision and this program's, without checking them."""
+        db = Database(target)
+        try:
+            return {"current": db.revision(), "head": schema.HEAD}
+        finally:
+            db.dispose()
+
+    @staticmethod
+    def upgrade(target: str) -> dict[str, Any]:
+        """Migrate an existing database to this program's schema revision."""
+        db = Database(target)
+        try:
+            before = db.revision()
+            db.upgrade()
+            return {"from": before, "to": schema.HEAD}
+        finally:
+            db.dispose()
 
     def close(self) -> None:
         self.db.dispose()
@@ -51,13 +73,12 @@ class Workflow(Auditing):
 
     # -- set-up and users ---------------------------------------------------------------------
 
-    def init(self, admin: str) -> bool:
+    def init(self, admin: str, *, direct_schema: bool = False) -> bool:
         """Create the schema, the first admin and the seeded policy; False if already done."""
         people.check_name(admin)
-        self.db.create_schema()
+        self.db.create_schema(direct=direct_schema)
         now = self.clock()
         with self.db.write() as s:
-            ledger.ensure_head(s)
             if s.exec(select(User)).first() is not None:
                 return False
             people.add(s, admin, ["admin"], admin, now)

@@ -26,12 +26,6 @@ def row_leaf(row: dict[str, Any]) -> bytes:
     return merkle.leaf_hash(canonical(row))
 
 
-def ensure_head(session: Session) -> None:
-    if session.get(LogHead, 1) is None:
-        session.add(LogHead(id=1, size=0, frontier=[]))
-        session.flush()
-
-
 def append(session: Session, row: History) -> None:
     """Number ``row`` after the last one, hash it, store the new root; O(log n).
 

@@ -44,13 +44,13 @@ class History(SQLModel, table=True):
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     record_id: int = Field(foreign_key="wf_record.id", index=True)
-    ref: str
+    ref: str = Field(index=True)
     event: str
     from_state: str | None
     to_state: str
     actor: str = Field(index=True)
     roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    at: datetime
+    at: datetime = Field(index=True)
     reason: str | None
     changes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     consulted: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,94 @@
+"""The schema's revision: created and evolved only by the Alembic migrations in the package.
+
+Every command checks the revision first: an older database must be upgraded, a newer one (written
+by a later version of this program) is refused untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from workflow.errors import NotInitialised, WorkflowError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaMismatch(WorkflowError):
+    """The database's schema revision is not the one this program runs."""
+
+
+def _config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _scripts() -> Any:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+def known_revisions() -> list[str]:
+    return [s.revision for s in _scripts().walk_revisions()]
+
+
+def current(engine: Engine) -> str | None:
+    """The database's revision, or None when it has no schema yet."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError as error:
+        message = str(error.orig).lower()
+        if "no such table" in message or "does not exist" in message:
+            return None
+        raise
+
+
+def upgrade(engine: Engine, target: str = "head") -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), target)
+
+
+def stamp(engine: Engine, target: str = "head") -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.stamp(_config(conn), target)
+
+
+def downgrade(engine: Engine, target: str) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), target)
+
+
+def check(engine: Engine) -> None:
+    """Refuse to run against a database whose revision is not this program's."""
+    revision = current(engine)
+    if revision == HEAD:
+        return
+    if revision is None:
+        raise NotInitialised("the database is not initialised; run `workflow init`")
+    if revision in known_revisions():
+        raise SchemaMismatch(f"the database schema is at revision {revision}, older than this "
+                             f"program's {HEAD}; run `workflow db upgrade`")
+    raise SchemaMismatch(f"the database schema is at revision {revision}, unknown to this "
+                         "program (written by a newer version?); refusing to touch it")
+
+
+HEAD = "0002"
