@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflow import audit, exports, inquiry
+from workflow.clock import as_utc
 from workflow.errors import NotFound
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class Auditing:
 
     def checkpoint(self, *, key: Path | None = None) -> dict[str, Any]:
         with self.db.read() as s:
-            return audit.checkpoint(s, self.clock(), key)
+            return audit.checkpoint(s, as_utc(self.clock()), key)
 
     def prove(self, ref: str, checkpoint: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
         cp = audit.read_checkpoint(checkpoint, pubkey)
@@ -53,7 +54,7 @@ class Auditing:
     def export(self, path: Path, fmt: str, *, since: datetime | None = None,
                until: datetime | None = None, progress: Progress = None) -> dict[str, Any]:
         with self.db.read() as s:
-            return exports.export(s, path, fmt, since, until, self.clock(), progress)
+            return exports.export(s, path, fmt, since, until, as_utc(self.clock()), progress)
 
     def export_size(self, *, since: datetime | None = None,
                     until: datetime | None = None) -> int:
@@ -84,7 +85,7 @@ class Auditing:
 
     def report(self) -> dict[str, Any]:
         with self.db.read() as s:
-            return inquiry.report(s, self.process, self.clock())
+            return inquiry.report(s, self.process, as_utc(self.clock()))
 
     def get_as_of(self, ref: str, moment: datetime) -> dict[str, Any]:
         """The record as its history says it was at ``moment``."""

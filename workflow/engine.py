@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from workflow import ledger, people, policy, schema, values, views
 from workflow.auditing import Auditing
-from workflow.clock import Clock, system_clock, to_storage
+from workflow.clock import Clock, as_utc, system_clock, to_storage
 from workflow.database import Database
 from workflow.errors import Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.machine import machinery_for
@@ -77,7 +77,7 @@ class Workflow(Auditing):
         """Create the schema, the first admin and the seeded policy; False if already done."""
         people.check_name(admin)
         self.db.create_schema(direct=direct_schema)
-        now = self.clock()
+        now = as_utc(self.clock())
         with self.db.write() as s:
             if s.exec(select(User)).first() is not None:
                 return False
@@ -98,7 +98,7 @@ class Workflow(Auditing):
         checked = [self.process.check_role(role) for role in roles]
         with self.db.write() as s:
             people.require_admin(s, actor, "add users")
-            return people.as_dict(people.add(s, name, checked, actor, self.clock()))
+            return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
 
     def users(self) -> list[dict[str, Any]]:
         with self.db.read() as s:
@@ -132,7 +132,7 @@ class Workflow(Auditing):
         cleaned = self._policy_reason(reason, "policy add")
         with self.db.write() as s:
             people.require_admin(s, actor, "change the policy")
-            entry = policy.add(s, subject, kind, since, cleaned, actor, self.clock())
+            entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
             return policy.entry_dict(entry, self.process.policy_subject)
 
     def end_restriction(self, subject: str, on: date, *, reason: str | None,
@@ -140,7 +140,7 @@ class Workflow(Auditing):
         cleaned = self._policy_reason(reason, "policy end")
         with self.db.write() as s:
             people.require_admin(s, actor, "change the policy")
-            ended = policy.end(s, subject, on, cleaned, actor, self.clock())
+            ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
             return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
 
     # -- records -----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class Workflow(Auditing):
             raise
 
     def _create(self, actor: str, parsed: dict[str, Any]) -> str:
-        now = self.clock()
+        now = as_utc(self.clock())
         with self.db.write() as s:
             user = people.require_active(s, actor)
             if not set(self.process.create_roles) & set(user.roles):
@@ -253,7 +253,7 @@ class Workflow(Auditing):
 
     def _edit(self, ref: str, actor: str, expected_version: int | None, parsed: dict[str, Any],
               seen: dict[str, Any]) -> dict[str, Any]:
-        now = self.clock()
+        now = as_utc(self.clock())
         with self.db.write() as s:
             user = people.require_active(s, actor)
             record = self._load(s, ref)
@@ -323,7 +323,7 @@ class Workflow(Auditing):
         rule = error.rule if isinstance(error, Refused) else "conflict"
         try:
             with self.db.write() as s:
-                s.add(Refusal(at=to_storage(self.clock()), actor=actor,
+                s.add(Refusal(at=to_storage(as_utc(self.clock())), actor=actor,
                               ref=seen.get("ref", ref), event=event, state=seen.get("state"),
                               rule=rule, message=str(error)))
         except WorkflowError:
@@ -347,7 +347,7 @@ class Workflow(Auditing):
 
     def _fire(self, ref: str, spec: Event, actor: str, cleaned_reason: str | None,
               parsed: dict[str, Any], expected_version: int | None, seen: dict[str, Any]) -> str:
-        now = self.clock()
+        now = as_utc(self.clock())
         with self.db.write() as s:
             user = people.require_active(s, actor)
             record = self._load(s, ref)
@@ -389,15 +389,15 @@ class Workflow(Auditing):
             record = self._load(s, ref)
             out = views.record_dict(self.process, record)
             if user is not None:
-                ctx = self._context(s, record, user, self.clock().date())
+                ctx = self._context(s, record, user, as_utc(self.clock()).date())
                 out["events"] = []
                 for event in self.process.events:
                     refusal = self._refusal(event, ctx, with_args=False)
                     out["events"].append({
                         "event": event.name,
                         "allowed": refusal is None,
-                        "reason": None if refusal is None else refusal.reason,
-                        "rule": None if refusal is None else refusal.rule,
+                        "reason": None if refusal is None
+                        else f"{refusal.reason} [rule: {refusal.rule}]",
                     })
             return out
 
@@ -412,7 +412,7 @@ class Workflow(Auditing):
         """Records waiting in the process's due state whose due date has come by ``on``."""
         if self.process.due_state is None:
             return []
-        day = on or self.clock().date()
+        day = on or as_utc(self.clock()).date()
         query = (
             select(Record)
             .where(Record.state == self.process.due_state, Record.due_on <= day)  # type: ignore[operator]

@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 # The history and refusal tables refuse UPDATE and DELETE (and TRUNCATE) whatever program
-# connects. Percent signs are doubled for the driver's parameter formatting.
+# connects.
 APPEND_ONLY = {
     "sqlite": [
         f"CREATE TRIGGER {table}_no_{op_name.lower()} BEFORE {op_name} ON {table} "
@@ -27,7 +27,7 @@ APPEND_ONLY = {
     ],
     "postgresql": [
         "CREATE OR REPLACE FUNCTION wf_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP; END $$",
+        "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP; END $$",
         *(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION wf_append_only()"

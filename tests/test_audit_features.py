@@ -1,0 +1,827 @@
+"""What auditors ask of the workflow: refusals, what was true then, filtered trails, the report,
+exports, inclusion proofs and the marked process graph. API and CLI, SQLite and PostgreSQL.
+
+Time only moves when the test moves the FakeClock.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from cli.main import cli
+from tests.conftest import START, Cli, assert_one_line_error, draft
+from workflow import Conflict, NotFound, Refused, Workflow, ledger
+from workflow.audit import AuditFailure
+from workflow.clock import to_storage
+from workflow.models import History, Record
+
+EST = timezone(timedelta(hours=-5))
+JST = timezone(timedelta(hours=9))
+
+
+def at(**delta: float) -> datetime:
+    return START + timedelta(**delta)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def snapshot(wf: Workflow, ref: str) -> tuple[Any, ...]:
+    record = wf.get(ref)
+    return record["state"], record["version"], len(wf.history(ref)), record
+
+
+def cli_json(run: Cli, *args: str, actor: str = "aud") -> Any:
+    result = run(*args, "--json", actor=actor)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# -- the refusal log -------------------------------------------------------------------------------
+
+
+def _refused(wf: Workflow, ref: str | None, attempt: Any,
+             error: type[Exception] = Refused) -> dict[str, Any]:
+    """Run a refused attempt; the request must be unchanged; return the refusal logged for it."""
+    before = snapshot(wf, ref) if ref else None
+    count = len(wf.refusals())
+    with pytest.raises(error) as caught:
+        attempt()
+    if ref:
+        assert snapshot(wf, ref) == before
+    logged = wf.refusals()
+    assert len(logged) == count + 1
+    entry = logged[-1]
+    assert entry["message"] == str(caught.value)
+    assert entry["at"] == iso(wf.clock())
+    return entry
+
+
+def test_a_wrong_state_attempt_is_logged_with_who_what_and_why(wf, clock):
+    ref = draft(wf)
+    clock.advance(minutes=5)
+    entry = _refused(wf, ref, lambda: wf.fire(ref, "approve", actor="ann"))
+    assert entry == {
+        "seq": 1, "at": iso(at(minutes=5)), "actor": "ann", "ref": ref, "event": "approve",
+        "state": "drafted", "rule": "state",
+        "message": f"approve refused: {ref} is drafted; approve applies only from "
+                   "third_country_review [rule: state]",
+    }
+
+
+def test_a_missing_role_is_logged(wf):
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    entry = _refused(wf, ref, lambda: wf.fire(ref, "approve_for_us", actor="rita"))
+    assert (entry["actor"], entry["ref"], entry["event"], entry["state"], entry["rule"]) == \
+        ("rita", ref, "approve_for_us", "nsc_review", "role")
+    assert "rita holds reviewer" in entry["message"]
+
+
+def test_a_separation_of_duties_breach_attempt_is_logged(wf):
+    ref = draft(wf, "duo")
+    wf.fire(ref, "submit", actor="duo")
+    entry = _refused(wf, ref, lambda: wf.fire(ref, "approve_for_us", actor="duo"))
+    assert (entry["actor"], entry["event"], entry["rule"]) == \
+        ("duo", "approve_for_us", "separation-of-duties")
+    assert f"duo drafted {ref}" in entry["message"]
+
+
+@pytest.mark.parametrize(("fields", "event", "kwargs", "rule"), [
+    pytest.param({"recipient": "GB"}, "submit", {}, "recipient-is-licensor-country",
+                 id="recipient-not-licensor"),
+    pytest.param({"consent_instrument": None}, "submit", {}, "required-fields",
+                 id="required-fields"),
+    pytest.param({}, "withdraw", {}, "reason-required", id="reason-required"),
+])
+def test_a_failed_rule_is_logged_with_its_name(wf, fields, event, kwargs, rule):
+    ref = draft(wf, **fields)
+    entry = _refused(wf, ref, lambda: wf.fire(ref, event, actor="dan", **kwargs))
+    assert (entry["actor"], entry["ref"], entry["event"], entry["rule"]) == \
+        ("dan", ref, event, rule)
+
+
+def test_a_restricted_third_country_is_logged_with_the_restriction(wf):
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    wf.fire(ref, "approve_for_us", actor="ann")
+    entry = _refused(wf, ref, lambda: wf.fire(ref, "request_third_country", actor="dan",
+                                              country="UA"))
+    assert entry["rule"] == "third-country-unrestricted"
+    assert "UA is restricted (in-combat since 2022-02-24)" in entry["message"]
+
+
+def test_a_concurrency_conflict_is_logged(wf, clock):
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="v2")  # version 2 now
+    clock.advance(seconds=30)
+    entry = _refused(wf, ref, lambda: wf.fire(ref, "submit", actor="dan", expected_version=1),
+                     Conflict)
+    assert (entry["actor"], entry["ref"], entry["event"], entry["state"], entry["rule"]) == \
+        ("dan", ref, "submit", "drafted", "conflict")
+    assert entry["message"] == f"{ref} was changed by someone else; reload and retry"
+    entry = _refused(wf, ref, lambda: wf.edit(ref, actor="dan", expected_version=1, note="x"),
+                     Conflict)
+    assert (entry["event"], entry["rule"]) == ("edit", "conflict")
+
+
+def test_refused_creates_and_edits_are_logged(wf):
+    entry = _refused(wf, None, lambda: draft(wf, "rita"))
+    assert (entry["actor"], entry["ref"], entry["event"], entry["state"], entry["rule"]) == \
+        ("rita", None, "create", None, "role")
+    assert wf.list() == []
+    ref = draft(wf, "dan")
+    entry = _refused(wf, ref, lambda: wf.edit(ref, actor="dora", note="mine now"))
+    assert (entry["actor"], entry["ref"], entry["event"], entry["rule"]) == \
+        ("dora", ref, "edit", "role")
+    wf.fire(ref, "submit", actor="dan")
+    entry = _refused(wf, ref, lambda: wf.edit(ref, actor="dan", note="too late"))
+    assert (entry["state"], entry["rule"]) == ("nsc_review", "state")
+
+
+def test_refusals_leave_the_log_verifiable(wf):
+    ref = draft(wf)
+    for attempt in (lambda: wf.fire(ref, "approve", actor="ann"),
+                    lambda: wf.fire(ref, "withdraw", actor="dora", reason="x")):
+        with pytest.raises(Refused):
+            attempt()
+    assert wf.verify() == {**wf.verify(), "rows": 1, "records": 1}
+    assert len(wf.refusals()) == 2
+
+
+@pytest.fixture
+def refusals(wf, clock) -> dict[str, Any]:
+    """Three refusals by two people at 09:00, 10:00 and 11:00."""
+    ref = draft(wf)
+    moments = []
+    for actor, event in (("ann", "approve"), ("rita", "submit"), ("ann", "approve_for_us")):
+        moments.append(clock())
+        with pytest.raises(Refused):
+            wf.fire(ref, event, actor=actor)
+        clock.advance(hours=1)
+    return {"ref": ref, "moments": moments}
+
+
+def test_refusals_cli_lists_every_field_and_filters_by_actor_and_since(wf, run_ready, refusals):
+    ref, moments = refusals["ref"], refusals["moments"]
+    rows = cli_json(run_ready, "audit", "refusals")
+    assert rows == wf.refusals()
+    assert [(r["actor"], r["event"], r["rule"]) for r in rows] == [
+        ("ann", "approve", "state"), ("rita", "submit", "role"), ("ann", "approve_for_us", "state")]
+    assert all(r["ref"] == ref and r["state"] == "drafted" and r["message"] for r in rows)
+    assert [r["at"] for r in rows] == [iso(m) for m in moments]
+    by_ann = cli_json(run_ready, "audit", "refusals", "--actor", "ann")
+    assert [r["seq"] for r in by_ann] == [1, 3]
+    assert by_ann == wf.refusals(actor="ann")
+    since = cli_json(run_ready, "audit", "refusals", "--since", iso(moments[1]))
+    assert [r["seq"] for r in since] == [2, 3]
+    assert since == wf.refusals(since=moments[1])
+    both = cli_json(run_ready, "audit", "refusals", "--actor", "ann", "--since", iso(moments[1]))
+    assert [r["seq"] for r in both] == [3]
+    assert cli_json(run_ready, "audit", "refusals", "--since", "2026-11-26") == []
+    assert [r["seq"] for r in wf.refusals(ref=ref)] == [1, 2, 3]
+
+
+def test_refusals_cli_table_and_the_refusal_from_the_cli_itself(run_ready, wf):
+    ref = draft(wf)
+    refused = run_ready("advance", ref, "approve_for_us", actor="ann")
+    assert refused.exit_code == 1
+    [entry] = wf.refusals()
+    assert (entry["actor"], entry["event"], entry["rule"]) == ("ann", "approve_for_us", "state")
+    table = run_ready("audit", "refusals", actor="aud")
+    assert table.exit_code == 0, table.stderr
+    header, line = table.stdout.splitlines()
+    assert header.split() == ["SEQ", "AT", "ACTOR", "REF", "EVENT", "STATE", "RULE", "MESSAGE"]
+    assert line.split()[:7] == ["1", iso(START), "ann", ref, "approve_for_us", "drafted", "state"]
+
+
+def test_refusals_with_a_non_utc_since_match_the_same_utc_moment(wf, refusals):
+    moment = refusals["moments"][1]
+    assert wf.refusals(since=moment.astimezone(EST)) == wf.refusals(since=moment)
+    assert wf.refusals(since=moment.astimezone(JST)) == wf.refusals(since=moment)
+
+
+# -- what was true then (--as-of) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def timeline(wf, clock) -> dict[str, Any]:
+    """A and B moving through time; ``seen`` holds what `get` said right after each step."""
+    seen: dict[str, list[tuple[datetime, dict[str, Any]]]] = {"A": [], "B": []}
+    refs: dict[str, str] = {}
+
+    def step(name: str, action: Any, hours: float = 1) -> None:
+        clock.advance(hours=hours)
+        action()
+        seen[name].append((clock(), wf.get(refs[name])))
+
+    clock.advance(hours=1)
+    refs["A"] = draft(wf, "dan", quantity=10, note="first")
+    seen["A"].append((clock(), wf.get(refs["A"])))
+    step("A", lambda: wf.edit(refs["A"], actor="dan", quantity=12, unit_value="3.5",
+                              currency="USD"))
+    clock.advance(hours=1)
+    refs["B"] = draft(wf, "dora", quantity=4)
+    seen["B"].append((clock(), wf.get(refs["B"])))
+    step("A", lambda: wf.fire(refs["A"], "submit", actor="dan"))
+    step("A", lambda: wf.fire(refs["A"], "approve_for_us", actor="ann"), hours=24)
+    step("B", lambda: wf.fire(refs["B"], "withdraw", actor="dora", reason="not needed"))
+    step("A", lambda: wf.fire(refs["A"], "request_third_country", actor="dan", country="PL"))
+    step("A", lambda: wf.fire(refs["A"], "defer", actor="abe", reason="wait",
+                              decision_date="2027-03-01"), hours=2)
+    clock.advance(hours=5)
+    return {"refs": refs, "seen": seen}
+
+
+def _without_as_of(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "as_of"}
+
+
+def test_get_as_of_equals_what_get_said_at_each_moment(wf, timeline):
+    for name, steps in timeline["seen"].items():
+        ref = timeline["refs"][name]
+        for index, (moment, recorded) in enumerate(steps):
+            later = steps[index + 1][0] if index + 1 < len(steps) else moment + timedelta(days=9)
+            for probe in (moment, moment + (later - moment) / 2, later - timedelta(seconds=1)):
+                found = wf.get_as_of(ref, probe)
+                assert _without_as_of(found) == recorded, (name, index, probe)
+                assert found["as_of"] == iso(probe)
+
+
+def test_get_as_of_before_creation_is_not_found(wf, timeline):
+    ref = timeline["refs"]["B"]
+    created = timeline["seen"]["B"][0][0]
+    with pytest.raises(NotFound, match="did not exist yet"):
+        wf.get_as_of(ref, created - timedelta(microseconds=1))
+
+
+def test_get_as_of_now_equals_the_record(wf, timeline, clock):
+    for ref in timeline["refs"].values():
+        live = wf.get(ref)
+        assert _without_as_of(wf.get_as_of(ref, clock())) == live
+
+
+def test_list_as_of_lists_what_existed_then_in_the_states_of_then(wf, timeline):
+    seen, refs = timeline["seen"], timeline["refs"]
+    a_created, b_created = seen["A"][0][0], seen["B"][0][0]
+    assert wf.list_as_of(a_created - timedelta(seconds=1)) == []
+    only_a = wf.list_as_of(b_created - timedelta(seconds=1))
+    assert [_without_as_of(r) for r in only_a] == [seen["A"][1][1]]
+    moment, recorded_a = seen["A"][3]  # approved_for_us, before B's withdrawal
+    both = wf.list_as_of(moment)
+    assert [_without_as_of(r) for r in both] == [recorded_a, seen["B"][0][1]]
+    assert [r["ref"] for r in wf.list_as_of(moment, state="drafted")] == [refs["B"]]
+    assert wf.list_as_of(moment, state="withdrawn") == []
+    assert [r["ref"] for r in wf.list_as_of(seen["B"][1][0], state="withdrawn")] == [refs["B"]]
+
+
+def test_as_of_with_a_non_utc_moment_equals_the_same_utc_moment(wf, timeline):
+    ref = timeline["refs"]["A"]
+    for moment, _recorded in timeline["seen"]["A"]:
+        for zone in (EST, JST):
+            local = moment.astimezone(zone)
+            assert _without_as_of(wf.get_as_of(ref, local)) == \
+                _without_as_of(wf.get_as_of(ref, moment)), (zone, moment)
+            assert [_without_as_of(r) for r in wf.list_as_of(local)] == \
+                [_without_as_of(r) for r in wf.list_as_of(moment)], (zone, moment)
+
+
+def test_request_show_and_list_as_of_on_the_cli(run_ready, timeline):
+    seen, refs = timeline["seen"], timeline["refs"]
+    moment, recorded = seen["A"][2]  # nsc_review
+    shown = cli_json(run_ready, "request", "show", refs["A"], "--as-of", iso(moment))
+    assert _without_as_of(shown) == recorded
+    assert "events" not in shown
+    zulu = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert _without_as_of(cli_json(run_ready, "request", "show", refs["A"], "--as-of", zulu)) \
+        == recorded
+    tokyo = moment.astimezone(JST).isoformat()
+    assert _without_as_of(cli_json(run_ready, "request", "show", refs["A"], "--as-of", tokyo)) \
+        == recorded
+    listed = cli_json(run_ready, "request", "list", "--as-of", iso(moment))
+    assert [_without_as_of(r) for r in listed] == [recorded, seen["B"][0][1]]
+    pending = cli_json(run_ready, "request", "list", "--as-of", iso(moment), "--state",
+                       "nsc_review")
+    assert [r["ref"] for r in pending] == [refs["A"]]
+
+
+def test_as_of_a_bare_date_means_the_end_of_that_day(run_ready, timeline):
+    seen, refs = timeline["seen"], timeline["refs"]
+    # the first day (2026-11-25) ends with A submitted, before its approval the next day
+    first_day = [(m, r) for m, r in seen["A"] if m.date() == START.date()]
+    shown = cli_json(run_ready, "request", "show", refs["A"], "--as-of", "2026-11-25")
+    assert _without_as_of(shown) == first_day[-1][1]
+    assert shown["state"] == "nsc_review"
+    assert shown["as_of"] == "2026-11-25T23:59:59.999999+00:00"
+    before = run_ready("request", "show", refs["A"], "--as-of", "2026-11-24", actor="aud")
+    assert "did not exist yet" in assert_one_line_error(before, 1)
+
+
+# -- history and audit log filters ---------------------------------------------------------------
+
+
+@pytest.fixture
+def trail(wf, clock) -> dict[str, str]:
+    """Rows at 09:00 (1) .. 16:00 (8), one an hour:
+    1 A create dan, 2 A edit dan, 3 B create dora, 4 A submit dan, 5 B submit dora,
+    6 A return rita, 7 B approve_for_us ann, 8 A submit dan (next day, 2026-11-26 09:00)."""
+    a = draft(wf, "dan")
+    clock.advance(hours=1)
+    wf.edit(a, actor="dan", note="fixed")
+    clock.advance(hours=1)
+    b = draft(wf, "dora")
+    clock.advance(hours=1)
+    wf.fire(a, "submit", actor="dan")
+    clock.advance(hours=1)
+    wf.fire(b, "submit", actor="dora")
+    clock.advance(hours=1)
+    wf.fire(a, "return", actor="rita", reason="consent instrument unclear")
+    clock.advance(hours=1)
+    wf.fire(b, "approve_for_us", actor="ann")
+    clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    wf.fire(a, "submit", actor="dan")
+    return {"A": a, "B": b}
+
+
+def seqs(rows: list[dict[str, Any]]) -> list[int]:
+    return [r["seq"] for r in rows]
+
+
+LOG_FILTERS = [
+    pytest.param([], [1, 2, 3, 4, 5, 6, 7, 8], id="none"),
+    pytest.param(["--actor", "dan"], [1, 2, 4, 8], id="actor"),
+    pytest.param(["--event", "submit"], [4, 5, 8], id="event"),
+    pytest.param(["--event", "create"], [1, 3], id="event-create"),
+    pytest.param(["--event", "edit"], [2], id="event-edit"),
+    pytest.param(["--state", "nsc_review"], [4, 5, 6, 7, 8], id="state-entered-or-left"),
+    pytest.param(["--state", "drafted"], [1, 2, 3, 4, 5, 6, 8], id="state-drafted"),
+    pytest.param(["--state", "approved"], [], id="state-never"),
+    pytest.param(["--since", "2026-11-25T12:00:00Z"], [4, 5, 6, 7, 8], id="since"),
+    pytest.param(["--until", "2026-11-25T12:00:00Z"], [1, 2, 3, 4], id="until"),
+    pytest.param(["--until", "2026-11-25"], [1, 2, 3, 4, 5, 6, 7], id="until-bare-date"),
+    pytest.param(["--since", "2026-11-26"], [8], id="since-bare-date"),
+    pytest.param(["--since", "2026-11-25T10:00:00Z", "--until", "2026-11-25T13:00:00Z",
+                  "--actor", "dora"], [3, 5], id="combined"),
+    pytest.param(["--since", "2026-11-25T19:00:00+09:00"], [2, 3, 4, 5, 6, 7, 8],
+                 id="since-with-offset"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), LOG_FILTERS)
+def test_audit_log_filters(run_ready, trail, args, expected):
+    assert seqs(cli_json(run_ready, "audit", "log", *args)) == expected
+
+
+@pytest.mark.parametrize(("args", "expected"), LOG_FILTERS)
+def test_history_filters_keep_to_the_request(run_ready, trail, args, expected):
+    rows = cli_json(run_ready, "history", trail["A"], *args)
+    a_rows = {1, 2, 4, 6, 8}
+    assert seqs(rows) == [s for s in expected if s in a_rows]
+    assert all(r["ref"] == trail["A"] for r in rows)
+
+
+def test_log_api_filters_match_the_cli(wf, run_ready, trail):
+    assert wf.log(actor="rita") == cli_json(run_ready, "audit", "log", "--actor", "rita")
+    [row] = wf.log(actor="rita")
+    assert (row["event"], row["from"], row["to"], row["reason"]) == \
+        ("return", "nsc_review", "drafted", "consent instrument unclear")
+    assert seqs(wf.log(ref=trail["B"].lower())) == [3, 5, 7]
+    assert seqs(wf.log(since=at(hours=2), until=at(hours=4))) == [3, 4, 5]
+
+
+def test_log_api_filters_with_non_utc_moments_match_utc(wf, trail):
+    since, until = at(hours=2), at(hours=4)
+    expected = seqs(wf.log(since=since, until=until))
+    assert seqs(wf.log(since=since.astimezone(EST), until=until.astimezone(EST))) == expected
+    assert seqs(wf.log(since=since.astimezone(JST), until=until.astimezone(JST))) == expected
+
+
+def test_history_text_output_names_who_when_and_why(run_ready, trail):
+    result = run_ready("history", trail["A"], "--event", "return", actor="aud")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "#6  2026-11-25 14:00:00Z  return: nsc_review -> drafted  by rita (reviewer)",
+        "      reason: consent instrument unclear",
+    ]
+    logged = run_ready("audit", "log", "--actor", "ann", actor="aud")
+    assert logged.stdout.splitlines() == [
+        f"#7  2026-11-25 15:00:00Z  {trail['B']}  approve_for_us: nsc_review -> approved_for_us"
+        "  by ann (approver)",
+    ]
+
+
+def test_log_filter_with_an_unknown_event_or_state_is_exit_2(run_ready, trail):
+    assert_one_line_error(run_ready("audit", "log", "--event", "approve_all", actor="aud"), 2)
+    assert_one_line_error(run_ready("history", trail["A"], "--state", "limbo", actor="aud"), 2)
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reported(wf, clock) -> dict[str, str]:
+    """A: drafted 2h, nsc_review 3h, approved_for_us since 14:00. B: drafted 3h, nsc_review 4h,
+    denied (final). C: drafted since 18:00 with an edit at 18:15. The report runs at 18:30."""
+    a = draft(wf, "dan")
+    clock.set(at(hours=1))
+    b = draft(wf, "dora")
+    clock.set(at(hours=2))
+    wf.fire(a, "submit", actor="dan")
+    clock.set(at(hours=4))
+    wf.fire(b, "submit", actor="dora")
+    clock.set(at(hours=5))
+    wf.fire(a, "approve_for_us", actor="ann")
+    clock.set(at(hours=8))
+    wf.fire(b, "deny", actor="abe", reason="not now")
+    clock.set(at(hours=9))
+    c = draft(wf, "dan")
+    clock.set(at(hours=9, minutes=15))
+    wf.edit(c, actor="dan", note="n")
+    clock.set(at(hours=9, minutes=30))
+    return {"A": a, "B": b, "C": c}
+
+
+def test_report_times_in_state_per_request_and_per_state(run_ready, reported):
+    report = cli_json(run_ready, "audit", "report")
+    assert report["at"] == iso(at(hours=9, minutes=30))
+    assert report["requests"] == [
+        {"ref": reported["A"], "state": "approved_for_us",
+         "seconds_in_state": {"drafted": 7200.0, "nsc_review": 10800.0,
+                              "approved_for_us": 16200.0}},
+        {"ref": reported["B"], "state": "denied",
+         "seconds_in_state": {"drafted": 10800.0, "nsc_review": 14400.0}},
+        {"ref": reported["C"], "state": "drafted", "seconds_in_state": {"drafted": 1800.0}},
+    ]
+    assert report["states"] == {
+        "drafted": {"requests": 3, "median_seconds": 7200.0, "max_seconds": 10800.0},
+        "nsc_review": {"requests": 2, "median_seconds": 12600.0, "max_seconds": 14400.0},
+        "approved_for_us": {"requests": 1, "median_seconds": 16200.0, "max_seconds": 16200.0},
+    }
+
+
+def test_report_counts_decisions_per_actor_and_finds_no_breach_in_a_clean_run(
+        wf, run_ready, reported, clock):
+    # one more decision by ann on a third-country approval, a year later
+    clock.set(at(hours=9, minutes=45))
+    wf.fire(reported["A"], "request_third_country", actor="dan", country="PL")
+    clock.set(datetime(2027, 1, 1, 9, 0, tzinfo=UTC))
+    wf.fire(reported["A"], "approve", actor="ann")
+    report = cli_json(run_ready, "audit", "report")
+    assert report["decisions"] == {"ann": {"approve_for_us": 1, "approve": 1},
+                                   "abe": {"deny": 1}}
+    assert report["separation_of_duties"] == []
+    assert report == wf.report()
+    text = run_ready("audit", "report", actor="aud").stdout
+    assert "Separation of duties: 0 breach(es)" in text
+    assert "ann    approve_for_us 1, approve 1" in text.splitlines()
+    assert "abe    deny 1" in text.splitlines()
+
+
+def test_report_lists_a_forged_self_approval_as_a_separation_of_duties_breach(
+        wf, run_ready, reported, clock):
+    # someone with database access appends, through the ledger itself, a decision by the
+    # request's own drafter: the log stays well-formed, the report must still flag it
+    ref = reported["C"]
+    with wf.db.write() as s:
+        record = s.exec(select(Record).where(Record.ref == ref)).one()
+        ledger.append(s, History(
+            record_id=record.id, ref=ref, event="approve_for_us", from_state="nsc_review",
+            to_state="approved_for_us", actor="dan", roles=["drafter"], at=to_storage(clock()),
+            reason=None, changes={}, consulted={}, process_version="transfer-request/1"))
+    report = cli_json(run_ready, "audit", "report")
+    assert report["separation_of_duties"] == [
+        {"ref": ref, "seq": 9, "event": "approve_for_us", "actor": "dan"}]
+    assert report["decisions"]["dan"] == {"approve_for_us": 1}
+    text = run_ready("audit", "report", actor="aud").stdout
+    assert "Separation of duties: 1 breach(es)" in text
+    # the forged row hashes correctly, but the request does not match it: verify names it
+    with pytest.raises(AuditFailure) as caught:
+        wf.verify()
+    assert (caught.value.seq, caught.value.ref) == (9, ref)
+
+
+def test_report_on_an_empty_log(run_ready, clock):
+    report = cli_json(run_ready, "audit", "report")
+    assert report == {"at": iso(clock()), "requests": [], "states": {}, "decisions": {},
+                      "separation_of_duties": []}
+
+
+# -- exports ---------------------------------------------------------------------------------------
+
+
+def _export(run: Cli, path: Path, fmt: str, *extra: str) -> dict[str, Any]:
+    return cli_json(run, "audit", "export", "--format", fmt, "-o", str(path), *extra)
+
+
+def _check(run: Cli, path: Path) -> Any:
+    return run("audit", "check-export", str(path), actor="aud")
+
+
+def _manifest(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    for row in rows:
+        row["seq"] = int(row["seq"])
+        for name in ("roles", "changes", "consulted"):
+            row[name] = json.loads(row[name])
+        for name in ("from", "reason"):
+            row[name] = row[name] or None
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_round_trips_through_check_export(wf, run_ready, trail, tmp_path, fmt):
+    path = tmp_path / f"history.{fmt}"
+    manifest = _export(run_ready, path, fmt)
+    assert manifest["rows"] == 8
+    assert (manifest["first_seq"], manifest["last_seq"]) == (1, 8)
+    assert manifest["format"] == fmt
+    assert json.loads(_manifest(path).read_text()) == manifest
+    assert {k: v for k, v in manifest["checkpoint"].items() if k != "at"} == \
+        {k: v for k, v in wf.checkpoint().items() if k != "at"}
+    expected = wf.log()
+    if fmt == "jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line) for line in lines] == expected
+        assert lines == [ledger.canonical(r).decode() for r in expected]
+    else:
+        assert _csv_rows(path) == expected
+    checked = _check(run_ready, path)
+    assert checked.exit_code == 0, checked.stderr
+    assert checked.stdout.strip() == "ok: 8 rows match the manifest and the log"
+    # rows appended later do not invalidate an earlier export
+    wf.fire(trail["B"], "request_third_country", actor="dora", country="PL")
+    assert _check(run_ready, path).exit_code == 0
+    assert wf.check_export(path) == {"file": str(path), "rows": 8, "checkpoint_size": 8}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_changed_byte_in_an_export_fails_check_export(run_ready, trail, tmp_path, fmt):
+    path = tmp_path / f"history.{fmt}"
+    _export(run_ready, path, fmt)
+    data = bytearray(path.read_bytes())
+    position = data.index(b"rita") + 1
+    data[position] ^= 0x01  # rita -> rhta
+    path.write_bytes(bytes(data))
+    line = assert_one_line_error(_check(run_ready, path), 1)
+    assert "does not match the SHA-256 in its manifest" in line
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_edited_export_with_a_recomputed_digest_is_named_by_row(run_ready, trail, tmp_path,
+                                                                     fmt):
+    import hashlib
+
+    path = tmp_path / f"history.{fmt}"
+    _export(run_ready, path, fmt)
+    text = path.read_text(encoding="utf-8").replace("consent instrument unclear", "no reason")
+    path.write_text(text, encoding="utf-8")
+    manifest = json.loads(_manifest(path).read_text())
+    manifest["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    _manifest(path).write_text(json.dumps(manifest))
+    line = assert_one_line_error(_check(run_ready, path), 1)
+    number = 7 if fmt == "csv" else 6  # the CSV header is line 1
+    assert f"row 6 ({trail['A']}): line {number} differs from the log" in line
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_manifest_with_a_changed_row_count_fails_check_export(run_ready, trail, tmp_path,
+                                                                  fmt):
+    path = tmp_path / f"history.{fmt}"
+    _export(run_ready, path, fmt)
+    manifest = json.loads(_manifest(path).read_text())
+    manifest["rows"] = 7
+    _manifest(path).write_text(json.dumps(manifest))
+    line = assert_one_line_error(_check(run_ready, path), 1)
+    assert f"{path.name} has 8 rows; its manifest says 7" in line
+
+
+def test_an_export_with_a_dropped_line_fails_even_with_its_manifest_rewritten(
+        run_ready, trail, tmp_path):
+    import hashlib
+
+    path = tmp_path / "history.jsonl"
+    _export(run_ready, path, "jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:5] + lines[6:]), encoding="utf-8")  # row 6 removed
+    manifest = json.loads(_manifest(path).read_text())
+    manifest["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    _manifest(path).write_text(json.dumps(manifest))
+    line = assert_one_line_error(_check(run_ready, path), 1)
+    assert "7 rows; its manifest says 8" in line
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_since_and_until_limit_the_rows(wf, run_ready, trail, tmp_path, fmt):
+    path = tmp_path / f"window.{fmt}"
+    manifest = _export(run_ready, path, fmt, "--since", "2026-11-25T11:00:00Z", "--until",
+                       "2026-11-25")
+    assert (manifest["rows"], manifest["first_seq"], manifest["last_seq"]) == (5, 3, 7)
+    assert manifest["since"] == "2026-11-25T11:00:00+00:00"
+    assert manifest["until"] == "2026-11-25T23:59:59.999999+00:00"
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+    else:
+        rows = _csv_rows(path)
+    assert seqs(rows) == [3, 4, 5, 6, 7]
+    assert rows == wf.log(since=at(hours=2), until=datetime(2026, 11, 25, 23, 59, 59,
+                                                            tzinfo=UTC))
+    assert _check(run_ready, path).exit_code == 0
+    only_since = _export(run_ready, tmp_path / f"late.{fmt}", fmt, "--since", "2026-11-26")
+    assert (only_since["rows"], only_since["first_seq"]) == (1, 8)
+    empty = _export(run_ready, tmp_path / f"none.{fmt}", fmt, "--until", "2026-11-24")
+    assert (empty["rows"], empty["first_seq"], empty["last_seq"]) == (0, None, None)
+    assert _check(run_ready, tmp_path / f"none.{fmt}").exit_code == 0
+
+
+def test_an_export_checked_against_a_rewritten_database_fails(wf, run_ready, trail, tmp_path):
+    path = tmp_path / "history.jsonl"
+    _export(run_ready, path, "jsonl")
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            conn.exec_driver_sql("DROP TRIGGER wf_history_no_update")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER wf_history_append_only ON wf_history")
+        conn.exec_driver_sql("UPDATE wf_history SET leaf_hash = root_hash WHERE seq = 2")
+    line = assert_one_line_error(_check(run_ready, path), 1)
+    assert "checkpoint does not match this database's log" in line
+
+
+# -- inclusion proofs ------------------------------------------------------------------------------
+
+
+def _checkpoint(run: Cli, path: Path, *extra: str) -> dict[str, Any]:
+    result = run("audit", "checkpoint", "-o", str(path), *extra, actor="aud")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(path.read_text())
+
+
+def _prove(run: Cli, ref: str, checkpoint: Path, out: Path) -> dict[str, Any]:
+    result = run("audit", "prove", ref, "--checkpoint", str(checkpoint), "-o", str(out),
+                 actor="aud")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+def check_proof(path: Path, *extra: str) -> Any:
+    """`workflow audit check-proof` with no usable database at all."""
+    return CliRunner().invoke(cli, ["--db", "/nonexistent/dir/x.db", "--as", "nobody",
+                                    "audit", "check-proof", str(path), *extra],
+                              catch_exceptions=False)
+
+
+@pytest.fixture
+def proven(wf, run_ready, trail, tmp_path) -> dict[str, Any]:
+    cp = _checkpoint(run_ready, tmp_path / "cp.json")
+    bundle = _prove(run_ready, trail["A"], tmp_path / "cp.json", tmp_path / "proof.json")
+    return {"cp": cp, "bundle": bundle, "path": tmp_path / "proof.json", "ref": trail["A"]}
+
+
+def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
+    bundle, ref = proven["bundle"], proven["ref"]
+    assert bundle["ref"] == ref
+    assert bundle["checkpoint"] == proven["cp"]
+    assert [e["row"] for e in bundle["rows"]] == wf.history(ref)
+    assert [e["index"] for e in bundle["rows"]] == [0, 1, 3, 5, 7]
+    result = check_proof(proven["path"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"ok: 5 rows of {ref} are in the log of 8 rows"
+    as_json = check_proof(proven["path"], "--json")
+    assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8}
+    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8}
+
+
+def test_a_proof_stays_valid_after_rows_are_appended(wf, run_ready, proven, trail, tmp_path):
+    wf.fire(trail["B"], "request_third_country", actor="dora", country="PL")
+    again = _prove(run_ready, trail["A"], tmp_path / "cp.json", tmp_path / "again.json")
+    assert again == proven["bundle"]
+    assert check_proof(proven["path"]).exit_code == 0
+
+
+def _flip_first_proof_element(entry: dict[str, Any]) -> None:
+    element = entry["proof"][0]
+    entry["proof"][0] = ("1" if element[0] == "0" else "0") + element[1:]
+
+
+FORGERIES = [
+    pytest.param(lambda b: b["rows"][2]["row"].update(actor="abe"), "inclusion proof",
+                 id="row-actor"),
+    pytest.param(lambda b: b["rows"][4]["row"].update(at="2026-11-26T09:00:01+00:00"),
+                 "inclusion proof", id="row-time"),
+    pytest.param(lambda b: b["rows"][3]["row"]["changes"].update(note=[None, "x"]),
+                 "inclusion proof", id="row-changes"),
+    pytest.param(lambda b: b["rows"][1]["row"].update(reason="because"), "inclusion proof",
+                 id="row-reason"),
+    pytest.param(lambda b: _flip_first_proof_element(b["rows"][0]), "inclusion proof",
+                 id="proof-element"),
+    pytest.param(lambda b: b["rows"][0]["proof"].pop(), "inclusion proof", id="proof-truncated"),
+    pytest.param(lambda b: b["rows"][0]["proof"].append("00" * 32), "inclusion proof",
+                 id="proof-extended"),
+    pytest.param(lambda b: b["checkpoint"].update(size=9), "inclusion proof",
+                 id="checkpoint-size"),
+    pytest.param(lambda b: b["checkpoint"].update(root="ab" * 32), "inclusion proof",
+                 id="checkpoint-root"),
+    pytest.param(lambda b: b["rows"][1].update(index=2), "is not", id="index"),
+    pytest.param(lambda b: b["rows"][1]["row"].update(ref="TR-2026-0002"), "is not",
+                 id="row-of-another-request"),
+]
+
+
+@pytest.mark.parametrize(("forge", "needle"), FORGERIES)
+def test_a_forged_proof_file_fails_check_proof(wf, proven, forge, needle):
+    bundle = json.loads(proven["path"].read_text())
+    forge(bundle)
+    proven["path"].write_text(json.dumps(bundle))
+    line = assert_one_line_error(check_proof(proven["path"]), 1)
+    assert needle in line
+    assert proven["ref"] in line
+    with pytest.raises(AuditFailure):
+        wf.check_proof(bundle)
+
+
+def test_a_proof_against_a_signed_checkpoint_checks_with_its_key(run_ready, trail, tmp_path):
+    key = tmp_path / "k"
+    assert run_ready("audit", "keygen", "-o", str(key), actor="aud").exit_code == 0
+    assert run_ready("audit", "keygen", "-o", str(tmp_path / "other"), actor="aud").exit_code == 0
+    _checkpoint(run_ready, tmp_path / "cp.json", "--sign", str(key))
+    _prove(run_ready, trail["B"], tmp_path / "cp.json", tmp_path / "proof.json")
+    assert check_proof(tmp_path / "proof.json", "--pubkey", f"{key}.pub").exit_code == 0
+    line = assert_one_line_error(
+        check_proof(tmp_path / "proof.json", "--pubkey", str(tmp_path / "other.pub")), 1)
+    assert "does not verify" in line
+    bundle = json.loads((tmp_path / "proof.json").read_text())
+    bundle["checkpoint"]["at"] = "2030-01-01T00:00:00+00:00"
+    (tmp_path / "proof.json").write_text(json.dumps(bundle))
+    assert check_proof(tmp_path / "proof.json").exit_code == 0  # unsigned check: time not bound
+    assert_one_line_error(check_proof(tmp_path / "proof.json", "--pubkey", f"{key}.pub"), 1)
+
+
+def test_prove_refuses_a_checkpoint_of_another_log(run_ready, trail, tmp_path):
+    cp = _checkpoint(run_ready, tmp_path / "cp.json")
+    cp["root"] = "cd" * 32
+    (tmp_path / "cp.json").write_text(json.dumps(cp))
+    result = run_ready("audit", "prove", trail["A"], "--checkpoint", str(tmp_path / "cp.json"),
+                       "-o", str(tmp_path / "p.json"), actor="aud")
+    assert "does not match this database's log" in assert_one_line_error(result, 1)
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_a_proof_only_covers_rows_up_to_its_checkpoint(wf, run_ready, proven, tmp_path):
+    wf.fire(proven["ref"], "approve_for_us", actor="ann")  # row 9, after the checkpoint
+    bundle = _prove(run_ready, proven["ref"], tmp_path / "cp.json", tmp_path / "p.json")
+    assert [e["row"]["seq"] for e in bundle["rows"]] == [1, 2, 4, 6, 8]
+    later = _checkpoint(run_ready, tmp_path / "later.json")
+    assert later["size"] == 9
+    bundle = _prove(run_ready, proven["ref"], tmp_path / "later.json", tmp_path / "p9.json")
+    assert [e["row"]["seq"] for e in bundle["rows"]] == [1, 2, 4, 6, 8, 9]
+    assert check_proof(tmp_path / "p9.json").exit_code == 0
+
+
+# -- the marked graph ------------------------------------------------------------------------------
+
+
+def test_graph_marks_the_path_taken_with_who_and_when(run_ready, trail):
+    result = run_ready("graph", trail["A"], actor="aud")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "stateDiagram-v2"
+    assert "    drafted --> nsc_review: submit ✔ 1. dan 2026-11-25; 3. dan 2026-11-26" in lines
+    assert "    nsc_review --> drafted: return ✔ 2. rita 2026-11-25" in lines
+    assert "    nsc_review --> approved_for_us: approve_for_us" in lines  # not taken by A
+    assert "    class nsc_review current" in lines
+    assert "    class drafted visited" in lines
+    assert not any("approved_for_us visited" in line for line in lines)
+    assert sum("✔" in line for line in lines) == 2
+
+
+def test_graph_dot_marks_the_path_taken_with_who_and_when(run_ready, trail):
+    result = run_ready("graph", trail["B"], "--format", "dot", actor="aud")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert ('    drafted -> nsc_review [label="submit\\n1. dora 2026-11-25", color="#1d4ed8", '
+            "penwidth=2];") in text
+    assert ('    nsc_review -> approved_for_us [label="approve_for_us\\n2. ann 2026-11-25", '
+            'color="#1d4ed8", penwidth=2];') in text
+    assert '    nsc_review -> denied [label="deny"];' in text
+    assert '    approved_for_us [style="rounded,filled", fillcolor="#fde68a", penwidth=3];' in text
+    assert '    nsc_review [style="rounded,filled", fillcolor="#dbeafe"];' in text
+
+
+def test_graph_without_a_reference_marks_nothing(run_ready):
+    result = run_ready("graph", actor="aud")
+    assert result.exit_code == 0
+    assert "✔" not in result.stdout
+    assert "class" not in result.stdout

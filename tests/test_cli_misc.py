@@ -1,0 +1,349 @@
+"""The diagram, the demo, help for every command, the installed console script, and the
+environment variables behind --db and --as."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from states import PROCESS
+from tests.conftest import assert_one_line_error, db_snapshot, request_new_args, to_state
+
+EDGES = [(src, event.dest, event.name) for event in PROCESS.events for src in event.sources]
+
+
+def _ok(result):
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def _mermaid_edge(lines: list[str], src: str, dest: str, event: str) -> str:
+    (line,) = [ln for ln in lines if ln.strip().startswith(f"{src} --> {dest}: {event}")]
+    return line
+
+
+def _dot_edge(lines: list[str], src: str, dest: str, event: str) -> str:
+    (line,) = [ln for ln in lines
+               if ln.strip().startswith(f"{src} -> {dest} [") and f'label="{event}' in ln]
+    return line
+
+
+def _dot_node(lines: list[str], state: str) -> str:
+    (line,) = [ln for ln in lines
+               if ln.strip() == f"{state};" or ln.strip().startswith(f"{state} [")]
+    return line
+
+
+# -- graph --------------------------------------------------------------------------------------
+
+def test_graph_mermaid_draws_every_transition(run_ready):
+    result = _ok(run_ready("graph", actor="aud"))
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == "stateDiagram-v2"
+    assert any(ln.strip() == "[*] --> drafted" for ln in lines)
+    for src, dest, event in EDGES:
+        assert _mermaid_edge(lines, src, dest, event).strip() == f"{src} --> {dest}: {event}"
+    for final in PROCESS.finals:
+        assert any(ln.strip() == f"{final} --> [*]" for ln in lines)
+    assert "✔" not in result.stdout
+    assert "current" not in result.stdout
+
+
+def test_graph_format_mermaid_is_the_default(run_ready):
+    assert (_ok(run_ready("graph", actor="aud")).stdout
+            == _ok(run_ready("graph", "--format", "mermaid", actor="aud")).stdout)
+
+
+def test_graph_dot_draws_every_state_and_transition(run_ready):
+    result = _ok(run_ready("graph", "--format", "dot", actor="aud"))
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("digraph")
+    assert lines[-1] == "}"
+    for state in PROCESS.states:
+        node = _dot_node(lines, state)
+        assert "filled" not in node
+        assert ("peripheries=2" in node) == (state in PROCESS.finals)
+    for src, dest, event in EDGES:
+        assert _dot_edge(lines, src, dest, event).strip() == f'{src} -> {dest} [label="{event}"];'
+
+
+@pytest.fixture
+def returned_once(wf):
+    """dan's request: submitted, returned by rita, resubmitted, approved for the US by ann."""
+    ref = to_state(wf, "nsc_review")
+    wf.fire(ref, "return", actor="rita", reason="fix the end user")
+    wf.edit(ref, actor="dan", end_user="US Army Air and Missile Defense Command")
+    wf.fire(ref, "submit", actor="dan")
+    wf.fire(ref, "approve_for_us", actor="ann")
+    return ref
+
+
+def test_graph_mermaid_with_ref_marks_path_and_current_state(run_ready, returned_once):
+    result = _ok(run_ready("graph", returned_once, actor="aud"))
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    submit = _mermaid_edge(lines, "drafted", "nsc_review", "submit")
+    assert "✔" in submit
+    assert "1. dan 2026-11-25" in submit and "3. dan 2026-11-25" in submit
+    assert "2. rita 2026-11-25" in _mermaid_edge(lines, "nsc_review", "drafted", "return")
+    assert "4. ann 2026-11-25" in _mermaid_edge(lines, "nsc_review", "approved_for_us",
+                                                 "approve_for_us")
+    taken = {("drafted", "nsc_review", "submit"), ("nsc_review", "drafted", "return"),
+             ("nsc_review", "approved_for_us", "approve_for_us")}
+    for edge in set(EDGES) - taken:
+        assert "✔" not in _mermaid_edge(lines, *edge), edge
+    classes = {ln.split()[1]: ln.split()[2] for ln in lines if ln.strip().startswith("class ")}
+    assert classes == {"drafted": "visited", "nsc_review": "visited",
+                       "approved_for_us": "current"}
+
+
+def test_graph_dot_with_ref_marks_path_and_current_state(run_ready, returned_once):
+    result = _ok(run_ready("graph", returned_once, "--format", "dot", actor="aud"))
+    lines = result.stdout.splitlines()
+    current = _dot_node(lines, "approved_for_us")
+    visited = [_dot_node(lines, s) for s in ("drafted", "nsc_review")]
+    untouched = [_dot_node(lines, s) for s in ("third_country_review", "approved", "denied",
+                                               "withdrawn")]
+    assert "filled" in current
+    assert all("filled" in node for node in visited)
+    assert all("filled" not in node for node in untouched)
+    assert all(node.split("[", 1)[1] != current.split("[", 1)[1] for node in visited)
+    submit = _dot_edge(lines, "drafted", "nsc_review", "submit")
+    assert "1. dan 2026-11-25" in submit and "3. dan 2026-11-25" in submit
+    assert "color=" in submit
+    assert "2. rita" in _dot_edge(lines, "nsc_review", "drafted", "return")
+    assert "4. ann" in _dot_edge(lines, "nsc_review", "approved_for_us", "approve_for_us")
+    for edge in (("nsc_review", "denied", "deny"), ("drafted", "withdrawn", "withdraw"),
+                 ("third_country_review", "approved", "approve")):
+        assert "color=" not in _dot_edge(lines, *edge)
+
+
+def test_graph_with_ref_of_a_fresh_draft_marks_only_drafted(run_ready, wf):
+    ref = to_state(wf, "drafted")
+    lines = _ok(run_ready("graph", ref, actor="dan")).stdout.splitlines()
+    assert "✔" not in "\n".join(lines)
+    classes = {ln.split()[1]: ln.split()[2] for ln in lines if ln.strip().startswith("class ")}
+    assert classes == {"drafted": "current"}
+
+
+def test_graph_without_ref_still_requires_a_registered_user(run_ready):
+    """Contract: --as must be a registered, active user for every command but init and demo."""
+    before = db_snapshot(run_ready.target)
+    assert_one_line_error(run_ready("graph", actor="nobody"), 1)
+    assert db_snapshot(run_ready.target) == before
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+def test_demo_on_a_fresh_database_tells_the_story_and_keeps_it(run):
+    result = _ok(run("demo", actor="admin"))
+    out = result.stdout
+    ua = [ln for ln in out.splitlines() if "UA" in ln and "REFUSED" in ln.upper()]
+    assert ua, out
+    assert "in-combat since 2022-02-24" in ua[0]
+    assert "Poland" in out or "PL" in out
+    assert "2027-01-01" in out  # the decision falls in the following year
+    tail = out[out.lower().index("history"):]
+    positions = [tail.index(event) for event in
+                 ("create", "submit", "approve_for_us", "request_third_country")]
+    assert positions == sorted(positions)
+    if "://" not in run.target:
+        assert Path(run.target).is_file()
+
+    rows = json.loads(_ok(run("request", "list", "--json", actor="admin")).stdout)
+    assert [(r["state"], r["third_country"], r["decision_date"]) for r in rows] == [
+        ("third_country_review", "PL", "2027-01-01")]
+    history = json.loads(_ok(run("history", rows[0]["ref"], "--json", actor="admin")).stdout)
+    assert [h["event"] for h in history] == [
+        "create", "submit", "approve_for_us", "request_third_country"]
+
+
+def test_demo_is_refused_on_a_database_that_holds_requests(run):
+    _ok(run("demo", actor="admin"))
+    before = db_snapshot(run.target)
+    line = assert_one_line_error(run("demo", actor="admin"), 1)
+    assert "requests" in line
+    assert db_snapshot(run.target) == before
+
+
+def test_demo_is_refused_where_someone_already_drafted(run_ready, wf):
+    to_state(wf, "drafted")
+    before = db_snapshot(run_ready.target)
+    assert_one_line_error(run_ready("demo", actor="admin"), 1)
+    assert db_snapshot(run_ready.target) == before
+
+
+def test_demo_runs_on_an_initialised_database_without_requests(run_ready):
+    _ok(run_ready("demo", actor="admin"))
+    rows = json.loads(_ok(run_ready("request", "list", "--json", actor="aud")).stdout)
+    assert [r["state"] for r in rows] == ["third_country_review"]
+
+
+# -- help ---------------------------------------------------------------------------------------
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+COMMAND_PATHS = _command_paths(cli)
+CONTRACT_COMMANDS = {
+    ("init",), ("user", "add"), ("user", "list"), ("user", "disable"), ("request", "new"),
+    ("request", "edit"), ("request", "list"), ("request", "show"), ("advance",), ("history",),
+    ("due",), ("policy", "list"), ("policy", "add"), ("policy", "end"), ("policy", "history"),
+    ("graph",), ("demo",),
+}
+
+
+def test_every_contract_command_exists():
+    assert set(COMMAND_PATHS) >= CONTRACT_COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda p: " ".join(p) or "workflow")
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_of_every_command_exits_0(path, flag):
+    result = CliRunner().invoke(cli, [*path, flag], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Usage:")
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda p: " ".join(p) or "workflow")
+def test_help_needs_no_database_nor_user(path):
+    args = ["--db", "/nonexistent/dir/x.db", "--as", "nobody", *path, "--help"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "Usage:" in result.stdout
+    assert not Path("/nonexistent").exists()
+
+
+def test_advance_help_lists_every_event():
+    result = CliRunner().invoke(cli, ["advance", "--help"], catch_exceptions=False)
+    for event in PROCESS.events:
+        assert event.name in result.stdout
+
+
+# -- the installed console script ---------------------------------------------------------------
+
+def _console_script() -> str:
+    candidate = Path(sysconfig.get_path("scripts")) / "workflow"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("workflow")
+    assert found, "the console script `workflow` is not installed"
+    return found
+
+
+def _script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("WORKFLOW_DB", "WORKFLOW_USER")}
+    return subprocess.run([_console_script(), *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120, check=False)
+
+
+def test_console_script_init_then_unknown_user_is_one_line_exit_1(tmp_path):
+    db = str(tmp_path / "w.db")
+    init = _script("--db", db, "init", "--admin", "x", cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    assert init.stdout == ""
+    assert Path(db).is_file()
+
+    refused = _script("--db", db, "--as", "nobody", "request", "list", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert "Traceback" not in refused.stderr
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "nobody" in lines[0]
+
+    listed = _script("--db", db, "--as", "x", "request", "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+
+
+def test_console_script_malformed_value_is_one_line_exit_2(tmp_path):
+    db = str(tmp_path / "w.db")
+    assert _script("--db", db, "init", "--admin", "x", cwd=tmp_path).returncode == 0
+    bad = _script("--db", db, "--as", "x", "due", "--on", "tomorrow", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: ")
+    missing = _script("--db", "/nonexistent/dir/x.db", "--as", "x", "request", "list",
+                      cwd=tmp_path)
+    assert missing.returncode == 2
+    assert len(missing.stderr.splitlines()) == 1 and missing.stderr.startswith("error: ")
+
+
+# -- environment variables ----------------------------------------------------------------------
+
+def _invoke(args: list[str], env: dict[str, str | None], clock):
+    return CliRunner().invoke(cli, args, env=env, obj={"clock": clock}, catch_exceptions=False)
+
+
+def test_workflow_db_and_workflow_user_stand_in_for_the_options(run_ready, clock):
+    env = {"WORKFLOW_DB": run_ready.target, "WORKFLOW_USER": "dan"}
+    created = _ok(_invoke([*request_new_args(), "--json"], env, clock))
+    ref = json.loads(created.stdout)["ref"]
+    shown = json.loads(_ok(_invoke(["request", "show", ref, "--json"], env, clock)).stdout)
+    assert shown["drafted_by"] == "dan"
+    _ok(_invoke(["advance", ref, "submit"], env, clock))
+    assert_one_line_error(_invoke(["advance", ref, "approve_for_us"], env, clock), 1)
+    moved = _ok(_invoke(["advance", ref, "approve_for_us"], {**env, "WORKFLOW_USER": "ann"},
+                        clock))
+    assert moved.stdout == "approved_for_us\n"
+    history = json.loads(_ok(_invoke(["history", ref, "--json"], env, clock)).stdout)
+    assert [h["actor"] for h in history] == ["dan", "dan", "ann"]
+
+
+def test_workflow_user_is_checked_like_as(run_ready, clock):
+    env = {"WORKFLOW_DB": run_ready.target, "WORKFLOW_USER": "nobody"}
+    line = assert_one_line_error(_invoke(["request", "list"], env, clock), 1)
+    assert "nobody" in line
+    _ok(_invoke(["--as", "aud", "request", "list"], env, clock))  # the option wins
+
+
+def test_workflow_user_who_is_disabled_is_refused(run_ready, clock):
+    _ok(run_ready("user", "disable", "dora"))
+    env = {"WORKFLOW_DB": run_ready.target, "WORKFLOW_USER": "dora"}
+    assert_one_line_error(_invoke(["request", "list"], env, clock), 1)
+
+
+def test_db_option_wins_over_workflow_db(run_ready, clock):
+    env = {"WORKFLOW_DB": "/nonexistent/dir/x.db", "WORKFLOW_USER": "aud"}
+    assert_one_line_error(_invoke(["request", "list"], env, clock), 2)
+    _ok(_invoke(["--db", run_ready.target, "request", "list"], env, clock))
+
+
+def test_workflow_db_names_the_database_init_creates(tmp_path, clock):
+    target = tmp_path / "from-env.db"
+    env = {"WORKFLOW_DB": str(target), "WORKFLOW_USER": "chief"}
+    _ok(_invoke(["init"], env, clock))
+    assert target.is_file()
+    users = json.loads(_ok(_invoke(["user", "list", "--json"], env, clock)).stdout)
+    assert [(u["name"], u["roles"]) for u in users] == [("chief", ["admin"])]
+
+
+def test_default_database_is_workflow_db_in_the_working_directory(clock):
+    runner = CliRunner()
+    with runner.isolated_filesystem():
+        env = {"WORKFLOW_DB": None, "WORKFLOW_USER": None}
+        result = runner.invoke(cli, ["--as", "chief", "init"], env=env, obj={"clock": clock},
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        assert Path("workflow.db").is_file()

@@ -1,0 +1,177 @@
+"""Several writers on one database: optimistic versions, real races, and gap-free references."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import draft, to_state
+from workflow import Conflict, Refused, Workflow
+
+THREADS = 6
+BARRIER_TIMEOUT = 60
+
+
+@pytest.fixture
+def other(db_target, clock, wf) -> Iterator[Workflow]:
+    """A second Workflow object on the database of ``wf`` (another process, another person)."""
+    second = Workflow(db_target, clock=clock)
+    yield second
+    second.close()
+
+
+def run_together(target: str, clock: Any, work: Callable[[Workflow, int], Any],
+                 count: int = THREADS) -> list[Any]:
+    """Run ``work(workflow, index)`` in ``count`` threads, each with its own Workflow, released
+    together by a barrier; returns each thread's result or the exception it raised."""
+    barrier = threading.Barrier(count, timeout=BARRIER_TIMEOUT)
+    results: list[Any] = [None] * count
+    flows = [Workflow(target, clock=clock) for _ in range(count)]
+    for flow in flows:  # open a connection now, so the race is between writes, not connects
+        flow.users()
+
+    def body(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(flows[index], index)
+        except Exception as error:  # collected and asserted on by the test
+            results[index] = error
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=BARRIER_TIMEOUT * 2)
+    try:
+        assert not any(t.is_alive() for t in threads), "a writer hung"
+    finally:
+        for flow in flows:
+            flow.close()
+    return results
+
+
+# -- optimistic concurrency: expected_version -----------------------------------------------------
+
+
+def test_second_writer_with_a_stale_version_gets_a_conflict(wf, other):
+    ref = to_state(wf, "nsc_review")
+    version = wf.get(ref)["version"]
+    assert other.get(ref)["version"] == version
+    rows = len(wf.history(ref))
+
+    assert wf.fire(ref, "approve_for_us", actor="ann", expected_version=version) == (
+        "approved_for_us")
+    with pytest.raises(Conflict) as info:
+        other.fire(ref, "deny", actor="abe", reason="no", expected_version=version)
+    assert str(info.value) == f"{ref} was changed by someone else; reload and retry"
+    assert info.value.ref == ref
+
+    history = other.history(ref)
+    assert len(history) == rows + 1
+    assert history[-1]["event"] == "approve_for_us"
+    record = other.get(ref)
+    assert (record["state"], record["version"]) == ("approved_for_us", version + 1)
+
+
+def test_conflict_is_raised_even_when_the_stale_event_would_still_apply(wf, other):
+    ref = draft(wf, "dan")
+    version = wf.get(ref)["version"]
+    wf.edit(ref, actor="dan", note="first", expected_version=version)
+    with pytest.raises(Conflict, match=f"^{ref} was changed by someone else; reload and retry$"):
+        other.fire(ref, "submit", actor="dan", expected_version=version)
+    record = other.get(ref)
+    assert (record["state"], record["version"], record["note"]) == ("drafted", 2, "first")
+    assert [h["event"] for h in other.history(ref)] == ["create", "edit"]
+
+
+def test_stale_edit_gets_a_conflict_and_changes_nothing(wf, other):
+    ref = draft(wf, "dan")
+    version = wf.get(ref)["version"]
+    wf.edit(ref, actor="dan", quantity=20, expected_version=version)
+    with pytest.raises(Conflict):
+        other.edit(ref, actor="dan", quantity=30, expected_version=version)
+    assert other.get(ref)["quantity"] == 20
+    assert len(other.history(ref)) == 2
+
+
+def test_reloading_after_a_conflict_lets_the_second_writer_retry(wf, other):
+    ref = to_state(wf, "nsc_review")
+    version = wf.get(ref)["version"]
+    wf.fire(ref, "return", actor="rita", reason="fix", expected_version=version)
+    with pytest.raises(Conflict):
+        other.fire(ref, "withdraw", actor="dan", reason="gone", expected_version=version)
+    fresh = other.get(ref)["version"]
+    assert other.fire(ref, "withdraw", actor="dan", reason="gone",
+                      expected_version=fresh) == "withdrawn"
+
+
+# -- real races ------------------------------------------------------------------------------------
+
+
+def test_racing_approvals_for_us_let_exactly_one_through(wf, db_target, clock):
+    ref = to_state(wf, "nsc_review")
+    approvers = ("ann", "abe", "duo")
+
+    def approve(flow: Workflow, index: int) -> str:
+        return flow.fire(ref, "approve_for_us", actor=approvers[index % len(approvers)])
+
+    results = run_together(db_target, clock, approve)
+
+    winners = [r for r in results if r == "approved_for_us"]
+    losers = [r for r in results if r != "approved_for_us"]
+    assert len(winners) == 1, results
+    for loser in losers:
+        assert isinstance(loser, Conflict | Refused), repr(loser)
+        if isinstance(loser, Refused):
+            assert loser.rule == "state", loser
+    history = wf.history(ref)
+    assert [h["event"] for h in history].count("approve_for_us") == 1
+    assert len(history) == 3
+    record = wf.get(ref)
+    assert (record["state"], record["version"]) == ("approved_for_us", 3)
+
+
+def test_racing_decisions_in_nsc_review_leave_one_consistent_outcome(wf, db_target, clock):
+    ref = to_state(wf, "nsc_review")
+    # every outcome of these leaves a state from which none of the others applies
+    attempts = (
+        ("approve_for_us", "ann", {}),
+        ("deny", "abe", {"reason": "no"}),
+        ("withdraw", "dan", {"reason": "gone"}),
+        ("approve_for_us", "duo", {}),
+    )
+
+    def decide(flow: Workflow, index: int) -> str:
+        event, actor, kwargs = attempts[index]
+        return flow.fire(ref, event, actor=actor, **kwargs)
+
+    results = run_together(db_target, clock, decide, count=len(attempts))
+
+    outcomes = [r for r in results if isinstance(r, str)]
+    assert len(outcomes) == 1, results
+    assert all(isinstance(r, Conflict | Refused) for r in results if not isinstance(r, str))
+    history = wf.history(ref)
+    assert len(history) == 3
+    assert history[-1]["to"] == outcomes[0] == wf.get(ref)["state"]
+
+
+def test_concurrent_creates_get_distinct_gap_free_references(wf, db_target, clock):
+    per_thread = 3
+
+    def create_some(flow: Workflow, index: int) -> list[str]:
+        drafter = ("dan", "dora", "duo")[index % 3]
+        return [draft(flow, drafter, note=f"thread {index} #{n}") for n in range(per_thread)]
+
+    results = run_together(db_target, clock, create_some)
+
+    assert all(isinstance(r, list) for r in results), results
+    refs = [ref for batch in results for ref in batch]
+    total = THREADS * per_thread
+    assert len(set(refs)) == len(refs) == total
+    assert sorted(refs) == [f"TR-2026-{n:04d}" for n in range(1, total + 1)]
+    assert sorted(r["ref"] for r in wf.list()) == sorted(refs)
+    for ref in refs:
+        assert [h["event"] for h in wf.history(ref)] == ["create"]
