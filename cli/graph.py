@@ -16,9 +16,9 @@ from workflow import graph as diagrams
 def graph(app: App, ref: str | None, fmt: str) -> None:
     """Draw the process; with REF, mark that request's path (who, when) and current state."""
     draw = diagrams.mermaid if fmt == "mermaid" else diagrams.dot
+    wf = app.user_workflow()
     if ref is None:
         click.echo(draw(app.process), nl=False)
         return
-    wf = app.user_workflow()
     record = wf.get(ref)
     click.echo(draw(app.process, wf.path(ref), record["state"]), nl=False)

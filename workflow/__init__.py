@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workflow.errors import (
+    Busy,
     Conflict,
     InvalidInput,
     NotFound,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from workflow.engine import Workflow
 
 __all__ = [
+    "Busy",
     "Conflict",
     "InvalidInput",
     "NotFound",

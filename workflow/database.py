@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
 from workflow import append_only, models, schema
-from workflow.errors import InvalidInput, NotInitialised, WorkflowError
+from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -64,12 +64,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _database_error(error: DBAPIError) -> WorkflowError:
+    """One line a person can act on, for each way a database commonly fails."""
     text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     lowered = text.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return NotInitialised("the database is not initialised; run `workflow init`")
-    if "not a database" in lowered:
-        return WorkflowError(f"database error: the file is not a SQLite database ({text})")
+    if "not a database" in lowered or "malformed" in lowered:
+        return WorkflowError(f"the database file is corrupt or not a SQLite database ({text})")
+    if "readonly" in lowered or "read-only" in lowered:
+        return WorkflowError(f"the database is read-only here ({text}); check the file's "
+                             "permissions")
+    if "unable to open" in lowered:
+        return WorkflowError(f"cannot open the database file ({text})")
+    if "locked" in lowered or "busy" in lowered:
+        return Busy("the database is busy (locked by another writer); try again")
+    if "permission denied" in lowered:
+        return Refused("access", "database-permission",
+                       f"the database login may not do this ({text})")
+    if "connection" in lowered and ("failed" in lowered or "refused" in lowered):
+        return WorkflowError(f"cannot connect to the database: {text}")
     return WorkflowError(f"database error: {text}")
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -14,10 +15,23 @@ from workflow import ledger, people, policy, schema, values, views
 from workflow.auditing import Auditing
 from workflow.clock import Clock, as_utc, system_clock, to_storage
 from workflow.database import Database
-from workflow.errors import Conflict, InvalidInput, NotFound, Refused, WorkflowError
+from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.machine import machinery_for
 from workflow.models import History, Record, RefCounter, Refusal, User
 from workflow.process import Context, Event, PolicyView, Process
+
+RETRIES = 3
+T = TypeVar("T")
+
+
+def retrying(attempt: Callable[[], T]) -> T:
+    """Run a write again when the database stayed busy past its timeout; bounded."""
+    for _ in range(RETRIES - 1):
+        try:
+            return attempt()
+        except Busy:
+            continue
+    return attempt()
 
 
 def _default_process() -> Process:
@@ -183,7 +197,7 @@ class Workflow(Auditing):
         """Draft a new record; returns its reference."""
         parsed = self._parse_fields(fields, creating=True)
         try:
-            return self._create(actor, parsed)
+            return retrying(lambda: self._create(actor, parsed))
         except (Refused, Conflict) as error:
             self._refusal_logged(actor, None, "create", {}, error)
             raise
@@ -246,7 +260,7 @@ class Workflow(Auditing):
             raise InvalidInput("nothing to change: give at least one field")
         seen: dict[str, Any] = {}
         try:
-            return self._edit(ref, actor, expected_version, parsed, seen)
+            return retrying(lambda: self._edit(ref, actor, expected_version, parsed, seen))
         except (Refused, Conflict) as error:
             self._refusal_logged(actor, ref, "edit", seen, error)
             raise
@@ -340,7 +354,8 @@ class Workflow(Auditing):
         parsed = self._parse_args(spec, args)
         seen: dict[str, Any] = {}
         try:
-            return self._fire(ref, spec, actor, cleaned_reason, parsed, expected_version, seen)
+            return retrying(lambda: self._fire(ref, spec, actor, cleaned_reason, parsed,
+                                               expected_version, seen))
         except (Refused, Conflict) as error:
             self._refusal_logged(actor, ref, spec.name, seen, error)
             raise

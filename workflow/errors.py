@@ -45,3 +45,7 @@ class Conflict(WorkflowError):
 
 class NotInitialised(WorkflowError):
     """The database holds no workflow schema (or does not exist yet)."""
+
+
+class Busy(WorkflowError):
+    """Another writer held the database longer than the busy timeout (and the retries)."""
