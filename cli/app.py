@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 
 class App:
-    def __init__(self, db: str, actor: str, clock: Clock | None = None) -> None:
+    def __init__(self, db: str, actor: str, clock: Clock | None = None,
+                 actor_named: bool = True) -> None:
         self.db = db
         self.actor = actor
+        self.actor_named = actor_named
         self.clock = clock
         self.process: Process = PROCESS
         self._workflow: Workflow | None = None
@@ -31,6 +33,8 @@ class App:
 
             self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
                                       create=create)
+            if self._workflow.login is not None and not self.actor_named:
+                self.actor = self._workflow.login  # the database says who is acting
         return self._workflow
 
     def user_workflow(self) -> Workflow:

@@ -41,3 +41,23 @@ def db_upgrade(app: App, as_json: bool) -> None:
         say(f"already at revision {result['to']}; nothing to do")
     else:
         say(f"upgraded from revision {result['from']} to {result['to']}")
+
+
+@db.command("grant")
+@json_option
+@pass_app
+def db_grant(app: App, as_json: bool) -> None:
+    """PostgreSQL only: create a database role per workflow role and let the database say who acts.
+
+    Each role gets the least it needs (auditors read only; nobody may update or delete history).
+    Registered users who have a login of the same name are granted their roles' database roles.
+    From then on the actor is the database login, and --as naming anyone else is refused.
+    Run it as an admin whose connection may create roles; run it again after adding users.
+    """
+    result = app.workflow().grant_database_roles(actor=app.actor)
+    if as_json:
+        emit_json(result)
+    else:
+        logins = ", ".join(f"{n} ({', '.join(r)})" for n, r in result["logins"].items())
+        say(f"database roles {', '.join(result['roles'])} granted in schema {result['schema']}; "
+            f"logins: {logins or 'none matched a registered user'}")

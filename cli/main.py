@@ -77,7 +77,8 @@ def cli(ctx: click.Context, db: str, actor: str) -> None:
     Run `workflow demo` to see the whole story played on a fresh database.
     """
     preset = ctx.obj if isinstance(ctx.obj, dict) else {}
-    app = App(db, actor, clock=preset.get("clock"))
+    named = ctx.get_parameter_source("actor") is not click.core.ParameterSource.DEFAULT
+    app = App(db, actor, clock=preset.get("clock"), actor_named=named)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from workflow import ledger, people, policy, schema, values, views
+from workflow import grants, ledger, people, policy, schema, values, views
 from workflow.auditing import Auditing
 from workflow.clock import Clock, as_utc, system_clock, to_storage
 from workflow.database import Database
@@ -52,9 +52,31 @@ class Workflow(Auditing):
         self.process = process or _default_process()
         self.clock = clock or system_clock
         self.db = Database(target, create=create)
+        self.login: str | None = None
         if not create:
             self.db.check_schema()
+            if not self.db.is_sqlite:
+                with self.db.read() as s:
+                    self.login = grants.login_if_enforced(s)
         self.machinery = machinery_for(self.process)
+
+    def _user(self, s: Session, actor: str) -> User:
+        """The acting user: registered, active and, where the database says so, its login."""
+        if self.login is not None and actor != self.login:
+            raise Refused("access", "database-login",
+                          f"this database authenticates users by their login: you are "
+                          f"{self.login}, not {actor}")
+        return people.require_active(s, actor)
+
+    def _admin(self, s: Session, actor: str, action: str) -> User:
+        self._user(s, actor)
+        return people.require_admin(s, actor, action)
+
+    def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
+        """Create PostgreSQL roles for the process's roles and authenticate actors by login."""
+        with self.db.write() as s:
+            self._admin(s, actor, "set up database roles")
+            return grants.grant(s, self.process.roles)
 
     @staticmethod
     def schema_revision(target: str) -> dict[str, Any]:
@@ -103,7 +125,7 @@ class Workflow(Auditing):
 
     def require_user(self, actor: str) -> dict[str, Any]:
         with self.db.read() as s:
-            return people.as_dict(people.require_active(s, actor))
+            return people.as_dict(self._user(s, actor))
 
     def add_user(self, name: str, roles: list[str], *, actor: str) -> dict[str, Any]:
         people.check_name(name)
@@ -111,7 +133,7 @@ class Workflow(Auditing):
             raise InvalidInput("a user needs at least one --role")
         checked = [self.process.check_role(role) for role in roles]
         with self.db.write() as s:
-            people.require_admin(s, actor, "add users")
+            self._admin(s, actor, "add users")
             return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
 
     def users(self) -> list[dict[str, Any]]:
@@ -121,7 +143,7 @@ class Workflow(Auditing):
     def disable_user(self, name: str, *, actor: str) -> None:
         people.check_name(name)
         with self.db.write() as s:
-            people.require_admin(s, actor, "disable users")
+            self._admin(s, actor, "disable users")
             people.disable(s, name)
 
     # -- policy ------------------------------------------------------------------------------------
@@ -145,7 +167,7 @@ class Workflow(Auditing):
         self.process.check_policy_kind(kind)
         cleaned = self._policy_reason(reason, "policy add")
         with self.db.write() as s:
-            people.require_admin(s, actor, "change the policy")
+            self._admin(s, actor, "change the policy")
             entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
             return policy.entry_dict(entry, self.process.policy_subject)
 
@@ -153,7 +175,7 @@ class Workflow(Auditing):
                         actor: str) -> list[dict[str, Any]]:
         cleaned = self._policy_reason(reason, "policy end")
         with self.db.write() as s:
-            people.require_admin(s, actor, "change the policy")
+            self._admin(s, actor, "change the policy")
             ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
             return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
 
@@ -205,7 +227,7 @@ class Workflow(Auditing):
     def _create(self, actor: str, parsed: dict[str, Any]) -> str:
         now = as_utc(self.clock())
         with self.db.write() as s:
-            user = people.require_active(s, actor)
+            user = self._user(s, actor)
             if not set(self.process.create_roles) & set(user.roles):
                 raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
                               f" may create records; {actor} holds {', '.join(user.roles)}")
@@ -269,7 +291,7 @@ class Workflow(Auditing):
               seen: dict[str, Any]) -> dict[str, Any]:
         now = as_utc(self.clock())
         with self.db.write() as s:
-            user = people.require_active(s, actor)
+            user = self._user(s, actor)
             record = self._load(s, ref)
             seen.update(ref=record.ref, state=record.state)
             if expected_version is not None and record.version != expected_version:
@@ -364,7 +386,7 @@ class Workflow(Auditing):
               parsed: dict[str, Any], expected_version: int | None, seen: dict[str, Any]) -> str:
         now = as_utc(self.clock())
         with self.db.write() as s:
-            user = people.require_active(s, actor)
+            user = self._user(s, actor)
             record = self._load(s, ref)
             seen.update(ref=record.ref, state=record.state)
             if expected_version is not None and record.version != expected_version:
@@ -400,7 +422,7 @@ class Workflow(Auditing):
     def get(self, ref: str, *, actor: str | None = None) -> dict[str, Any]:
         """The record as a dict; with ``actor``, also every event and whether they may fire it."""
         with self.db.read() as s:
-            user = people.require_active(s, actor) if actor is not None else None
+            user = self._user(s, actor) if actor is not None else None
             record = self._load(s, ref)
             out = views.record_dict(self.process, record)
             if user is not None:

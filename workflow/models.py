@@ -124,3 +124,12 @@ class PolicyChange(SQLModel, table=True):
     actor: str
     at: datetime
     reason: str
+
+
+class Setting(SQLModel, table=True):
+    """Database-wide settings, such as who authenticates the actor."""
+
+    __tablename__ = "wf_setting"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str

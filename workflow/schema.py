@@ -91,4 +91,4 @@ def check(engine: Engine) -> None:
                          "program (written by a newer version?); refusing to touch it")
 
 
-HEAD = "0002"
+HEAD = "0003"

@@ -1,0 +1,118 @@
+"""Roles enforced by PostgreSQL itself: after `workflow db grant`, the login is the actor."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from tests.conftest import PATRIOT, Cli, assert_one_line_error, request_new_args
+from workflow import Refused, Workflow
+from workflow.errors import InvalidInput
+
+
+def _as_login(target: str, login: str) -> str:
+    scheme, rest = target.split("://", 1)
+    return f"{scheme}://{login}@{rest.split('@', 1)[1]}"
+
+
+@pytest.fixture
+def logins(db_target: str) -> Iterator[dict[str, str]]:
+    """Two PostgreSQL logins (a drafter and an auditor), dropped afterwards."""
+    if "://" not in db_target:
+        pytest.skip("database logins need PostgreSQL")
+    tag = uuid.uuid4().hex[:8]
+    names = {"drafter": f"drafter_{tag}", "auditor": f"auditor_{tag}"}
+    base = db_target.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'CREATE ROLE "{name}" LOGIN')
+    yield names
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'DROP OWNED BY "{name}"')
+            conn.execute(f'DROP ROLE "{name}"')
+
+
+@pytest.fixture
+def granted(db_target: str, clock, logins: dict[str, str]) -> dict[str, str]:
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init("admin")
+    wf.add_user(logins["drafter"], ["drafter"], actor="admin")
+    wf.add_user(logins["auditor"], ["auditor"], actor="admin")
+    result = wf.grant_database_roles(actor="admin")
+    assert result["logins"] == {logins["drafter"]: ["drafter"], logins["auditor"]: ["auditor"]}
+    wf.close()
+    return logins
+
+
+def test_the_login_is_the_actor_and_naming_another_is_refused(db_target, clock, granted):
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    assert drafter.login == granted["drafter"]
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    assert drafter.fire(ref, "submit", actor=granted["drafter"]) == "nsc_review"
+    with pytest.raises(Refused) as refused:
+        drafter.create(actor="admin", **PATRIOT)
+    assert refused.value.rule == "database-login"
+    assert drafter.history(ref)[-1]["actor"] == granted["drafter"]
+
+
+def test_an_auditor_login_can_only_read_even_outside_the_cli(db_target, clock, granted):
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    auditor_url = _as_login(db_target, granted["auditor"])
+    auditor = Workflow(auditor_url, clock=clock)
+    assert auditor.get(ref, actor=granted["auditor"])["state"] == "drafted"
+    assert auditor.verify()["rows"] == 1
+    for statement in ("UPDATE wf_record SET state = 'approved'",
+                      "INSERT INTO wf_user (name, roles, active, created_by, created_at) "
+                      "VALUES ('x', '[]', true, 'x', now())",
+                      "DELETE FROM wf_policy_entry"):
+        with auditor.db.engine.connect() as conn, pytest.raises(DBAPIError, match="permission"):
+            conn.execute(text(statement))
+    assert auditor.get(ref)["state"] == "drafted"
+
+
+def test_no_login_may_update_or_delete_history(db_target, clock, granted):
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    drafter.create(actor=granted["drafter"], **PATRIOT)
+    for statement in ("UPDATE wf_history SET actor = 'someone'", "DELETE FROM wf_history",
+                      "TRUNCATE wf_history"):
+        with drafter.db.engine.connect() as conn, pytest.raises(
+                DBAPIError, match=r"permission denied|append-only"):
+            conn.execute(text(statement))
+    assert drafter.verify()["rows"] == 1
+
+
+def test_cli_takes_the_actor_from_the_login_and_refuses_another_as(db_target, clock, granted):
+    run = Cli(_as_login(db_target, granted["drafter"]), clock)
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--db", run.target, *request_new_args()],
+                                obj={"clock": clock})
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "TR-2026-0001"
+    refused = run("request", "list", actor="admin")
+    assert "authenticates users by their login" in assert_one_line_error(refused, 1)
+
+
+def test_grant_needs_postgresql(tmp_path, clock):
+    wf = Workflow(str(tmp_path / "w.db"), clock=clock, create=True)
+    wf.init("admin", direct_schema=True)
+    with pytest.raises(InvalidInput, match="PostgreSQL"):
+        wf.grant_database_roles(actor="admin")
+
+
+def test_without_grant_as_works_as_before(db_target, clock, logins):
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init("admin")
+    wf.add_user("dan", ["drafter"], actor="admin")
+    reopened = Workflow(db_target, clock=clock)
+    assert reopened.login is None
+    assert reopened.create(actor="dan", **PATRIOT) == "TR-2026-0001"

@@ -1,0 +1,125 @@
+"""The schema comes from the migrations: empty -> head, older -> head with data kept, newer refused.
+
+These are the only tests that run the migrations; the others create the schema directly, so one
+test also proves both ways give the same tables, indexes and append-only triggers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+from tests.conftest import PATRIOT, Cli, assert_one_line_error, db_snapshot, request_new_args
+from workflow import Workflow, schema
+from workflow.errors import NotInitialised
+from workflow.schema import SchemaMismatch
+
+
+def _migrated(target: str, clock: Any) -> Workflow:
+    wf = Workflow(target, clock=clock, create=True)
+    wf.init("admin")
+    wf.add_user("dan", ["drafter"], actor="admin")
+    return wf
+
+
+def _triggers(wf: Workflow) -> set[str]:
+    with wf.db.engine.connect() as conn:
+        if wf.db.is_sqlite:
+            rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        else:
+            rows = conn.execute(text(
+                "SELECT DISTINCT trigger_name FROM information_schema.triggers "
+                "WHERE event_object_schema = current_schema()"))
+        return {r[0] for r in rows}
+
+
+def test_init_migrates_an_empty_database_to_head(db_target, clock):
+    wf = _migrated(db_target, clock)
+    assert wf.db.revision() == schema.HEAD
+    assert Workflow.schema_revision(db_target) == {"current": schema.HEAD, "head": schema.HEAD}
+    ref = wf.create(actor="dan", **PATRIOT)
+    assert wf.fire(ref, "submit", actor="dan") == "nsc_review"
+    assert wf.verify()["rows"] == 2
+
+
+def test_migrated_schema_equals_the_models(db_target, clock):
+    wf = _migrated(db_target, clock)
+    with wf.db.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diffs == []
+    expected = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
+                "wf_refusal_no_delete"} if wf.db.is_sqlite else {
+                "wf_history_append_only", "wf_refusal_append_only"}
+    assert _triggers(wf) == expected
+
+
+def test_directly_created_schema_has_the_same_triggers_and_revision(db_target, clock):
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init("admin", direct_schema=True)
+    migrated_names = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
+                      "wf_refusal_no_delete"} if wf.db.is_sqlite else {
+                      "wf_history_append_only", "wf_refusal_append_only"}
+    assert _triggers(wf) == migrated_names
+    assert wf.db.revision() == schema.HEAD
+
+
+def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
+    wf = _migrated(db_target, clock)
+    ref = wf.create(actor="dan", **PATRIOT)
+    wf.fire(ref, "submit", actor="dan")
+    before = db_snapshot(db_target)
+    schema.downgrade(wf.db.engine, "0001")
+    wf.close()
+    with pytest.raises(SchemaMismatch, match="run `workflow db upgrade`"):
+        Workflow(db_target, clock=clock)
+    result = Workflow.upgrade(db_target)
+    assert result == {"from": "0001", "to": schema.HEAD}
+    after = db_snapshot(db_target)
+    assert {k: v for k, v in after.items() if k != "alembic_version"} == {
+        k: v for k, v in before.items() if k != "alembic_version"}
+    upgraded = Workflow(db_target, clock=clock)
+    assert upgraded.get(ref)["state"] == "nsc_review"
+    assert upgraded.verify()["rows"] == 2
+    indexes = {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")}
+    assert {"ix_wf_history_at", "ix_wf_history_ref"} <= indexes
+
+
+def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):
+    wf = _migrated(db_target, clock)
+    schema.downgrade(wf.db.engine, "0002")
+    wf.close()
+    run = Cli(db_target, clock)
+    old = run("request", "list")
+    assert "run `workflow db upgrade`" in assert_one_line_error(old, 1)
+    current = run("db", "current", "--json")
+    assert current.exit_code == 0
+    assert '"current": "0002"' in current.stdout
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert run("request", "list", "--json").stdout.strip() == "[]"
+
+
+def test_newer_revision_is_refused_without_touching_it(db_target, clock):
+    wf = _migrated(db_target, clock)
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    wf.close()
+    before = db_snapshot(db_target)
+    run = Cli(db_target, clock)
+    for args in (["request", "list"], ["db", "upgrade"], ["init"],
+                 ["request", "new", *request_new_args()[2:]]):
+        message = assert_one_line_error(run(*args), 1)
+        assert "9999" in message and "refusing to touch it" in message
+    assert db_snapshot(db_target) == before
+
+
+def test_upgrade_of_an_uninitialised_database_says_init(db_target):
+    if "://" not in db_target:
+        open(db_target, "wb").close()
+    with pytest.raises(NotInitialised, match="workflow init"):
+        Workflow.upgrade(db_target)

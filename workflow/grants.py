@@ -1,0 +1,85 @@
+"""Roles enforced by PostgreSQL itself: one group role per workflow role, least privilege.
+
+After :func:`grant`, the database authenticates who acts: the actor is the login
+(``session_user``), and naming anyone else is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from workflow.errors import InvalidInput
+from workflow.models import Setting, User
+
+AUTH_KEY = "actor_authentication"
+AUTH_BY_LOGIN = "database_login"
+
+READ_ALL = "SELECT"
+APPEND = {"wf_history": "INSERT", "wf_refusal": "INSERT"}
+ADVANCE = {"wf_record": "INSERT, UPDATE", "wf_ref_counter": "INSERT, UPDATE",
+           "wf_log_head": "UPDATE"}
+ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_policy_entry": "INSERT, UPDATE",
+              "wf_policy_change": "INSERT"}
+
+
+def group_role(role: str) -> str:
+    return f"wf_{role}"
+
+
+def privileges(role: str) -> dict[str, str]:
+    """Table -> privileges beyond SELECT for a workflow role; auditors get none."""
+    if role == "auditor":
+        return {}
+    granted = {**APPEND, **ADVANCE}
+    if role == "admin":
+        granted.update(ADMINISTER)
+    return granted
+
+
+def grant(session: Session, roles: tuple[str, ...]) -> dict[str, Any]:
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        raise InvalidInput("database roles need PostgreSQL; SQLite has no logins")
+    schema = session.execute(text("SELECT current_schema()")).scalar()
+    statements: list[str] = []
+    for role in roles:
+        name = group_role(role)
+        exists = session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
+                                 {"n": name}).first()
+        if not exists:
+            statements.append(f'CREATE ROLE "{name}" NOLOGIN')
+        statements += [
+            f'GRANT USAGE ON SCHEMA "{schema}" TO "{name}"',
+            f'GRANT {READ_ALL} ON ALL TABLES IN SCHEMA "{schema}" TO "{name}"',
+        ]
+        if role != "auditor":
+            statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{name}"')
+        statements += [f'GRANT {p} ON "{t}" TO "{name}"' for t, p in privileges(role).items()]
+    for statement in statements:
+        session.execute(text(statement))
+    members: dict[str, list[str]] = {}
+    for user in session.exec(select(User).where(User.active)):
+        login = session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n AND rolcanlogin"),
+                                {"n": user.name}).first()
+        if login is None:
+            continue
+        for role in user.roles:
+            session.execute(text(f'GRANT "{group_role(role)}" TO "{user.name}"'))
+        members[user.name] = list(user.roles)
+    setting = session.get(Setting, AUTH_KEY) or Setting(key=AUTH_KEY, value=AUTH_BY_LOGIN)
+    setting.value = AUTH_BY_LOGIN
+    session.add(setting)
+    return {"schema": schema, "roles": [group_role(r) for r in roles], "logins": members}
+
+
+def login_if_enforced(session: Session) -> str | None:
+    """The database login, when this database authenticates actors by it; else None."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    setting = session.get(Setting, AUTH_KEY)
+    if setting is None or setting.value != AUTH_BY_LOGIN:
+        return None
+    return str(session.execute(text("SELECT session_user")).scalar())
