@@ -14,14 +14,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlmodel import select
 
 from cli.main import cli
 from tests.conftest import START, Cli, assert_one_line_error, draft
 from workflow import Conflict, NotFound, Refused, Workflow, ledger
 from workflow.audit import AuditFailure
-from workflow.clock import to_storage
-from workflow.models import History, Record
 
 EST = timezone(timedelta(hours=-5))
 JST = timezone(timedelta(hours=9))
@@ -491,12 +488,13 @@ def test_report_lists_a_forged_self_approval_as_a_separation_of_duties_breach(
     # someone with database access appends, through the ledger itself, a decision by the
     # request's own drafter: the log stays well-formed, the report must still flag it
     ref = reported["C"]
-    with wf.db.write() as s:
-        record = s.exec(select(Record).where(Record.ref == ref)).one()
-        ledger.append(s, History(
-            record_id=record.id, ref=ref, event="approve_for_us", from_state="nsc_review",
-            to_state="approved_for_us", actor="dan", roles=["drafter"], at=to_storage(clock()),
-            reason=None, changes={}, consulted={}, process_version="transfer-request/1"))
+    with wf.db.fast.transaction() as tx:
+        record = tx.record(ref)
+        tx.append_history(record, {
+            "ref": ref, "event": "approve_for_us", "from": "nsc_review",
+            "to": "approved_for_us", "actor": "dan", "roles": ["drafter"], "at": iso(clock()),
+            "reason": None, "changes": {}, "consulted": {},
+            "process_version": "transfer-request/1"}, clock())
     report = cli_json(run_ready, "audit", "report")
     assert report["separation_of_duties"] == [
         {"ref": ref, "seq": 9, "event": "approve_for_us", "actor": "dan"}]

@@ -88,7 +88,8 @@ class Auditing:
             return inquiry.report(s, self.process, as_utc(self.clock()))
 
     def get_as_of(self, ref: str, moment: datetime) -> dict[str, Any]:
-        """The record as its history says it was at ``moment``."""
+        """The record as its history says it was at ``moment`` (naive means UTC)."""
+        moment = as_utc(moment)
         with self.db.read() as s:
             canonical_ref = self._ref(s, ref)
             rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
@@ -98,6 +99,7 @@ class Auditing:
         return found
 
     def list_as_of(self, moment: datetime, *, state: str | None = None) -> list[dict[str, Any]]:
+        moment = as_utc(moment)
         if state is not None:
             self.process.check_state(state)
         with self.db.read() as s:

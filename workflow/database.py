@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
-from workflow import append_only, models, schema
+from workflow import append_only, fastpath, models, schema
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -64,8 +64,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _database_error(error: DBAPIError) -> WorkflowError:
+    return driver_error(error.orig if error.orig is not None else error)
+
+
+def driver_error(error: BaseException) -> WorkflowError:
     """One line a person can act on, for each way a database commonly fails."""
-    text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
     lowered = text.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return NotInitialised("the database is not initialised; run `workflow init`")
@@ -106,6 +111,7 @@ class Database:
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)
+        self.fast = fastpath.Writer(self.engine, self.is_sqlite, driver_error)
 
     @contextmanager
     def _session(self, bind: Any) -> Iterator[Session]:

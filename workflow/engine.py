@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import date, datetime
-from typing import Any, TypeVar
+from datetime import date
+from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from workflow import grants, ledger, people, policy, schema, values, views
+from workflow import grants, people, policy, schema, values, views
 from workflow.auditing import Auditing
-from workflow.clock import Clock, as_utc, system_clock, to_storage
+from workflow.clock import Clock, as_utc, system_clock
 from workflow.database import Database
-from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
+from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.machine import machinery_for
-from workflow.models import History, Record, RefCounter, Refusal, User
-from workflow.process import Context, Event, PolicyView, Process
-
-RETRIES = 3
-T = TypeVar("T")
-
-
-def retrying(attempt: Callable[[], T]) -> T:
-    """Run a write again when the database stayed busy past its timeout; bounded."""
-    for _ in range(RETRIES - 1):
-        try:
-            return attempt()
-        except Busy:
-            continue
-    return attempt()
+from workflow.models import History, Record, User
+from workflow.process import Process
+from workflow.writes import Writing
 
 
 def _default_process() -> Process:
@@ -40,7 +24,7 @@ def _default_process() -> Process:
     return PROCESS
 
 
-class Workflow(Auditing):
+class Workflow(Writing, Auditing):
     """Create, edit, fire and read records of one process, on one database.
 
     ``target`` is a SQLite path or a SQLAlchemy URL; ``clock`` returns the current moment (UTC),
@@ -181,66 +165,6 @@ class Workflow(Auditing):
 
     # -- records -----------------------------------------------------------------------------------
 
-    def _parse_fields(self, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-        parsed: dict[str, Any] = {}
-        for name, value in fields.items():
-            spec = self.process.field(name)
-            if not spec.editable:
-                raise InvalidInput(f"{name}: set only by events, not by hand")
-            if value is not None:
-                parsed[name] = values.to_json(values.parse(spec.kind, name, value))
-        if creating:
-            missing = [s.name for s in self.process.fields if s.required and s.name not in parsed]
-            if missing:
-                raise InvalidInput(f"missing required fields: {', '.join(missing)}")
-        return parsed
-
-    def _next_ref(self, s: Session, year: int) -> str:
-        prefix = self.process.ref_prefix
-        bump = (
-            update(RefCounter)
-            .where(RefCounter.prefix == prefix, RefCounter.year == year)  # type: ignore[arg-type]
-            .values(last=RefCounter.last + 1)
-            .returning(RefCounter.last)
-        )
-        for _ in range(3):
-            number = s.execute(bump).scalar()
-            if number is not None:
-                return f"{prefix}-{year}-{number:04d}"
-            try:
-                with s.begin_nested():
-                    s.add(RefCounter(prefix=prefix, year=year, last=1))
-                return f"{prefix}-{year}-0001"
-            except IntegrityError:
-                continue
-        raise Conflict(f"{prefix}-{year}")
-
-    def create(self, *, actor: str, **fields: Any) -> str:
-        """Draft a new record; returns its reference."""
-        parsed = self._parse_fields(fields, creating=True)
-        try:
-            return retrying(lambda: self._create(actor, parsed))
-        except (Refused, Conflict) as error:
-            self._refusal_logged(actor, None, "create", {}, error)
-            raise
-
-    def _create(self, actor: str, parsed: dict[str, Any]) -> str:
-        now = as_utc(self.clock())
-        with self.db.write() as s:
-            user = self._user(s, actor)
-            if not set(self.process.create_roles) & set(user.roles):
-                raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
-                              f" may create records; {actor} holds {', '.join(user.roles)}")
-            ref = self._next_ref(s, now.year)
-            record = Record(ref=ref, process=self.process.name, state=self.process.initial,
-                            data=parsed, participants={}, created_by=actor,
-                            created_at=to_storage(now))
-            s.add(record)
-            s.flush()
-            self._log(s, record, "create", None, self.process.initial, user, now, None,
-                      {k: [None, v] for k, v in parsed.items()}, {})
-        return ref
-
     def _ref(self, s: Session, ref: str) -> str:
         return self._load(s, ref).ref
 
@@ -250,175 +174,6 @@ class Workflow(Auditing):
             raise NotFound(f"unknown reference {ref!r}")
         return record
 
-    def _log(self, s: Session, record: Record, event: str, source: str | None, dest: str,
-             user: User, now: datetime, reason: str | None, changes: dict[str, Any],
-             consulted: dict[str, Any]) -> None:
-        assert record.id is not None
-        ledger.append(s, History(
-            record_id=record.id, ref=record.ref, event=event, from_state=source, to_state=dest,
-            actor=user.name, roles=list(user.roles), at=to_storage(now), reason=reason,
-            changes=changes, consulted=consulted, process_version=self.process.version))
-
-    def _write(self, s: Session, record: Record, state: str, data: dict[str, Any],
-               participants: dict[str, list[str]]) -> None:
-        """The version-checked update: if someone else wrote first, nothing is written."""
-        due = data.get(self.process.due_field) if self.process.due_field else None
-        result = s.execute(
-            update(Record)
-            .where(Record.id == record.id, Record.version == record.version)  # type: ignore[arg-type]
-            .values(state=state, version=record.version + 1, data=data,
-                    participants=participants,
-                    due_on=date.fromisoformat(due) if isinstance(due, str) else None)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(record.ref)
-
-    def edit(self, ref: str, *, actor: str, expected_version: int | None = None,
-             **fields: Any) -> dict[str, Any]:
-        """Change fields of a record while its process allows edits; returns the changes made."""
-        parsed = self._parse_fields(fields, creating=False)
-        if not parsed:
-            raise InvalidInput("nothing to change: give at least one field")
-        seen: dict[str, Any] = {}
-        try:
-            return retrying(lambda: self._edit(ref, actor, expected_version, parsed, seen))
-        except (Refused, Conflict) as error:
-            self._refusal_logged(actor, ref, "edit", seen, error)
-            raise
-
-    def _edit(self, ref: str, actor: str, expected_version: int | None, parsed: dict[str, Any],
-              seen: dict[str, Any]) -> dict[str, Any]:
-        now = as_utc(self.clock())
-        with self.db.write() as s:
-            user = self._user(s, actor)
-            record = self._load(s, ref)
-            seen.update(ref=record.ref, state=record.state)
-            if expected_version is not None and record.version != expected_version:
-                raise Conflict(record.ref)
-            if record.state not in self.process.edit_states:
-                raise Refused("edit", "state", f"{record.ref} is {record.state}; edits are "
-                              f"allowed only while {' or '.join(self.process.edit_states)}")
-            roles = frozenset(user.roles)
-            if not any(p.admits(actor, roles, record.created_by)
-                       for p in self.process.edit_permits):
-                who = " or ".join(p.describe(record.created_by)
-                                  for p in self.process.edit_permits)
-                raise Refused("edit", "role", f"only {who} may edit {record.ref}")
-            changes = {k: [record.data.get(k), v] for k, v in parsed.items()
-                       if record.data.get(k) != v}
-            if not changes:
-                return {}
-            data = {**record.data, **parsed}
-            self._write(s, record, record.state, data, dict(record.participants))
-            self._log(s, record, "edit", record.state, record.state, user, now, None, changes, {})
-        return changes
-
-    def _context(self, s: Session, record: Record, user: User, today: date,
-                 reason: str | None = None, args: dict[str, Any] | None = None) -> Context:
-        return Context(
-            ref=record.ref, state=record.state,
-            fields=views.field_values(self.process, record.data),
-            actor=user.name, roles=frozenset(user.roles), drafter=record.created_by,
-            participants={k: tuple(v) for k, v in record.participants.items()},
-            today=today, policy=PolicyView(policy.restrictions(s), today),
-            reason=reason, args=args or {},
-        )
-
-    def _refusal(self, event: Event, ctx: Context, *, with_args: bool) -> Refused | None:
-        if not self.machinery.allows(ctx.state, event.name):
-            sources = " or ".join(event.sources)
-            return Refused(event.name, "state",
-                           f"{ctx.ref} is {ctx.state}; {event.name} applies only from {sources}")
-        if not any(p.admits(ctx.actor, ctx.roles, ctx.drafter) for p in event.permits):
-            held = ", ".join(sorted(ctx.roles)) or "no role"
-            return Refused(event.name, "role", f"only {event.who(ctx.drafter)} may fire it; "
-                           f"{ctx.actor} holds {held}")
-        for rule in event.rules:
-            if rule.uses_args and not with_args:
-                continue
-            reason = rule.check(ctx)
-            if reason:
-                return Refused(event.name, rule.name, reason)
-        return None
-
-    def _parse_args(self, event: Event, args: dict[str, Any]) -> dict[str, Any]:
-        parsed: dict[str, Any] = {}
-        for name, value in args.items():
-            if value is None:
-                continue
-            if name not in event.args:
-                takes = ", ".join(event.args) or "no arguments"
-                raise InvalidInput(f"{event.name} does not take {name!r} (it takes {takes})")
-            parsed[name] = values.parse(event.args[name], name, value)
-        return parsed
-
-    def _refusal_logged(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
-                        error: Refused | Conflict) -> None:
-        """Append a refused attempt to the refusal log, in its own transaction."""
-        rule = error.rule if isinstance(error, Refused) else "conflict"
-        try:
-            with self.db.write() as s:
-                s.add(Refusal(at=to_storage(as_utc(self.clock())), actor=actor,
-                              ref=seen.get("ref", ref), event=event, state=seen.get("state"),
-                              rule=rule, message=str(error)))
-        except WorkflowError:
-            pass  # the refusal itself is what the caller must see
-
-    def fire(self, ref: str, event: str, *, actor: str, reason: str | None = None,
-             expected_version: int | None = None, **args: Any) -> str:
-        """Fire ``event`` on record ``ref``; returns the new state or raises why it cannot.
-
-        A refusal (state, role, rule) or a conflict is also appended to the refusal log.
-        """
-        spec = self.process.event(event)
-        cleaned_reason = values.reason(reason)
-        parsed = self._parse_args(spec, args)
-        seen: dict[str, Any] = {}
-        try:
-            return retrying(lambda: self._fire(ref, spec, actor, cleaned_reason, parsed,
-                                               expected_version, seen))
-        except (Refused, Conflict) as error:
-            self._refusal_logged(actor, ref, spec.name, seen, error)
-            raise
-
-    def _fire(self, ref: str, spec: Event, actor: str, cleaned_reason: str | None,
-              parsed: dict[str, Any], expected_version: int | None, seen: dict[str, Any]) -> str:
-        now = as_utc(self.clock())
-        with self.db.write() as s:
-            user = self._user(s, actor)
-            record = self._load(s, ref)
-            seen.update(ref=record.ref, state=record.state)
-            if expected_version is not None and record.version != expected_version:
-                raise Conflict(record.ref)
-            ctx = self._context(s, record, user, now.date(), cleaned_reason, parsed)
-            if spec.defaults is not None:
-                ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
-            refusal = self._refusal(spec, ctx, with_args=True)
-            if refusal is not None:
-                raise refusal
-            dest = self.machinery.advance(record.state, spec.name)
-            updates = {k: values.to_json(v) for k, v in (spec.effect(ctx) if spec.effect
-                                                          else {}).items()}
-            changes = {k: [record.data.get(k), v] for k, v in updates.items()
-                       if record.data.get(k) != v}
-            participants = {k: list(v) for k, v in record.participants.items()}
-            if user.name not in participants.setdefault(spec.name, []):
-                participants[spec.name].append(user.name)
-            self._write(s, record, dest, {**record.data, **updates}, participants)
-            consulted = {
-                "as_of": ctx.today.isoformat(),
-                "restrictions": {
-                    subject: [e.describe() for e in found]
-                    for subject, found in ctx.policy.consulted.items()
-                },
-            }
-            self._log(s, record, spec.name, record.state, dest, user, now, cleaned_reason,
-                      changes, consulted)
-        return dest
-
-    # -- reading -----------------------------------------------------------------------------------
-
     def get(self, ref: str, *, actor: str | None = None) -> dict[str, Any]:
         """The record as a dict; with ``actor``, also every event and whether they may fire it."""
         with self.db.read() as s:
@@ -426,7 +181,8 @@ class Workflow(Auditing):
             record = self._load(s, ref)
             out = views.record_dict(self.process, record)
             if user is not None:
-                ctx = self._context(s, record, user, as_utc(self.clock()).date())
+                ctx = self._context(record, user, as_utc(self.clock()).date(),
+                                    policy.restrictions(s))
                 out["events"] = []
                 for event in self.process.events:
                     refusal = self._refusal(event, ctx, with_args=False)

@@ -1,0 +1,189 @@
+"""The fixed statements of every history-writing operation, run on the DBAPI connection.
+
+Creating, editing and firing are the hot path: a handful of known statements per call, where
+SQLAlchemy's ORM would cost more than the database itself. They run here, on the driver's own
+connection (sqlite3 or psycopg), storing values exactly as the SQLModel tables read them back;
+everything else (schema, queries, administration) stays SQLModel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from workflow import merkle
+from workflow.ledger import row_leaf
+from workflow.process import Restriction
+
+_SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass
+class UserRow:
+    name: str
+    roles: list[str]
+    active: bool
+
+
+@dataclass
+class RecordRow:
+    id: int
+    ref: str
+    state: str
+    version: int
+    data: dict[str, Any]
+    participants: dict[str, list[str]]
+    created_by: str
+
+
+class Tx:
+    """One write transaction on the driver connection; placeholders written as ``?``."""
+
+    def __init__(self, raw: Any, sqlite: bool) -> None:
+        self.raw = raw
+        self.sqlite = sqlite
+        self.cursor = raw.cursor()
+
+    # -- value conversions (what the SQLModel column types store and read) ----------------
+
+    def _json_in(self, value: Any) -> Any:
+        if self.sqlite:
+            return json.dumps(value)
+        from psycopg.types.json import Json
+
+        return Json(value)
+
+    def _json_out(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def _moment(self, value: datetime) -> Any:
+        utc = value.astimezone(UTC)
+        return utc.strftime(_SQLITE_MOMENT) if self.sqlite else utc
+
+    def _day_in(self, value: date | None) -> Any:
+        if value is None:
+            return None
+        return value.isoformat() if self.sqlite else value
+
+    def _day_out(self, value: Any) -> date | None:
+        if value is None or isinstance(value, date):
+            return value
+        return date.fromisoformat(value)
+
+    def run(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        if not self.sqlite:
+            sql = sql.replace("?", "%s")
+        self.cursor.execute(sql, params)
+        return self.cursor
+
+    # -- the statements --------------------------------------------------------------------
+
+    def user(self, name: str) -> UserRow | None:
+        row = self.run("SELECT name, roles, active FROM wf_user WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
+
+    def record(self, ref: str) -> RecordRow | None:
+        row = self.run(
+            "SELECT id, ref, state, version, data, participants, created_by FROM wf_record "
+            "WHERE ref = ?", (ref,)).fetchone()
+        if row is None:
+            return None
+        return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
+                         self._json_out(row[5]), row[6])
+
+    def policy(self) -> list[Restriction]:
+        rows = self.run("SELECT subject, kind, since, until, reason FROM wf_policy_entry "
+                        "ORDER BY id").fetchall()
+        return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
+                for r in rows]
+
+    def next_number(self, prefix: str, year: int) -> int:
+        row = self.run(
+            "INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, 1) "
+            "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + 1 "
+            "RETURNING last", (prefix, year)).fetchone()
+        return int(row[0])
+
+    def insert_record(self, ref: str, process: str, state: str, data: dict[str, Any],
+                      created_by: str, now: datetime) -> RecordRow:
+        row = self.run(
+            "INSERT INTO wf_record (ref, process, state, version, data, participants, due_on, "
+            "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, NULL, ?, ?) RETURNING id",
+            (ref, process, state, self._json_in(data), self._json_in({}), created_by,
+             self._moment(now))).fetchone()
+        return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by)
+
+    def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
+                      participants: dict[str, list[str]], due_on: date | None) -> bool:
+        """The version-checked update; False when someone else wrote first."""
+        cursor = self.run(
+            "UPDATE wf_record SET state = ?, version = ?, data = ?, participants = ?, "
+            "due_on = ? WHERE id = ? AND version = ?",
+            (state, record.version + 1, self._json_in(data), self._json_in(participants),
+             self._day_in(due_on), record.id, record.version))
+        return bool(cursor.rowcount == 1)
+
+    def append_history(self, record: RecordRow, row: dict[str, Any], at: datetime) -> int:
+        """Append one leaf to the Merkle log: numbered after the last, root stored with it.
+
+        The head row is locked (FOR UPDATE on PostgreSQL; SQLite writes are serialised by
+        BEGIN IMMEDIATE), so sequence numbers follow commit order without gaps.
+        """
+        lock = "" if self.sqlite else " FOR UPDATE"
+        size, frontier_json = self.run(
+            f"SELECT size, frontier FROM wf_log_head WHERE id = 1{lock}").fetchone()
+        nodes = [bytes.fromhex(h) for h in self._json_out(frontier_json)]
+        frontier = merkle.Frontier(size, nodes)
+        row["seq"] = size + 1
+        leaf = row_leaf(row)
+        frontier.append(leaf)
+        self.run(
+            "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, "
+            "roles, at, reason, changes, consulted, process_version, leaf_hash, root_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row["seq"], record.id, row["ref"], row["event"], row["from"], row["to"],
+             row["actor"], self._json_in(row["roles"]), self._moment(at), row["reason"],
+             self._json_in(row["changes"]), self._json_in(row["consulted"]),
+             row["process_version"], leaf.hex(), frontier.root().hex()))
+        self.run("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                 (frontier.size, self._json_in([n.hex() for n in frontier.nodes])))
+        return int(row["seq"])
+
+
+class Writer:
+    """Hands out write transactions on the engine's pooled driver connections."""
+
+    def __init__(self, engine: Any, sqlite: bool, describe: Any) -> None:
+        self.engine = engine
+        self.sqlite = sqlite
+        self.describe = describe
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        proxy = self.engine.raw_connection()
+        raw = proxy.driver_connection
+        errors = self.engine.dialect.dbapi.Error
+        try:
+            if self.sqlite:
+                raw.execute("BEGIN IMMEDIATE")
+            tx = Tx(raw, self.sqlite)
+            try:
+                yield tx
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        except errors as error:
+            with suppress(errors):
+                raw.rollback()
+            raise self.describe(error) from None
+        finally:
+            proxy.close()
+
+

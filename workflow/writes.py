@@ -1,0 +1,310 @@
+"""The writing half of :class:`workflow.Workflow`: create, edit and fire, one history row each.
+
+Each runs in one transaction on the fast path (:mod:`workflow.fastpath`): load, check state,
+roles and every rule, change the record with a version check, append one history row to the
+Merkle log. A refusal or a conflict writes nothing to the record and is logged on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from workflow import values, views
+from workflow.clock import as_utc, iso, to_storage
+from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
+from workflow.fastpath import RecordRow, Tx, UserRow
+from workflow.models import Refusal
+from workflow.process import Context, Event, PolicyView, Process, Restriction
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock
+    from workflow.database import Database
+    from workflow.machine import Machinery
+
+RETRIES = 3
+T = TypeVar("T")
+
+
+def retrying(attempt: Callable[[], T]) -> T:
+    """Run a write again when the database stayed busy past its timeout; bounded."""
+    for _ in range(RETRIES - 1):
+        try:
+            return attempt()
+        except Busy:
+            continue
+    return attempt()
+
+
+class Writing:
+    db: Database
+    process: Process
+    clock: Clock
+    machinery: Machinery
+    login: str | None
+
+    # -- shared checks ---------------------------------------------------------------------
+
+    def _actor(self, tx: Tx, actor: str) -> UserRow:
+        if self.login is not None and actor != self.login:
+            raise Refused("access", "database-login",
+                          f"this database authenticates users by their login: you are "
+                          f"{self.login}, not {actor}")
+        user = tx.user(actor)
+        if user is None:
+            raise NotFound(f"unknown user {actor!r}; an admin registers users with "
+                           "`workflow user add`")
+        if not user.active:
+            raise Refused("access", "active-user", f"user {actor!r} is disabled")
+        return user
+
+    def _record(self, tx: Tx, ref: str) -> RecordRow:
+        record = tx.record(ref.strip().upper())
+        if record is None:
+            raise NotFound(f"unknown reference {ref!r}")
+        return record
+
+    def _context(self, record: Any, user: Any, today: date, restrictions: list[Restriction],
+                 reason: str | None = None, args: dict[str, Any] | None = None) -> Context:
+        return Context(
+            ref=record.ref, state=record.state,
+            fields=views.field_values(self.process, record.data),
+            actor=user.name, roles=frozenset(user.roles), drafter=record.created_by,
+            participants={k: tuple(v) for k, v in record.participants.items()},
+            today=today, policy=PolicyView(restrictions, today),
+            reason=reason, args=args or {},
+        )
+
+    def _refusal(self, event: Event, ctx: Context, *, with_args: bool) -> Refused | None:
+        if not self.machinery.allows(ctx.state, event.name):
+            sources = " or ".join(event.sources)
+            return Refused(event.name, "state",
+                           f"{ctx.ref} is {ctx.state}; {event.name} applies only from {sources}")
+        if not any(p.admits(ctx.actor, ctx.roles, ctx.drafter) for p in event.permits):
+            held = ", ".join(sorted(ctx.roles)) or "no role"
+            return Refused(event.name, "role", f"only {event.who(ctx.drafter)} may fire it; "
+                           f"{ctx.actor} holds {held}")
+        for rule in event.rules:
+            if rule.uses_args and not with_args:
+                continue
+            reason = rule.check(ctx)
+            if reason:
+                return Refused(event.name, rule.name, reason)
+        return None
+
+    def _parse_fields(self, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        for name, value in fields.items():
+            spec = self.process.field(name)
+            if not spec.editable:
+                raise InvalidInput(f"{name}: set only by events, not by hand")
+            if value is not None:
+                parsed[name] = values.to_json(values.parse(spec.kind, name, value))
+        if creating:
+            missing = [s.name for s in self.process.fields if s.required and s.name not in parsed]
+            if missing:
+                raise InvalidInput(f"missing required fields: {', '.join(missing)}")
+        return parsed
+
+    def _parse_args(self, event: Event, args: dict[str, Any]) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        for name, value in args.items():
+            if value is None:
+                continue
+            if name not in event.args:
+                takes = ", ".join(event.args) or "no arguments"
+                raise InvalidInput(f"{event.name} does not take {name!r} (it takes {takes})")
+            parsed[name] = values.parse(event.args[name], name, value)
+        return parsed
+
+    def _log_refusal(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
+                     error: Refused | Conflict) -> None:
+        """Append a refused attempt to the refusal log, in its own transaction."""
+        rule = error.rule if isinstance(error, Refused) else "conflict"
+        try:
+            with self.db.write() as s:
+                s.add(Refusal(at=to_storage(as_utc(self.clock())), actor=actor,
+                              ref=seen.get("ref", ref), event=event, state=seen.get("state"),
+                              rule=rule, message=str(error)))
+        except WorkflowError:
+            pass  # the refusal itself is what the caller must see
+
+    def _logged(self, actor: str, ref: str | None, event: str,
+                attempt: Callable[[dict[str, Any]], T]) -> T:
+        seen: dict[str, Any] = {}
+        try:
+            return retrying(lambda: attempt(seen))
+        except (Refused, Conflict) as error:
+            self._log_refusal(actor, ref, event, seen, error)
+            raise
+
+    # -- the three writes --------------------------------------------------------------------
+
+    def _append(self, tx: Tx, record: RecordRow, event: str, source: str | None, dest: str,
+                user: UserRow, now: datetime, reason: str | None, changes: dict[str, Any],
+                consulted: dict[str, Any]) -> None:
+        tx.append_history(record, {
+            "ref": record.ref, "event": event, "from": source, "to": dest, "actor": user.name,
+            "roles": list(user.roles), "at": iso(now), "reason": reason, "changes": changes,
+            "consulted": consulted, "process_version": self.process.version,
+        }, now)
+
+    def _update(self, tx: Tx, record: RecordRow, state: str, data: dict[str, Any],
+                participants: dict[str, list[str]]) -> None:
+        due = data.get(self.process.due_field) if self.process.due_field else None
+        due_on = date.fromisoformat(due) if isinstance(due, str) else None
+        if not tx.update_record(record, state, data, participants, due_on):
+            raise Conflict(record.ref)
+
+    def create(self, *, actor: str, **fields: Any) -> str:
+        """Draft a new record; returns its reference."""
+        parsed = self._parse_fields(fields, creating=True)
+        return self._logged(actor, None, "create",
+                            lambda seen: self._create_many(actor, [parsed])[0])
+
+    def create_many(self, records: Iterable[dict[str, Any]], *, actor: str) -> list[str]:
+        """Draft many records in one transaction: all or nothing."""
+        parsed = []
+        for number, fields in enumerate(records, 1):
+            try:
+                parsed.append(self._parse_fields(dict(fields), creating=True))
+            except InvalidInput as error:
+                raise InvalidInput(f"record {number}: {error}") from None
+        return self._logged(actor, None, "create",
+                            lambda seen: self._create_many(actor, parsed))
+
+    def _create_many(self, actor: str, batch: list[dict[str, Any]]) -> list[str]:
+        now = as_utc(self.clock())
+        refs = []
+        with self.db.fast.transaction() as tx:
+            user = self._actor(tx, actor)
+            if not set(self.process.create_roles) & set(user.roles):
+                raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
+                              f" may create records; {actor} holds {', '.join(user.roles)}")
+            prefix = self.process.ref_prefix
+            for parsed in batch:
+                ref = f"{prefix}-{now.year}-{tx.next_number(prefix, now.year):04d}"
+                record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
+                                          actor, now)
+                self._append(tx, record, "create", None, self.process.initial, user, now, None,
+                             {k: [None, v] for k, v in parsed.items()}, {})
+                refs.append(ref)
+        return refs
+
+    def edit(self, ref: str, *, actor: str, expected_version: int | None = None,
+             **fields: Any) -> dict[str, Any]:
+        """Change fields of a record while its process allows edits; returns the changes made."""
+        parsed = self._parse_fields(fields, creating=False)
+        if not parsed:
+            raise InvalidInput("nothing to change: give at least one field")
+        return self._logged(actor, ref, "edit",
+                            lambda seen: self._edit(ref, actor, expected_version, parsed, seen))
+
+    def _edit(self, ref: str, actor: str, expected_version: int | None, parsed: dict[str, Any],
+              seen: dict[str, Any]) -> dict[str, Any]:
+        now = as_utc(self.clock())
+        with self.db.fast.transaction() as tx:
+            user = self._actor(tx, actor)
+            record = self._record(tx, ref)
+            seen.update(ref=record.ref, state=record.state)
+            if expected_version is not None and record.version != expected_version:
+                raise Conflict(record.ref)
+            if record.state not in self.process.edit_states:
+                raise Refused("edit", "state", f"{record.ref} is {record.state}; edits are "
+                              f"allowed only while {' or '.join(self.process.edit_states)}")
+            roles = frozenset(user.roles)
+            if not any(p.admits(actor, roles, record.created_by)
+                       for p in self.process.edit_permits):
+                who = " or ".join(p.describe(record.created_by)
+                                  for p in self.process.edit_permits)
+                raise Refused("edit", "role", f"only {who} may edit {record.ref}")
+            changes = {k: [record.data.get(k), v] for k, v in parsed.items()
+                       if record.data.get(k) != v}
+            if not changes:
+                return {}
+            self._update(tx, record, record.state, {**record.data, **parsed},
+                         dict(record.participants))
+            self._append(tx, record, "edit", record.state, record.state, user, now, None,
+                         changes, {})
+        return changes
+
+    def fire(self, ref: str, event: str, *, actor: str, reason: str | None = None,
+             expected_version: int | None = None, **args: Any) -> str:
+        """Fire ``event`` on record ``ref``; returns the new state or raises why it cannot.
+
+        A refusal (state, role, rule) or a conflict is also appended to the refusal log.
+        """
+        spec = self.process.event(event)
+        cleaned = values.reason(reason)
+        parsed = self._parse_args(spec, args)
+        return self._logged(actor, ref, spec.name, lambda seen: self._fire_many(
+            actor, [(ref, spec, cleaned, parsed, expected_version)], seen)[0])
+
+    def fire_many(self, firings: Iterable[dict[str, Any]], *, actor: str) -> list[str]:
+        """Fire many events in one transaction, all or nothing.
+
+        Each firing is ``{"ref", "event", "reason"?, "expected_version"?, **args}``; the first
+        refusal aborts the whole batch and names its position.
+        """
+        batch = []
+        for number, firing in enumerate(firings, 1):
+            item = dict(firing)
+            try:
+                ref = str(item.pop("ref"))
+                spec = self.process.event(str(item.pop("event")))
+                cleaned = values.reason(item.pop("reason", None))
+                expected = item.pop("expected_version", None)
+                batch.append((ref, spec, cleaned, self._parse_args(spec, item), expected))
+            except KeyError as missing:
+                raise InvalidInput(f"firing {number}: {missing.args[0]} is missing") from None
+            except InvalidInput as error:
+                raise InvalidInput(f"firing {number}: {error}") from None
+        return self._logged(actor, None, "batch", lambda seen: self._fire_many(actor, batch, seen))
+
+    def _fire_many(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
+                                                       int | None]],
+                   seen: dict[str, Any]) -> list[str]:
+        now = as_utc(self.clock())
+        states = []
+        with self.db.fast.transaction() as tx:
+            user = self._actor(tx, actor)
+            restrictions = tx.policy()
+            for ref, spec, reason, parsed, expected in batch:
+                record = self._record(tx, ref)
+                seen.update(ref=record.ref, state=record.state)
+                if expected is not None and record.version != expected:
+                    raise Conflict(record.ref)
+                states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
+                                             restrictions))
+        return states
+
+    def _fire_one(self, tx: Tx, record: RecordRow, user: UserRow, spec: Event,
+                  reason: str | None, parsed: dict[str, Any], now: datetime,
+                  restrictions: list[Restriction]) -> str:
+        ctx = self._context(record, user, now.date(), restrictions, reason, parsed)
+        if spec.defaults is not None:
+            ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
+        refusal = self._refusal(spec, ctx, with_args=True)
+        if refusal is not None:
+            raise refusal
+        dest = self.machinery.advance(record.state, spec.name)
+        updates = {k: values.to_json(v)
+                   for k, v in (spec.effect(ctx) if spec.effect else {}).items()}
+        changes = {k: [record.data.get(k), v] for k, v in updates.items()
+                   if record.data.get(k) != v}
+        participants = {k: list(v) for k, v in record.participants.items()}
+        if user.name not in participants.setdefault(spec.name, []):
+            participants[spec.name].append(user.name)
+        self._update(tx, record, dest, {**record.data, **updates}, participants)
+        consulted = {
+            "as_of": ctx.today.isoformat(),
+            "restrictions": {subject: [e.describe() for e in found]
+                             for subject, found in ctx.policy.consulted.items()},
+        }
+        self._append(tx, record, spec.name, record.state, dest, user, now, reason, changes,
+                     consulted)
+        return dest
+
+
