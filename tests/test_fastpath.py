@@ -1,0 +1,137 @@
+"""The fast path stores values exactly as the SQLModel tables read them back, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlmodel import select
+
+from tests.conftest import PATRIOT, draft
+from workflow.errors import Busy, Conflict, InvalidInput
+from workflow.fastpath import Tx
+from workflow.models import History, LogHead, Record, RefCounter
+
+
+def test_a_created_record_reads_back_through_the_orm_unchanged(wf, clock):
+    clock.set(datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC))
+    ref = draft(wf, unit_value="12.50", currency="usd")
+    with wf.db.read() as s:
+        record = s.exec(select(Record).where(Record.ref == ref)).one()
+        row = s.exec(select(History).where(History.ref == ref)).one()
+    assert record.created_at == clock()
+    assert record.data == {**PATRIOT, "unit_value": "12.50", "currency": "USD"}
+    assert record.participants == {}
+    assert row.at == clock()
+    assert row.roles == ["drafter"]
+    assert row.changes["quantity"] == [None, 16]
+
+
+def test_a_whole_second_keeps_its_iso_form_in_the_leaf(wf, clock):
+    clock.set(datetime(2026, 11, 25, 9, 30, 0, tzinfo=UTC))
+    ref = draft(wf)
+    assert wf.history(ref)[0]["at"] == "2026-11-25T09:30:00+00:00"
+    assert wf.verify()["rows"] == 1
+
+
+def test_dates_round_trip_and_feed_the_due_index(wf, clock):
+    from tests.conftest import to_state
+
+    ref = to_state(wf, "third_country_review")
+    with wf.db.read() as s:
+        record = s.exec(select(Record).where(Record.ref == ref)).one()
+    assert record.due_on == date(2027, 1, 1)
+    assert [r["ref"] for r in wf.due(date(2027, 1, 1))] == [ref]
+    assert wf.due(date(2026, 12, 31)) == []
+
+
+def test_update_record_checks_the_version(wf):
+    ref = draft(wf)
+    with wf.db.fast.transaction() as tx:
+        record = tx.record(ref)
+        assert record is not None
+        assert tx.update_record(record, "drafted", record.data, {}, None)
+        assert not tx.update_record(record, "drafted", record.data, {}, None)
+
+
+def test_reference_numbers_come_from_one_upsert_per_year(wf, clock):
+    with wf.db.fast.transaction() as tx:
+        assert [tx.next_number("TR", 2026) for _ in range(3)] == [1, 2, 3]
+        assert tx.next_number("TR", 2027) == 1
+    with wf.db.read() as s:
+        counters = {(c.prefix, c.year): c.last for c in s.exec(select(RefCounter))}
+    assert counters == {("TR", 2026): 3, ("TR", 2027): 1}
+
+
+def test_an_exception_rolls_the_whole_transaction_back(wf):
+    ref = draft(wf)
+    with pytest.raises(RuntimeError), wf.db.fast.transaction() as tx:
+        record = tx.record(ref)
+        assert record is not None
+        tx.update_record(record, "nsc_review", record.data, {}, None)
+        raise RuntimeError("abandon")
+    assert wf.get(ref)["state"] == "drafted"
+    assert len(wf.history(ref)) == 1
+
+
+def test_appends_number_rows_without_gaps_and_keep_the_head(wf):
+    refs = [draft(wf) for _ in range(5)]
+    wf.fire(refs[2], "submit", actor="dan")
+    with wf.db.read() as s:
+        seqs = [h.seq for h in s.exec(select(History).order_by(History.seq))]
+        head = s.get(LogHead, 1)
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    assert head is not None and head.size == 6
+    assert len(head.frontier) == bin(6).count("1")
+    assert wf.verify()["rows"] == 6
+
+
+def test_a_batch_is_all_or_nothing(wf):
+    first, second = draft(wf), draft(wf)
+    with pytest.raises(Exception, match="approve_for_us refused"):
+        wf.fire_many([{"ref": first, "event": "submit"},
+                      {"ref": second, "event": "approve_for_us"}], actor="dan")
+    assert wf.get(first)["state"] == "drafted"
+    assert wf.fire_many([{"ref": first, "event": "submit"},
+                         {"ref": second, "event": "submit"}], actor="dan") == [
+        "nsc_review", "nsc_review"]
+    with pytest.raises(InvalidInput, match="firing 2: unknown event"):
+        wf.fire_many([{"ref": first, "event": "return", "reason": "x"},
+                       {"ref": second, "event": "nope"}], actor="rita")
+    with pytest.raises(Conflict):
+        wf.fire_many([{"ref": first, "event": "return", "reason": "x", "expected_version": 1}],
+                     actor="rita")
+
+
+def test_create_many_numbers_in_order_and_rolls_back_on_a_bad_record(wf):
+    assert wf.create_many([PATRIOT, PATRIOT], actor="dan") == ["TR-2026-0001", "TR-2026-0002"]
+    with pytest.raises(InvalidInput, match="record 2: quantity"):
+        wf.create_many([PATRIOT, {**PATRIOT, "quantity": 0}], actor="dan")
+    assert len(wf.list()) == 2
+
+
+def test_a_locked_sqlite_database_is_reported_as_busy(tmp_path, clock, monkeypatch):
+    import sqlite3
+
+    from workflow import Workflow, database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
+    path = str(tmp_path / "w.db")
+    wf = Workflow(path, clock=clock, create=True)
+    wf.init("admin", direct_schema=True)
+    wf.add_user("dan", ["drafter"], actor="admin")
+    wf.close()
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Busy, match="busy"):
+            Workflow(path, clock=clock).create(actor="dan", **PATRIOT)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+def test_tx_placeholders_follow_the_driver(wf):
+    with wf.db.fast.transaction() as tx:
+        assert isinstance(tx, Tx)
+        assert tx.run("SELECT count(*) FROM wf_user WHERE name = ?", ("admin",)).fetchone()[0] == 1
