@@ -50,6 +50,29 @@ def request_new(app: App, as_json: bool, **values: Any) -> None:
         click.echo(ref)
 
 
+@request.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
+              help="Default: by the file's extension (.jsonl/.ndjson), else CSV.")
+@json_option
+@pass_app
+def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
+    """Draft every record of FILE in one transaction, all or nothing (drafters only).
+
+    CSV has a header of field names (item, quantity, recipient, end_user, ...); JSON Lines has
+    one object per line with the same names. Prints the new references in order.
+    """
+    from workflow import bulk
+
+    refs = app.workflow().create_many(bulk.drafts(file, fmt), actor=app.actor)
+    if as_json:
+        emit_json([{"ref": r} for r in refs])
+    else:
+        for ref in refs:
+            click.echo(ref)
+        say(f"{len(refs)} request(s) drafted")
+
+
 @request.command("edit")
 @click.argument("ref")
 @field_options(creating=False)

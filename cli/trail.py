@@ -17,22 +17,45 @@ from states import PROCESS
 
 @click.command(help=f"""Fire EVENT on request REF, if its state, your roles and every rule allow.
 
+With --from FILE (CSV rows reference,event[,reason[,country[,decision_date]]]; - for stdin),
+fire every row in one transaction instead: all or nothing.
+
 \b
 Events:
 {chr(10).join(f"  {e.name:<22} {e.help}" for e in PROCESS.events)}
 """)
-@click.argument("ref")
-@click.argument("event", type=ProcessName(PROCESS, "event"))
+@click.argument("ref", required=False)
+@click.argument("event", required=False, type=ProcessName(PROCESS, "event"))
 @click.option("--reason", type=REASON, help="Why (required by return, deny, withdraw, defer).")
 @click.option("--country", type=COUNTRY,
               help="Third country, ISO 3166-1 alpha-2 (request_third_country).")
 @click.option("--decision-date", type=DATE,
               help="YYYY-MM-DD: when the third-country decision is due "
                    "(request_third_country: default 1 January next year; defer: required).")
+@click.option("--from", "source", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Fire the rows of this CSV file instead, all or nothing.")
 @json_option
 @pass_app
-def advance(app: App, ref: str, event: str, reason: str | None, country: str | None,
-            decision_date: date | None, as_json: bool) -> None:
+def advance(app: App, ref: str | None, event: str | None, reason: str | None,
+            country: str | None, decision_date: date | None, source: str | None,
+            as_json: bool) -> None:
+    if source is not None:
+        if ref is not None or event is not None or reason or country or decision_date:
+            raise click.UsageError("give either REF EVENT [options] or --from FILE, not both")
+        from workflow import bulk
+
+        firings = bulk.firings(source)
+        states = app.workflow().fire_many(firings, actor=app.actor)
+        results = [{"ref": f["ref"].strip().upper(), "event": f["event"], "state": s}
+                   for f, s in zip(firings, states, strict=True)]
+        if as_json:
+            emit_json(results)
+        else:
+            table(results, ["ref", "event", "state"], "nothing fired")
+            say(f"{len(results)} firing(s) applied")
+        return
+    if ref is None or event is None:
+        raise click.UsageError("missing REF and EVENT (or --from FILE)")
     wf = app.workflow()
     args = {"country": country, "decision_date": decision_date}
     state = wf.fire(ref, event, actor=app.actor, reason=reason, **args)

@@ -271,13 +271,20 @@ class Writing:
         with self.db.fast.transaction() as tx:
             user = self._actor(tx, actor)
             restrictions = tx.policy()
-            for ref, spec, reason, parsed, expected in batch:
+            for number, (ref, spec, reason, parsed, expected) in enumerate(batch, 1):
                 record = self._record(tx, ref)
                 seen.update(ref=record.ref, state=record.state)
                 if expected is not None and record.version != expected:
                     raise Conflict(record.ref)
-                states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
-                                             restrictions))
+                try:
+                    states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
+                                                 restrictions))
+                except Refused as refusal:
+                    if len(batch) == 1:
+                        raise
+                    raise Refused(refusal.event, refusal.rule,
+                                  f"{refusal.reason} (firing {number} of {len(batch)}; nothing "
+                                  "was applied)") from None
         return states
 
     def _fire_one(self, tx: Tx, record: RecordRow, user: UserRow, spec: Event,

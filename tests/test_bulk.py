@@ -1,0 +1,93 @@
+"""Bulk paths: `advance --from FILE` and `request import FILE`, all or nothing per file."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import PATRIOT, assert_one_line_error, db_snapshot, draft
+
+HEADER = ",".join(PATRIOT)
+
+
+def _csv_drafts(count: int, **overrides: object) -> str:
+    row = {**PATRIOT, **overrides}
+    return HEADER + "\n" + "\n".join(",".join(str(row[k]) for k in PATRIOT)
+                                     for _ in range(count)) + "\n"
+
+
+def test_import_csv_drafts_every_record_in_order(run_ready, tmp_path, wf):
+    source = tmp_path / "drafts.csv"
+    source.write_text(_csv_drafts(3))
+    result = run_ready("request", "import", str(source), "--json", actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [{"ref": f"TR-2026-000{n}"} for n in (1, 2, 3)]
+    assert [r["quantity"] for r in wf.list()] == [16, 16, 16]
+    assert [h["event"] for h in wf.history("TR-2026-0003")] == ["create"]
+
+
+def test_import_jsonl_by_extension(run_ready, tmp_path, wf):
+    source = tmp_path / "drafts.jsonl"
+    source.write_text("\n".join(json.dumps({**PATRIOT, "note": f"n{n}"}) for n in range(2)))
+    result = run_ready("request", "import", str(source), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == ["TR-2026-0001", "TR-2026-0002"]
+    assert wf.get("TR-2026-0002")["note"] == "n1"
+
+
+def test_import_with_one_bad_record_drafts_nothing(run_ready, tmp_path, db_target):
+    source = tmp_path / "drafts.csv"
+    source.write_text(_csv_drafts(2) + _csv_drafts(1, quantity=0).split("\n", 1)[1])
+    before = db_snapshot(db_target)
+    message = assert_one_line_error(run_ready("request", "import", str(source), actor="dan"), 2)
+    assert "record 3" in message and "quantity" in message
+    assert db_snapshot(db_target) == before
+
+
+def test_import_by_a_non_drafter_is_refused_and_drafts_nothing(run_ready, tmp_path, wf):
+    source = tmp_path / "drafts.csv"
+    source.write_text(_csv_drafts(2))
+    assert "rule: role" in assert_one_line_error(
+        run_ready("request", "import", str(source), actor="ann"), 1)
+    assert wf.list() == []
+
+
+def test_advance_from_file_fires_every_row(run_ready, tmp_path, wf):
+    refs = [draft(wf) for _ in range(3)]
+    source = tmp_path / "firings.csv"
+    source.write_text("reference,event,reason\n" + "".join(f"{r},submit,\n" for r in refs))
+    result = run_ready("advance", "--from", str(source), "--json", actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"ref": r, "event": "submit", "state": "nsc_review"} for r in refs]
+    assert [wf.get(r)["state"] for r in refs] == ["nsc_review"] * 3
+
+
+def test_advance_from_file_is_all_or_nothing(run_ready, tmp_path, wf, db_target):
+    refs = [draft(wf) for _ in range(3)]
+    for ref in refs[:2]:
+        wf.fire(ref, "submit", actor="dan")
+    source = tmp_path / "firings.csv"
+    source.write_text("".join(f"{r},return,fix it\n" for r in refs))
+    before = db_snapshot(db_target)
+    message = assert_one_line_error(run_ready("advance", "--from", str(source), actor="rita"), 1)
+    assert "firing 3 of 3; nothing was applied" in message
+    assert db_snapshot(db_target) == before
+    assert wf.refusals(actor="rita")[-1]["rule"] == "state"
+
+
+def test_advance_from_file_with_a_malformed_row_is_exit_2(run_ready, tmp_path, wf, db_target):
+    ref = draft(wf)
+    source = tmp_path / "firings.csv"
+    source.write_text(f"{ref},submit\n{ref},launch\n")
+    before = db_snapshot(db_target)
+    assert "firing 2: unknown event" in assert_one_line_error(
+        run_ready("advance", "--from", str(source), actor="dan"), 2)
+    assert db_snapshot(db_target) == before
+
+
+def test_advance_needs_either_ref_and_event_or_a_file(run_ready, tmp_path):
+    assert "missing REF and EVENT" in assert_one_line_error(run_ready("advance"), 2)
+    source = tmp_path / "f.csv"
+    source.write_text("TR-2026-0001,submit\n")
+    assert "not both" in assert_one_line_error(
+        run_ready("advance", "TR-2026-0001", "submit", "--from", str(source)), 2)
