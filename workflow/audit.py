@@ -19,7 +19,8 @@ from workflow import merkle, signing
 from workflow.clock import iso
 from workflow.errors import InvalidInput, WorkflowError
 from workflow.ledger import canonical, row_leaf
-from workflow.models import History, LogHead, Record
+from workflow.models import History, LogHead
+from workflow.scan import Scanner
 from workflow.views import history_dict
 
 ORIGIN = "transfer-workflow"
@@ -48,27 +49,26 @@ def leaves(session: Session, size: int | None = None) -> list[bytes]:
     return [bytes.fromhex(h) for h in session.exec(query)]
 
 
-def verify(session: Session, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Recompute every leaf and root and check the records against their last history rows."""
+def verify(session: Session, scanner: Scanner,
+           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Recompute every leaf and root, then check each record against its history.
+
+    Two streaming passes (by sequence, then by record), so memory stays flat.
+    """
     frontier = merkle.Frontier()
-    last: dict[int, tuple[History, dict[str, Any], int]] = {}
-    for row in stream(session):
+    for row, _record_id, leaf_hex, root_hex in scanner.history():
         expected = frontier.size + 1
-        if row.seq != expected:
-            raise AuditFailure(f"expected row {expected} next, found row {row.seq}: "
-                               f"{row.seq - expected} row(s) missing", row.seq, row.ref)
-        leaf = row_leaf(history_dict(row))
-        if leaf.hex() != row.leaf_hash:
+        if row["seq"] != expected:
+            raise AuditFailure(f"expected row {expected} next, found row {row['seq']}: "
+                               f"{row['seq'] - expected} row(s) missing", row["seq"], row["ref"])
+        leaf = row_leaf(row)
+        if leaf.hex() != leaf_hex:
             raise AuditFailure("its content does not match its leaf hash (the row was altered)",
-                               row.seq, row.ref)
+                               row["seq"], row["ref"])
         frontier.append(leaf)
-        if frontier.root().hex() != row.root_hash:
+        if frontier.root().hex() != root_hex:
             raise AuditFailure("the tree root stored with it does not match the log up to it",
-                               row.seq, row.ref)
-        previous = last.get(row.record_id)
-        data = previous[1] if previous else {}
-        data.update({name: new for name, (_old, new) in row.changes.items()})
-        last[row.record_id] = (row, data, (previous[2] if previous else 0) + 1)
+                               row["seq"], row["ref"])
         if progress and frontier.size % BATCH == 0:
             progress(BATCH)
     head = session.get(LogHead, 1)
@@ -79,27 +79,38 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> d
     if head is not None and head.size and merkle.Frontier(
             head.size, [bytes.fromhex(n) for n in head.frontier]).root() != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head.size)
-    records = 0
-    for record in session.exec(select(Record).order_by(Record.id)):  # type: ignore[arg-type]
-        records += 1
-        seen = last.get(record.id or -1)
-        if seen is None:
-            raise AuditFailure(f"{record.ref} has no history row at all", None, record.ref)
-        row, data, count = seen
-        if record.state != row.to_state:
-            raise AuditFailure(f"{record.ref} is {record.state} but its last history row says "
-                               f"{row.to_state}", row.seq, record.ref)
-        if record.version != count:
-            raise AuditFailure(f"{record.ref} is at version {record.version} but has {count} "
-                               "history rows", row.seq, record.ref)
-        changed = sorted(k for k in set(data) | set(record.data)
-                         if data.get(k) != record.data.get(k))
-        if changed:
-            raise AuditFailure(f"{record.ref} fields {', '.join(changed)} differ from what its "
-                               "history records", row.seq, record.ref)
+    records = _check_records(scanner)
     if progress:
         progress(frontier.size % BATCH)
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex()}
+
+
+def _check_records(scanner: Scanner) -> int:
+    """Each record's state, version and fields equal what its history rows say."""
+    records = 0
+    for record, rows in scanner.records_with_history():
+        if record[0] is None:
+            seq = rows[0][0]
+            raise AuditFailure("its record no longer exists", seq)
+        records += 1
+        _id, ref, state, version, fields = record
+        if not rows:
+            raise AuditFailure(f"{ref} has no history row at all", None, ref)
+        data: dict[str, Any] = {}
+        for _seq, _to, changes in rows:
+            data.update({name: new for name, (_old, new) in changes.items()})
+        last_seq, last_to, _ = rows[-1]
+        if state != last_to:
+            raise AuditFailure(f"{ref} is {state} but its last history row says {last_to}",
+                               last_seq, ref)
+        if version != len(rows):
+            raise AuditFailure(f"{ref} is at version {version} but has {len(rows)} history "
+                               "rows", last_seq, ref)
+        changed = sorted(k for k in set(data) | set(fields) if data.get(k) != fields.get(k))
+        if changed:
+            raise AuditFailure(f"{ref} fields {', '.join(changed)} differ from what its "
+                               "history records", last_seq, ref)
+    return records
 
 
 def _unsigned(checkpoint: dict[str, Any]) -> bytes:

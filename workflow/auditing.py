@@ -32,7 +32,7 @@ class Auditing:
         """
         cp = audit.read_checkpoint(since, pubkey) if since is not None else None
         with self.db.read() as s:
-            result = audit.verify(s, progress)
+            result = audit.verify(s, self.db.scan, progress)
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
         return result
@@ -54,7 +54,8 @@ class Auditing:
     def export(self, path: Path, fmt: str, *, since: datetime | None = None,
                until: datetime | None = None, progress: Progress = None) -> dict[str, Any]:
         with self.db.read() as s:
-            return exports.export(s, path, fmt, since, until, as_utc(self.clock()), progress)
+            return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
+                                  progress)
 
     def export_size(self, *, since: datetime | None = None,
                     until: datetime | None = None) -> int:

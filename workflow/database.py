@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
-from workflow import append_only, fastpath, models, schema
+from workflow import append_only, fastpath, models, scan, schema
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -112,6 +112,7 @@ class Database:
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)
         self.fast = fastpath.Writer(self.engine, self.is_sqlite, driver_error)
+        self.scan = scan.Scanner(self.engine, self.is_sqlite, driver_error)
 
     @contextmanager
     def _session(self, bind: Any) -> Iterator[Session]:

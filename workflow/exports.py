@@ -22,7 +22,7 @@ from workflow import audit
 from workflow.errors import InvalidInput
 from workflow.ledger import canonical, row_leaf
 from workflow.models import History
-from workflow.views import history_dict
+from workflow.scan import Scanner
 
 COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason", "changes",
            "consulted", "process_version"]
@@ -55,7 +55,7 @@ def _csv_line(row: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def export(session: Session, path: Path, fmt: str, since: datetime | None,
+def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: datetime | None,
            until: datetime | None, now: datetime,
            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     if fmt not in ("csv", "jsonl"):
@@ -70,8 +70,7 @@ def export(session: Session, path: Path, fmt: str, since: datetime | None,
             header = ",".join(COLUMNS) + "\n"
             out.write(header)
             digest.update(header.encode())
-        for record in audit.stream(session, History.seq <= cp["size"], *_conditions(since, until)):
-            row = history_dict(record)
+        for row, _record, _leaf, _root in scanner.history_between(since, until, cp["size"]):
             line = _csv_line(row) if fmt == "csv" else canonical(row).decode() + "\n"
             out.write(line)
             digest.update(line.encode())

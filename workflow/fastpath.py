@@ -47,6 +47,7 @@ class Tx:
         self.raw = raw
         self.sqlite = sqlite
         self.cursor = raw.cursor()
+        self.frontier: merkle.Frontier | None = None  # the log head, once read
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
 
@@ -132,15 +133,18 @@ class Tx:
     def append_history(self, record: RecordRow, row: dict[str, Any], at: datetime) -> int:
         """Append one leaf to the Merkle log: numbered after the last, root stored with it.
 
-        The head row is locked (FOR UPDATE on PostgreSQL; SQLite writes are serialised by
-        BEGIN IMMEDIATE), so sequence numbers follow commit order without gaps.
+        The head row is read and locked once per transaction (FOR UPDATE on PostgreSQL; SQLite
+        writes are serialised by BEGIN IMMEDIATE) and written back by :meth:`finish`, so
+        sequence numbers follow commit order without gaps.
         """
-        lock = "" if self.sqlite else " FOR UPDATE"
-        size, frontier_json = self.run(
-            f"SELECT size, frontier FROM wf_log_head WHERE id = 1{lock}").fetchone()
-        nodes = [bytes.fromhex(h) for h in self._json_out(frontier_json)]
-        frontier = merkle.Frontier(size, nodes)
-        row["seq"] = size + 1
+        if self.frontier is None:
+            lock = "" if self.sqlite else " FOR UPDATE"
+            size, frontier_json = self.run(
+                f"SELECT size, frontier FROM wf_log_head WHERE id = 1{lock}").fetchone()
+            nodes = [bytes.fromhex(h) for h in self._json_out(frontier_json)]
+            self.frontier = merkle.Frontier(size, nodes)
+        frontier = self.frontier
+        row["seq"] = frontier.size + 1
         leaf = row_leaf(row)
         frontier.append(leaf)
         self.run(
@@ -151,9 +155,13 @@ class Tx:
              row["actor"], self._json_in(row["roles"]), self._moment(at), row["reason"],
              self._json_in(row["changes"]), self._json_in(row["consulted"]),
              row["process_version"], leaf.hex(), frontier.root().hex()))
-        self.run("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
-                 (frontier.size, self._json_in([n.hex() for n in frontier.nodes])))
         return int(row["seq"])
+
+    def finish(self) -> None:
+        """Store the log head once per transaction, after its last append."""
+        if self.frontier is not None:
+            self.run("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                     (self.frontier.size, self._json_in([n.hex() for n in self.frontier.nodes])))
 
 
 class Writer:
@@ -175,6 +183,7 @@ class Writer:
             tx = Tx(raw, self.sqlite)
             try:
                 yield tx
+                tx.finish()
             except BaseException:
                 raw.rollback()
                 raise

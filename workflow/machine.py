@@ -1,7 +1,7 @@
 """One ``transitions`` machine per process definition, shared by every record and every call.
 
-The machine holds no model: a throwaway token carrying the current state is triggered, so firing
-an event never builds a Machine nor registers a model.
+The machine holds no model and is never rebuilt: its transitions are read once into a table of
+(state, event) -> destination, so firing an event neither builds a Machine nor registers a model.
 """
 
 from __future__ import annotations
@@ -28,15 +28,24 @@ class Machinery:
             initial=None,
             auto_transitions=False,
         )
-        self._triggers = {state: set(self.machine.get_triggers(state)) for state in process.states}
+        # Read once from the machine's own transitions: firing is then a dictionary look-up.
+        self._dest = {
+            (source, name): transitions[0].dest
+            for name, event in self.machine.events.items()
+            for source, transitions in event.transitions.items()
+        }
 
     def allows(self, state: str, event: str) -> bool:
-        return event in self._triggers.get(state, ())
+        return (state, event) in self._dest
 
     def advance(self, state: str, event: str) -> str:
-        token = _Token(state)
-        self.machine.events[event].trigger(token)
-        return token.state
+        """The state ``event`` leads to from ``state``; the machine decides if it may not."""
+        dest = self._dest.get((state, event))
+        if dest is None:
+            token = _Token(state)
+            self.machine.events[event].trigger(token)  # raises MachineError
+            return token.state
+        return dest
 
 
 _MACHINES: dict[tuple[str, str], Machinery] = {}

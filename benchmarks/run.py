@@ -1,0 +1,318 @@
+"""The benchmark suite: every figure beside a baseline measured in the same run, as a ratio.
+
+    python benchmarks/run.py [--quick] [--json results.json]
+
+PostgreSQL figures are included when WORKFLOW_BENCH_POSTGRES_URL (or
+WORKFLOW_TEST_POSTGRES_URL) names a database the suite may create schemas in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from make_db import PATRIOT, build  # noqa: E402
+
+from workflow import Workflow  # noqa: E402
+from workflow.ledger import canonical  # noqa: E402
+
+CLI = [sys.executable, "-c", "import sys; from cli.main import main; sys.argv[0] = 'workflow'; "
+       "main()"]
+RESULTS: list[dict[str, Any]] = []
+
+
+def record(name: str, ours: float, baseline: float, unit: str, target: str,
+           passed: bool | None, note: str = "") -> None:
+    """One line of the table; ``ratio`` is always ours relative to the baseline's figure."""
+    ratio = ours / baseline if baseline else float("inf")
+    RESULTS.append({"name": name, "ours": ours, "baseline": baseline, "unit": unit,
+                    "ratio": round(ratio, 3), "target": target, "met": passed, "note": note})
+    mark = "-" if passed is None else ("yes" if passed else "NO")
+    print(f"{name:<46} {ours:>12.1f} {baseline:>12.1f} {unit:<9} {ratio:>6.2f}x  "
+          f"{target:<8} {mark}", flush=True)
+
+
+def per_second(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+# -- firing events, one transaction each ---------------------------------------------------
+
+
+def _ready(target: str, count: int) -> tuple[Workflow, list[str]]:
+    wf = Workflow(target, create=True)
+    wf.init("admin", direct_schema=True)
+    wf.add_user("dan", ["drafter"], actor="admin")
+    refs = wf.create_many([PATRIOT] * count, actor="dan")
+    return wf, refs
+
+
+def _raw_row(i: int) -> bytes:
+    return canonical({"ref": f"TR-2026-{i:04d}", "event": "submit", "from": "drafted",
+                      "to": "nsc_review", "actor": "dan", "at": datetime.now(UTC).isoformat()})
+
+
+def raw_sqlite_firings(path: str, count: int, batched: bool) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, state TEXT, version INTEGER)")
+    conn.execute("CREATE TABLE h (seq INTEGER PRIMARY KEY, record_id INTEGER, body TEXT, "
+                 "leaf TEXT)")
+    conn.executemany("INSERT INTO r VALUES (?, 'drafted', 1)", [(i,) for i in range(count)])
+
+    def fire(i: int) -> None:
+        cursor = conn.execute("UPDATE r SET state = 'nsc_review', version = version + 1 "
+                              "WHERE id = ? AND version = 1", (i,))
+        assert cursor.rowcount == 1
+        body = _raw_row(i)
+        conn.execute("INSERT INTO h (record_id, body, leaf) VALUES (?, ?, ?)",
+                     (i, body.decode(), hashlib.sha256(body).hexdigest()))
+
+    def run() -> None:
+        if batched:
+            conn.execute("BEGIN IMMEDIATE")
+            for i in range(count):
+                fire(i)
+            conn.execute("COMMIT")
+            return
+        for i in range(count):
+            conn.execute("BEGIN IMMEDIATE")
+            fire(i)
+            conn.execute("COMMIT")
+
+    seconds = timed(run)
+    conn.close()
+    return seconds
+
+
+def raw_postgres_firings(url: str, count: int, batched: bool) -> float:
+    import psycopg
+
+    schema = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with psycopg.connect(url, options=f"-csearch_path={schema}") as conn:
+            conn.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, state TEXT, version INTEGER)")
+            conn.execute("CREATE TABLE h (seq SERIAL PRIMARY KEY, record_id INTEGER, "
+                         "body TEXT, leaf TEXT)")
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO r VALUES (%s, 'drafted', 1)",
+                                [(i,) for i in range(count)])
+            conn.commit()
+
+            def fire(i: int) -> None:
+                cursor = conn.execute("UPDATE r SET state = 'nsc_review', version = version + 1 "
+                                      "WHERE id = %s AND version = 1", (i,))
+                assert cursor.rowcount == 1
+                body = _raw_row(i)
+                conn.execute("INSERT INTO h (record_id, body, leaf) VALUES (%s, %s, %s)",
+                             (i, body.decode(), hashlib.sha256(body).hexdigest()))
+
+            def run() -> None:
+                for i in range(count):
+                    fire(i)
+                    if not batched:
+                        conn.commit()
+                conn.commit()
+
+            return timed(run)
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def bench_firing(work: Path, count: int, postgres: str | None) -> None:
+    wf, refs = _ready(str(work / "fire.db"), count)
+    ours = timed(lambda: [wf.fire(r, "submit", actor="dan") for r in refs])
+    wf.close()
+    raw = raw_sqlite_firings(str(work / "raw-fire.db"), count, batched=False)
+    record("fire, one transaction each (SQLite)", per_second(count, ours),
+           per_second(count, raw), "firings/s", ">= 0.5x", raw / ours >= 0.5)
+    if postgres:
+        with pg_schema(postgres) as target:
+            wf, refs = _ready(target, count)
+            ours = timed(lambda: [wf.fire(r, "submit", actor="dan") for r in refs])
+            wf.close()
+        raw = raw_postgres_firings(postgres, count, batched=False)
+        record("fire, one transaction each (PostgreSQL)", per_second(count, ours),
+               per_second(count, raw), "firings/s", ">= 0.5x", raw / ours >= 0.5)
+
+
+def bench_bulk(work: Path, count: int, postgres: str | None) -> None:
+    wf, refs = _ready(str(work / "bulk.db"), count)
+    ours = timed(lambda: wf.fire_many([{"ref": r, "event": "submit"} for r in refs],
+                                      actor="dan"))
+    created = timed(lambda: wf.create_many([PATRIOT] * count, actor="dan"))
+    wf.close()
+    raw = raw_sqlite_firings(str(work / "raw-bulk.db"), count, batched=True)
+    record("bulk advance, one transaction (SQLite)", per_second(count, ours),
+           per_second(count, raw), "firings/s", ">= 0.5x", raw / ours >= 0.5)
+    record("bulk import, one transaction (SQLite)", per_second(count, created),
+           per_second(count, raw), "rows/s", ">= 0.5x", raw / created >= 0.5)
+    if postgres:
+        with pg_schema(postgres) as target:
+            wf, refs = _ready(target, count)
+            ours = timed(lambda: wf.fire_many([{"ref": r, "event": "submit"} for r in refs],
+                                              actor="dan"))
+            wf.close()
+        raw = raw_postgres_firings(postgres, count, batched=True)
+        record("bulk advance, one transaction (PostgreSQL)", per_second(count, ours),
+               per_second(count, raw), "firings/s", ">= 0.5x", raw / ours >= 0.5)
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one measurement, dropped afterwards."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# -- command start-up and reads on a big database ---------------------------------------------
+
+
+def _median_run(command: list[str], runs: int, env: dict[str, str] | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, env=env, check=False)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command} failed: {done.stderr.decode()[-300:]}")
+    return statistics.median(times)
+
+
+def bench_startup(runs: int) -> None:
+    ours = _median_run([*CLI, "--help"], runs)
+    base = _median_run([sys.executable, "-c", "import click"], runs)
+    record("workflow --help (start-up)", ours * 1000, base * 1000, "ms", "<= 2x",
+           ours / base <= 2, "baseline: python -c 'import click'")
+
+
+def bench_reads(big: str, runs: int) -> None:
+    env = {**os.environ, "WORKFLOW_DB": big, "WORKFLOW_USER": "aud"}
+    ref = _some_ref(big)
+    base = _median_run([sys.executable, "-c", "import sqlmodel"], runs)
+    for name, args in (("request show REF", ["request", "show", ref]),
+                       ("history REF", ["history", ref])):
+        ours = _median_run([*CLI, *args], runs, env)
+        record(f"{name} (big database)", ours * 1000, base * 1000, "ms", "<= 1.25x",
+               ours / base <= 1.25, "baseline: python -c 'import sqlmodel'")
+
+
+def _some_ref(big: str) -> str:
+    conn = sqlite3.connect(big)
+    count = conn.execute("SELECT count(*) FROM wf_record").fetchone()[0]
+    ref = conn.execute("SELECT ref FROM wf_record WHERE id = ?", (count // 2 or 1,)).fetchone()[0]
+    conn.close()
+    return str(ref)
+
+
+def _peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds and peak resident memory (MB) of one CLI run in a fresh process."""
+    code = ("import resource, sys\nfrom cli.main import cli\n"
+            f"code = cli.main({args!r}, prog_name='workflow', standalone_mode=False)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(code or 0)\n")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{args} failed: {done.stderr.decode()[-300:]}")
+    return seconds, int(done.stderr.decode().strip().splitlines()[-1]) / 1024
+
+
+def bench_audit(big: str, work: Path) -> None:
+    """Verify against hashlib over the same bytes (the rows' canonical encodings, streamed
+    from a JSONL export), and peak memory of verify and export against a process that only
+    opens the database."""
+    env = {**os.environ, "WORKFLOW_DB": big, "WORKFLOW_USER": "aud"}
+    out = work / "export.jsonl"
+    _, export_peak = _peak_rss_mb(["audit", "export", "--format", "jsonl", "-o", str(out)], env)
+
+    def hash_lines() -> None:
+        with out.open("rb") as lines:
+            for line in lines:
+                hashlib.sha256(b"\x00" + line.rstrip(b"\n")).digest()
+
+    base = timed(hash_lines)
+    wf = Workflow(big)
+    ours = timed(wf.verify)
+    wf.close()
+    record("audit verify (big database)", ours, base, "s", "<= 2x", ours / base <= 2,
+           "baseline: hashlib over the same bytes")
+    _, idle = _peak_rss_mb(["db", "current"], env)
+    _, verify_peak = _peak_rss_mb(["audit", "verify"], env)
+    record("audit verify peak memory", verify_peak, idle, "MB", "flat", None,
+           "baseline: a process that only opens the database")
+    record("audit export peak memory", export_peak, 150, "MB", "< 150 MB", export_peak < 150)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--json", dest="json_path", default=str(ROOT / "benchmarks" /
+                                                                 "results.json"))
+    parser.add_argument("--big-db", help="reuse a database built by make_db.py")
+    args = parser.parse_args()
+    fires, requests, runs = (200, 2_000, 3) if args.quick else (2_000, 100_000, 7)
+    postgres = os.environ.get("WORKFLOW_BENCH_POSTGRES_URL") or os.environ.get(
+        "WORKFLOW_TEST_POSTGRES_URL")
+    print(f"{'benchmark':<46} {'ours':>12} {'baseline':>12} {'unit':<9} {'ratio':>7}  "
+          f"{'target':<8} met")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bench_firing(work, fires, postgres)
+        bench_bulk(work, fires * 5, postgres)
+        bench_startup(runs)
+        big = args.big_db or str(work / "big.db")
+        if not args.big_db:
+            built = build(big, requests, show_progress=sys.stderr.isatty())
+            print(f"(big database: {built['requests']} requests, "
+                  f"{built['history_rows']} history rows)", flush=True)
+        bench_reads(big, runs)
+        bench_audit(big, work)
+    summary = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
+               "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+                          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
+               "results": RESULTS}
+    Path(args.json_path).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"results written to {args.json_path}")
+
+
+if __name__ == "__main__":
+    main()
