@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workflow import audit, exports, inquiry
 from workflow.clock import as_utc
 from workflow.errors import NotFound
 
@@ -30,6 +29,8 @@ class Auditing:
 
         Raises :class:`workflow.audit.AuditFailure` naming the first bad row.
         """
+        from workflow import audit
+
         cp = audit.read_checkpoint(since, pubkey) if since is not None else None
         with self.db.read() as s:
             result = audit.verify(s, self.db.scan, progress)
@@ -38,31 +39,43 @@ class Auditing:
         return result
 
     def checkpoint(self, *, key: Path | None = None) -> dict[str, Any]:
+        from workflow import audit
+
         with self.db.read() as s:
             return audit.checkpoint(s, as_utc(self.clock()), key)
 
     def prove(self, ref: str, checkpoint: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+        from workflow import audit
+
         cp = audit.read_checkpoint(checkpoint, pubkey)
+        canonical_ref = self._ref(ref)
         with self.db.read() as s:
-            canonical_ref = self._ref(s, ref)
             return audit.prove(s, canonical_ref, cp)
 
     @staticmethod
     def check_proof(bundle: dict[str, Any], *, pubkey: Path | None = None) -> dict[str, Any]:
+        from workflow import audit
+
         return audit.check_proof(bundle, pubkey)
 
     def export(self, path: Path, fmt: str, *, since: datetime | None = None,
                until: datetime | None = None, progress: Progress = None) -> dict[str, Any]:
+        from workflow import exports
+
         with self.db.read() as s:
             return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
                                   progress)
 
     def export_size(self, *, since: datetime | None = None,
                     until: datetime | None = None) -> int:
+        from workflow import exports
+
         with self.db.read() as s:
             return exports.count(s, since, until)
 
     def check_export(self, path: Path) -> dict[str, Any]:
+        from workflow import exports
+
         with self.db.read() as s:
             return exports.check_export(s, path)
 
@@ -74,25 +87,31 @@ class Auditing:
             self.process.event(event)
         if state is not None:
             self.process.check_state(state)
-        with self.db.read() as s:
-            canonical_ref = self._ref(s, ref) if ref is not None else None
-            return inquiry.trail(s, ref=canonical_ref, actor=actor, event=event, state=state,
-                                 since=since, until=until)
+        canonical_ref = self._ref(ref) if ref is not None else None
+        return list(self.db.scan.history_matching(
+            ref=canonical_ref, actor=actor, event=event, state=state,
+            since=as_utc(since) if since else None, until=as_utc(until) if until else None))
 
     def refusals(self, *, actor: str | None = None, since: datetime | None = None,
                  ref: str | None = None) -> list[dict[str, Any]]:
+        from workflow import inquiry
+
         with self.db.read() as s:
             return inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
     def report(self) -> dict[str, Any]:
+        from workflow import inquiry
+
         with self.db.read() as s:
             return inquiry.report(s, self.process, as_utc(self.clock()))
 
     def get_as_of(self, ref: str, moment: datetime) -> dict[str, Any]:
         """The record as its history says it was at ``moment`` (naive means UTC)."""
+        from workflow import inquiry
+
         moment = as_utc(moment)
+        canonical_ref = self._ref(ref)
         with self.db.read() as s:
-            canonical_ref = self._ref(s, ref)
             rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
         found = inquiry.as_of(self.process, rows, moment)
         if found is None:
@@ -100,6 +119,8 @@ class Auditing:
         return found
 
     def list_as_of(self, moment: datetime, *, state: str | None = None) -> list[dict[str, Any]]:
+        from workflow import inquiry
+
         moment = as_utc(moment)
         if state is not None:
             self.process.check_state(state)
@@ -108,6 +129,6 @@ class Auditing:
         found = [inquiry.as_of(self.process, rows, moment) for _, rows in sorted(grouped.items())]
         return [r for r in found if r is not None and (state is None or r["state"] == state)]
 
-    def _ref(self, s: Any, ref: str) -> str:  # pragma: no cover - provided by Workflow
+    def _ref(self, ref: str) -> str:  # pragma: no cover - provided by Workflow
         """The canonical reference of an existing record, or NotFound."""
         raise NotImplementedError

@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, inspect
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Session, SQLModel
 
-from workflow import append_only, fastpath, models, scan, schema
+from workflow import fastpath, scan, schema
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -115,7 +114,10 @@ class Database:
         self.scan = scan.Scanner(self.engine, self.is_sqlite, driver_error)
 
     @contextmanager
-    def _session(self, bind: Any) -> Iterator[Session]:
+    def _session(self, bind: Any) -> Iterator[Any]:
+        """An ORM session (SQLModel is imported only by the commands that need it)."""
+        from sqlmodel import Session
+
         session = Session(bind, expire_on_commit=False, autoflush=False)
         try:
             yield session
@@ -140,7 +142,7 @@ class Database:
 
     def is_initialised(self) -> bool:
         try:
-            return inspect(self.engine).has_table(models.User.__tablename__)
+            return inspect(self.engine).has_table("wf_user")
         except DBAPIError as error:
             raise _database_error(error) from None
 
@@ -180,6 +182,11 @@ class Database:
             if revision is not None:
                 schema.check(self.engine)
             elif direct:
+                from sqlalchemy import insert
+                from sqlmodel import SQLModel
+
+                from workflow import append_only, models
+
                 SQLModel.metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
                     append_only.install(conn)

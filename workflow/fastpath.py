@@ -38,6 +38,7 @@ class RecordRow:
     data: dict[str, Any]
     participants: dict[str, list[str]]
     created_by: str
+    created_at: datetime | None = None
 
 
 class Tx:
@@ -89,14 +90,42 @@ class Tx:
             return None
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
 
+    def _moment_out(self, value: Any) -> datetime:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
     def record(self, ref: str) -> RecordRow | None:
         row = self.run(
-            "SELECT id, ref, state, version, data, participants, created_by FROM wf_record "
-            "WHERE ref = ?", (ref,)).fetchone()
+            "SELECT id, ref, state, version, data, participants, created_by, created_at "
+            "FROM wf_record WHERE ref = ?", (ref,)).fetchone()
         if row is None:
             return None
         return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
-                         self._json_out(row[5]), row[6])
+                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
+
+    def records(self, where: str = "", params: tuple[Any, ...] = (),
+                order: str = "id") -> list[RecordRow]:
+        rows = self.run(
+            "SELECT id, ref, state, version, data, participants, created_by, created_at "
+            f"FROM wf_record {where} ORDER BY {order}", params).fetchall()
+        return [RecordRow(r[0], r[1], r[2], r[3], self._json_out(r[4]), self._json_out(r[5]),
+                          r[6], self._moment_out(r[7])) for r in rows]
+
+    def day_in(self, value: date) -> Any:
+        return self._day_in(value)
+
+    def setting(self, key: str) -> str | None:
+        row = self.run("SELECT value FROM wf_setting WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def session_user(self) -> str:
+        return str(self.run("SELECT session_user").fetchone()[0])
+
+    def insert_refusal(self, at: datetime, actor: str, ref: str | None, event: str,
+                       state: str | None, rule: str, message: str) -> None:
+        self.run("INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (self._moment(at), actor, ref, event, state, rule, message))
 
     def policy(self) -> list[Restriction]:
         rows = self.run("SELECT subject, kind, since, until, reason FROM wf_policy_entry "
@@ -118,7 +147,7 @@ class Tx:
             "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, NULL, ?, ?) RETURNING id",
             (ref, process, state, self._json_in(data), self._json_in({}), created_by,
              self._moment(now))).fetchone()
-        return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by)
+        return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by, now)
 
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
                       participants: dict[str, list[str]], due_on: date | None) -> bool:
@@ -171,6 +200,23 @@ class Writer:
         self.engine = engine
         self.sqlite = sqlite
         self.describe = describe
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only transaction: one consistent snapshot, rolled back afterwards."""
+        proxy = self.engine.raw_connection()
+        raw = proxy.driver_connection
+        errors = self.engine.dialect.dbapi.Error
+        try:
+            if self.sqlite:
+                raw.execute("BEGIN")
+            yield Tx(raw, self.sqlite)
+        except errors as error:
+            raise self.describe(error) from None
+        finally:
+            with suppress(errors):
+                raw.rollback()
+            proxy.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
 
 from workflow.errors import InvalidInput
-from workflow.models import Setting, User
 
 AUTH_KEY = "actor_authentication"
 AUTH_BY_LOGIN = "database_login"
@@ -39,7 +37,11 @@ def privileges(role: str) -> dict[str, str]:
     return granted
 
 
-def grant(session: Session, roles: tuple[str, ...]) -> dict[str, Any]:
+def grant(session: Any, roles: tuple[str, ...]) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from workflow.models import Setting, User
+
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         raise InvalidInput("database roles need PostgreSQL; SQLite has no logins")
@@ -73,13 +75,3 @@ def grant(session: Session, roles: tuple[str, ...]) -> dict[str, Any]:
     setting.value = AUTH_BY_LOGIN
     session.add(setting)
     return {"schema": schema, "roles": [group_role(r) for r in roles], "logins": members}
-
-
-def login_if_enforced(session: Session) -> str | None:
-    """The database login, when this database authenticates actors by it; else None."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    setting = session.get(Setting, AUTH_KEY)
-    if setting is None or setting.value != AUTH_BY_LOGIN:
-        return None
-    return str(session.execute(text("SELECT session_user")).scalar())

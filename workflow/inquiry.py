@@ -12,27 +12,6 @@ from workflow import audit
 from workflow.clock import as_utc, iso
 from workflow.models import History, Record, Refusal
 from workflow.process import Process
-from workflow.views import history_dict
-
-
-def trail(session: Session, *, ref: str | None = None, actor: str | None = None,
-          event: str | None = None, state: str | None = None, since: datetime | None = None,
-          until: datetime | None = None) -> list[dict[str, Any]]:
-    """History rows, oldest first; ``state`` matches rows that entered or left it."""
-    conditions: list[Any] = []
-    if ref is not None:
-        conditions.append(History.ref == ref)
-    if actor is not None:
-        conditions.append(History.actor == actor)
-    if event is not None:
-        conditions.append(History.event == event)
-    if state is not None:
-        conditions.append((History.to_state == state) | (History.from_state == state))
-    if since is not None:
-        conditions.append(History.at >= since)
-    if until is not None:
-        conditions.append(History.at <= until)
-    return [history_dict(row) for row in audit.stream(session, *conditions)]
 
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,

@@ -75,6 +75,35 @@ class Scanner:
                        "consulted": self._json(r[11]), "process_version": r[12]}
                 yield row, r[1], r[13], r[14]
 
+    def history_matching(self, *, ref: str | None = None, actor: str | None = None,
+                         event: str | None = None, state: str | None = None,
+                         since: datetime | None = None, until: datetime | None = None,
+                         max_seq: int | None = None) -> Iterator[dict[str, Any]]:
+        """History rows, oldest first, filtered; ``state`` matches rows entering or leaving it."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("ref", ref), ("actor", actor), ("event", event)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if state is not None:
+            where.append("(to_state = ? OR from_state = ?)")
+            params += [state, state]
+        if max_seq is not None:
+            where.append("seq <= ?")
+            params.append(max_seq)
+        for bound, op in ((since, ">="), (until, "<=")):
+            if bound is not None:
+                where.append(f"at {op} ?")
+                params.append(self._moment_in(bound))
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        for row, _record, _leaf, _root in self.history(clause, tuple(params)):
+            yield row
+
+    def _moment_in(self, moment: datetime) -> Any:
+        utc = as_utc(moment)
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc
+
     def history_between(self, since: datetime | None, until: datetime | None, max_seq: int
                         ) -> Iterator[tuple[dict[str, Any], int, str, str]]:
         """History rows up to ``max_seq`` whose time lies in [since, until]."""
@@ -82,8 +111,7 @@ class Scanner:
         for bound, op in ((since, ">="), (until, "<=")):
             if bound is not None:
                 where.append(f"at {op} ?")
-                utc = as_utc(bound)
-                params.append(utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc)
+                params.append(self._moment_in(bound))
         return self.history("WHERE " + " AND ".join(where), tuple(params))
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:

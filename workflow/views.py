@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow.clock import iso
-from workflow.models import History, Record
 from workflow.process import Process
+
+if TYPE_CHECKING:
+    from workflow.models import History
 
 
 def field_values(process: Process, data: dict[str, Any]) -> dict[str, Any]:
@@ -21,7 +23,8 @@ def field_values(process: Process, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def record_dict(process: Process, record: Record) -> dict[str, Any]:
+def record_dict(process: Process, record: Any) -> dict[str, Any]:
+    """A record (ORM row or fast-path row) as the API returns it."""
     out: dict[str, Any] = {"ref": record.ref, "state": record.state, "version": record.version}
     for spec in process.fields:
         out[spec.name] = record.data.get(spec.name)

@@ -13,10 +13,9 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import values, views
-from workflow.clock import as_utc, iso, to_storage
+from workflow.clock import as_utc, iso
 from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.fastpath import RecordRow, Tx, UserRow
-from workflow.models import Refusal
 from workflow.process import Context, Event, PolicyView, Process, Restriction
 
 if TYPE_CHECKING:
@@ -59,12 +58,6 @@ class Writing:
         if not user.active:
             raise Refused("access", "active-user", f"user {actor!r} is disabled")
         return user
-
-    def _record(self, tx: Tx, ref: str) -> RecordRow:
-        record = tx.record(ref.strip().upper())
-        if record is None:
-            raise NotFound(f"unknown reference {ref!r}")
-        return record
 
     def _context(self, record: Any, user: Any, today: date, restrictions: list[Restriction],
                  reason: str | None = None, args: dict[str, Any] | None = None) -> Context:
@@ -124,10 +117,9 @@ class Writing:
         """Append a refused attempt to the refusal log, in its own transaction."""
         rule = error.rule if isinstance(error, Refused) else "conflict"
         try:
-            with self.db.write() as s:
-                s.add(Refusal(at=to_storage(as_utc(self.clock())), actor=actor,
-                              ref=seen.get("ref", ref), event=event, state=seen.get("state"),
-                              rule=rule, message=str(error)))
+            with self.db.fast.transaction() as tx:
+                tx.insert_refusal(as_utc(self.clock()), actor, seen.get("ref", ref), event,
+                                  seen.get("state"), rule, str(error))
         except WorkflowError:
             pass  # the refusal itself is what the caller must see
 

@@ -1,0 +1,138 @@
+"""The administering part of :class:`workflow.Workflow`: set-up, users, policy, database roles.
+
+These run through SQLModel sessions; the ORM is imported only when one of them is called.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from workflow import values
+from workflow.clock import as_utc
+from workflow.errors import InvalidInput, Refused
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock
+    from workflow.database import Database
+    from workflow.models import User
+    from workflow.process import Process
+
+
+class Administering:
+    db: Database
+    process: Process
+    clock: Clock
+    login: str | None
+
+    def _user(self, s: Any, actor: str) -> User:
+        """The acting user: registered, active and, where the database says so, its login."""
+        from workflow import people
+
+        if self.login is not None and actor != self.login:
+            raise Refused("access", "database-login",
+                          f"this database authenticates users by their login: you are "
+                          f"{self.login}, not {actor}")
+        return people.require_active(s, actor)
+
+    def _admin(self, s: Any, actor: str, action: str) -> User:
+        from workflow import people
+
+        self._user(s, actor)
+        return people.require_admin(s, actor, action)
+
+    def init(self, admin: str, *, direct_schema: bool = False) -> bool:
+        """Create the schema, the first admin and the seeded policy; False if already done."""
+        from sqlmodel import select
+
+        from workflow import people, policy
+        from workflow.models import User
+
+        people.check_name(admin)
+        self.db.create_schema(direct=direct_schema)
+        now = as_utc(self.clock())
+        with self.db.write() as s:
+            if s.exec(select(User)).first() is not None:
+                return False
+            people.add(s, admin, ["admin"], admin, now)
+            for entry in self.process.seed_policy:
+                policy.add(s, entry.subject, entry.kind, entry.since, entry.reason, admin, now,
+                           action="seed")
+        return True
+
+    def add_user(self, name: str, roles: list[str], *, actor: str) -> dict[str, Any]:
+        from workflow import people
+
+        people.check_name(name)
+        if not roles:
+            raise InvalidInput("a user needs at least one --role")
+        checked = [self.process.check_role(role) for role in roles]
+        with self.db.write() as s:
+            self._admin(s, actor, "add users")
+            return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
+
+    def users(self) -> list[dict[str, Any]]:
+        from sqlmodel import select
+
+        from workflow import people
+        from workflow.models import User
+
+        with self.db.read() as s:
+            return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
+
+    def disable_user(self, name: str, *, actor: str) -> None:
+        from workflow import people
+
+        people.check_name(name)
+        with self.db.write() as s:
+            self._admin(s, actor, "disable users")
+            people.disable(s, name)
+
+    def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
+        """Create PostgreSQL roles for the process's roles and authenticate actors by login."""
+        from workflow import grants
+
+        with self.db.write() as s:
+            self._admin(s, actor, "set up database roles")
+            return grants.grant(s, self.process.roles)
+
+    # -- policy -------------------------------------------------------------------------------
+
+    def policy(self, as_of: date | None = None) -> list[dict[str, Any]]:
+        from workflow import policy
+
+        with self.db.read() as s:
+            return policy.listing(s, self.process.policy_subject, as_of)
+
+    def policy_history(self) -> list[dict[str, Any]]:
+        from workflow import policy
+
+        with self.db.read() as s:
+            return policy.changes(s, self.process.policy_subject)
+
+    def _policy_reason(self, reason: str | None, action: str) -> str:
+        cleaned = values.reason(reason)
+        if not cleaned:
+            raise Refused(action, "reason-required", "a reason is required")
+        return cleaned
+
+    def restrict(self, subject: str, kind: str, since: date, *, reason: str | None,
+                 actor: str) -> dict[str, Any]:
+        from workflow import policy
+
+        self.process.check_policy_kind(kind)
+        cleaned = self._policy_reason(reason, "policy add")
+        with self.db.write() as s:
+            self._admin(s, actor, "change the policy")
+            entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
+            return policy.entry_dict(entry, self.process.policy_subject)
+
+    def end_restriction(self, subject: str, on: date, *, reason: str | None,
+                        actor: str) -> list[dict[str, Any]]:
+        from workflow import policy
+
+        cleaned = self._policy_reason(reason, "policy end")
+        with self.db.write() as s:
+            self._admin(s, actor, "change the policy")
+            ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
+            return [policy.entry_dict(e, self.process.policy_subject) for e in ended]

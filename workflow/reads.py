@@ -1,0 +1,92 @@
+"""The reading half of :class:`workflow.Workflow`: records, their events and their history.
+
+Reads run on the fast path too (:mod:`workflow.fastpath`, :mod:`workflow.scan`), so that a
+command like `request show` or `history` never loads the ORM.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from workflow import views
+from workflow.clock import as_utc
+from workflow.errors import NotFound
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock
+    from workflow.database import Database
+    from workflow.fastpath import RecordRow, Tx
+    from workflow.process import Process
+
+
+class Reading:
+    db: Database
+    process: Process
+    clock: Clock
+
+    def _record(self, tx: Tx, ref: str) -> RecordRow:
+        record = tx.record(ref.strip().upper())
+        if record is None:
+            raise NotFound(f"unknown reference {ref!r}")
+        return record
+
+    def _ref(self, ref: str) -> str:
+        """The canonical reference of an existing record, or NotFound."""
+        with self.db.fast.reading() as tx:
+            return self._record(tx, ref).ref
+
+    def require_user(self, actor: str) -> dict[str, Any]:
+        """The registered, active user ``actor`` (NotFound or Refused otherwise)."""
+        with self.db.fast.reading() as tx:
+            user = self._actor(tx, actor)  # type: ignore[attr-defined]
+            return {"name": user.name, "roles": list(user.roles), "active": user.active}
+
+    def get(self, ref: str, *, actor: str | None = None) -> dict[str, Any]:
+        """The record as a dict; with ``actor``, also every event and whether they may fire it."""
+        with self.db.fast.reading() as tx:
+            user = self._actor(tx, actor) if actor is not None else None  # type: ignore[attr-defined]
+            record = self._record(tx, ref)
+            out = views.record_dict(self.process, record)
+            if user is None:
+                return out
+            ctx = self._context(record, user, as_utc(self.clock()).date(),  # type: ignore[attr-defined]
+                                tx.policy())
+        out["events"] = []
+        for event in self.process.events:
+            refusal = self._refusal(event, ctx, with_args=False)  # type: ignore[attr-defined]
+            out["events"].append({
+                "event": event.name,
+                "allowed": refusal is None,
+                "reason": None if refusal is None else f"{refusal.reason} [rule: {refusal.rule}]",
+            })
+        return out
+
+    def list(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        """Records, oldest first, optionally only those in ``state``."""
+        where, params = ("", ()) if state is None else (
+            "WHERE state = ?", (self.process.check_state(state),))
+        with self.db.fast.reading() as tx:
+            return [views.record_dict(self.process, r) for r in tx.records(where, params)]
+
+    def due(self, on: date | None = None) -> list[dict[str, Any]]:
+        """Records waiting in the process's due state whose due date has come by ``on``."""
+        if self.process.due_state is None:
+            return []
+        day = on or as_utc(self.clock()).date()
+        with self.db.fast.reading() as tx:
+            rows = tx.records("WHERE state = ? AND due_on <= ?",
+                              (self.process.due_state, tx.day_in(day)), order="due_on, id")
+            return [views.record_dict(self.process, r) for r in rows]
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        """The record's history rows, oldest first."""
+        return list(self.db.scan.history_matching(ref=self._ref(ref)))
+
+    def path(self, ref: str) -> list[dict[str, Any]]:
+        """The transitions a record has taken, oldest first (for marking it on a diagram)."""
+        return [
+            {"event": h["event"], "from": h["from"], "to": h["to"], "actor": h["actor"],
+             "at": h["at"]}
+            for h in self.history(ref)
+        ]
