@@ -131,10 +131,13 @@ def request_show(app: App, ref: str, as_of: datetime | None, as_json: bool) -> N
         emit_json(record)
         return
     fields([(k, v) for k, v in record.items() if k != "events"])
-    click.echo("")
-    for event in record.get("events", []):
+    events = record.get("events", [])
+    if events:
+        click.echo("\nevents you may fire now:")
+    width = max((len(e["event"]) for e in events), default=0)
+    for event in events:
         mark = "yes" if event["allowed"] else "no "
-        why = "" if event["allowed"] else f"  ({event['reason']})"
-        click.echo(f"  {mark} {event['event']}{why}")
+        why = "" if event["allowed"] else f"  {event['reason']}"
+        click.echo(f"  {mark}  {event['event'].ljust(width)}{why}".rstrip())
 
 
