@@ -7,6 +7,7 @@ Every expected failure is one line on stderr with exit code 1 (refused, unknown,
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from typing import Any
 
@@ -27,6 +28,22 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+def _check_arguments(args: list[str]) -> None:
+    """Arguments and settings must be text the databases can store (before anything runs)."""
+    named = [(f"argument {n}", a) for n, a in enumerate(args, 1)]
+    named += [(name, os.environ[name]) for name in ENVIRONMENT if name in os.environ]
+    for where, value in named:
+        if "\x00" in value:
+            raise click.UsageError(f"{where} contains a NUL byte")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.UsageError(f"{where} is not valid UTF-8") from None
+
+
+ENVIRONMENT = ("WORKFLOW_DB", "WORKFLOW_USER")
+
+
 class WorkflowGroup(click.Group):
     """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
 
@@ -35,6 +52,7 @@ class WorkflowGroup(click.Group):
              **extra: Any) -> Any:
         code = 0
         try:
+            _check_arguments(list(sys.argv[1:] if args is None else args))
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
         except WorkflowError as error:

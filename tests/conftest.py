@@ -215,3 +215,19 @@ def assert_one_line_error(result: Result, exit_code: int) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: "), result.stderr
     return lines[0]
+
+
+def report_figures(line: str) -> None:
+    """Figures a robustness test measured; printed in the summary of every run (CI included)."""
+    import tests
+
+    tests.FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    import tests
+
+    if tests.FIGURES:
+        terminalreporter.section("figures")
+        for line in tests.FIGURES:
+            terminalreporter.write_line(line)

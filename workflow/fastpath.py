@@ -85,6 +85,8 @@ class Tx:
     # -- the statements --------------------------------------------------------------------
 
     def user(self, name: str) -> UserRow | None:
+        if "\x00" in name:
+            return None  # no stored name holds one, and PostgreSQL cannot even compare it
         row = self.run("SELECT name, roles, active FROM wf_user WHERE name = ?", (name,)).fetchone()
         if row is None:
             return None
@@ -95,6 +97,8 @@ class Tx:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def record(self, ref: str) -> RecordRow | None:
+        if "\x00" in ref:
+            return None
         row = self.run(
             "SELECT id, ref, state, version, data, participants, created_by, created_at "
             "FROM wf_record WHERE ref = ?", (ref,)).fetchone()

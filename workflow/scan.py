@@ -80,6 +80,8 @@ class Scanner:
                          since: datetime | None = None, until: datetime | None = None,
                          max_seq: int | None = None) -> Iterator[dict[str, Any]]:
         """History rows, oldest first, filtered; ``state`` matches rows entering or leaving it."""
+        if any("\x00" in v for v in (ref, actor, event, state) if v is not None):
+            return  # no stored value holds a NUL byte
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("ref", ref), ("actor", actor), ("event", event)):

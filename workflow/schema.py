@@ -51,7 +51,8 @@ def current(engine: Engine) -> str | None:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError as error:
         message = str(error.orig).lower()
-        if "no such table" in message or "does not exist" in message:
+        if "alembic_version" in message and ("no such table" in message
+                                             or "does not exist" in message):
             return None
         raise
 

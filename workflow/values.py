@@ -17,9 +17,21 @@ MAX_TEXT = 2000
 MAX_REASON = 2000
 
 
+def _encodable(name: str, value: str) -> str:
+    """Text the databases can store: valid UTF-8 and no NUL byte."""
+    if "\x00" in value:
+        raise InvalidInput(f"{name}: contains a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name}: is not valid UTF-8 text") from None
+    return value
+
+
 def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{name}: expected text, got {type(value).__name__}")
+    _encodable(name, value)
     cleaned = value.strip()
     if not cleaned:
         raise InvalidInput(f"{name}: must not be empty")
@@ -125,7 +137,7 @@ def reason(value: str | None) -> str | None:
     """A free-text reason: blank means none; too long is malformed."""
     if value is None:
         return None
-    cleaned = value.strip()
+    cleaned = _encodable("reason", value).strip()
     if len(cleaned) > MAX_REASON:
         raise InvalidInput(f"reason: longer than {MAX_REASON} characters ({len(cleaned)})")
     return cleaned or None
