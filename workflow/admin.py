@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from workflow import values
+from workflow import access, values
 from workflow.clock import as_utc
 from workflow.errors import InvalidInput, Refused
 
@@ -27,19 +27,15 @@ class Administering:
 
     def _user(self, s: Any, actor: str) -> User:
         """The acting user: registered, active and, where the database says so, its login."""
-        from workflow import people
+        from workflow.models import User
 
-        if self.login is not None and actor != self.login:
-            raise Refused("access", "database-login",
-                          f"this database authenticates users by their login: you are "
-                          f"{self.login}, not {actor}")
-        return people.require_active(s, actor)
+        access.authenticate(self.login, actor)
+        return access.require_active(actor, s.get(User, actor))
 
     def _admin(self, s: Any, actor: str, action: str) -> User:
-        from workflow import people
-
-        self._user(s, actor)
-        return people.require_admin(s, actor, action)
+        user = self._user(s, actor)
+        access.require_admin(user, action)
+        return user
 
     def init(self, admin: str, *, direct_schema: bool = False) -> bool:
         """Create the schema, the first admin and the seeded policy; False if already done."""

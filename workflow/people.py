@@ -24,23 +24,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def require_active(session: Session, name: str) -> User:
-    user = session.get(User, name)
-    if user is None:
-        raise NotFound(f"unknown user {name!r}; an admin registers users with `workflow user add`")
-    if not user.active:
-        raise Refused("access", "active-user", f"user {name!r} is disabled")
-    return user
-
-
-def require_admin(session: Session, name: str, action: str) -> User:
-    user = require_active(session, name)
-    if ADMIN not in user.roles:
-        raise Refused(action, "role", f"only an admin may {action}; {name} holds "
-                      f"{', '.join(user.roles) or 'no role'}")
-    return user
-
-
 def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -> User:
     if session.get(User, name) is not None:
         raise WorkflowError(f"user {name!r} already exists")

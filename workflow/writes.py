@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from workflow import values, views
+from workflow import access, values, views
 from workflow.clock import as_utc, iso
-from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
+from workflow.errors import Busy, Conflict, InvalidInput, Refused, WorkflowError
 from workflow.fastpath import RecordRow, Tx, UserRow
 from workflow.process import Context, Event, PolicyView, Process, Restriction
 
@@ -47,17 +47,8 @@ class Writing:
     # -- shared checks ---------------------------------------------------------------------
 
     def _actor(self, tx: Tx, actor: str) -> UserRow:
-        if self.login is not None and actor != self.login:
-            raise Refused("access", "database-login",
-                          f"this database authenticates users by their login: you are "
-                          f"{self.login}, not {actor}")
-        user = tx.user(actor)
-        if user is None:
-            raise NotFound(f"unknown user {actor!r}; an admin registers users with "
-                           "`workflow user add`")
-        if not user.active:
-            raise Refused("access", "active-user", f"user {actor!r} is disabled")
-        return user
+        access.authenticate(self.login, actor)
+        return access.require_active(actor, tx.user(actor))
 
     def _context(self, record: Any, user: Any, today: date, restrictions: list[Restriction],
                  reason: str | None = None, args: dict[str, Any] | None = None) -> Context:
