@@ -20,6 +20,15 @@ from workflow.ledger import row_leaf
 from workflow.process import Restriction
 
 _SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"
+USER_SQL = "SELECT name, roles, active FROM wf_user WHERE name = ?"
+RECORD_SQL = ("SELECT id, ref, state, version, data, participants, created_by, created_at "
+              "FROM wf_record WHERE ref = ?")
+POLICY_SQL = "SELECT subject, kind, since, until, reason FROM wf_policy_entry ORDER BY id"
+HEAD_SQL = "SELECT size, frontier FROM wf_log_head WHERE id = 1"
+HISTORY_INSERT = (
+    "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, roles, "
+    "at, reason, changes, consulted, process_version, leaf_hash, root_hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 @dataclass
@@ -49,6 +58,10 @@ class Tx:
         self.sqlite = sqlite
         self.cursor = raw.cursor()
         self.frontier: merkle.Frontier | None = None  # the log head, once read
+        self._users: dict[str, UserRow | None] = {}
+        self._policy: list[Restriction] | None = None
+        self._records: dict[str, RecordRow | None] = {}  # prefetched, each read once
+        self._later: list[tuple[str, tuple[Any, ...]]] = []  # sent together by finish()
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
 
@@ -84,13 +97,44 @@ class Tx:
 
     # -- the statements --------------------------------------------------------------------
 
+    def prefetch(self, actor: str, ref: str) -> None:
+        """PostgreSQL: the user, the policy, the locked log head and one record in a single
+        round trip (pipeline mode); later calls for them read what came back."""
+        if self.sqlite or "\x00" in actor or "\x00" in ref:
+            return
+        sql = [USER_SQL, POLICY_SQL, HEAD_SQL + " FOR UPDATE", RECORD_SQL]
+        params: list[tuple[Any, ...]] = [(actor,), (), (), (ref,)]
+        with self.raw.pipeline():
+            cursors = [self.raw.execute(q.replace("?", "%s"), p) for q, p in zip(sql, params,
+                                                                                  strict=True)]
+        user, policy, head, record = (c.fetchall() for c in cursors)
+        self._users[actor] = self._user_row(user[0]) if user else None
+        self._policy = self._policy_rows(policy)
+        self.frontier = self._frontier(head[0])
+        self._records[ref] = self._record_row(record[0]) if record else None
+
+    def _user_row(self, row: tuple[Any, ...]) -> UserRow:
+        return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
+
+    def _record_row(self, row: tuple[Any, ...]) -> RecordRow:
+        return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
+                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
+
+    def _policy_rows(self, rows: list[tuple[Any, ...]]) -> list[Restriction]:
+        return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
+                for r in rows]
+
+    def _frontier(self, row: tuple[Any, ...]) -> merkle.Frontier:
+        size, frontier_json = row
+        return merkle.Frontier(size, [bytes.fromhex(h) for h in self._json_out(frontier_json)])
+
     def user(self, name: str) -> UserRow | None:
         if "\x00" in name:
             return None  # no stored name holds one, and PostgreSQL cannot even compare it
-        row = self.run("SELECT name, roles, active FROM wf_user WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return None
-        return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
+        if name in self._users:
+            return self._users[name]
+        row = self.run(USER_SQL, (name,)).fetchone()
+        return None if row is None else self._user_row(row)
 
     def _moment_out(self, value: Any) -> datetime:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -99,13 +143,10 @@ class Tx:
     def record(self, ref: str) -> RecordRow | None:
         if "\x00" in ref:
             return None
-        row = self.run(
-            "SELECT id, ref, state, version, data, participants, created_by, created_at "
-            "FROM wf_record WHERE ref = ?", (ref,)).fetchone()
-        if row is None:
-            return None
-        return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
-                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
+        if ref in self._records:
+            return self._records.pop(ref)
+        row = self.run(RECORD_SQL, (ref,)).fetchone()
+        return None if row is None else self._record_row(row)
 
     def records(self, where: str = "", params: tuple[Any, ...] = (),
                 order: str = "id") -> list[RecordRow]:
@@ -132,10 +173,9 @@ class Tx:
                  (self._moment(at), actor, ref, event, state, rule, message))
 
     def policy(self) -> list[Restriction]:
-        rows = self.run("SELECT subject, kind, since, until, reason FROM wf_policy_entry "
-                        "ORDER BY id").fetchall()
-        return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
-                for r in rows]
+        if self._policy is None:
+            self._policy = self._policy_rows(self.run(POLICY_SQL).fetchall())
+        return self._policy
 
     def next_number(self, prefix: str, year: int) -> int:
         row = self.run(
@@ -172,29 +212,35 @@ class Tx:
         """
         if self.frontier is None:
             lock = "" if self.sqlite else " FOR UPDATE"
-            size, frontier_json = self.run(
-                f"SELECT size, frontier FROM wf_log_head WHERE id = 1{lock}").fetchone()
-            nodes = [bytes.fromhex(h) for h in self._json_out(frontier_json)]
-            self.frontier = merkle.Frontier(size, nodes)
+            self.frontier = self._frontier(self.run(HEAD_SQL + lock).fetchone())
         frontier = self.frontier
         row["seq"] = frontier.size + 1
         leaf = row_leaf(row)
         frontier.append(leaf)
-        self.run(
-            "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, "
-            "roles, at, reason, changes, consulted, process_version, leaf_hash, root_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row["seq"], record.id, row["ref"], row["event"], row["from"], row["to"],
-             row["actor"], self._json_in(row["roles"]), self._moment(at), row["reason"],
-             self._json_in(row["changes"]), self._json_in(row["consulted"]),
-             row["process_version"], leaf.hex(), frontier.root().hex()))
+        values = (row["seq"], record.id, row["ref"], row["event"], row["from"], row["to"],
+                  row["actor"], self._json_in(row["roles"]), self._moment(at), row["reason"],
+                  self._json_in(row["changes"]), self._json_in(row["consulted"]),
+                  row["process_version"], leaf.hex(), frontier.root().hex())
+        if self.sqlite:
+            self.run(HISTORY_INSERT, values)
+        else:
+            self._later.append((HISTORY_INSERT, values))
         return int(row["seq"])
 
     def finish(self) -> None:
-        """Store the log head once per transaction, after its last append."""
-        if self.frontier is not None:
-            self.run("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
-                     (self.frontier.size, self._json_in([n.hex() for n in self.frontier.nodes])))
+        """Store the log head once per transaction, after its last append; on PostgreSQL the
+        history rows go with it in one round trip."""
+        if self.frontier is None:
+            return
+        head = ("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                (self.frontier.size, self._json_in([n.hex() for n in self.frontier.nodes])))
+        if self.sqlite:
+            self.run(*head)
+            return
+        with self.raw.pipeline():
+            for sql, values in [*self._later, head]:
+                self.raw.execute(sql.replace("?", "%s"), values)
+        self._later.clear()
 
 
 class Writer:

@@ -252,6 +252,7 @@ class Writing:
         now = as_utc(self.clock())
         states = []
         with self.db.fast.transaction() as tx:
+            tx.prefetch(actor, batch[0][0].strip().upper())
             user = self._actor(tx, actor)
             restrictions = tx.policy()
             for number, (ref, spec, reason, parsed, expected) in enumerate(batch, 1):
