@@ -49,9 +49,13 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, as_json
 
     Exits 1 naming the first bad row (sequence number, request, what is wrong).
     """
+    if pubkey is not None and checkpoint is None:
+        raise click.UsageError("--pubkey checks a checkpoint's signature: give --since too")
     wf = app.user_workflow()
     with _progress(wf.export_size(), "verifying") as progress:
         result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress)
+    if checkpoint is not None and pubkey is None and result["consistency"]["signed"]:
+        say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
     if as_json:
         emit_json(result)
         return
@@ -113,6 +117,8 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(f"{file} is not a proof file (not JSON)") from None
     result = Auditing.check_proof(bundle, pubkey=pubkey)
+    if pubkey is None and result["signed"]:
+        say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
     if as_json:
         emit_json(result)
     else:
@@ -157,7 +163,11 @@ def audit_report(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(report)
         return
-    click.echo("Time in state (across requests):")
+    click.echo("Time in each state, per request (seconds; the current state until now):")
+    table([{"ref": r["ref"], "state": r["state"],
+            "seconds_in_state": ", ".join(f"{s} {v:g}" for s, v in r["seconds_in_state"].items())}
+           for r in report["requests"]], ["ref", "state", "seconds_in_state"], "  none")
+    click.echo("\nTime in state (across requests):")
     table([{"state": s, **v} for s, v in report["states"].items()],
           ["state", "requests", "median_seconds", "max_seconds"], "  none")
     click.echo("\nDecisions per actor:")
@@ -165,8 +175,8 @@ def audit_report(app: App, as_json: bool) -> None:
            for a, d in report["decisions"].items()], ["actor", "decisions"], "  none")
     breaches = report["separation_of_duties"]
     click.echo(f"\nSeparation of duties: {len(breaches)} breach(es)")
-    table(breaches, ["ref", "seq", "event", "actor"], "  none: no decider drafted or submitted "
-          "the request they decided")
+    table(breaches, ["ref", "seq", "event", "actor"], "  none: no decision was taken by someone "
+          "the separation of duties excludes")
 
 
 @audit.command("export")

@@ -19,7 +19,7 @@ def demo(app: App) -> None:
     Refused if the database already holds requests.
     """
     wf = app.workflow(create=True)
-    if wf.db.is_initialised() and wf.list():
+    if wf.holds_records():
         raise WorkflowError(f"{app.db} already holds requests; the demo needs a fresh database "
                             "(use --db to name another)")
     ref = story.play(wf, app.actor, click.echo)

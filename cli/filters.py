@@ -15,7 +15,8 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
     """--actor, --event, --state, --since, --until: shared by `history` and `audit log`."""
     options = [
         click.option("--actor", help="Only rows by this user."),
-        click.option("--event", type=click.STRING, help="Only this event (or create, edit)."),
+        click.option("--event", type=ProcessName(PROCESS, "logged-event"),
+                     help="Only this event (or create, edit)."),
         click.option("--state", type=ProcessName(PROCESS, "state"),
                      help="Only rows entering or leaving this state."),
         click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601)."),

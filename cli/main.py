@@ -55,6 +55,9 @@ class WorkflowGroup(click.Group):
             _check_arguments(list(sys.argv[1:] if args is None else args))
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else error.format_message())
+            code = 0
         except WorkflowError as error:
             click.echo(f"error: {_one_line(str(error))}", err=True)
             code = error.exit_code

@@ -14,6 +14,8 @@ from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
 
+OPTION_NAMES = {"country": "--country", "decision_date": "--decision-date"}
+
 
 @click.command(help=f"""Fire EVENT on request REF, if its state, your roles and every rule allow.
 
@@ -44,7 +46,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
             raise click.UsageError("give either REF EVENT [options] or --from FILE, not both")
         from workflow import bulk
 
-        firings = bulk.firings(source)
+        firings = bulk.firings(source, app.process.arguments)
         states = app.workflow().fire_many(firings, actor=app.actor)
         results = [{"ref": f["ref"].strip().upper(), "event": f["event"], "state": s}
                    for f, s in zip(firings, states, strict=True)]
@@ -56,8 +58,9 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
         return
     if ref is None or event is None:
         raise click.UsageError("missing REF and EVENT (or --from FILE)")
-    wf = app.workflow()
     args = {"country": country, "decision_date": decision_date}
+    app.process.event(event).check_arguments(args, OPTION_NAMES)
+    wf = app.workflow()
     state = wf.fire(ref, event, actor=app.actor, reason=reason, **args)
     if as_json:
         emit_json({"ref": ref.strip().upper(), "event": event, "state": state})

@@ -58,11 +58,12 @@ class ProcessName(click.ParamType):
     def __init__(self, process: Process, what: str) -> None:
         self.process = process
         self.what = what
-        self.name = what
+        self.name = what.removeprefix("logged-")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         check = {
             "event": lambda v: self.process.event(v).name,
+            "logged-event": lambda v: v if v in ("create", "edit") else self.process.event(v).name,
             "state": self.process.check_state,
             "role": self.process.check_role,
             "kind": self.process.check_policy_kind,

@@ -44,6 +44,8 @@ def required_fields(ctx: Context) -> str | None:
         return f"required fields missing: {', '.join(missing)}"
     if ctx.fields.get("unit_value") is not None and not ctx.fields.get("currency"):
         return "a unit value needs its currency"
+    if ctx.fields.get("currency") and ctx.fields.get("unit_value") is None:
+        return "a currency needs a unit value"
     return None
 
 

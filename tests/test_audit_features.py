@@ -698,8 +698,9 @@ def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == f"ok: 5 rows of {ref} are in the log of 8 rows"
     as_json = check_proof(proven["path"], "--json")
-    assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8}
-    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8}
+    assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
+                                            "signed": False}
+    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8, "signed": False}
 
 
 def test_a_proof_stays_valid_after_rows_are_appended(wf, run_ready, proven, trail, tmp_path):

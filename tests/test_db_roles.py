@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import PATRIOT, Cli, assert_one_line_error, request_new_args
 from workflow import Refused, Workflow
-from workflow.errors import InvalidInput
+from workflow.errors import WorkflowError
 
 
 def _as_login(target: str, login: str) -> str:
@@ -105,7 +105,7 @@ def test_cli_takes_the_actor_from_the_login_and_refuses_another_as(db_target, cl
 def test_grant_needs_postgresql(tmp_path, clock):
     wf = Workflow(str(tmp_path / "w.db"), clock=clock, create=True)
     wf.init("admin", direct_schema=True)
-    with pytest.raises(InvalidInput, match="PostgreSQL"):
+    with pytest.raises(WorkflowError, match="PostgreSQL"):
         wf.grant_database_roles(actor="admin")
 
 

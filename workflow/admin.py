@@ -90,7 +90,7 @@ class Administering:
 
         with self.db.write() as s:
             self._admin(s, actor, "set up database roles")
-            return grants.grant(s, self.process.roles)
+            return grants.grant(s, self.process.roles, self.process.read_only)
 
     # -- policy -------------------------------------------------------------------------------
 

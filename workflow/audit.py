@@ -169,7 +169,8 @@ def consistent_with(session: Session, cp: dict[str, Any]) -> dict[str, Any]:
     if not ok:
         raise AuditFailure(f"the log is not consistent with the checkpoint of {size} rows: "
                            "rows up to it were rewritten")
-    return {"checkpoint_size": size, "size": len(all_leaves), "proof": [p.hex() for p in proof]}
+    return {"checkpoint_size": size, "size": len(all_leaves), "proof": [p.hex() for p in proof],
+            "signed": "signature" in cp}
 
 
 def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
@@ -204,4 +205,5 @@ def check_proof(bundle: dict[str, Any], pubkey: Path | None) -> dict[str, Any]:
         if not merkle.verify_inclusion(index, size, row_leaf(row), proof, root):
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
                                row.get("seq"), ref)
-    return {"ref": ref, "rows": len(rows), "checkpoint_size": size}
+    return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
+            "signed": "signature" in cp}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflow.clock import as_utc
-from workflow.errors import NotFound
+from workflow.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -87,6 +87,8 @@ class Auditing:
             self.process.event(event)
         if state is not None:
             self.process.check_state(state)
+        if since is not None and until is not None and as_utc(since) > as_utc(until):
+            raise InvalidInput(f"--since {since.isoformat()} is after --until {until.isoformat()}")
         canonical_ref = self._ref(ref) if ref is not None else None
         return list(self.db.scan.history_matching(
             ref=canonical_ref, actor=actor, event=event, state=state,

@@ -10,8 +10,6 @@ from typing import Any
 
 from workflow.errors import InvalidInput
 
-FIRING_COLUMNS = ("ref", "event", "reason", "country", "decision_date")
-
 
 def _text(source: Path | str) -> str:
     """The file's text; ``-`` means standard input."""
@@ -27,8 +25,10 @@ def _text(source: Path | str) -> str:
         raise InvalidInput(f"{source} is not UTF-8 text") from None
 
 
-def firings(source: Path | str) -> list[dict[str, Any]]:
-    """CSV rows ``reference,event[,reason[,country[,decision_date]]]``; a header row is skipped."""
+def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, Any]]:
+    """CSV rows ``reference,event[,reason[,argument...]]`` with the process's event arguments
+    in the order given; a header row is skipped."""
+    columns = ("ref", "event", "reason", *arguments)
     rows = list(csv.reader(io.StringIO(_text(source))))
     if rows and rows[0] and rows[0][0].strip().lower() in ("ref", "reference"):
         rows = rows[1:]
@@ -37,11 +37,11 @@ def firings(source: Path | str) -> list[dict[str, Any]]:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if len(cells) < 2 or len(cells) > len(FIRING_COLUMNS):
-            raise InvalidInput(f"{source} line {number}: expected reference,event[,reason"
-                               "[,country[,decision_date]]], got "
+        if len(cells) < 2 or len(cells) > len(columns):
+            raise InvalidInput(f"{source} line {number}: expected {','.join(columns[:2])}"
+                               f"[,{',['.join(columns[2:])}{']' * len(columns[2:])}, got "
                                f"{len(cells)} column(s)")
-        out.append({k: v for k, v in zip(FIRING_COLUMNS, cells, strict=False) if v})
+        out.append({k: v for k, v in zip(columns, cells, strict=False) if v})
     if not out:
         raise InvalidInput(f"{source} holds no firings")
     return out
@@ -65,9 +65,12 @@ def drafts(source: Path | str, fmt: str | None = None) -> list[dict[str, Any]]:
             records.append(record)
     elif kind == "csv":
         reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
+        for number, row in enumerate(reader, 2):
+            if None in row:
+                raise InvalidInput(f"{source} line {number}: more values than the header has "
+                                   "columns")
             records.append({k.strip().replace("-", "_"): v for k, v in row.items()
-                            if k is not None and v not in (None, "")})
+                            if v not in (None, "")})
     else:
         raise InvalidInput(f"unknown format {kind!r}; use csv or jsonl")
     if not records:

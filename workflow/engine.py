@@ -68,6 +68,13 @@ class Workflow(Writing, Reading, Administering, Auditing):
         finally:
             db.dispose()
 
+    def holds_records(self) -> bool:
+        """Whether the database already holds records (False for an uninitialised one)."""
+        if not self.db.is_initialised():
+            return False
+        with self.db.fast.reading() as tx:
+            return bool(tx.run("SELECT 1 FROM wf_record LIMIT 1").fetchone())
+
     def close(self) -> None:
         self.db.dispose()
 

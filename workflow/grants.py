@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from workflow.errors import InvalidInput
+from workflow.errors import WorkflowError
 
 AUTH_KEY = "actor_authentication"
 AUTH_BY_LOGIN = "database_login"
@@ -23,13 +23,14 @@ ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_policy_entry": "INSERT, UPDATE",
               "wf_policy_change": "INSERT"}
 
 
-def group_role(role: str) -> str:
-    return f"wf_{role}"
+def group_role(schema: str, role: str) -> str:
+    """The database role of one workflow role in one schema (roles are server-wide)."""
+    return f"wf_{schema}_{role}"[:63]
 
 
-def privileges(role: str) -> dict[str, str]:
-    """Table -> privileges beyond SELECT for a workflow role; auditors get none."""
-    if role == "auditor":
+def privileges(role: str, read_only: bool) -> dict[str, str]:
+    """Table -> privileges beyond SELECT for a workflow role; read-only roles get none."""
+    if read_only:
         return {}
     granted = {**APPEND, **ADVANCE}
     if role == "admin":
@@ -37,18 +38,18 @@ def privileges(role: str) -> dict[str, str]:
     return granted
 
 
-def grant(session: Any, roles: tuple[str, ...]) -> dict[str, Any]:
+def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any]:
     from sqlmodel import select
 
     from workflow.models import Setting, User
 
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
-        raise InvalidInput("database roles need PostgreSQL; SQLite has no logins")
+        raise WorkflowError("database roles need PostgreSQL; SQLite has no logins")
     schema = session.execute(text("SELECT current_schema()")).scalar()
     statements: list[str] = []
     for role in roles:
-        name = group_role(role)
+        name = group_role(schema, role)
         exists = session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
                                  {"n": name}).first()
         if not exists:
@@ -57,9 +58,10 @@ def grant(session: Any, roles: tuple[str, ...]) -> dict[str, Any]:
             f'GRANT USAGE ON SCHEMA "{schema}" TO "{name}"',
             f'GRANT {READ_ALL} ON ALL TABLES IN SCHEMA "{schema}" TO "{name}"',
         ]
-        if role != "auditor":
+        if not read_only(role):
             statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{name}"')
-        statements += [f'GRANT {p} ON "{t}" TO "{name}"' for t, p in privileges(role).items()]
+        statements += [f'GRANT {p} ON "{t}" TO "{name}"'
+                       for t, p in privileges(role, read_only(role)).items()]
     for statement in statements:
         session.execute(text(statement))
     members: dict[str, list[str]] = {}
@@ -69,9 +71,9 @@ def grant(session: Any, roles: tuple[str, ...]) -> dict[str, Any]:
         if login is None:
             continue
         for role in user.roles:
-            session.execute(text(f'GRANT "{group_role(role)}" TO "{user.name}"'))
+            session.execute(text(f'GRANT "{group_role(schema, role)}" TO "{user.name}"'))
         members[user.name] = list(user.roles)
     setting = session.get(Setting, AUTH_KEY) or Setting(key=AUTH_KEY, value=AUTH_BY_LOGIN)
     setting.value = AUTH_BY_LOGIN
     session.add(setting)
-    return {"schema": schema, "roles": [group_role(r) for r in roles], "logins": members}
+    return {"schema": schema, "roles": [group_role(schema, r) for r in roles], "logins": members}

@@ -80,21 +80,21 @@ def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
             if after is None and row.to_state in process.finals:
                 continue
             seconds = max(0.0, (end - as_utc(row.at)).total_seconds())
-            spent[row.to_state] = spent.get(row.to_state, 0.0) + seconds
+            spent[row.to_state] = round(spent.get(row.to_state, 0.0) + seconds, 6)
         for state, seconds in spent.items():
             per_state.setdefault(state, []).append(seconds)
-        preparers = {r.actor for r in rows if r.event in process.preparations}
         for row in rows:
             if row.event in process.decisions:
                 by_actor = decisions.setdefault(row.actor, {})
                 by_actor[row.event] = by_actor.get(row.event, 0) + 1
-                if row.actor in preparers:
-                    breaches.append({"ref": refs.get(record_id, row.ref), "seq": row.seq,
-                                     "event": row.event, "actor": row.actor})
+            excluded = process.separation.get(row.event, ())
+            if row.actor in {r.actor for r in rows if r.event in excluded and r.seq < row.seq}:
+                breaches.append({"ref": refs.get(record_id, row.ref), "seq": row.seq,
+                                 "event": row.event, "actor": row.actor})
         per_request.append({"ref": refs.get(record_id, rows[0].ref), "state": rows[-1].to_state,
                             "seconds_in_state": spent})
     states = {
-        state: {"requests": len(times), "median_seconds": statistics.median(times),
+        state: {"requests": len(times), "median_seconds": round(statistics.median(times), 6),
                 "max_seconds": max(times)}
         for state, times in per_state.items()
     }

@@ -32,7 +32,7 @@ def add(session: Session, subject: str, kind: str, since: date, reason: str, act
         overlaps = entry.until is None or entry.until > since
         if entry.kind == kind and overlaps:
             raise Refused("policy add", "already-restricted",
-                          f"{subject} already has a {kind} restriction since "
+                          f"{subject} already has an entry of kind {kind} since "
                           f"{entry.since.isoformat()}"
                           + (f" until {entry.until.isoformat()}" if entry.until else ""))
     entry = PolicyEntry(subject=subject, kind=kind, since=since, until=None, reason=reason)
@@ -46,10 +46,10 @@ def end(session: Session, subject: str, on: date, reason: str, actor: str,
         now: datetime) -> list[PolicyEntry]:
     entries = [
         e for e in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
-        if e.since <= on and (e.until is None or e.until > on)
+        if e.until is None or e.until > on
     ]
     if not entries:
-        raise NotFound(f"{subject} has no restriction in force on {on.isoformat()}")
+        raise NotFound(f"{subject} has no restriction in force on {on.isoformat()} or later")
     for entry in entries:
         entry.until = on
         session.add(entry)

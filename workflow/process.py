@@ -125,6 +125,15 @@ class Event:
     effect: Callable[[Context], Mapping[str, Any]] | None = None
     help: str = ""
 
+    def check_arguments(self, given: Mapping[str, Any], label: Mapping[str, str] | None = None
+                        ) -> None:
+        """Refuse arguments this event does not take, naming them as the caller typed them."""
+        for name, value in given.items():
+            if value is not None and name not in self.args:
+                shown = (label or {}).get(name, repr(name))
+                takes = ", ".join((label or {}).get(a, a) for a in self.args) or "no arguments"
+                raise InvalidInput(f"{self.name} does not take {shown} (it takes {takes})")
+
     def who(self, drafter: str) -> str:
         return " or ".join(p.describe(drafter) for p in self.permits)
 
@@ -146,7 +155,8 @@ class Process:
     due_state: str | None = None
     due_field: str | None = None
     decisions: tuple[str, ...] = ()
-    preparations: tuple[str, ...] = ("create",)
+    # decision event -> the events whose actors may not take it ("create" is the drafter)
+    separation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     policy_subject: str = "subject"
     policy_kinds: tuple[str, ...] = ()
     seed_policy: tuple[Restriction, ...] = ()
@@ -167,6 +177,17 @@ class Process:
         if name not in self.roles:
             raise InvalidInput(f"unknown role {name!r}; roles are: {', '.join(self.roles)}")
         return name
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """Every event argument name, in the order the events declare them."""
+        return tuple(dict.fromkeys(a for e in self.events for a in e.args))
+
+    def read_only(self, role: str) -> bool:
+        """A role that may fire, create and edit nothing (it only reads)."""
+        permits = [p for e in self.events for p in e.permits] + list(self.edit_permits)
+        return (role not in self.create_roles and role != "admin"
+                and all(p.role != role for p in permits))
 
     def check_policy_kind(self, name: str) -> str:
         if name not in self.policy_kinds:

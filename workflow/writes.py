@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values, views
 from workflow.clock import as_utc, iso
-from workflow.errors import Busy, Conflict, InvalidInput, Refused, WorkflowError
+from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.fastpath import RecordRow, Tx, UserRow
 from workflow.process import Context, Event, PolicyView, Process, Restriction
 
@@ -93,15 +93,9 @@ class Writing:
         return parsed
 
     def _parse_args(self, event: Event, args: dict[str, Any]) -> dict[str, Any]:
-        parsed: dict[str, Any] = {}
-        for name, value in args.items():
-            if value is None:
-                continue
-            if name not in event.args:
-                takes = ", ".join(event.args) or "no arguments"
-                raise InvalidInput(f"{event.name} does not take {name!r} (it takes {takes})")
-            parsed[name] = values.parse(event.args[name], name, value)
-        return parsed
+        event.check_arguments(args)
+        return {name: values.parse(event.args[name], name, value)
+                for name, value in args.items() if value is not None}
 
     def _log_refusal(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
                      error: Refused | Conflict) -> None:
@@ -109,8 +103,8 @@ class Writing:
         rule = error.rule if isinstance(error, Refused) else "conflict"
         try:
             with self.db.fast.transaction() as tx:
-                tx.insert_refusal(as_utc(self.clock()), actor, seen.get("ref", ref), event,
-                                  seen.get("state"), rule, str(error))
+                tx.insert_refusal(as_utc(self.clock()), actor, seen.get("ref", ref),
+                                  seen.get("event", event), seen.get("state"), rule, str(error))
         except WorkflowError:
             pass  # the refusal itself is what the caller must see
 
@@ -256,7 +250,14 @@ class Writing:
             user = self._actor(tx, actor)
             restrictions = tx.policy()
             for number, (ref, spec, reason, parsed, expected) in enumerate(batch, 1):
-                record = self._record(tx, ref)
+                seen.update(ref=ref, event=spec.name, state=None)
+                try:
+                    record = self._record(tx, ref)
+                except NotFound as unknown:
+                    if len(batch) == 1:
+                        raise
+                    raise NotFound(f"{unknown} (firing {number} of {len(batch)}; nothing was "
+                                   "applied)") from None
                 seen.update(ref=record.ref, state=record.state)
                 if expected is not None and record.version != expected:
                     raise Conflict(record.ref)
