@@ -210,13 +210,14 @@ def test_request_third_country_records_third_country_and_decision_date(wf):
     assert row["consulted"]["restrictions"] == {"PL": []}
 
 
-def test_decision_history_keeps_the_restrictions_consulted_as_of_the_day(wf, clock):
+def test_decision_history_keeps_every_restriction_consulted_and_whether_in_force(wf, clock):
     ref = to_state(wf, "nsc_review")
     wf.restrict("US", "embargo", date(2026, 11, 1), reason="test", actor="admin")
     wf.end_restriction("US", date(2026, 11, 20), reason="lifted", actor="admin")
     wf.fire(ref, "approve_for_us", actor="ann")
     row = wf.history(ref)[-1]
-    assert row["consulted"] == {"as_of": "2026-11-25", "restrictions": {"US": []}}
+    assert row["consulted"] == {"as_of": "2026-11-25", "restrictions": {"US": [
+        {"kind": "embargo", "since": "2026-11-01", "until": "2026-11-20", "in_force": False}]}}
     assert row["changes"] == {}
 
 

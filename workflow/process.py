@@ -43,9 +43,23 @@ class PolicyView:
         self.consulted: dict[str, list[Restriction]] = {}
 
     def in_force(self, subject: str) -> list[Restriction]:
-        found = [e for e in self._entries if e.subject == subject and e.in_force_on(self.day)]
-        self.consulted[subject] = found
-        return found
+        """The subject's entries in force that day; every entry on record for it is noted as
+        consulted, so the history shows what was looked at, in force or not."""
+        on_record = [e for e in self._entries if e.subject == subject]
+        self.consulted[subject] = on_record
+        return [e for e in on_record if e.in_force_on(self.day)]
+
+    def consulted_record(self) -> dict[str, Any]:
+        """What the history row keeps: the day, and each consulted subject's entries."""
+        return {
+            "as_of": self.day.isoformat(),
+            "restrictions": {
+                subject: [{"kind": e.kind, "since": e.since.isoformat(),
+                           "until": e.until.isoformat() if e.until else None,
+                           "in_force": e.in_force_on(self.day)} for e in entries]
+                for subject, entries in self.consulted.items()
+            },
+        }
 
 
 @dataclass(frozen=True)

@@ -290,13 +290,8 @@ class Writing:
         if user.name not in participants.setdefault(spec.name, []):
             participants[spec.name].append(user.name)
         self._update(tx, record, dest, {**record.data, **updates}, participants)
-        consulted = {
-            "as_of": ctx.today.isoformat(),
-            "restrictions": {subject: [e.describe() for e in found]
-                             for subject, found in ctx.policy.consulted.items()},
-        }
         self._append(tx, record, spec.name, record.state, dest, user, now, reason, changes,
-                     consulted)
+                     ctx.policy.consulted_record())
         return dest
 
 
