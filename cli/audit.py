@@ -60,6 +60,7 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, as_json
         emit_json(result)
         return
     click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
+    click.echo(f"ok: {result['refusals']} refusals, chain unbroken")
     if "consistency" in result:
         size = result["consistency"]["checkpoint_size"]
         click.echo(f"ok: consistent with the checkpoint of {size} rows")

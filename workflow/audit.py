@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 from workflow import merkle, signing
 from workflow.clock import iso
 from workflow.errors import InvalidInput, WorkflowError
-from workflow.ledger import canonical, row_leaf
-from workflow.models import History, LogHead
+from workflow.ledger import canonical, chain_link, row_leaf
+from workflow.models import GENESIS, History, LogHead
 from workflow.scan import Scanner
 from workflow.views import history_dict
 
@@ -80,9 +80,26 @@ def verify(session: Session, scanner: Scanner,
             head.size, [bytes.fromhex(n) for n in head.frontier]).root() != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head.size)
     records = _check_records(scanner)
+    refusals = _check_refusals(scanner, head)
     if progress:
         progress(frontier.size % BATCH)
-    return {"rows": frontier.size, "records": records, "root": frontier.root().hex()}
+    return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
+            "refusals": refusals}
+
+
+def _check_refusals(scanner: Scanner, head: LogHead | None) -> int:
+    """The refusal log's chain is unbroken and ends where the log head says it does."""
+    link, count = GENESIS, 0
+    for seq, row, stored in scanner.refusals():
+        link = chain_link(link, row)
+        count += 1
+        if link != stored:
+            raise AuditFailure(f"refusal {seq} does not follow from the refusals before it "
+                               "(altered, removed or reordered)", None, row["ref"])
+    if head is not None and (head.refusals, head.refusal_chain) != (count, link):
+        raise AuditFailure(f"the refusal log holds {count} chained refusals but its head "
+                           f"records {head.refusals}: refusals were cut off or forged")
+    return count
 
 
 def _check_records(scanner: Scanner) -> int:

@@ -190,7 +190,8 @@ class Database:
                 SQLModel.metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
                     append_only.install(conn)
-                    conn.execute(insert(models.LogHead).values(id=1, size=0, frontier=[]))
+                    conn.execute(insert(models.LogHead).values(
+                        id=1, size=0, frontier=[], refusals=0, refusal_chain=models.GENESIS))
                 schema.stamp(self.engine)
             else:
                 schema.upgrade(self.engine)

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from workflow import merkle
-from workflow.ledger import row_leaf
+from workflow.clock import iso
+from workflow.ledger import chain_link, refusal_row, row_leaf
 from workflow.process import Restriction
 
 _SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"
@@ -168,9 +169,17 @@ class Tx:
 
     def insert_refusal(self, at: datetime, actor: str, ref: str | None, event: str,
                        state: str | None, rule: str, message: str) -> None:
-        self.run("INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (self._moment(at), actor, ref, event, state, rule, message))
+        """Append a refusal, linked to the previous one; the head keeps the last link."""
+        lock = "" if self.sqlite else " FOR UPDATE"
+        count, previous = self.run(
+            f"SELECT refusals, refusal_chain FROM wf_log_head WHERE id = 1{lock}").fetchone()
+        row = refusal_row(iso(at), actor, ref, event, state, rule, message)
+        link = chain_link(previous, row)
+        self.run("INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message, chain) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (self._moment(at), actor, ref, event, state, rule, message, link))
+        self.run("UPDATE wf_log_head SET refusals = ?, refusal_chain = ? WHERE id = 1",
+                 (count + 1, link))
 
     def policy(self) -> list[Restriction]:
         if self._policy is None:

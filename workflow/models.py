@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+GENESIS = "0" * 64  # the refusal chain before its first link
+
 
 class User(SQLModel, table=True):
     __tablename__ = "wf_user"
@@ -67,10 +69,18 @@ class LogHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     size: int = 0
     frontier: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    refusals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    refusal_chain: str = Field(default=GENESIS, max_length=64,
+                               sa_column_kwargs={"server_default": GENESIS})
 
 
 class Refusal(SQLModel, table=True):
-    """A refused attempt: recorded without touching the record it aimed at."""
+    """A refused attempt: recorded without touching the record it aimed at.
+
+    ``chain`` links each refusal to the one before (SHA-256 of the previous link and the
+    row's canonical bytes), and the log head keeps the last link and the count, so a deleted,
+    altered or reordered refusal shows in ``audit verify``.
+    """
 
     __tablename__ = "wf_refusal"
 
@@ -82,6 +92,7 @@ class Refusal(SQLModel, table=True):
     state: str | None
     rule: str
     message: str
+    chain: str | None = Field(default=None, max_length=64)
 
 
 class RefCounter(SQLModel, table=True):

@@ -116,6 +116,15 @@ class Scanner:
                 params.append(self._moment_in(bound))
         return self.history("WHERE " + " AND ".join(where), tuple(params))
 
+    def refusals(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        """Chained refusals by sequence: (seq, the row as the chain hashes it, stored link)."""
+        sql = ("SELECT seq, at, actor, ref, event, state, rule, message, chain FROM wf_refusal "
+               "WHERE chain IS NOT NULL ORDER BY seq")
+        with self._connection() as raw:
+            for r in self._rows(raw, sql, name="refusals"):
+                yield r[0], {"at": self._iso(r[1]), "actor": r[2], "ref": r[3], "event": r[4],
+                             "state": r[5], "rule": r[6], "message": r[7]}, r[8]
+
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data) with its history (seq, to, changes).
 

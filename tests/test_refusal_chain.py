@@ -1,0 +1,55 @@
+"""The refusal log is tamper-evident too: a chain of links, the last one kept in the log head."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import assert_one_line_error, draft
+from workflow import Refused
+from workflow.audit import AuditFailure
+
+
+def _refuse_three_times(wf) -> str:
+    ref = draft(wf)
+    for actor, event in (("ann", "submit"), ("dan", "approve_for_us"), ("rita", "withdraw")):
+        with pytest.raises(Refused):
+            wf.fire(ref, event, actor=actor, reason="x")
+    return ref
+
+
+def _without_triggers(wf, *statements: str) -> None:
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            conn.execute(text("DROP TRIGGER wf_refusal_no_update"))
+            conn.execute(text("DROP TRIGGER wf_refusal_no_delete"))
+        else:
+            conn.execute(text("DROP TRIGGER wf_refusal_append_only ON wf_refusal"))
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def test_refusals_are_chained_and_counted_by_verify(wf):
+    _refuse_three_times(wf)
+    assert wf.verify()["refusals"] == 3
+    assert [r["event"] for r in wf.refusals()] == ["submit", "approve_for_us", "withdraw"]
+
+
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM wf_refusal WHERE seq = 2",
+    "UPDATE wf_refusal SET rule = 'role' WHERE seq = 2",
+    "UPDATE wf_refusal SET actor = 'someone' WHERE seq = 1",
+])
+def test_an_altered_or_removed_refusal_is_found(wf, run_ready, statement):
+    _refuse_three_times(wf)
+    _without_triggers(wf, statement)
+    with pytest.raises(AuditFailure, match="does not follow from the refusals before it"):
+        wf.verify()
+    assert "refusal" in assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+
+
+def test_a_cut_off_tail_of_refusals_is_found(wf):
+    _refuse_three_times(wf)
+    _without_triggers(wf, "DELETE FROM wf_refusal WHERE seq = 3")
+    with pytest.raises(AuditFailure, match="holds 2 chained refusals but its head records 3"):
+        wf.verify()
