@@ -114,6 +114,13 @@ class Tx:
         self.frontier = self._frontier(head[0])
         self._records[ref] = self._record_row(record[0]) if record else None
 
+    def lock_head(self) -> None:
+        """Read and lock the log head first, as every writer does: one lock order, no deadlock
+        (firings take it in :meth:`prefetch`)."""
+        if self.frontier is None:
+            lock = "" if self.sqlite else " FOR UPDATE"
+            self.frontier = self._frontier(self.run(HEAD_SQL + lock).fetchone())
+
     def _user_row(self, row: tuple[Any, ...]) -> UserRow:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
 
@@ -219,10 +226,9 @@ class Tx:
         writes are serialised by BEGIN IMMEDIATE) and written back by :meth:`finish`, so
         sequence numbers follow commit order without gaps.
         """
-        if self.frontier is None:
-            lock = "" if self.sqlite else " FOR UPDATE"
-            self.frontier = self._frontier(self.run(HEAD_SQL + lock).fetchone())
+        self.lock_head()
         frontier = self.frontier
+        assert frontier is not None
         row["seq"] = frontier.size + 1
         leaf = row_leaf(row)
         frontier.append(leaf)

@@ -156,6 +156,7 @@ class Writing:
         now = as_utc(self.clock())
         refs = []
         with self.db.fast.transaction() as tx:
+            tx.lock_head()
             user = self._actor(tx, actor)
             if not set(self.process.create_roles) & set(user.roles):
                 raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
@@ -183,6 +184,7 @@ class Writing:
               seen: dict[str, Any]) -> dict[str, Any]:
         now = as_utc(self.clock())
         with self.db.fast.transaction() as tx:
+            tx.lock_head()
             user = self._actor(tx, actor)
             record = self._record(tx, ref)
             seen.update(ref=record.ref, state=record.state)
