@@ -137,7 +137,13 @@ def request_show(app: App, ref: str, as_of: datetime | None, as_json: bool) -> N
     width = max((len(e["event"]) for e in events), default=0)
     for event in events:
         mark = "yes" if event["allowed"] else "no "
-        why = "" if event["allowed"] else f"  {event['reason']}"
+        why = f"  {event['reason']}" if not event["allowed"] else _later_checks(event["event"])
         click.echo(f"  {mark}  {event['event'].ljust(width)}{why}".rstrip())
+
+
+def _later_checks(name: str) -> str:
+    """The rules that read the reason or the arguments, checked only when the event is fired."""
+    later = [r.name for r in PROCESS.event(name).rules if r.uses_args]
+    return f"  (when fired, also: {', '.join(later)})" if later else ""
 
 
