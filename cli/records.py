@@ -73,20 +73,28 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
         say(f"{len(refs)} request(s) drafted")
 
 
+OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]
+
+
 @request.command("edit")
 @click.argument("ref")
 @field_options(creating=False)
+@click.option("--clear", "clear", multiple=True, metavar="FIELD",
+              type=click.Choice(OPTIONAL),
+              help=f"Empty an optional field (repeatable): {', '.join(OPTIONAL)}.")
 @json_option
 @pass_app
-def request_edit(app: App, ref: str, as_json: bool, **values: Any) -> None:
+def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
+                 **values: Any) -> None:
     """Change fields of a drafted request (its drafter only); records the changes."""
     given = {k: v for k, v in values.items() if v is not None}
-    changes = app.workflow().edit(ref, actor=app.actor, **given)
+    changes = app.workflow().edit(ref, actor=app.actor, clear=clear, **given)
     if as_json:
         emit_json({"ref": ref.strip().upper(), "changes": changes})
     elif changes:
         for name, (old, new) in changes.items():
-            click.echo(f"{name}: {old if old is not None else '-'} -> {new}")
+            click.echo(f"{name}: {old if old is not None else '-'} -> "
+                       f"{new if new is not None else '-'}")
     else:
         say("nothing changed: the values are already those")
 

@@ -117,3 +117,17 @@ def test_a_currency_without_a_unit_value_is_refused_at_submit(wf):
         wf.fire(ref, "submit", actor="dan")
     assert (refused.value.rule, refused.value.reason) == (
         "required-fields", "a currency needs a unit value")
+
+
+def test_an_optional_field_can_be_cleared_and_the_change_is_recorded(wf, run_ready):
+    ref = draft(wf, note="draft note")
+    result = run_ready("request", "edit", ref, "--clear", "note", "--json", actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["changes"] == {"note": ["draft note", None]}
+    assert wf.get(ref)["note"] is None
+    assert wf.history(ref)[-1]["changes"] == {"note": ["draft note", None]}
+    assert wf.verify()["rows"] == 2
+    assert "'item' is not one of" in assert_one_line_error(
+        run_ready("request", "edit", ref, "--clear", "item", actor="dan"), 2)
+    assert "nothing changed" in run_ready("request", "edit", ref, "--clear", "note",
+                                          actor="dan").stderr

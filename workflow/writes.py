@@ -172,9 +172,20 @@ class Writing:
         return refs
 
     def edit(self, ref: str, *, actor: str, expected_version: int | None = None,
-             **fields: Any) -> dict[str, Any]:
-        """Change fields of a record while its process allows edits; returns the changes made."""
+             clear: Iterable[str] = (), **fields: Any) -> dict[str, Any]:
+        """Change fields of a record while its process allows edits; returns the changes made.
+
+        ``clear`` names optional fields to empty (recorded as ``[old, None]``).
+        """
         parsed = self._parse_fields(fields, creating=False)
+        for name in clear:
+            spec = self.process.field(name)
+            if not spec.editable or spec.required:
+                raise InvalidInput(f"{name}: cannot be cleared (it is "
+                                   f"{'required' if spec.editable else 'set only by events'})")
+            if name in parsed:
+                raise InvalidInput(f"{name}: given a value and cleared at once")
+            parsed[name] = None
         if not parsed:
             raise InvalidInput("nothing to change: give at least one field")
         return self._logged(actor, ref, "edit",
@@ -203,8 +214,8 @@ class Writing:
                        if record.data.get(k) != v}
             if not changes:
                 return {}
-            self._update(tx, record, record.state, {**record.data, **parsed},
-                         dict(record.participants))
+            data = {k: v for k, v in {**record.data, **parsed}.items() if v is not None}
+            self._update(tx, record, record.state, data, dict(record.participants))
             self._append(tx, record, "edit", record.state, record.state, user, now, None,
                          changes, {})
         return changes
