@@ -18,32 +18,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from tests.samples import CAST, PATRIOT
 from workflow import Workflow
 
 PG_ENV = "WORKFLOW_TEST_POSTGRES_URL"
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-CAST = {
-    "dan": ["drafter"],
-    "dora": ["drafter"],
-    "rita": ["reviewer"],
-    "ann": ["approver"],
-    "abe": ["approver"],
-    "aud": ["auditor"],
-    "duo": ["approver", "drafter"],
-}
-
-PATRIOT: dict[str, Any] = {
-    "item": "PAC-3 MSE interceptor",
-    "quantity": 16,
-    "manufacturer": "Mitsubishi Heavy Industries",
-    "licensor": "Lockheed Martin / RTX",
-    "licensor_country": "US",
-    "recipient": "US",
-    "end_user": "US Army",
-    "consent_instrument": "Japan-US Mutual Defense Assistance Agreement",
-}
-
 
 @dataclass
 class FakeClock:

@@ -11,21 +11,11 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
-from typing import Any
+
+from samples import PATRIOT  # the script's own folder is on sys.path
 
 from workflow import Workflow
 from workflow.errors import Refused
-
-PATRIOT: dict[str, Any] = {
-    "item": "PAC-3 MSE interceptor",
-    "quantity": 16,
-    "manufacturer": "Mitsubishi Heavy Industries",
-    "licensor": "Lockheed Martin / RTX",
-    "licensor_country": "US",
-    "recipient": "US",
-    "end_user": "US Army",
-    "consent_instrument": "Japan-US Mutual Defense Assistance Agreement",
-}
 
 
 def one_request(wf: Workflow, rng: random.Random, n: int) -> None:

@@ -19,6 +19,8 @@ import traceback
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from samples import PATRIOT  # the script's own folder is on sys.path
+
 from workflow import Workflow
 from workflow.errors import Busy, Conflict, Refused
 
@@ -51,16 +53,6 @@ SOURCES = {
     "approve": ("third_country_review",),
 }
 COUNTRIES = ("PL", "PL", "DE", "GB", "UA", "US", "JP", None)
-PATRIOT: dict[str, Any] = {
-    "item": "PAC-3 MSE interceptor",
-    "quantity": 16,
-    "manufacturer": "Mitsubishi Heavy Industries",
-    "licensor": "Lockheed Martin / RTX",
-    "licensor_country": "US",
-    "recipient": "US",
-    "end_user": "US Army",
-    "consent_instrument": "Japan-US Mutual Defense Assistance Agreement",
-}
 
 
 class StepClock:

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import CAST, PATRIOT, PG_ENV, FakeClock, _postgres_url
+from tests.samples import DOMAIN_TABLE
 from workflow import Workflow
 from workflow.errors import InvalidInput, NotFound, Refused
 
@@ -37,17 +38,7 @@ USERS: dict[str, tuple[str, ...]] = {"admin": ("admin",), **{k: tuple(v) for k, 
 ACTORS = sorted(USERS)
 FINAL = ("approved", "denied", "withdrawn")
 
-# event -> (source states, destination)
-TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "submit": (("drafted",), "nsc_review"),
-    "return": (("nsc_review",), "drafted"),
-    "approve_for_us": (("nsc_review",), "approved_for_us"),
-    "deny": (("nsc_review", "third_country_review"), "denied"),
-    "withdraw": (("drafted", "nsc_review"), "withdrawn"),
-    "request_third_country": (("approved_for_us",), "third_country_review"),
-    "defer": (("third_country_review",), "third_country_review"),
-    "approve": (("third_country_review",), "approved"),
-}
+TRANSITIONS = DOMAIN_TABLE  # event -> (source states, destination)
 EVENTS = sorted(TRANSITIONS)
 ARGS = {"request_third_country": {"country", "decision_date"}, "defer": {"decision_date"}}
 REQUIRED_FOR_SUBMIT = ("item", "quantity", "recipient", "end_user", "manufacturer", "licensor",

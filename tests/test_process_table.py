@@ -12,23 +12,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import START, draft, to_state
+from tests.samples import DOMAIN_TABLE
 from workflow import Refused, Workflow
 
 STATES = ("drafted", "nsc_review", "approved_for_us", "third_country_review", "approved",
           "denied", "withdrawn")
 FINALS = ("approved", "denied", "withdrawn")
 
-# event -> (sources, target), as in the DOMAIN.md process table
-TABLE: dict[str, tuple[tuple[str, ...], str]] = {
-    "submit": (("drafted",), "nsc_review"),
-    "return": (("nsc_review",), "drafted"),
-    "approve_for_us": (("nsc_review",), "approved_for_us"),
-    "deny": (("nsc_review", "third_country_review"), "denied"),
-    "withdraw": (("drafted", "nsc_review"), "withdrawn"),
-    "request_third_country": (("approved_for_us",), "third_country_review"),
-    "defer": (("third_country_review",), "third_country_review"),
-    "approve": (("third_country_review",), "approved"),
-}
+TABLE = DOMAIN_TABLE
 
 # a permitted actor and well-formed arguments for each event (on a request drafted by dan)
 VALID_CALL: dict[str, tuple[str, dict[str, Any]]] = {
