@@ -17,7 +17,7 @@ from typing import Any
 
 from workflow import merkle
 from workflow.clock import iso
-from workflow.ledger import chain_link, refusal_row, row_leaf
+from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
 
 _SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"
@@ -51,6 +51,10 @@ class RecordRow:
     created_at: datetime | None = None
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 class Tx:
     """One write transaction on the driver connection; placeholders written as ``?``."""
 
@@ -72,6 +76,14 @@ class Tx:
         from psycopg.types.json import Json
 
         return Json(value)
+
+    def _json_text(self, text: str) -> Any:
+        """A JSON column's value already encoded (canonically, for the history columns)."""
+        if self.sqlite:
+            return text
+        from psycopg.types.json import Json
+
+        return Json(text, dumps=_as_is)
 
     def _json_out(self, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
@@ -229,12 +241,15 @@ class Tx:
         self.lock_head()
         frontier = self.frontier
         assert frontier is not None
-        row["seq"] = frontier.size + 1
-        leaf = row_leaf(row)
+        seq = row["seq"] = frontier.size + 1
+        roles, changes, consulted = (encode(row[k]) for k in ("roles", "changes", "consulted"))
+        leaf = merkle.leaf_hash(assemble(
+            seq, row["ref"], row["event"], row["from"], row["to"], row["actor"], roles, row["at"],
+            row["reason"], changes, consulted, row["process_version"]))
         frontier.append(leaf)
-        values = (row["seq"], record.id, row["ref"], row["event"], row["from"], row["to"],
-                  row["actor"], self._json_in(row["roles"]), self._moment(at), row["reason"],
-                  self._json_in(row["changes"]), self._json_in(row["consulted"]),
+        values = (seq, record.id, row["ref"], row["event"], row["from"], row["to"],
+                  row["actor"], self._json_text(roles), self._moment(at), row["reason"],
+                  self._json_text(changes), self._json_text(consulted),
                   row["process_version"], leaf.hex(), frontier.root().hex())
         if self.sqlite:
             self.run(HISTORY_INSERT, values)

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -46,11 +47,12 @@ class Frontier:
             index >>= 1
 
     def root(self) -> bytes:
-        if not self.nodes:
+        nodes = self.nodes
+        if not nodes:
             return EMPTY_ROOT
-        root = self.nodes[-1]
-        for node in reversed(self.nodes[:-1]):
-            root = node_hash(node, root)
+        root = nodes[-1]
+        for index in range(len(nodes) - 2, -1, -1):
+            root = _sha256(b"\x01" + nodes[index] + root).digest()
         return root
 
 

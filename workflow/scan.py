@@ -20,6 +20,19 @@ HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, rol
                    "changes, consulted, process_version, leaf_hash, root_hash")
 
 
+def _sqlite_iso(value: str) -> str:
+    """``at`` as SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in ISO 8601, as
+    :func:`workflow.clock.iso` writes it; other shapes go the long way."""
+    if len(value) == 26 and value[10] == " " and value[19] == ".":
+        fraction = value[19:]
+        return (f"{value[:10]}T{value[11:19]}{'' if fraction == '.000000' else fraction}"
+                "+00:00")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC).isoformat()
+    return moment.astimezone(UTC).isoformat()
+
+
 class Scanner:
     def __init__(self, engine: Any, sqlite: bool, describe: Any) -> None:
         self.engine = engine
@@ -55,6 +68,8 @@ class Scanner:
         cursor.close()
 
     def _json(self, value: Any) -> Any:
+        if value == "{}":
+            return {}  # most rows change no field: no need to decode
         return json.loads(value) if isinstance(value, str) else value
 
     def _iso(self, value: Any) -> str:
@@ -74,6 +89,19 @@ class Scanner:
                        "reason": r[9], "changes": self._json(r[10]),
                        "consulted": self._json(r[11]), "process_version": r[12]}
                 yield row, r[1], r[13], r[14]
+
+    def sealed(self) -> Iterator[tuple[Any, ...]]:
+        """Every history row by seq, as verification reads it: (seq, ref, event, from, to,
+        actor, roles, at, reason, changes, consulted, process_version, leaf, root), the JSON
+        columns as their stored text and ``at`` as its ISO 8601 text."""
+        text = "" if self.sqlite else "::text"
+        sql = (f"SELECT seq, ref, event, from_state, to_state, actor, roles{text}, at, reason, "
+               f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash "
+               "FROM wf_history ORDER BY seq")
+        iso = _sqlite_iso if self.sqlite else self._iso
+        with self._connection() as raw:
+            for r in self._rows(raw, sql, name="sealed"):
+                yield (*r[:7], iso(r[7]), *r[8:])
 
     def history_matching(self, *, ref: str | None = None, actor: str | None = None,
                          event: str | None = None, state: str | None = None,
