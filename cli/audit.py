@@ -42,9 +42,13 @@ def audit() -> None:
 @click.option("--since", "checkpoint", type=EXISTING,
               help="A checkpoint file: also prove nothing up to it was rewritten or cut off.")
 @click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes sharing the work (default: one per CPU for a log of "
+                   "100,000 rows or more, else 1).")
 @json_option
 @pass_app
-def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, as_json: bool) -> None:
+def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: int | None,
+                 as_json: bool) -> None:
     """Recompute every leaf and root of the log and check every request against it.
 
     Exits 1 naming the first bad row (sequence number, request, what is wrong).
@@ -53,7 +57,7 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, as_json
         raise click.UsageError("--pubkey checks a checkpoint's signature: give --since too")
     wf = app.user_workflow()
     with _progress(wf.export_size(), "verifying") as progress:
-        result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress)
+        result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress, jobs=jobs)
     if checkpoint is not None and pubkey is None and result["consistency"]["signed"]:
         say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
     if as_json:

@@ -149,8 +149,13 @@ def save_checkpoint(wf: Workflow, path: Path, **kwargs: Any) -> dict[str, Any]:
 
 
 def failure(wf: Workflow, **kwargs: Any) -> AuditFailure:
+    """The failure `verify` names, the same whether its work is split over workers or not."""
     with pytest.raises(AuditFailure) as caught:
-        wf.verify(**kwargs)
+        wf.verify(jobs=1, **kwargs)
+    with pytest.raises(AuditFailure) as split:
+        wf.verify(jobs=3, **kwargs)
+    assert (split.value.message, split.value.seq, split.value.ref) == (
+        caught.value.message, caught.value.seq, caught.value.ref)
     return caught.value
 
 

@@ -8,6 +8,7 @@ checkpoint, so that they can be checked without the database.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,25 +17,17 @@ from typing import Any
 from sqlmodel import Session, select
 
 from workflow import merkle, signing
+from workflow.checks import BATCH, AuditFailure, check_records, check_rows
 from workflow.clock import iso
-from workflow.errors import InvalidInput, WorkflowError
-from workflow.ledger import assemble, canonical, chain_link, row_leaf
+from workflow.errors import InvalidInput
+from workflow.ledger import canonical, chain_link, row_leaf
 from workflow.models import GENESIS, History, LogHead
 from workflow.scan import Scanner
 from workflow.views import history_dict
 
 ORIGIN = "transfer-workflow"
-BATCH = 2000
-
-
-class AuditFailure(WorkflowError):
-    """The log or a proof does not check out; the message names the first bad row."""
-
-    def __init__(self, message: str, seq: int | None = None, ref: str | None = None) -> None:
-        self.seq = seq
-        self.ref = ref
-        where = f"row {seq}" + (f" ({ref})" if ref else "") + ": " if seq is not None else ""
-        super().__init__(f"audit failed: {where}{message}")
+PARALLEL_ROWS = 100_000  # below this, starting worker processes costs more than it saves
+MAX_JOBS = 8
 
 
 def stream(session: Session, *conditions: Any) -> Iterator[History]:
@@ -49,30 +42,25 @@ def leaves(session: Session, size: int | None = None) -> list[bytes]:
     return [bytes.fromhex(h) for h in session.exec(query)]
 
 
-def verify(session: Session, scanner: Scanner,
-           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] | None = None,
+           *, target: str | None = None, jobs: int | None = 1) -> dict[str, Any]:
     """Recompute every leaf and root, then check each record against its history.
 
-    Two streaming passes (by sequence, then by record), so memory stays flat.
+    Two streaming passes (by sequence, then by record), so memory stays flat. With ``jobs``
+    above 1 and the database's ``target``, both run in worker processes, the rows split into
+    ranges (:mod:`workflow.verify_jobs`); the first bad row named is the same either way.
     """
-    frontier = merkle.Frontier()
-    for sealed in scanner.sealed():
-        seq, ref, leaf_hex, root_hex = sealed[0], sealed[1], sealed[12], sealed[13]
-        expected = frontier.size + 1
-        if seq != expected:
-            raise AuditFailure(f"expected row {expected} next, found row {seq}: "
-                               f"{seq - expected} row(s) missing", seq, ref)
-        leaf = _leaf(sealed, leaf_hex)
-        if leaf.hex() != leaf_hex:
-            raise AuditFailure("its content does not match its leaf hash (the row was altered)",
-                               seq, ref)
-        frontier.append(leaf)
-        if frontier.root().hex() != root_hex:
-            raise AuditFailure("the tree root stored with it does not match the log up to it",
-                               seq, ref)
-        if progress and frontier.size % BATCH == 0:
-            progress(BATCH)
     head = session.get(LogHead, 1)
+    size = head.size if head else 0
+    if jobs is None:
+        jobs = 1 if size < PARALLEL_ROWS else max(1, min(os.cpu_count() or 1, MAX_JOBS))
+    records: Any = None
+    if jobs > 1 and target is not None:
+        from workflow import verify_jobs
+
+        frontier, records = verify_jobs.run(target, size, jobs, progress)
+    else:
+        frontier = check_rows(scanner, 1, None, progress)
     if head is not None and head.size != frontier.size:
         raise AuditFailure(f"the log head counts {head.size} rows but {frontier.size} are "
                            f"present: rows after {frontier.size} were cut off",
@@ -80,41 +68,13 @@ def verify(session: Session, scanner: Scanner,
     if head is not None and head.size and merkle.Frontier(
             head.size, [bytes.fromhex(n) for n in head.frontier]).root() != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head.size)
-    records = _check_records(scanner)
+    if isinstance(records, AuditFailure):
+        raise records
+    if records is None:
+        records = check_records(scanner)
     refusals = _check_refusals(scanner, head)
-    if progress:
-        progress(frontier.size % BATCH)
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals}
-
-
-def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
-    """The leaf hash of a row as read by :meth:`Scanner.sealed`.
-
-    Its canonical bytes are put together from the columns as stored; when that does not give
-    the stored leaf (a row written with other JSON spacing, or altered), the row is decoded
-    and encoded again, which is the definition.
-    """
-    seq, ref, event, source, dest, actor, roles, at, reason, changes, consulted, version = (
-        sealed[:12])
-    try:
-        leaf = merkle.leaf_hash(assemble(seq, ref, event, source, dest, actor, roles, at,
-                                         reason, changes, consulted, version))
-        if leaf.hex() == stored:
-            return leaf
-    except (TypeError, ValueError):
-        pass  # not the stored shapes: the long way decides
-    try:
-        return row_leaf({"seq": seq, "ref": ref, "event": event, "from": source, "to": dest,
-                         "actor": actor, "roles": _decoded(roles), "at": at, "reason": reason,
-                         "changes": _decoded(changes), "consulted": _decoded(consulted),
-                         "process_version": version})
-    except (TypeError, ValueError):
-        return b""  # undecodable: altered
-
-
-def _decoded(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _check_refusals(scanner: Scanner, head: LogHead | None) -> int:
@@ -130,34 +90,6 @@ def _check_refusals(scanner: Scanner, head: LogHead | None) -> int:
         raise AuditFailure(f"the refusal log holds {count} chained refusals but its head "
                            f"records {head.refusals}: refusals were cut off or forged")
     return count
-
-
-def _check_records(scanner: Scanner) -> int:
-    """Each record's state, version and fields equal what its history rows say."""
-    records = 0
-    for record, rows in scanner.records_with_history():
-        if record[0] is None:
-            seq = rows[0][0]
-            raise AuditFailure("its record no longer exists", seq)
-        records += 1
-        _id, ref, state, version, fields = record
-        if not rows:
-            raise AuditFailure(f"{ref} has no history row at all", None, ref)
-        data: dict[str, Any] = {}
-        for _seq, _to, changes in rows:
-            data.update({name: new for name, (_old, new) in changes.items()})
-        last_seq, last_to, _ = rows[-1]
-        if state != last_to:
-            raise AuditFailure(f"{ref} is {state} but its last history row says {last_to}",
-                               last_seq, ref)
-        if version != len(rows):
-            raise AuditFailure(f"{ref} is at version {version} but has {len(rows)} history "
-                               "rows", last_seq, ref)
-        changed = sorted(k for k in set(data) | set(fields) if data.get(k) != fields.get(k))
-        if changed:
-            raise AuditFailure(f"{ref} fields {', '.join(changed)} differ from what its "
-                               "history records", last_seq, ref)
-    return records
 
 
 def _unsigned(checkpoint: dict[str, Any]) -> bytes:

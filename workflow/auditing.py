@@ -24,16 +24,18 @@ class Auditing:
     clock: Clock
 
     def verify(self, *, since: Path | None = None, pubkey: Path | None = None,
-               progress: Progress = None) -> dict[str, Any]:
+               progress: Progress = None, jobs: int | None = None) -> dict[str, Any]:
         """Recompute the whole log; with ``since``, also prove consistency with a checkpoint.
 
-        Raises :class:`workflow.audit.AuditFailure` naming the first bad row.
+        ``jobs`` worker processes share the work (default: one per CPU on a big log, none on a
+        small one). Raises :class:`workflow.audit.AuditFailure` naming the first bad row.
         """
         from workflow import audit
 
         cp = audit.read_checkpoint(since, pubkey) if since is not None else None
         with self.db.read() as s:
-            result = audit.verify(s, self.db.scan, progress)
+            result = audit.verify(s, self.db.scan, progress, target=self.db.url,
+                                  jobs=jobs)
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
         return result

@@ -90,18 +90,25 @@ class Scanner:
                        "consulted": self._json(r[11]), "process_version": r[12]}
                 yield row, r[1], r[13], r[14]
 
-    def sealed(self) -> Iterator[tuple[Any, ...]]:
-        """Every history row by seq, as verification reads it: (seq, ref, event, from, to,
-        actor, roles, at, reason, changes, consulted, process_version, leaf, root), the JSON
-        columns as their stored text and ``at`` as its ISO 8601 text."""
+    def sealed(self, start: int = 1) -> Iterator[tuple[Any, ...]]:
+        """History rows from seq ``start`` on, as verification reads them: (seq, ref, event,
+        from, to, actor, roles, at, reason, changes, consulted, process_version, leaf, root),
+        the JSON columns as their stored text and ``at`` as its ISO 8601 text."""
         text = "" if self.sqlite else "::text"
         sql = (f"SELECT seq, ref, event, from_state, to_state, actor, roles{text}, at, reason, "
                f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash "
-               "FROM wf_history ORDER BY seq")
+               "FROM wf_history WHERE seq >= ? ORDER BY seq")
         iso = _sqlite_iso if self.sqlite else self._iso
         with self._connection() as raw:
-            for r in self._rows(raw, sql, name="sealed"):
+            for r in self._rows(raw, sql, (start,), name="sealed"):
                 yield (*r[:7], iso(r[7]), *r[8:])
+
+    def leaf_hashes(self, before: int) -> Iterator[str]:
+        """The stored leaf hashes of the rows numbered below ``before``, by seq."""
+        with self._connection() as raw:
+            for r in self._rows(raw, "SELECT leaf_hash FROM wf_history WHERE seq < ? "
+                                     "ORDER BY seq", (before,), name="leaves"):
+                yield r[0]
 
     def history_matching(self, *, ref: str | None = None, actor: str | None = None,
                          event: str | None = None, state: str | None = None,

@@ -1,0 +1,89 @@
+"""`audit verify` split over worker processes gives the sequential verdict, on both databases.
+
+test_tamper.py checks every kind of tampering with the work split in three; here: how rows are
+split, a clean log, progress, a failure in the records pass, and the CLI option.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from tests.conftest import assert_one_line_error, draft, to_state
+from workflow import audit, verify_jobs
+from workflow.models import Record
+
+
+@given(size=st.integers(1, 10_000), jobs=st.integers(1, 64))
+def test_ranges_cover_every_row_once_and_leave_the_end_open(size, jobs):
+    parts = verify_jobs.ranges(size, jobs)
+    assert len(parts) == min(size, jobs)
+    assert parts[0][0] == 1
+    assert parts[-1][1] is None
+    for (start, last), (following, _) in pairwise(parts):
+        assert last is not None
+        assert start <= last
+        assert following == last + 1
+    assert parts[-1][0] <= size
+
+
+def _log(wf):
+    refs = [draft(wf) for _ in range(3)]
+    refs.append(to_state(wf, "approved_for_us"))
+    refs.append(to_state(wf, "denied"))
+    return refs
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5])
+def test_a_clean_log_verifies_the_same_split_or_not(wf, jobs):
+    _log(wf)
+    alone = wf.verify(jobs=1)
+    seen: list[int] = []
+    split = wf.verify(jobs=jobs, progress=seen.append)
+    assert split == alone
+    assert sum(seen) == alone["rows"]
+
+
+def test_a_record_changed_behind_the_history_is_named_by_the_records_worker(wf):
+    refs = _log(wf)
+    with wf.db.engine.begin() as conn:
+        conn.execute(update(Record.__table__).where(  # type: ignore[attr-defined]
+            Record.ref == refs[3]).values(state="drafted"))
+    with pytest.raises(audit.AuditFailure) as alone:
+        wf.verify(jobs=1)
+    with pytest.raises(audit.AuditFailure) as split:
+        wf.verify(jobs=2)
+    assert str(split.value) == str(alone.value)
+    assert refs[3] in str(split.value)
+
+
+def test_the_cli_takes_a_number_of_jobs(wf, run_ready):
+    _log(wf)
+    result = run_ready("audit", "verify", "--jobs", "2", "--json", actor="aud")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == wf.verify(jobs=1)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_the_cli_refuses_a_bad_number_of_jobs(wf, run_ready, value):
+    line = assert_one_line_error(run_ready("audit", "verify", "--jobs", value, actor="aud"), 2)
+    assert "--jobs" in line
+
+
+def test_a_small_log_is_checked_in_process_by_default(wf, monkeypatch):
+    _log(wf)
+
+    def no_workers(*_args, **_kwargs):
+        raise AssertionError("workers started for a small log")
+
+    monkeypatch.setattr(verify_jobs, "run", no_workers)
+    assert wf.verify()["rows"] > 0
+    monkeypatch.setattr(audit, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(audit.os, "cpu_count", lambda: 4)
+    with pytest.raises(AssertionError, match="workers started"):
+        wf.verify()

@@ -1,0 +1,153 @@
+"""`audit verify` split over worker processes: row ranges checked side by side.
+
+Recomputing every root is CPU-bound hashing, so a big log is checked in ranges, one worker
+process each, plus one worker for the records-against-history pass. A worker starts its range
+from the tree the stored leaf hashes before it give; the worker checking those rows recomputes
+them, so taking the lowest row any worker names gives exactly the sequential verdict.
+
+Workers are fresh interpreters (``python -m workflow.verify_jobs``) told what to do on stdin,
+reporting progress and their verdict as JSON lines on stdout: nothing of the caller's program
+is imported again or shared with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from workflow import merkle
+from workflow.errors import WorkflowError
+
+Verdict = list[Any]
+
+
+def ranges(size: int, jobs: int) -> list[tuple[int, int | None]]:
+    """``jobs`` contiguous ranges of seq covering 1..size; the last is open-ended so that rows
+    beyond the log head's count are checked too."""
+    jobs = max(1, min(jobs, size))
+    bounds = [1 + size * i // jobs for i in range(jobs)] + [size + 1]
+    return [(bounds[i], bounds[i + 1] - 1 if i < jobs - 1 else None) for i in range(jobs)]
+
+
+# -- the worker side -------------------------------------------------------------------------
+
+
+def _say(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def _work(task: dict[str, Any]) -> Verdict:
+    from workflow import checks
+    from workflow.database import Database
+
+    try:
+        scan = Database(task["target"]).scan
+        if task["job"] == "records":
+            return ["ok", checks.check_records(scan)]
+        frontier = checks.check_rows(scan, task["start"], task["last"],
+                                    lambda count: _say({"done": count}))
+        return ["ok", frontier.size, [n.hex() for n in frontier.nodes]]
+    except checks.AuditFailure as failure:
+        return ["fail", failure.message, failure.seq, failure.ref]
+    except ValueError:
+        return ["unreadable", task.get("start")]  # stored leaf hashes of an earlier range
+    except WorkflowError as error:
+        return ["error", str(error)]
+
+
+def main() -> None:
+    _say({"verdict": _work(json.loads(sys.stdin.readline()))})
+
+
+# -- the caller's side -------------------------------------------------------------------------
+
+
+def _start(task: dict[str, Any]) -> subprocess.Popen[str]:
+    home = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
+    worker = subprocess.Popen([sys.executable, "-m", "workflow.verify_jobs"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=env)
+    assert worker.stdin is not None
+    worker.stdin.write(json.dumps(task) + "\n")  # on stdin: a URL may hold a password
+    worker.stdin.close()
+    return worker
+
+
+def _read(slot: int, out: IO[str], lines: queue.Queue[tuple[int, dict[str, Any] | None]]) -> None:
+    for line in out:
+        try:
+            lines.put((slot, json.loads(line)))
+        except ValueError:
+            continue
+    lines.put((slot, None))
+
+
+def run(target: str, size: int, jobs: int,
+        progress: Callable[[int], None] | None) -> tuple[merkle.Frontier, Any]:
+    """Check the log in ``jobs`` ranges and the records beside them.
+
+    Raises the rows' failure the sequential check would raise; otherwise returns the tree after
+    the last row and the records' verdict (their count, or the :class:`AuditFailure` to raise
+    once the log head has been checked against the tree, as the sequential check orders them).
+    """
+    from workflow.checks import AuditFailure
+
+    parts = ranges(size, jobs)
+    tasks = [{"job": "rows", "target": target, "start": start, "last": last}
+             for start, last in parts] + [{"job": "records", "target": target}]
+    lines: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+    workers = [_start(task) for task in tasks]
+    verdicts: dict[int, Verdict] = {}
+    try:
+        for slot, worker in enumerate(workers):
+            assert worker.stdout is not None
+            threading.Thread(target=_read, args=(slot, worker.stdout, lines), daemon=True).start()
+        finished = 0
+        while finished < len(workers):
+            slot, line = lines.get()
+            if line is None:
+                finished += 1
+            elif "done" in line:
+                if progress:
+                    progress(int(line["done"]))
+            elif "verdict" in line:
+                verdicts[slot] = line["verdict"]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait()
+    if len(verdicts) < len(workers):
+        raise WorkflowError("a verification worker stopped without a verdict")
+    failures = [verdicts[slot] for slot in range(len(parts)) if verdicts[slot][0] != "ok"]
+    for verdict in failures:
+        if verdict[0] == "error":
+            raise WorkflowError(verdict[1])
+    named = [v for v in failures if v[0] == "fail"]
+    if named:
+        _, message, seq, ref = min(named, key=lambda v: (v[2] is None, v[2] or 0))
+        raise AuditFailure(message, seq, ref)
+    if failures:
+        raise AuditFailure("a stored leaf hash before it is unreadable", failures[0][1])
+    _, tree_size, nodes = verdicts[len(parts) - 1]
+    frontier = merkle.Frontier(tree_size, [bytes.fromhex(n) for n in nodes])
+    records = verdicts[len(parts)]
+    if records[0] == "error":
+        raise WorkflowError(records[1])
+    if records[0] == "fail":
+        return frontier, AuditFailure(records[1], records[2], records[3])
+    return frontier, int(records[1])
+
+
+if __name__ == "__main__":
+    main()
