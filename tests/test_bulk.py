@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import PATRIOT, assert_one_line_error, db_snapshot, draft
+from workflow import Refused
 
 HEADER = ",".join(PATRIOT)
 
@@ -91,3 +92,32 @@ def test_advance_needs_either_ref_and_event_or_a_file(run_ready, tmp_path):
     source.write_text("TR-2026-0001,submit\n")
     assert "not both" in assert_one_line_error(
         run_ready("advance", "TR-2026-0001", "submit", "--from", str(source)), 2)
+
+
+def test_one_batch_may_move_a_request_several_steps(wf):
+    """Each firing sees the request as the firings before it in the batch left it."""
+    ref, other = draft(wf), draft(wf)
+    states = wf.fire_many([{"ref": ref, "event": "submit"},
+                           {"ref": other.lower(), "event": "submit"},
+                           {"ref": f" {ref} ", "event": "withdraw", "reason": "superseded"}],
+                          actor="dan")
+    assert states == ["nsc_review", "nsc_review", "withdrawn"]
+    assert [r["event"] for r in wf.history(ref)] == ["create", "submit", "withdraw"]
+    assert wf.get(ref)["version"] == 3
+    assert wf.get(other)["state"] == "nsc_review"
+    assert wf.verify()["rows"] == 5
+
+
+def test_a_refusal_late_in_a_batch_sees_the_earlier_firings(wf, db_target):
+    ref = draft(wf)
+    before = db_snapshot(db_target)
+    try:
+        wf.fire_many([{"ref": ref, "event": "submit"}, {"ref": ref, "event": "submit"}],
+                     actor="dan")
+    except Refused as refusal:
+        assert refusal.rule == "state"
+        assert "is nsc_review" in str(refusal)
+        assert "firing 2 of 2" in str(refusal)
+    else:
+        raise AssertionError("the second submit was not refused")
+    assert db_snapshot(db_target) == before

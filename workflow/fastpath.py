@@ -49,10 +49,18 @@ class RecordRow:
     participants: dict[str, list[str]]
     created_by: str
     created_at: datetime | None = None
+    data_text: str | None = None  # ``data`` as stored (SQLite), written back when unchanged
 
 
 def _as_is(text: str) -> str:
     return text
+
+
+def _encode_small(value: Any) -> str:
+    """Canonical JSON of a history row's roles, changes or consulted: most are empty."""
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return encode(value)
 
 
 class Tx:
@@ -65,14 +73,15 @@ class Tx:
         self.frontier: merkle.Frontier | None = None  # the log head, once read
         self._users: dict[str, UserRow | None] = {}
         self._policy: list[Restriction] | None = None
-        self._records: dict[str, RecordRow | None] = {}  # prefetched, each read once
-        self._later: list[tuple[str, tuple[Any, ...]]] = []  # sent together by finish()
+        self._records: dict[str, RecordRow | None] = {}  # read or written in this transaction
+        self._appended: list[tuple[Any, ...]] = []  # history rows, inserted by finish()
+        self._moment_memo: tuple[datetime, Any] | None = None
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
 
     def _json_in(self, value: Any) -> Any:
         if self.sqlite:
-            return json.dumps(value)
+            return encode(value)
         from psycopg.types.json import Json
 
         return Json(value)
@@ -89,8 +98,12 @@ class Tx:
         return json.loads(value) if isinstance(value, str) else value
 
     def _moment(self, value: datetime) -> Any:
+        if self._moment_memo is not None and self._moment_memo[0] == value:
+            return self._moment_memo[1]  # a batch stamps every row with one moment
         utc = value.astimezone(UTC)
-        return utc.strftime(_SQLITE_MOMENT) if self.sqlite else utc
+        stored = utc.strftime(_SQLITE_MOMENT) if self.sqlite else utc
+        self._moment_memo = (value, stored)
+        return stored
 
     def _day_in(self, value: date | None) -> Any:
         if value is None:
@@ -137,8 +150,9 @@ class Tx:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
 
     def _record_row(self, row: tuple[Any, ...]) -> RecordRow:
+        text = row[4] if isinstance(row[4], str) else None
         return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
-                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
+                         self._json_out(row[5]), row[6], self._moment_out(row[7]), text)
 
     def _policy_rows(self, rows: list[tuple[Any, ...]]) -> list[Restriction]:
         return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
@@ -161,12 +175,25 @@ class Tx:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def record(self, ref: str) -> RecordRow | None:
+        """The record as this transaction last read or wrote it."""
         if "\x00" in ref:
             return None
-        if ref in self._records:
-            return self._records.pop(ref)
-        row = self.run(RECORD_SQL, (ref,)).fetchone()
-        return None if row is None else self._record_row(row)
+        if ref not in self._records:
+            row = self.run(RECORD_SQL, (ref,)).fetchone()
+            self._records[ref] = None if row is None else self._record_row(row)
+        return self._records[ref]
+
+    def prefetch_records(self, refs: list[str], chunk: int = 500) -> None:
+        """Read many records in a few statements; later :meth:`record` calls find them."""
+        wanted = list(dict.fromkeys(r for r in refs if r not in self._records and "\x00" not in r))
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start:start + chunk]
+            for r in part:
+                self._records[r] = None
+            marks = ", ".join("?" * len(part))
+            for row in self.run(RECORD_SQL.replace("ref = ?", f"ref IN ({marks})"),
+                                tuple(part)).fetchall():
+                self._records[row[1]] = self._record_row(row)
 
     def records(self, where: str = "", params: tuple[Any, ...] = (),
                 order: str = "id") -> list[RecordRow]:
@@ -224,12 +251,18 @@ class Tx:
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
                       participants: dict[str, list[str]], due_on: date | None) -> bool:
         """The version-checked update; False when someone else wrote first."""
+        text = record.data_text if data == record.data else None
         cursor = self.run(
             "UPDATE wf_record SET state = ?, version = ?, data = ?, participants = ?, "
             "due_on = ? WHERE id = ? AND version = ?",
-            (state, record.version + 1, self._json_in(data), self._json_in(participants),
-             self._day_in(due_on), record.id, record.version))
-        return bool(cursor.rowcount == 1)
+            (state, record.version + 1, text if text is not None else self._json_in(data),
+             self._json_in(participants), self._day_in(due_on), record.id, record.version))
+        if cursor.rowcount != 1:
+            return False
+        self._records[record.ref] = RecordRow(
+            record.id, record.ref, state, record.version + 1, data, participants,
+            record.created_by, record.created_at, text)
+        return True
 
     def append_history(self, record: RecordRow, row: dict[str, Any], at: datetime) -> int:
         """Append one leaf to the Merkle log: numbered after the last, root stored with it.
@@ -242,7 +275,8 @@ class Tx:
         frontier = self.frontier
         assert frontier is not None
         seq = row["seq"] = frontier.size + 1
-        roles, changes, consulted = (encode(row[k]) for k in ("roles", "changes", "consulted"))
+        roles, changes, consulted = (_encode_small(row[k])
+                                     for k in ("roles", "changes", "consulted"))
         leaf = merkle.leaf_hash(assemble(
             seq, row["ref"], row["event"], row["from"], row["to"], row["actor"], roles, row["at"],
             row["reason"], changes, consulted, row["process_version"]))
@@ -251,10 +285,7 @@ class Tx:
                   row["actor"], self._json_text(roles), self._moment(at), row["reason"],
                   self._json_text(changes), self._json_text(consulted),
                   row["process_version"], leaf.hex(), frontier.root().hex())
-        if self.sqlite:
-            self.run(HISTORY_INSERT, values)
-        else:
-            self._later.append((HISTORY_INSERT, values))
+        self._appended.append(values)
         return int(row["seq"])
 
     def finish(self) -> None:
@@ -265,12 +296,14 @@ class Tx:
         head = ("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
                 (self.frontier.size, self._json_in([n.hex() for n in self.frontier.nodes])))
         if self.sqlite:
+            self.cursor.executemany(HISTORY_INSERT, self._appended)
             self.run(*head)
-            return
-        with self.raw.pipeline():
-            for sql, values in [*self._later, head]:
-                self.raw.execute(sql.replace("?", "%s"), values)
-        self._later.clear()
+        else:
+            with self.raw.pipeline():
+                for values in self._appended:
+                    self.raw.execute(HISTORY_INSERT.replace("?", "%s"), values)
+                self.raw.execute(head[0].replace("?", "%s"), head[1])
+        self._appended.clear()
 
 
 class Writer:

@@ -260,6 +260,8 @@ class Writing:
         states = []
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
+            if len(batch) > 1:
+                tx.prefetch_records([ref.strip().upper() for ref, *_ in batch])
             user = self._actor(tx, actor)
             restrictions = tx.policy()
             for number, (ref, spec, reason, parsed, expected) in enumerate(batch, 1):
