@@ -58,9 +58,13 @@ def test_reference_numbers_come_from_one_upsert_per_year(wf, clock):
     with wf.db.fast.transaction() as tx:
         assert [tx.next_number("TR", 2026) for _ in range(3)] == [1, 2, 3]
         assert tx.next_number("TR", 2027) == 1
+        assert tx.next_number("TR", 2026, 5) == 4
+        assert tx.next_number("TR", 2026) == 9
+        assert tx.next_number("XX", 2026, 3) == 1
+        assert tx.next_number("XX", 2026) == 4
     with wf.db.read() as s:
         counters = {(c.prefix, c.year): c.last for c in s.exec(select(RefCounter))}
-    assert counters == {("TR", 2026): 3, ("TR", 2027): 1}
+    assert counters == {("TR", 2026): 9, ("TR", 2027): 1, ("XX", 2026): 4}
 
 
 def test_an_exception_rolls_the_whole_transaction_back(wf):

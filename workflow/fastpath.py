@@ -232,12 +232,13 @@ class Tx:
             self._policy = self._policy_rows(self.run(POLICY_SQL).fetchall())
         return self._policy
 
-    def next_number(self, prefix: str, year: int) -> int:
+    def next_number(self, prefix: str, year: int, count: int = 1) -> int:
+        """Reserve ``count`` reference numbers for the year; returns the first."""
         row = self.run(
-            "INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, 1) "
-            "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + 1 "
-            "RETURNING last", (prefix, year)).fetchone()
-        return int(row[0])
+            "INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, ?) "
+            "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + ? "
+            "RETURNING last", (prefix, year, count, count)).fetchone()
+        return int(row[0]) - count + 1
 
     def insert_record(self, ref: str, process: str, state: str, data: dict[str, Any],
                       created_by: str, now: datetime) -> RecordRow:

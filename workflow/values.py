@@ -6,15 +6,18 @@ canonical Python value, or raises :class:`InvalidInput` naming the field and wha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from workflow.errors import InvalidInput
 
 MAX_TEXT = 2000
 MAX_REASON = 2000
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f]")  # control characters other than tab
 
 
 def _encodable(name: str, value: str) -> str:
@@ -37,7 +40,7 @@ def text(name: str, value: Any) -> str:
         raise InvalidInput(f"{name}: must not be empty")
     if len(cleaned) > MAX_TEXT:
         raise InvalidInput(f"{name}: longer than {MAX_TEXT} characters")
-    if any(ord(ch) < 32 and ch not in "\t" for ch in cleaned):
+    if _CONTROL.search(cleaned):
         raise InvalidInput(f"{name}: contains control characters")
     return cleaned
 
@@ -109,14 +112,19 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def country(name: str, value: Any) -> str:
-    """An ISO 3166-1 alpha-2 code of an assigned country, upper-cased."""
+@cache
+def _assigned_country(code: str) -> bool:
     import pycountry
 
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+def country(name: str, value: Any) -> str:
+    """An ISO 3166-1 alpha-2 code of an assigned country, upper-cased."""
     code = str(value).strip().upper()
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         raise InvalidInput(f"{name}: {value!r} is not an ISO 3166-1 alpha-2 country code")
-    if pycountry.countries.get(alpha_2=code) is None:
+    if not _assigned_country(code):
         raise InvalidInput(f"{name}: {code} is not an assigned ISO 3166-1 country code")
     return code
 

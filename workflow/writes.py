@@ -162,8 +162,9 @@ class Writing:
                 raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
                               f" may create records; {actor} holds {', '.join(user.roles)}")
             prefix = self.process.ref_prefix
-            for parsed in batch:
-                ref = f"{prefix}-{now.year}-{tx.next_number(prefix, now.year):04d}"
+            first = tx.next_number(prefix, now.year, len(batch))
+            for number, parsed in enumerate(batch, first):
+                ref = f"{prefix}-{now.year}-{number:04d}"
                 record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
                                           actor, now)
                 self._append(tx, record, "create", None, self.process.initial, user, now, None,
