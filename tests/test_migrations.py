@@ -86,7 +86,24 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     assert upgraded.get(ref)["state"] == "nsc_review"
     assert upgraded.verify()["rows"] == 2
     indexes = {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")}
-    assert {"ix_wf_history_at", "ix_wf_history_ref"} <= indexes
+    assert {"ix_wf_history_at", "ix_wf_history_record_id"} <= indexes
+    assert "ix_wf_history_ref" not in indexes  # 0005: one request's rows found by record id
+
+
+def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, clock):
+    wf = _migrated(db_target, clock)
+    ref = wf.create(actor="dan", **PATRIOT)
+    wf.create(actor="dan", **PATRIOT)
+    wf.fire(ref, "submit", actor="dan")
+    after = (wf.history(ref), wf.log(ref=ref))
+    schema.downgrade(wf.db.engine, "0004")
+    indexes = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_history")}
+    assert "ix_wf_history_ref" in indexes
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0004", "to": "0005"}
+    upgraded = Workflow(db_target, clock=clock)
+    assert (upgraded.history(ref), upgraded.log(ref=ref)) == after
+    assert [r["event"] for r in after[0]] == ["create", "submit"]
 
 
 def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):

@@ -21,7 +21,7 @@ from workflow.checks import BATCH, AuditFailure, check_records, check_rows
 from workflow.clock import iso
 from workflow.errors import InvalidInput
 from workflow.ledger import canonical, chain_link, row_leaf
-from workflow.models import GENESIS, History, LogHead
+from workflow.models import GENESIS, History, LogHead, record_id
 from workflow.scan import Scanner
 from workflow.views import history_dict
 
@@ -161,7 +161,7 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
     rows = [
         {"index": row.seq - 1, "row": history_dict(row),
          "proof": [p.hex() for p in merkle.inclusion_proof(row.seq - 1, tree)]}
-        for row in stream(session, History.ref == ref, History.seq <= size)
+        for row in stream(session, History.record_id == record_id(ref), History.seq <= size)
     ]
     return {"checkpoint": cp, "ref": ref, "rows": rows}
 

@@ -252,12 +252,20 @@ class Tx:
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
                       participants: dict[str, list[str]], due_on: date | None) -> bool:
         """The version-checked update; False when someone else wrote first."""
-        text = record.data_text if data == record.data else None
-        cursor = self.run(
-            "UPDATE wf_record SET state = ?, version = ?, data = ?, participants = ?, "
-            "due_on = ? WHERE id = ? AND version = ?",
-            (state, record.version + 1, text if text is not None else self._json_in(data),
-             self._json_in(participants), self._day_in(due_on), record.id, record.version))
+        same_data = data == record.data
+        sets, values = ["version = ?"], [record.version + 1]
+        if state != record.state:  # an unchanged indexed column is left out: no page written
+            sets.append("state = ?")
+            values.append(state)
+        if not same_data:  # due_on follows from data: unchanged with it
+            sets += ["data = ?", "due_on = ?"]
+            values += [self._json_in(data), self._day_in(due_on)]
+        if participants != record.participants:
+            sets.append("participants = ?")
+            values.append(self._json_in(participants))
+        cursor = self.run(f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?",
+                          (*values, record.id, record.version))
+        text = record.data_text if same_data else None
         if cursor.rowcount != 1:
             return False
         self._records[record.ref] = RecordRow(

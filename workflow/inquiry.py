@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from workflow import audit
 from workflow.clock import as_utc, iso
-from workflow.models import History, Record, Refusal
+from workflow.models import History, Record, Refusal, record_id
 from workflow.process import Process
 
 
@@ -57,7 +57,7 @@ def rows_by_record(session: Session, ref: str | None = None,
                    until: datetime | None = None) -> dict[int, list[History]]:
     conditions: list[Any] = []
     if ref is not None:
-        conditions.append(History.ref == ref)
+        conditions.append(History.record_id == record_id(ref))
     if until is not None:
         conditions.append(History.at <= until)
     grouped: dict[int, list[History]] = {}
@@ -73,7 +73,7 @@ def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
     decisions: dict[str, dict[str, int]] = {}
     breaches: list[dict[str, Any]] = []
     refs = {r.id: r.ref for r in session.exec(select(Record))}
-    for record_id, rows in sorted(rows_by_record(session).items()):
+    for rid, rows in sorted(rows_by_record(session).items()):
         spent: dict[str, float] = {}
         for row, after in zip(rows, [*rows[1:], None], strict=True):
             end = as_utc(after.at) if after is not None else as_utc(now)
@@ -89,9 +89,9 @@ def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
                 by_actor[row.event] = by_actor.get(row.event, 0) + 1
             excluded = process.separation.get(row.event, ())
             if row.actor in {r.actor for r in rows if r.event in excluded and r.seq < row.seq}:
-                breaches.append({"ref": refs.get(record_id, row.ref), "seq": row.seq,
+                breaches.append({"ref": refs.get(rid, row.ref), "seq": row.seq,
                                  "event": row.event, "actor": row.actor})
-        per_request.append({"ref": refs.get(record_id, rows[0].ref), "state": rows[-1].to_state,
+        per_request.append({"ref": refs.get(rid, rows[0].ref), "state": rows[-1].to_state,
                             "seconds_in_state": spent})
     states = {
         state: {"requests": len(times), "median_seconds": round(statistics.median(times), 6),

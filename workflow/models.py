@@ -46,7 +46,7 @@ class History(SQLModel, table=True):
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     record_id: int = Field(foreign_key="wf_record.id", index=True)
-    ref: str = Field(index=True)
+    ref: str
     event: str
     from_state: str | None
     to_state: str
@@ -144,3 +144,10 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=100)
     value: str
+
+
+def record_id(ref: str) -> Any:
+    """The id of the record ``ref``, as a subquery: one request's history is found by it."""
+    from sqlmodel import select
+
+    return select(Record.id).where(Record.ref == ref).scalar_subquery()

@@ -119,7 +119,10 @@ class Scanner:
             return  # no stored value holds a NUL byte
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("ref", ref), ("actor", actor), ("event", event)):
+        if ref is not None:
+            where.append("record_id = (SELECT id FROM wf_record WHERE ref = ?)")
+            params.append(ref)
+        for column, value in (("actor", actor), ("event", event)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
