@@ -15,21 +15,20 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 
 from tests.conftest import assert_one_line_error, draft, to_state
-from workflow import audit, verify_jobs
+from workflow import Refused, audit, verify_jobs
 from workflow.models import Record
 
 
 @given(size=st.integers(1, 10_000), jobs=st.integers(1, 64))
-def test_ranges_cover_every_row_once_and_leave_the_end_open(size, jobs):
+def test_ranges_cover_every_row_once(size, jobs):
     parts = verify_jobs.ranges(size, jobs)
     assert len(parts) == min(size, jobs)
     assert parts[0][0] == 1
-    assert parts[-1][1] is None
-    for (start, last), (following, _) in pairwise(parts):
-        assert last is not None
+    assert parts[-1][1] == size
+    for start, last in parts:
         assert start <= last
+    for (_, last), (following, _) in pairwise(parts):
         assert following == last + 1
-    assert parts[-1][0] <= size
 
 
 def _log(wf):
@@ -87,3 +86,26 @@ def test_a_small_log_is_checked_in_process_by_default(wf, monkeypatch):
     monkeypatch.setattr(audit.os, "cpu_count", lambda: 4)
     with pytest.raises(AssertionError, match="workers started"):
         wf.verify()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_writers_going_on_during_verify_raise_no_false_alarm(wf, jobs):
+    """Rows, refusals and record changes committed while verify runs are not alarms: it checks
+    the log as its head stood when it started, and each record against its own history."""
+    refs = _log(wf)
+    before = wf.verify(jobs=1)
+    waiting = [draft(wf) for _ in range(2)]
+    start = wf.verify(jobs=1)
+
+    def meanwhile(_count: int) -> None:
+        if waiting:
+            wf.fire(waiting.pop(), "submit", actor="dan")
+        with pytest.raises(Refused):
+            wf.fire(refs[0], "approve_for_us", actor="dan")
+
+    result = wf.verify(jobs=jobs, progress=meanwhile)
+    assert result["rows"] == start["rows"] == before["rows"] + 2
+    assert result["refusals"] == start["refusals"]
+    after = wf.verify(jobs=1)
+    assert after["rows"] > result["rows"]
+    assert after["refusals"] > result["refusals"]

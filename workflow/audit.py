@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from workflow import merkle, signing
-from workflow.checks import BATCH, AuditFailure, check_records, check_rows
+from workflow.checks import BATCH, AuditFailure, check_beyond, check_records, check_rows
 from workflow.clock import iso
 from workflow.errors import InvalidInput
 from workflow.ledger import canonical, chain_link, row_leaf
@@ -46,49 +46,56 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
            *, target: str | None = None, jobs: int | None = 1) -> dict[str, Any]:
     """Recompute every leaf and root, then check each record against its history.
 
-    Two streaming passes (by sequence, then by record), so memory stays flat. With ``jobs``
-    above 1 and the database's ``target``, both run in worker processes, the rows split into
-    ranges (:mod:`workflow.verify_jobs`); the first bad row named is the same either way.
+    The log head, any rows past it and the refusal chain are read in one snapshot; rows up to
+    the head never change, so they may be read later, by sequence (split over worker processes
+    with ``jobs`` above 1 and the database's ``target``, see :mod:`workflow.verify_jobs`); then
+    each record against its history, in a snapshot of its own. Writers may go on meanwhile:
+    what they append after the head was read is left for the next run. Memory stays flat.
     """
-    head = session.get(LogHead, 1)
-    size = head.size if head else 0
+    with scanner.snapshot() as snapshot:
+        head = snapshot.head()
+        beyond = check_beyond(snapshot, head[0], head[1]) if head is not None else None
+        refusals = _check_refusals(snapshot, head)
+    size = head[0] if head is not None else None
     if jobs is None:
-        jobs = 1 if size < PARALLEL_ROWS else max(1, min(os.cpu_count() or 1, MAX_JOBS))
+        big = (size or 0) >= PARALLEL_ROWS
+        jobs = max(1, min(os.cpu_count() or 1, MAX_JOBS)) if big else 1
     records: Any = None
-    if jobs > 1 and target is not None:
+    if jobs > 1 and target is not None and size:
         from workflow import verify_jobs
 
         frontier, records = verify_jobs.run(target, size, jobs, progress)
     else:
-        frontier = check_rows(scanner, 1, None, progress)
-    if head is not None and head.size != frontier.size:
-        raise AuditFailure(f"the log head counts {head.size} rows but {frontier.size} are "
-                           f"present: rows after {frontier.size} were cut off",
-                           frontier.size + 1)
-    if head is not None and head.size and merkle.Frontier(
-            head.size, [bytes.fromhex(n) for n in head.frontier]).root() != frontier.root():
-        raise AuditFailure("the log head's root does not match the rows", head.size)
+        frontier = check_rows(scanner, 1, size, progress=progress)
+    if head is not None and head[0] and merkle.Frontier(
+            head[0], [bytes.fromhex(n) for n in head[1]]).root() != frontier.root():
+        raise AuditFailure("the log head's root does not match the rows", head[0])
+    if beyond is not None:
+        raise beyond
     if isinstance(records, AuditFailure):
         raise records
     if records is None:
         records = check_records(scanner)
-    refusals = _check_refusals(scanner, head)
+    if isinstance(refusals, AuditFailure):
+        raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals}
 
 
-def _check_refusals(scanner: Scanner, head: LogHead | None) -> int:
-    """The refusal log's chain is unbroken and ends where the log head says it does."""
+def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | None
+                    ) -> int | AuditFailure:
+    """The refusal log's chain is unbroken and ends where the log head says it does; the
+    failure is returned, to be raised after the history's."""
     link, count = GENESIS, 0
-    for seq, row, stored in scanner.refusals():
+    for seq, row, stored in snapshot.refusals():
         link = chain_link(link, row)
         count += 1
         if link != stored:
-            raise AuditFailure(f"refusal {seq} does not follow from the refusals before it "
-                               "(altered, removed or reordered)", None, row["ref"])
-    if head is not None and (head.refusals, head.refusal_chain) != (count, link):
-        raise AuditFailure(f"the refusal log holds {count} chained refusals but its head "
-                           f"records {head.refusals}: refusals were cut off or forged")
+            return AuditFailure(f"refusal {seq} does not follow from the refusals before it "
+                                "(altered, removed or reordered)", None, row["ref"])
+    if head is not None and (head[2], head[3]) != (count, link):
+        return AuditFailure(f"the refusal log holds {count} chained refusals but its head "
+                            f"records {head[2]}: refusals were cut off or forged")
     return count
 
 

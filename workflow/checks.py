@@ -6,8 +6,10 @@ Kept apart from :mod:`workflow.audit` so that the worker processes of a split ve
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from typing import Any
 
 from workflow import merkle
@@ -29,20 +31,37 @@ class AuditFailure(WorkflowError):
         super().__init__(f"audit failed: {where}{message}")
 
 
-def check_rows(scanner: Scanner, start: int, last: int | None,
+def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | None = None,
                progress: Callable[[int], None] | None = None) -> merkle.Frontier:
     """Check rows ``start`` to ``last`` (to the end when None): numbered without a gap, each
     leaf recomputed from the row, each stored root recomputed from the tree up to it.
 
     The tree before ``start`` is taken from the stored leaf hashes; whoever checks those rows
-    recomputes them. Returns the tree after the last row checked.
+    recomputes them. ``size`` is the log head's count (``last`` unless told), named when the
+    rows end early. Returns the tree after the last row checked.
     """
     frontier = merkle.Frontier()
     if start > 1:
         for stored in scanner.leaf_hashes(start):
             frontier.append(bytes.fromhex(stored))
+    if last is not None and last < start:
+        return frontier
+    with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
+        check_sealed(rows, frontier, last, progress)
+    if last is not None and frontier.size < last:
+        counted = last if size is None else size
+        raise AuditFailure(f"the log head counts {counted} rows but {frontier.size} are "
+                           f"present: rows after {frontier.size} were cut off",
+                           frontier.size + 1)
+    return frontier
+
+
+def check_sealed(rows: Iterable[tuple[Any, ...]], frontier: merkle.Frontier, last: int | None,
+                 progress: Callable[[int], None] | None = None) -> None:
+    """Check rows as :meth:`Scanner.sealed` reads them, appending each to ``frontier``, until
+    the row numbered ``last`` (or the end)."""
     checked = 0
-    for sealed in scanner.sealed(start):
+    for sealed in rows:
         seq, ref, leaf_hex, root_hex = sealed[0], sealed[1], sealed[12], sealed[13]
         expected = frontier.size + 1
         if seq != expected:
@@ -63,7 +82,25 @@ def check_rows(scanner: Scanner, start: int, last: int | None,
             break
     if progress:
         progress(checked % BATCH)
-    return frontier
+
+
+def check_beyond(snapshot: Scanner, size: int, nodes: list[str]) -> AuditFailure | None:
+    """Rows numbered past the log head, in the same snapshot as the head: none can be there
+    honestly (a row and the head are committed together). The first is named, for what is
+    wrong with it if anything, else for lying beyond the head."""
+    with closing(snapshot.sealed(size + 1)) as rows:
+        first = next(rows, None)
+        if first is None:
+            return None
+        try:
+            check_sealed(itertools.chain([first], rows),
+                         merkle.Frontier(size, [bytes.fromhex(n) for n in nodes]), None)
+        except AuditFailure as failure:
+            return failure.with_traceback(None)
+        except ValueError:
+            pass  # the head's own frontier is unreadable: the row is named for where it lies
+    return AuditFailure(f"it lies beyond the {size} rows the log head counts (appended "
+                        "without the log head)", first[0], first[1])
 
 
 def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
@@ -96,9 +133,15 @@ def _decoded(value: Any) -> Any:
 
 
 def check_records(scanner: Scanner) -> int:
-    """Each record's state, version and fields equal what its history rows say."""
+    """Each record's state, version and fields equal what its history rows say (records and
+    history read in one snapshot)."""
+    with scanner.snapshot() as snapshot:
+        return _check_records(snapshot)
+
+
+def _check_records(snapshot: Scanner) -> int:
     records = 0
-    for record, rows in scanner.records_with_history():
+    for record, rows in snapshot.records_with_history():
         if record[0] is None:
             seq = rows[0][0]
             raise AuditFailure("its record no longer exists", seq)

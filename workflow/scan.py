@@ -34,13 +34,37 @@ def _sqlite_iso(value: str) -> str:
 
 
 class Scanner:
-    def __init__(self, engine: Any, sqlite: bool, describe: Any) -> None:
+    def __init__(self, engine: Any, sqlite: bool, describe: Any, pinned: Any = None) -> None:
         self.engine = engine
         self.sqlite = sqlite
         self.describe = describe
+        self._pinned = pinned  # the connection of a snapshot, see snapshot()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Scanner]:
+        """A scanner whose reads all see one and the same state of the database (one read
+        transaction; REPEATABLE READ on PostgreSQL), however many writers commit meanwhile."""
+        with self._connection() as raw:
+            if self._pinned is None:
+                raw.execute("BEGIN" if self.sqlite else
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield Scanner(self.engine, self.sqlite, self.describe, raw)
+
+    def head(self) -> tuple[int, list[str], int, str] | None:
+        """The log head: (size, frontier nodes in hex, refusals, refusal chain's last link)."""
+        with self._connection() as raw:
+            found = list(self._rows(raw, "SELECT size, frontier, refusals, refusal_chain FROM "
+                                         "wf_log_head WHERE id = 1", name="head"))
+        if not found:
+            return None
+        size, frontier, refusals, chain = found[0]
+        return int(size), list(self._json(frontier)), int(refusals), str(chain)
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
+        if self._pinned is not None:
+            yield self._pinned
+            return
         proxy = self.engine.raw_connection()
         errors = self.engine.dialect.dbapi.Error
         try:

@@ -28,12 +28,11 @@ from workflow.errors import WorkflowError
 Verdict = list[Any]
 
 
-def ranges(size: int, jobs: int) -> list[tuple[int, int | None]]:
-    """``jobs`` contiguous ranges of seq covering 1..size; the last is open-ended so that rows
-    beyond the log head's count are checked too."""
+def ranges(size: int, jobs: int) -> list[tuple[int, int]]:
+    """``jobs`` contiguous ranges of seq covering 1..size, each (first, last)."""
     jobs = max(1, min(jobs, size))
     bounds = [1 + size * i // jobs for i in range(jobs)] + [size + 1]
-    return [(bounds[i], bounds[i + 1] - 1 if i < jobs - 1 else None) for i in range(jobs)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(jobs)]
 
 
 # -- the worker side -------------------------------------------------------------------------
@@ -52,8 +51,8 @@ def _work(task: dict[str, Any]) -> Verdict:
         scan = Database(task["target"]).scan
         if task["job"] == "records":
             return ["ok", checks.check_records(scan)]
-        frontier = checks.check_rows(scan, task["start"], task["last"],
-                                    lambda count: _say({"done": count}))
+        frontier = checks.check_rows(scan, task["start"], task["last"], size=task["size"],
+                                     progress=lambda count: _say({"done": count}))
         return ["ok", frontier.size, [n.hex() for n in frontier.nodes]]
     except checks.AuditFailure as failure:
         return ["fail", failure.message, failure.seq, failure.ref]
@@ -103,7 +102,7 @@ def run(target: str, size: int, jobs: int,
     from workflow.checks import AuditFailure
 
     parts = ranges(size, jobs)
-    tasks = [{"job": "rows", "target": target, "start": start, "last": last}
+    tasks = [{"job": "rows", "target": target, "start": start, "last": last, "size": size}
              for start, last in parts] + [{"job": "records", "target": target}]
     lines: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
     workers = [_start(task) for task in tasks]
