@@ -42,7 +42,7 @@ def audit() -> None:
 @click.option("--since", "checkpoint", type=EXISTING,
               help="A checkpoint file: also prove nothing up to it was rewritten or cut off.")
 @click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
+@click.option("--jobs", type=click.IntRange(min=1, max=32), default=None,
               help="Worker processes sharing the work (default: one per CPU for a log of "
                    "100,000 rows or more, else 1).")
 @json_option

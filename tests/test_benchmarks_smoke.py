@@ -20,6 +20,8 @@ EXPECTED = {
     "request show REF (big database)",
     "history REF (big database)",
     "audit verify (big database)",
+    "audit verify --jobs 1 (big database)",
+    "audit verify vs leaf bytes alone",
     "audit verify peak memory",
     "audit export peak memory",
 }

@@ -139,3 +139,13 @@ def test_tx_placeholders_follow_the_driver(wf):
     with wf.db.fast.transaction() as tx:
         assert isinstance(tx, Tx)
         assert tx.run("SELECT count(*) FROM wf_user WHERE name = ?", ("admin",)).fetchone()[0] == 1
+
+
+def test_a_record_created_with_a_due_date_is_indexed_by_it_at_once(wf, clock):
+    with wf.db.fast.transaction() as tx:
+        tx.lock_head()
+        created = tx.insert_record("TR-2026-0900", "transfer", "drafted", {}, "dan", clock(),
+                                   date(2027, 1, 1))
+    with wf.db.read() as s:
+        record = s.exec(select(Record).where(Record.id == created.id)).one()
+    assert record.due_on == date(2027, 1, 1)

@@ -109,3 +109,60 @@ def test_writers_going_on_during_verify_raise_no_false_alarm(wf, jobs):
     after = wf.verify(jobs=1)
     assert after["rows"] > result["rows"]
     assert after["refusals"] > result["refusals"]
+
+
+def _tamper(wf, sql: str) -> None:
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_no_update")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_append_only ON wf_history")
+        conn.exec_driver_sql(sql)
+
+
+def _same_failure(wf) -> audit.AuditFailure:
+    """The failure named alone and split in three, which must be the same."""
+    with pytest.raises(audit.AuditFailure) as alone:
+        wf.verify(jobs=1)
+    with pytest.raises(audit.AuditFailure) as split:
+        wf.verify(jobs=3)
+    assert str(split.value) == str(alone.value)
+    return alone.value
+
+
+def test_a_moment_that_is_no_moment_is_named_as_an_altered_row(wf):
+    if not wf.db.is_sqlite:
+        pytest.skip("PostgreSQL stores only real moments")
+    refs = _log(wf)
+    _tamper(wf, "UPDATE wf_history SET at = 'not a moment' WHERE seq = 4")
+    failure = _same_failure(wf)
+    assert (failure.seq, failure.ref) == (4, refs[3])
+    assert "altered" in str(failure)
+
+
+def test_unreadable_stored_fields_are_named_by_request(wf):
+    if not wf.db.is_sqlite:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    refs = _log(wf)
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE wf_record SET data = '{{broken' WHERE ref = '{refs[1]}'")
+    failure = _same_failure(wf)
+    assert failure.ref == refs[1]
+    assert "stored fields are not readable" in str(failure)
+
+
+def test_a_row_moved_to_another_request_is_named(wf):
+    """The record id is not part of a row's hashed content: the records pass checks it."""
+    refs = _log(wf)
+    moved = wf.history(refs[3])[-1]["seq"]
+    _tamper(wf, f"UPDATE wf_history SET record_id = (SELECT id FROM wf_record WHERE ref = "
+                f"'{refs[0]}') WHERE seq = {moved}")
+    failure = _same_failure(wf)
+    assert failure.seq == moved
+    assert f"names {refs[3]} but is filed under {refs[0]}" in str(failure)
+    assert [r["seq"] for r in wf.history(refs[0])] == [1]
+
+
+def test_the_cli_caps_the_number_of_jobs(wf, run_ready):
+    line = assert_one_line_error(run_ready("audit", "verify", "--jobs", "33", actor="aud"), 2)
+    assert "--jobs" in line

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from workflow import merkle, signing
 from workflow.checks import BATCH, AuditFailure, check_beyond, check_records, check_rows
 from workflow.clock import iso
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, WorkflowError
 from workflow.ledger import canonical, chain_link, row_leaf
 from workflow.models import GENESIS, History, LogHead, record_id
 from workflow.scan import Scanner
@@ -67,12 +67,11 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         frontier, records = verify_jobs.run(target, size, jobs, progress)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress)
-    if head is not None and head[0] and merkle.Frontier(
-            head[0], [bytes.fromhex(n) for n in head[1]]).root() != frontier.root():
+    if head is not None and head[0] and _head_root(head) != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head[0])
     if beyond is not None:
         raise beyond
-    if isinstance(records, AuditFailure):
+    if isinstance(records, WorkflowError):
         raise records
     if records is None:
         records = check_records(scanner)
@@ -80,6 +79,13 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals}
+
+
+def _head_root(head: tuple[int, list[str], int, str]) -> bytes | None:
+    try:
+        return merkle.Frontier(head[0], [bytes.fromhex(n) for n in head[1]]).root()
+    except (TypeError, ValueError):
+        return None  # an unreadable frontier matches no root
 
 
 def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | None
@@ -168,7 +174,8 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
     rows = [
         {"index": row.seq - 1, "row": history_dict(row),
          "proof": [p.hex() for p in merkle.inclusion_proof(row.seq - 1, tree)]}
-        for row in stream(session, History.record_id == record_id(ref), History.seq <= size)
+        for row in stream(session, History.record_id == record_id(ref), History.ref == ref,
+                          History.seq <= size)
     ]
     return {"checkpoint": cp, "ref": ref, "rows": rows}
 

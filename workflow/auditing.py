@@ -34,8 +34,9 @@ class Auditing:
 
         cp = audit.read_checkpoint(since, pubkey) if since is not None else None
         with self.db.read() as s:
-            result = audit.verify(s, self.db.scan, progress, target=self.db.url,
-                                  jobs=jobs)
+            # workers open the database anew: not possible for a private in-memory one
+            target = self.db.url if not self.db.is_sqlite or self.db.path else None
+            result = audit.verify(s, self.db.scan, progress, target=target, jobs=jobs)
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
         return result

@@ -31,6 +31,10 @@ class AuditFailure(WorkflowError):
         super().__init__(f"audit failed: {where}{message}")
 
 
+class UnreadablePrefix(Exception):
+    """A stored leaf hash before a range is not a hash: the range before it names the row."""
+
+
 def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | None = None,
                progress: Callable[[int], None] | None = None) -> merkle.Frontier:
     """Check rows ``start`` to ``last`` (to the end when None): numbered without a gap, each
@@ -42,8 +46,11 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
     """
     frontier = merkle.Frontier()
     if start > 1:
-        for stored in scanner.leaf_hashes(start):
-            frontier.append(bytes.fromhex(stored))
+        try:
+            for stored in scanner.leaf_hashes(start):
+                frontier.append(bytes.fromhex(stored))
+        except (TypeError, ValueError):
+            raise UnreadablePrefix(start) from None
     if last is not None and last < start:
         return frontier
     with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
@@ -139,6 +146,12 @@ def check_records(scanner: Scanner) -> int:
         return _check_records(snapshot)
 
 
+def _decoded_json(value: Any) -> Any:
+    if value == "{}":
+        return {}  # most rows change no field: no need to decode
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _check_records(snapshot: Scanner) -> int:
     records = 0
     for record, rows in snapshot.records_with_history():
@@ -146,13 +159,26 @@ def _check_records(snapshot: Scanner) -> int:
             seq = rows[0][0]
             raise AuditFailure("its record no longer exists", seq)
         records += 1
-        _id, ref, state, version, fields = record
+        _id, ref, state, version, stored = record
         if not rows:
             raise AuditFailure(f"{ref} has no history row at all", None, ref)
         data: dict[str, Any] = {}
-        for _seq, _to, changes in rows:
-            data.update({name: new for name, (_old, new) in changes.items()})
-        last_seq, last_to, _ = rows[-1]
+        for seq, _to, changes, row_ref in rows:
+            if row_ref != ref:
+                raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
+            try:
+                data.update({name: new for name, (_old, new) in _decoded_json(changes).items()})
+            except (TypeError, ValueError, AttributeError):
+                raise AuditFailure("its changes are not readable (the row was altered)", seq,
+                                   ref) from None
+        last_seq, last_to, _, _ = rows[-1]
+        try:
+            fields = _decoded_json(stored)
+            if not isinstance(fields, dict):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise AuditFailure(f"{ref}'s stored fields are not readable", last_seq,
+                               ref) from None
         if state != last_to:
             raise AuditFailure(f"{ref} is {state} but its last history row says {last_to}",
                                last_seq, ref)

@@ -49,7 +49,6 @@ class RecordRow:
     participants: dict[str, list[str]]
     created_by: str
     created_at: datetime | None = None
-    data_text: str | None = None  # ``data`` as stored (SQLite), written back when unchanged
 
 
 def _as_is(text: str) -> str:
@@ -150,9 +149,8 @@ class Tx:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
 
     def _record_row(self, row: tuple[Any, ...]) -> RecordRow:
-        text = row[4] if isinstance(row[4], str) else None
         return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
-                         self._json_out(row[5]), row[6], self._moment_out(row[7]), text)
+                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
 
     def _policy_rows(self, rows: list[tuple[Any, ...]]) -> list[Restriction]:
         return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
@@ -241,12 +239,12 @@ class Tx:
         return int(row[0]) - count + 1
 
     def insert_record(self, ref: str, process: str, state: str, data: dict[str, Any],
-                      created_by: str, now: datetime) -> RecordRow:
+                      created_by: str, now: datetime, due_on: date | None = None) -> RecordRow:
         row = self.run(
             "INSERT INTO wf_record (ref, process, state, version, data, participants, due_on, "
-            "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, NULL, ?, ?) RETURNING id",
-            (ref, process, state, self._json_in(data), self._json_in({}), created_by,
-             self._moment(now))).fetchone()
+            "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
+            (ref, process, state, self._json_in(data), self._json_in({}), self._day_in(due_on),
+             created_by, self._moment(now))).fetchone()
         return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by, now)
 
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
@@ -265,12 +263,11 @@ class Tx:
             values.append(self._json_in(participants))
         cursor = self.run(f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?",
                           (*values, record.id, record.version))
-        text = record.data_text if same_data else None
         if cursor.rowcount != 1:
             return False
         self._records[record.ref] = RecordRow(
             record.id, record.ref, state, record.version + 1, data, participants,
-            record.created_by, record.created_at, text)
+            record.created_by, record.created_at)
         return True
 
     def append_history(self, record: RecordRow, row: dict[str, Any], at: datetime) -> int:

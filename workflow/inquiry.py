@@ -57,7 +57,7 @@ def rows_by_record(session: Session, ref: str | None = None,
                    until: datetime | None = None) -> dict[int, list[History]]:
     conditions: list[Any] = []
     if ref is not None:
-        conditions.append(History.record_id == record_id(ref))
+        conditions += [History.record_id == record_id(ref), History.ref == ref]
     if until is not None:
         conditions.append(History.at <= until)
     grouped: dict[int, list[History]] = {}

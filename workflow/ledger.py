@@ -21,7 +21,7 @@ from workflow import merkle
 encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 """Canonical JSON text of any value."""
 
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring
 
 
 def canonical(row: dict[str, Any]) -> bytes:

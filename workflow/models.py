@@ -147,7 +147,8 @@ class Setting(SQLModel, table=True):
 
 
 def record_id(ref: str) -> Any:
-    """The id of the record ``ref``, as a subquery: one request's history is found by it."""
+    """The id of the record ``ref``, as a subquery: one request's history is found by it (and
+    by its own ``ref`` too, which its leaf hash covers)."""
     from sqlmodel import select
 
     return select(Record.id).where(Record.ref == ref).scalar_subquery()

@@ -58,7 +58,11 @@ class Scanner:
         if not found:
             return None
         size, frontier, refusals, chain = found[0]
-        return int(size), list(self._json(frontier)), int(refusals), str(chain)
+        try:
+            nodes = [str(n) for n in self._json(frontier)]
+        except (TypeError, ValueError):
+            nodes = []  # unreadable: matches no tree
+        return int(size), nodes, int(refusals), str(chain)
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -84,16 +88,16 @@ class Scanner:
             cursor = raw.cursor(name=name)
             cursor.itersize = BATCH
             cursor.execute(sql.replace("?", "%s"), params)
-        while True:
-            batch = cursor.fetchmany(BATCH)
-            if not batch:
-                break
-            yield from batch
-        cursor.close()
+        try:
+            while True:
+                batch = cursor.fetchmany(BATCH)
+                if not batch:
+                    break
+                yield from batch
+        finally:
+            cursor.close()
 
     def _json(self, value: Any) -> Any:
-        if value == "{}":
-            return {}  # most rows change no field: no need to decode
         return json.loads(value) if isinstance(value, str) else value
 
     def _iso(self, value: Any) -> str:
@@ -125,7 +129,11 @@ class Scanner:
         iso = _sqlite_iso if self.sqlite else self._iso
         with self._connection() as raw:
             for r in self._rows(raw, sql, (start,), name="sealed"):
-                yield (*r[:7], iso(r[7]), *r[8:])
+                try:
+                    at = iso(r[7])
+                except (TypeError, ValueError):
+                    at = str(r[7])  # not a moment at all: the row's leaf will not match
+                yield (*r[:7], at, *r[8:])
 
     def leaf_hashes(self, before: int) -> Iterator[str]:
         """The stored leaf hashes of the rows numbered below ``before``, by seq."""
@@ -144,8 +152,8 @@ class Scanner:
         where: list[str] = []
         params: list[Any] = []
         if ref is not None:
-            where.append("record_id = (SELECT id FROM wf_record WHERE ref = ?)")
-            params.append(ref)
+            where.append("record_id = (SELECT id FROM wf_record WHERE ref = ?) AND ref = ?")
+            params += [ref, ref]
         for column, value in (("actor", actor), ("event", event)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -188,27 +196,28 @@ class Scanner:
                              "state": r[5], "rule": r[6], "message": r[7]}, r[8]
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-        """Each record (id, ref, state, version, data) with its history (seq, to, changes).
+        """Each record (id, ref, state, version, data) with its history (seq, to, changes,
+        ref), the JSON values as stored (decoding them is the checker's, which can name the
+        row a broken one belongs to).
 
         A merge of two ordered streams, so memory stays flat however large the log; history
-        rows whose record is gone come with a record of None.
+        rows whose record is gone come with a record of (None, record id).
         """
         with self._connection() as raw:
             records = self._rows(raw, "SELECT id, ref, state, version, data FROM wf_record "
                                       "ORDER BY id", name="records")
-            rows = self._rows(raw, "SELECT record_id, seq, to_state, changes FROM wf_history "
-                                   "ORDER BY record_id, seq", name="rows")
+            rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref "
+                                   "FROM wf_history ORDER BY record_id, seq", name="rows")
             pending = next(rows, None)
-            for rec in records:
-                record = (rec[0], rec[1], rec[2], rec[3], self._json(rec[4]))
+            for record in records:
                 mine: list[tuple[Any, ...]] = []
                 while pending is not None and pending[0] < record[0]:
-                    yield (None, pending[0]), [(pending[1], pending[2], self._json(pending[3]))]
+                    yield (None, pending[0]), [pending[1:]]
                     pending = next(rows, None)
                 while pending is not None and pending[0] == record[0]:
-                    mine.append((pending[1], pending[2], self._json(pending[3])))
+                    mine.append(pending[1:])
                     pending = next(rows, None)
-                yield record, mine
+                yield tuple(record), mine
             while pending is not None:
-                yield (None, pending[0]), [(pending[1], pending[2], self._json(pending[3]))]
+                yield (None, pending[0]), [pending[1:]]
                 pending = next(rows, None)

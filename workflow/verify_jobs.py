@@ -12,11 +12,13 @@ is imported again or shared with them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -56,10 +58,12 @@ def _work(task: dict[str, Any]) -> Verdict:
         return ["ok", frontier.size, [n.hex() for n in frontier.nodes]]
     except checks.AuditFailure as failure:
         return ["fail", failure.message, failure.seq, failure.ref]
-    except ValueError:
-        return ["unreadable", task.get("start")]  # stored leaf hashes of an earlier range
+    except checks.UnreadablePrefix:
+        return ["unreadable", task.get("start")]  # an earlier range names the row
     except WorkflowError as error:
         return ["error", str(error)]
+    except Exception as error:  # any other failure, reported to the caller as one line
+        return ["error", f"verification worker failed: {type(error).__name__}: {error}"]
 
 
 def main() -> None:
@@ -69,13 +73,14 @@ def main() -> None:
 # -- the caller's side -------------------------------------------------------------------------
 
 
-def _start(task: dict[str, Any]) -> subprocess.Popen[str]:
+def _start(task: dict[str, Any], errors: IO[bytes]) -> subprocess.Popen[str]:
     home = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
-    worker = subprocess.Popen([sys.executable, "-m", "workflow.verify_jobs"],
+    # -P: not the current directory first on the path, so this very package is what runs
+    worker = subprocess.Popen([sys.executable, "-P", "-m", "workflow.verify_jobs"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env=env)
+                              stderr=errors, text=True, env=env)
     assert worker.stdin is not None
     worker.stdin.write(json.dumps(task) + "\n")  # on stdin: a URL may hold a password
     worker.stdin.close()
@@ -105,47 +110,64 @@ def run(target: str, size: int, jobs: int,
     tasks = [{"job": "rows", "target": target, "start": start, "last": last, "size": size}
              for start, last in parts] + [{"job": "records", "target": target}]
     lines: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
-    workers = [_start(task) for task in tasks]
     verdicts: dict[int, Verdict] = {}
-    try:
-        for slot, worker in enumerate(workers):
-            assert worker.stdout is not None
-            threading.Thread(target=_read, args=(slot, worker.stdout, lines), daemon=True).start()
-        finished = 0
-        while finished < len(workers):
-            slot, line = lines.get()
-            if line is None:
-                finished += 1
-            elif "done" in line:
-                if progress:
-                    progress(int(line["done"]))
-            elif "verdict" in line:
-                verdicts[slot] = line["verdict"]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait()
-    if len(verdicts) < len(workers):
-        raise WorkflowError("a verification worker stopped without a verdict")
-    failures = [verdicts[slot] for slot in range(len(parts)) if verdicts[slot][0] != "ok"]
-    for verdict in failures:
-        if verdict[0] == "error":
-            raise WorkflowError(verdict[1])
-    named = [v for v in failures if v[0] == "fail"]
-    if named:
-        _, message, seq, ref = min(named, key=lambda v: (v[2] is None, v[2] or 0))
-        raise AuditFailure(message, seq, ref)
-    if failures:
-        raise AuditFailure("a stored leaf hash before it is unreadable", failures[0][1])
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in tasks]
+        workers = [_start(task, log) for task, log in zip(tasks, logs, strict=True)]
+        try:
+            for slot, worker in enumerate(workers):
+                assert worker.stdout is not None
+                threading.Thread(target=_read, args=(slot, worker.stdout, lines),
+                                 daemon=True).start()
+            finished = 0
+            while finished < len(workers):
+                slot, line = lines.get()
+                if line is None:
+                    finished += 1
+                elif "done" in line:
+                    if progress:
+                        progress(int(line["done"]))
+                elif "verdict" in line:
+                    verdicts[slot] = line["verdict"]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.wait()
+        for slot, log in enumerate(logs):
+            if slot not in verdicts:
+                log.seek(0)
+                said = log.read().decode(errors="replace").strip().splitlines()
+                raise WorkflowError("a verification worker stopped without a verdict"
+                                    + (f": {said[-1]}" if said else ""))
+    _raise_first([verdicts[slot] for slot in range(len(parts))])
     _, tree_size, nodes = verdicts[len(parts) - 1]
     frontier = merkle.Frontier(tree_size, [bytes.fromhex(n) for n in nodes])
     records = verdicts[len(parts)]
     if records[0] == "error":
-        raise WorkflowError(records[1])
+        return frontier, WorkflowError(records[1])
     if records[0] == "fail":
         return frontier, AuditFailure(records[1], records[2], records[3])
     return frontier, int(records[1])
+
+
+def _raise_first(verdicts: list[Verdict]) -> None:
+    """Raise what the sequential check would have raised first, if anything: the lowest row
+    named, unless a range before it could not be checked at all."""
+    from workflow.checks import AuditFailure
+
+    named: list[Verdict] = []
+    for verdict in verdicts:
+        if verdict[0] == "fail":
+            named.append(verdict)
+        elif verdict[0] == "error" and not named:
+            raise WorkflowError(verdict[1])
+    if named:
+        _, message, seq, ref = min(named, key=lambda v: (v[2] is None, v[2] or 0))
+        raise AuditFailure(message, seq, ref)
+    for verdict in verdicts:
+        if verdict[0] != "ok":
+            raise AuditFailure("a stored leaf hash before it is unreadable", verdict[1])
 
 
 if __name__ == "__main__":

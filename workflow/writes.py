@@ -128,11 +128,13 @@ class Writing:
             "consulted": consulted, "process_version": self.process.version,
         }, now)
 
+    def _due_on(self, data: dict[str, Any]) -> date | None:
+        due = data.get(self.process.due_field) if self.process.due_field else None
+        return date.fromisoformat(due) if isinstance(due, str) else None
+
     def _update(self, tx: Tx, record: RecordRow, state: str, data: dict[str, Any],
                 participants: dict[str, list[str]]) -> None:
-        due = data.get(self.process.due_field) if self.process.due_field else None
-        due_on = date.fromisoformat(due) if isinstance(due, str) else None
-        if not tx.update_record(record, state, data, participants, due_on):
+        if not tx.update_record(record, state, data, participants, self._due_on(data)):
             raise Conflict(record.ref)
 
     def create(self, *, actor: str, **fields: Any) -> str:
@@ -166,7 +168,7 @@ class Writing:
             for number, parsed in enumerate(batch, first):
                 ref = f"{prefix}-{now.year}-{number:04d}"
                 record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
-                                          actor, now)
+                                          actor, now, self._due_on(parsed))
                 self._append(tx, record, "create", None, self.process.initial, user, now, None,
                              {k: [None, v] for k, v in parsed.items()}, {})
                 refs.append(ref)
