@@ -166,3 +166,13 @@ def test_a_row_moved_to_another_request_is_named(wf):
 def test_the_cli_caps_the_number_of_jobs(wf, run_ready):
     line = assert_one_line_error(run_ready("audit", "verify", "--jobs", "33", actor="aud"), 2)
     assert "--jobs" in line
+
+
+def test_a_deleted_log_head_fails_verification(wf, run_ready):
+    _log(wf)
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM wf_log_head")
+    with pytest.raises(audit.AuditFailure, match="the log head is missing"):
+        wf.verify()
+    line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+    assert "log head is missing" in line

@@ -54,9 +54,12 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     """
     with scanner.snapshot() as snapshot:
         head = snapshot.head()
-        beyond = check_beyond(snapshot, head[0], head[1]) if head is not None else None
+        if head is None:
+            raise AuditFailure("the log head is missing (every initialised database has one): "
+                               "the log cannot be checked against it")
+        beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
-    size = head[0] if head is not None else None
+    size = head[0]
     if jobs is None:
         big = (size or 0) >= PARALLEL_ROWS
         jobs = max(1, min(os.cpu_count() or 1, MAX_JOBS)) if big else 1
@@ -67,7 +70,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         frontier, records = verify_jobs.run(target, size, jobs, progress)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress)
-    if head is not None and head[0] and _head_root(head) != frontier.root():
+    if head[0] and _head_root(head) != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head[0])
     if beyond is not None:
         raise beyond
