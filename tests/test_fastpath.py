@@ -149,3 +149,20 @@ def test_a_record_created_with_a_due_date_is_indexed_by_it_at_once(wf, clock):
     with wf.db.read() as s:
         record = s.exec(select(Record).where(Record.id == created.id)).one()
     assert record.due_on == date(2027, 1, 1)
+
+
+def test_a_deferred_update_that_finds_another_version_fails_the_transaction(wf):
+    """On PostgreSQL the version-checked update travels with the history rows; a miss is a
+    Conflict at commit, and nothing of the transaction is kept."""
+    from dataclasses import replace
+
+    ref = draft(wf)
+    before = wf.get(ref)
+    with pytest.raises(Conflict, match=ref), wf.db.fast.transaction() as tx:
+        record = tx.record(ref)
+        assert record is not None
+        stale = replace(record, version=record.version + 5)
+        if not tx.update_record(stale, "nsc_review", record.data, {}, None, deferred=True):
+            raise Conflict(ref)  # SQLite checks at once
+        assert not wf.db.is_sqlite
+    assert wf.get(ref) == before

@@ -17,6 +17,7 @@ from typing import Any
 
 from workflow import merkle
 from workflow.clock import iso
+from workflow.errors import Conflict
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
 
@@ -74,6 +75,7 @@ class Tx:
         self._policy: list[Restriction] | None = None
         self._records: dict[str, RecordRow | None] = {}  # read or written in this transaction
         self._appended: list[tuple[Any, ...]] = []  # history rows, inserted by finish()
+        self._updates: list[tuple[str, str, tuple[Any, ...]]] = []  # deferred, see finish()
         self._moment_memo: tuple[datetime, Any] | None = None
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
@@ -248,8 +250,13 @@ class Tx:
         return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by, now)
 
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
-                      participants: dict[str, list[str]], due_on: date | None) -> bool:
-        """The version-checked update; False when someone else wrote first."""
+                      participants: dict[str, list[str]], due_on: date | None, *,
+                      deferred: bool = False) -> bool:
+        """The version-checked update; False when someone else wrote first.
+
+        ``deferred`` (PostgreSQL only) sends it with the history rows in :meth:`finish`, one
+        round trip fewer, which then raises :class:`Conflict` for it instead.
+        """
         same_data = data == record.data
         sets, values = ["version = ?"], [record.version + 1]
         if state != record.state:  # an unchanged indexed column is left out: no page written
@@ -261,9 +268,11 @@ class Tx:
         if participants != record.participants:
             sets.append("participants = ?")
             values.append(self._json_in(participants))
-        cursor = self.run(f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?",
-                          (*values, record.id, record.version))
-        if cursor.rowcount != 1:
+        sql = f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?"
+        params = (*values, record.id, record.version)
+        if deferred and not self.sqlite:
+            self._updates.append((record.ref, sql, params))
+        elif self.run(sql, params).rowcount != 1:
             return False
         self._records[record.ref] = RecordRow(
             record.id, record.ref, state, record.version + 1, data, participants,
@@ -296,20 +305,29 @@ class Tx:
 
     def finish(self) -> None:
         """Store the log head once per transaction, after its last append; on PostgreSQL the
-        history rows go with it in one round trip."""
-        if self.frontier is None:
+        deferred record updates and the history rows go with it in one round trip."""
+        if self.frontier is None and not self._updates:
             return
-        head = ("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
-                (self.frontier.size, self._json_in([n.hex() for n in self.frontier.nodes])))
+        statements = [(HISTORY_INSERT, values) for values in self._appended]
+        if self.frontier is not None:
+            statements.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                               (self.frontier.size,
+                                self._json_in([n.hex() for n in self.frontier.nodes]))))
         if self.sqlite:
             self.cursor.executemany(HISTORY_INSERT, self._appended)
-            self.run(*head)
+            for sql, values in statements[len(self._appended):]:
+                self.run(sql, values)
         else:
             with self.raw.pipeline():
-                for values in self._appended:
-                    self.raw.execute(HISTORY_INSERT.replace("?", "%s"), values)
-                self.raw.execute(head[0].replace("?", "%s"), head[1])
+                updated = [(ref, self.raw.execute(sql.replace("?", "%s"), values))
+                           for ref, sql, values in self._updates]
+                for sql, values in statements:
+                    self.raw.execute(sql.replace("?", "%s"), values)
+            for ref, cursor in updated:
+                if cursor.rowcount != 1:
+                    raise Conflict(ref)
         self._appended.clear()
+        self._updates.clear()
 
 
 class Writer:

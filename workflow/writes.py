@@ -134,7 +134,8 @@ class Writing:
 
     def _update(self, tx: Tx, record: RecordRow, state: str, data: dict[str, Any],
                 participants: dict[str, list[str]]) -> None:
-        if not tx.update_record(record, state, data, participants, self._due_on(data)):
+        if not tx.update_record(record, state, data, participants, self._due_on(data),
+                                deferred=True):
             raise Conflict(record.ref)
 
     def create(self, *, actor: str, **fields: Any) -> str:
