@@ -87,6 +87,17 @@ def draft(wf: Workflow, actor: str = "dan", **overrides: Any) -> str:
     return wf.create(actor=actor, **{**PATRIOT, **overrides})
 
 
+def rewrite_history(wf: Workflow, sql: str) -> None:
+    """Run ``sql`` on the history as an attacker with database rights would: the append-only
+    trigger dropped first."""
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_no_update")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_append_only ON wf_history")
+        conn.exec_driver_sql(sql)
+
+
 def to_state(wf: Workflow, state: str, *, drafter: str = "dan", **overrides: Any) -> str:
     """A request by ``drafter`` driven into ``state`` along the main path."""
     ref = draft(wf, drafter, **overrides)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import draft, to_state
+from tests.conftest import draft, rewrite_history, to_state
 from workflow import audit, ledger
 from workflow.clock import iso
 from workflow.scan import _sqlite_iso
@@ -67,20 +67,11 @@ def test_history_rows_store_their_json_columns_canonically(wf):
         assert ledger.assemble(*stored[:12]) == ledger.canonical(row)
 
 
-def _rewrite(wf, sql):
-    with wf.db.engine.begin() as conn:
-        if wf.db.is_sqlite:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_no_update")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_append_only ON wf_history")
-        conn.exec_driver_sql(sql)
-
-
 def test_a_row_stored_in_another_json_spelling_still_verifies(wf):
     """Rows written with other spacing or key order (as older versions wrote them) are judged
     by what they say, not how it is spelled."""
     ref = draft(wf)
-    _rewrite(wf, "UPDATE wf_history SET roles = '[ \"drafter\" ]', "
+    rewrite_history(wf, "UPDATE wf_history SET roles = '[ \"drafter\" ]', "
                  "consulted = '{ }' WHERE seq = 1")
     assert wf.verify()["rows"] == 1
     assert _stored(wf, 1)[6] != ledger.encode(["drafter"])
@@ -92,7 +83,7 @@ def test_a_json_column_altered_or_broken_is_named(wf, value):
     if not wf.db.is_sqlite and value.count("[") != value.count("]"):
         pytest.skip("PostgreSQL refuses to store broken JSON at all")
     ref = draft(wf)
-    _rewrite(wf, f"UPDATE wf_history SET roles = {value} WHERE seq = 1")
+    rewrite_history(wf, f"UPDATE wf_history SET roles = {value} WHERE seq = 1")
     with pytest.raises(audit.AuditFailure) as caught:
         wf.verify()
     assert caught.value.seq == 1
@@ -105,8 +96,8 @@ def test_a_moment_stored_in_another_shape_still_verifies_on_sqlite(wf, clock):
         pytest.skip("PostgreSQL stores moments as timestamptz")
     clock.set(datetime(2026, 11, 25, 9, 30, 0, tzinfo=UTC))
     draft(wf)
-    _rewrite(wf, "UPDATE wf_history SET at = '2026-11-25 09:30:00' WHERE seq = 1")
+    rewrite_history(wf, "UPDATE wf_history SET at = '2026-11-25 09:30:00' WHERE seq = 1")
     assert wf.verify()["rows"] == 1
-    _rewrite(wf, "UPDATE wf_history SET at = '2026-11-25 09:30:01' WHERE seq = 1")
+    rewrite_history(wf, "UPDATE wf_history SET at = '2026-11-25 09:30:01' WHERE seq = 1")
     with pytest.raises(audit.AuditFailure, match="altered"):
         wf.verify()

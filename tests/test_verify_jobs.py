@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from tests.conftest import assert_one_line_error, draft, to_state
+from tests.conftest import assert_one_line_error, draft, rewrite_history, to_state
 from workflow import Refused, audit, verify_jobs
 from workflow.models import Record
 
@@ -111,15 +111,6 @@ def test_writers_going_on_during_verify_raise_no_false_alarm(wf, jobs):
     assert after["refusals"] > result["refusals"]
 
 
-def _tamper(wf, sql: str) -> None:
-    with wf.db.engine.begin() as conn:
-        if wf.db.is_sqlite:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_no_update")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS wf_history_append_only ON wf_history")
-        conn.exec_driver_sql(sql)
-
-
 def _same_failure(wf) -> audit.AuditFailure:
     """The failure named alone and split in three, which must be the same."""
     with pytest.raises(audit.AuditFailure) as alone:
@@ -134,7 +125,7 @@ def test_a_moment_that_is_no_moment_is_named_as_an_altered_row(wf):
     if not wf.db.is_sqlite:
         pytest.skip("PostgreSQL stores only real moments")
     refs = _log(wf)
-    _tamper(wf, "UPDATE wf_history SET at = 'not a moment' WHERE seq = 4")
+    rewrite_history(wf, "UPDATE wf_history SET at = 'not a moment' WHERE seq = 4")
     failure = _same_failure(wf)
     assert (failure.seq, failure.ref) == (4, refs[3])
     assert "altered" in str(failure)
@@ -155,7 +146,7 @@ def test_a_row_moved_to_another_request_is_named(wf):
     """The record id is not part of a row's hashed content: the records pass checks it."""
     refs = _log(wf)
     moved = wf.history(refs[3])[-1]["seq"]
-    _tamper(wf, f"UPDATE wf_history SET record_id = (SELECT id FROM wf_record WHERE ref = "
+    rewrite_history(wf, f"UPDATE wf_history SET record_id = (SELECT id FROM wf_record WHERE ref = "
                 f"'{refs[0]}') WHERE seq = {moved}")
     failure = _same_failure(wf)
     assert failure.seq == moved
