@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -87,6 +90,22 @@ def test_appends_number_rows_without_gaps_and_keep_the_head(wf):
     assert seqs == [1, 2, 3, 4, 5, 6]
     assert head is not None and head.size == 6
     assert len(head.frontier) == bin(6).count("1")
+    assert wf.verify()["rows"] == 6
+
+
+def test_a_head_another_process_wrote_is_read_afresh(wf, db_target):
+    refs = [draft(wf) for _ in range(3)]
+    wf.fire(refs[0], "submit", actor="dan")
+    code = ("import sys; from workflow import Workflow; wf = Workflow(sys.argv[1]); "
+            "wf.fire(sys.argv[2], 'submit', actor='dan'); wf.close()")
+    subprocess.run([sys.executable, "-c", code, db_target, refs[1]], check=True,
+                   cwd=Path(__file__).resolve().parent.parent)
+    wf.fire(refs[2], "submit", actor="dan")
+    with wf.db.read() as s:
+        head = s.get(LogHead, 1)
+        roots = [h.root_hash for h in s.exec(select(History).order_by(History.seq))]
+    assert head is not None and head.size == 6
+    assert len(set(roots)) == 6
     assert wf.verify()["rows"] == 6
 
 

@@ -88,6 +88,7 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     indexes = {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")}
     assert {"ix_wf_history_at", "ix_wf_history_record_id"} <= indexes
     assert "ix_wf_history_ref" not in indexes  # 0005: one request's rows found by record id
+    assert "ix_wf_history_actor" not in indexes  # 0006: no query looks rows up by actor
 
 
 def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, clock):
@@ -100,10 +101,29 @@ def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, cl
     indexes = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_history")}
     assert "ix_wf_history_ref" in indexes
     wf.close()
-    assert Workflow.upgrade(db_target) == {"from": "0004", "to": "0005"}
+    assert Workflow.upgrade(db_target) == {"from": "0004", "to": schema.HEAD}
     upgraded = Workflow(db_target, clock=clock)
     assert (upgraded.history(ref), upgraded.log(ref=ref)) == after
     assert [r["event"] for r in after[0]] == ["create", "submit"]
+
+
+def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
+    wf = _migrated(db_target, clock)
+    ref = wf.create(actor="dan", **PATRIOT)
+    wf.fire(ref, "submit", actor="dan")
+    before = db_snapshot(db_target)
+    schema.downgrade(wf.db.engine, "0005")
+    older = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_history")}
+    assert "ix_wf_history_actor" in older
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0005", "to": "0006"}
+    upgraded = Workflow(db_target, clock=clock)
+    assert {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")} == (
+        older - {"ix_wf_history_actor"})
+    assert {k: v for k, v in db_snapshot(db_target).items() if k != "alembic_version"} == {
+        k: v for k, v in before.items() if k != "alembic_version"}
+    upgraded.create(actor="dan", **PATRIOT)
+    assert upgraded.verify()["rows"] == 3
 
 
 def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from workflow import merkle
@@ -60,7 +61,37 @@ def _encode_small(value: Any) -> str:
     """Canonical JSON of a history row's roles, changes or consulted: most are empty."""
     if not value:
         return "[]" if isinstance(value, list) else "{}"
+    if isinstance(value, list):
+        return _encode_names(tuple(value))
     return encode(value)
+
+
+@lru_cache(maxsize=64)
+def _encode_names(names: tuple[str, ...]) -> str:
+    """A user's roles: the same few lists over and over."""
+    return encode(list(names))
+
+
+_last_frontier: tuple[str, tuple[bytes, ...]] = ("", ())
+
+
+def _frontier_nodes(text: str) -> tuple[bytes, ...]:
+    """The log head's stored frontier: usually the text this process wrote last, so it is
+    decoded only when someone else wrote it."""
+    global _last_frontier
+    last = _last_frontier  # one read: another thread may replace it meanwhile
+    if text == last[0]:
+        return last[1]
+    nodes = tuple(bytes.fromhex(h) for h in json.loads(text))
+    _last_frontier = (text, nodes)
+    return nodes
+
+
+def _frontier_text(nodes: list[bytes]) -> str:
+    global _last_frontier
+    text = encode([n.hex() for n in nodes])
+    _last_frontier = (text, tuple(nodes))
+    return text
 
 
 class Tx:
@@ -159,8 +190,10 @@ class Tx:
                 for r in rows]
 
     def _frontier(self, row: tuple[Any, ...]) -> merkle.Frontier:
-        size, frontier_json = row
-        return merkle.Frontier(size, [bytes.fromhex(h) for h in self._json_out(frontier_json)])
+        size, stored = row
+        if isinstance(stored, str):
+            return merkle.Frontier(size, _frontier_nodes(stored))
+        return merkle.Frontier(size, [bytes.fromhex(h) for h in stored])
 
     def user(self, name: str) -> UserRow | None:
         if "\x00" in name:
@@ -310,9 +343,11 @@ class Tx:
             return
         statements = [(HISTORY_INSERT, values) for values in self._appended]
         if self.frontier is not None:
+            nodes = self.frontier.nodes
+            stored = (self._json_text(_frontier_text(nodes)) if self.sqlite
+                      else self._json_in([n.hex() for n in nodes]))
             statements.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
-                               (self.frontier.size,
-                                self._json_in([n.hex() for n in self.frontier.nodes]))))
+                               (self.frontier.size, stored)))
         if self.sqlite:
             self.cursor.executemany(HISTORY_INSERT, self._appended)
             for sql, values in statements[len(self._appended):]:

@@ -50,7 +50,7 @@ class History(SQLModel, table=True):
     event: str
     from_state: str | None
     to_state: str
-    actor: str = Field(index=True)
+    actor: str
     roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
     at: datetime = Field(index=True)
     reason: str | None
