@@ -137,6 +137,27 @@ def test_missing_sqlite_file_asks_for_workflow_init_and_is_not_created(tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [*ALL, ["db", "current"], ["db", "upgrade"]], ids=ids)
+@pytest.mark.parametrize("kind", ["other-program", "empty"])
+def test_a_file_that_is_not_a_workflow_database_is_left_exactly_as_it_was(tmp_path, argv, kind):
+    path = tmp_path / "other.db"
+    if kind == "empty":
+        path.touch()
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('kept')")
+        conn.commit()
+        conn.close()
+    before = listing(tmp_path)
+    result = invoke(str(path), *argv)
+    if argv == ["db", "current"]:
+        assert result.exit_code == 0 and "none" in result.stdout.lower(), result.stdout
+    else:
+        assert "workflow init" in assert_one_line_error(result, 1)
+    assert listing(tmp_path) == before
+
+
 def test_missing_sqlite_file_via_the_console_script(tmp_path):
     path = tmp_path / "missing.db"
     line = assert_one_line_failure(run_cli(["--db", str(path), "--as", "admin", "request",

@@ -45,14 +45,18 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL and a busy timeout; BEGIN IMMEDIATE for writes so they queue instead of deadlocking."""
+    """A busy timeout; BEGIN IMMEDIATE for writes so they queue instead of deadlocking.
+
+    WAL is switched on once, when the schema is created (the mode is kept in the file), so that
+    opening a file which is not a workflow database leaves it exactly as it was.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA journal_mode")  # a damaged file fails here, before any -wal is made
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -181,7 +185,14 @@ class Database:
             revision = schema.current(self.engine)
             if revision is not None:
                 schema.check(self.engine)
-            elif direct:
+                return
+            if self.is_sqlite:
+                proxy = self.engine.raw_connection()
+                try:
+                    proxy.driver_connection.execute("PRAGMA journal_mode = WAL")
+                finally:
+                    proxy.close()
+            if direct:
                 from sqlalchemy import insert
                 from sqlmodel import SQLModel
 
