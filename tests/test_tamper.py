@@ -13,7 +13,7 @@ import base64
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +132,24 @@ def roll_records_back(wf: Workflow) -> None:
     """Make every request agree with whatever history rows are left of it."""
     with wf.db.engine.begin() as conn:
         rows = conn.execute(select(HISTORY).order_by(HISTORY.c.seq)).mappings().all()
-        replayed: dict[int, tuple[str, int, dict[str, Any]]] = {}
         for found in rows:
-            state, version, data = replayed.get(found["record_id"], ("", 0, {}))
+            if found["event"] == "create":
+                conn.execute(update(RECORD).where(RECORD.c.id == found["record_id"]).values(
+                    created_by=found["actor"], created_at=found["at"]))
+        replayed: dict[int, tuple[str, int, dict[str, Any], dict[str, list[str]]]] = {}
+        for found in rows:
+            state, version, data, joined = replayed.get(found["record_id"], ("", 0, {}, {}))
             data = {**data, **{k: new for k, (_old, new) in found["changes"].items()}}
-            replayed[found["record_id"]] = (found["to_state"], version + 1, data)
-        for record_id, (state, version, data) in replayed.items():
+            if found["event"] not in ("create", "edit"):
+                actors = joined.get(found["event"], [])
+                joined = {**joined, found["event"]: actors + [found["actor"]] * (
+                    found["actor"] not in actors)}
+            replayed[found["record_id"]] = (found["to_state"], version + 1, data, joined)
+        for record_id, (state, version, data, joined) in replayed.items():
+            due = data.get("decision_date")
             conn.execute(update(RECORD).where(RECORD.c.id == record_id).values(
-                state=state, version=version, data=data))
+                state=state, version=version, data=data, participants=joined,
+                due_on=date.fromisoformat(due) if due else None))
 
 
 def save_checkpoint(wf: Workflow, path: Path, **kwargs: Any) -> dict[str, Any]:
@@ -232,6 +242,11 @@ def test_a_fully_resealed_rewrite_passes_alone_but_fails_against_an_older_checkp
     seq = seq_of(wf, refs["A"], "approve_for_us")
     drop_history_trigger(wf)
     set_row(wf, seq, actor="abe")
+    with wf.db.engine.begin() as conn:  # and the record's participants to match
+        joined = conn.execute(select(RECORD.c.participants).where(
+            RECORD.c.ref == refs["A"])).scalar_one()
+        conn.execute(update(RECORD).where(RECORD.c.ref == refs["A"]).values(
+            participants={**joined, "approve_for_us": ["abe"]}))
     reseal(wf)
     # without a checkpoint the perfect forgery is internally consistent: that is what
     # checkpoints are for
@@ -377,6 +392,46 @@ def test_a_request_field_changed_behind_the_history_is_named(wf, refs, run_ready
     error = failure(wf)
     assert "fields note, quantity differ" in str(error)
     assert_names(error, cli_failure(run_ready), seq_of(wf, refs["C"], "edit"), refs["C"])
+
+
+@pytest.mark.parametrize(("values", "needle", "event"), [
+    pytest.param({"created_by": "dora"}, "says it was drafted by dora at", "create",
+                 id="drafter"),
+    pytest.param({"created_at": datetime(2026, 1, 1, tzinfo=UTC)},
+                 "drafted by dan at 2026-01-01T00:00:00+00:00; its history says dan at",
+                 "create", id="drafting-time"),
+    pytest.param({"participants": {}}, "participants differ from who its history says",
+                 "request_third_country", id="participants-emptied"),
+    pytest.param({"participants": {"submit": ["dan"], "approve_for_us": ["abe"],
+                                   "request_third_country": ["dan"]}},
+                 "participants differ", "request_third_country", id="participant-swapped"),
+    pytest.param({"due_on": date(2030, 1, 1)}, "is due on 2030-01-01 but its history says",
+                 "request_third_country", id="due-date"),
+    pytest.param({"due_on": None}, "has no due date but its history says 20",
+                 "request_third_country", id="due-date-cleared"),
+])
+def test_who_drafted_who_took_part_and_when_it_is_due_are_checked(wf, refs, run_ready, values,
+                                                                   needle, event):
+    """The columns the separation-of-duties rules and `due` read must agree with the history."""
+    with wf.db.engine.begin() as conn:
+        conn.execute(update(RECORD).where(RECORD.c.ref == refs["A"]).values(**values))
+    error = failure(wf)
+    assert needle in str(error)
+    assert_names(error, cli_failure(run_ready), seq_of(wf, refs["A"], event), refs["A"])
+
+
+def test_a_drafter_rewritten_to_dodge_separation_of_duties_is_caught(wf, run_ready):
+    wf.add_user("both", ["drafter", "approver"], actor="admin")
+    ref = draft(wf, actor="both")
+    wf.fire(ref, "submit", actor="both")
+    with pytest.raises(Refused) as refused:
+        wf.fire(ref, "approve_for_us", actor="both")
+    assert refused.value.rule == "separation-of-duties"
+    with wf.db.engine.begin() as conn:
+        conn.execute(update(RECORD).where(RECORD.c.ref == ref).values(
+            created_by="dan", participants={}))
+    error = failure(wf)
+    assert_names(error, cli_failure(run_ready), seq_of(wf, ref, "create"), ref)
 
 
 def test_a_request_inserted_without_history_is_named(wf, refs, run_ready, clock):

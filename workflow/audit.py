@@ -43,7 +43,8 @@ def leaves(session: Session, size: int | None = None) -> list[bytes]:
 
 
 def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] | None = None,
-           *, target: str | None = None, jobs: int | None = 1) -> dict[str, Any]:
+           *, target: str | None = None, jobs: int | None = 1,
+           due_field: str | None = None) -> dict[str, Any]:
     """Recompute every leaf and root, then check each record against its history.
 
     The log head, any rows past it and the refusal chain are read in one snapshot; rows up to
@@ -67,7 +68,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if jobs > 1 and target is not None and size:
         from workflow import verify_jobs
 
-        frontier, records = verify_jobs.run(target, size, jobs, progress)
+        frontier, records = verify_jobs.run(target, size, jobs, progress, due_field)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress)
     if head[0] and _head_root(head) != frontier.root():
@@ -77,7 +78,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if isinstance(records, WorkflowError):
         raise records
     if records is None:
-        records = check_records(scanner)
+        records = check_records(scanner, due_field)
     if isinstance(refusals, AuditFailure):
         raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),

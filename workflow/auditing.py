@@ -36,7 +36,8 @@ class Auditing:
         with self.db.read() as s:
             # workers open the database anew: not possible for a private in-memory one
             target = self.db.url if not self.db.is_sqlite or self.db.path else None
-            result = audit.verify(s, self.db.scan, progress, target=target, jobs=jobs)
+            result = audit.verify(s, self.db.scan, progress, target=target, jobs=jobs,
+                                  due_field=self.process.due_field)
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
         return result

@@ -10,6 +10,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable
 from contextlib import closing
+from datetime import UTC, datetime
 from typing import Any
 
 from workflow import merkle
@@ -139,11 +140,12 @@ def _decoded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def check_records(scanner: Scanner) -> int:
-    """Each record's state, version and fields equal what its history rows say (records and
-    history read in one snapshot)."""
+def check_records(scanner: Scanner, due_field: str | None = None) -> int:
+    """Each record's state, version, fields, drafter, drafting time, participants and due date
+    equal what its history rows say (records and history read in one snapshot); ``due_field``
+    names the field the due date follows."""
     with scanner.snapshot() as snapshot:
-        return _check_records(snapshot)
+        return _check_records(snapshot, due_field)
 
 
 def _decoded_json(value: Any) -> Any:
@@ -152,33 +154,66 @@ def _decoded_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _check_records(snapshot: Scanner) -> int:
+WRITES_WITHOUT_EVENT = ("create", "edit")  # history events that are not the process's own
+
+
+def _replayed(ref: str, rows: list[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The fields and the participants (actors of each event, first firing first) the history
+    leaves a record with."""
+    data: dict[str, Any] = {}
+    participants: dict[str, list[str]] = {}
+    for seq, _to, changes, row_ref, event, actor, _at in rows:
+        if row_ref != ref:
+            raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
+        try:
+            data.update({name: new for name, (_old, new) in _decoded_json(changes).items()})
+        except (TypeError, ValueError, AttributeError):
+            raise AuditFailure("its changes are not readable (the row was altered)", seq,
+                               ref) from None
+        if event not in WRITES_WITHOUT_EVENT and actor not in participants.setdefault(event, []):
+            participants[event].append(actor)
+    return data, participants
+
+
+def _stored_dict(value: Any, what: str, seq: int, ref: str) -> dict[str, Any]:
+    try:
+        decoded = _decoded_json(value)
+        if not isinstance(decoded, dict):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise AuditFailure(f"{ref}'s stored {what} are not readable", seq, ref) from None
+    return decoded
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored moment in UTC (SQLite keeps text, in more than one shape), or None."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+    if not isinstance(moment, datetime):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _day_text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+def _check_records(snapshot: Scanner, due_field: str | None) -> int:
     records = 0
     for record, rows in snapshot.records_with_history():
         if record[0] is None:
             seq = rows[0][0]
             raise AuditFailure("its record no longer exists", seq)
         records += 1
-        _id, ref, state, version, stored = record
+        _id, ref, state, version, stored, drafter, drafted_at, joined, due_on = record
         if not rows:
             raise AuditFailure(f"{ref} has no history row at all", None, ref)
-        data: dict[str, Any] = {}
-        for seq, _to, changes, row_ref in rows:
-            if row_ref != ref:
-                raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
-            try:
-                data.update({name: new for name, (_old, new) in _decoded_json(changes).items()})
-            except (TypeError, ValueError, AttributeError):
-                raise AuditFailure("its changes are not readable (the row was altered)", seq,
-                                   ref) from None
-        last_seq, last_to, _, _ = rows[-1]
-        try:
-            fields = _decoded_json(stored)
-            if not isinstance(fields, dict):
-                raise TypeError
-        except (TypeError, ValueError):
-            raise AuditFailure(f"{ref}'s stored fields are not readable", last_seq,
-                               ref) from None
+        data, participants = _replayed(ref, rows)
+        first_seq, _, _, _, first_event, first_actor, first_at = rows[0]
+        last_seq, last_to = rows[-1][:2]
+        fields = _stored_dict(stored, "fields", last_seq, ref)
         if state != last_to:
             raise AuditFailure(f"{ref} is {state} but its last history row says {last_to}",
                                last_seq, ref)
@@ -189,4 +224,25 @@ def _check_records(snapshot: Scanner) -> int:
         if changed:
             raise AuditFailure(f"{ref} fields {', '.join(changed)} differ from what its "
                                "history records", last_seq, ref)
+        if first_event != "create":
+            raise AuditFailure(f"{ref}'s first history row is {first_event}, not its drafting",
+                               first_seq, ref)
+        drafted, first = _moment(drafted_at), _moment(first_at)
+        if drafted is None:
+            raise AuditFailure(f"{ref}'s drafting time is not readable", first_seq, ref)
+        if drafter != first_actor or drafted != first:
+            when = first.isoformat() if first else first_at
+            raise AuditFailure(f"{ref} says it was drafted by {drafter} at "
+                               f"{drafted.isoformat()}; its history says {first_actor} at {when}",
+                               first_seq, ref)
+        if _stored_dict(joined, "participants", last_seq, ref) != participants:
+            raise AuditFailure(f"{ref}'s participants differ from who its history says fired "
+                               "its events", last_seq, ref)
+        due = data.get(due_field) if due_field else None
+        due = due if isinstance(due, str) else None
+        stored_due = _day_text(due_on)
+        if stored_due != due:
+            said = f"is due on {stored_due}" if stored_due else "has no due date"
+            raise AuditFailure(f"{ref} {said} but its history says "
+                               f"{due or 'it has none'}", last_seq, ref)
     return records

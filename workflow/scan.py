@@ -196,18 +196,20 @@ class Scanner:
                              "state": r[5], "rule": r[6], "message": r[7]}, r[8]
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-        """Each record (id, ref, state, version, data) with its history (seq, to, changes,
-        ref), the JSON values as stored (decoding them is the checker's, which can name the
-        row a broken one belongs to).
+        """Each record (id, ref, state, version, data, created_by, created_at, participants,
+        due_on) with its history (seq, to, changes, ref, event, actor, at), the values as
+        stored (decoding them is the checker's, which can name the row a broken one belongs
+        to).
 
         A merge of two ordered streams, so memory stays flat however large the log; history
         rows whose record is gone come with a record of (None, record id).
         """
         with self._connection() as raw:
-            records = self._rows(raw, "SELECT id, ref, state, version, data FROM wf_record "
+            records = self._rows(raw, "SELECT id, ref, state, version, data, created_by, "
+                                      "created_at, participants, due_on FROM wf_record "
                                       "ORDER BY id", name="records")
-            rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref "
-                                   "FROM wf_history ORDER BY record_id, seq", name="rows")
+            rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
+                                   "at FROM wf_history ORDER BY record_id, seq", name="rows")
             pending = next(rows, None)
             for record in records:
                 mine: list[tuple[Any, ...]] = []
