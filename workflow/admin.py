@@ -5,8 +5,9 @@ These run through SQLModel sessions; the ORM is imported only when one of them i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values
 from workflow.clock import as_utc
@@ -18,12 +19,24 @@ if TYPE_CHECKING:
     from workflow.models import User
     from workflow.process import Process
 
+T = TypeVar("T")
+
 
 class Administering:
     db: Database
     process: Process
     clock: Clock
     login: str | None
+    _log_refusal: Callable[..., None]  # from the writing half: appends to the refusal log
+
+    def _recorded(self, actor: str, action: str, attempt: Callable[[], T]) -> T:
+        """Run an administrative change; a refusal is appended to the refusal log, as for
+        requests, before it reaches the caller."""
+        try:
+            return attempt()
+        except Refused as error:
+            self._log_refusal(actor, None, action, {}, error)
+            raise
 
     def _user(self, s: Any, actor: str) -> User:
         """The acting user: registered, active and, where the database says so, its login."""
@@ -63,9 +76,13 @@ class Administering:
         if not roles:
             raise InvalidInput("a user needs at least one --role")
         checked = [self.process.check_role(role) for role in roles]
-        with self.db.write() as s:
-            self._admin(s, actor, "add users")
-            return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
+
+        def attempt() -> dict[str, Any]:
+            with self.db.write() as s:
+                self._admin(s, actor, "add users")
+                return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
+
+        return self._recorded(actor, "user add", attempt)
 
     def users(self) -> list[dict[str, Any]]:
         from sqlmodel import select
@@ -80,17 +97,24 @@ class Administering:
         from workflow import people
 
         people.check_name(name)
-        with self.db.write() as s:
-            self._admin(s, actor, "disable users")
-            people.disable(s, name)
+
+        def attempt() -> None:
+            with self.db.write() as s:
+                self._admin(s, actor, "disable users")
+                people.disable(s, name)
+
+        self._recorded(actor, "user disable", attempt)
 
     def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
         """Create PostgreSQL roles for the process's roles and authenticate actors by login."""
         from workflow import grants
 
-        with self.db.write() as s:
-            self._admin(s, actor, "set up database roles")
-            return grants.grant(s, self.process.roles, self.process.read_only)
+        def attempt() -> dict[str, Any]:
+            with self.db.write() as s:
+                self._admin(s, actor, "set up database roles")
+                return grants.grant(s, self.process.roles, self.process.read_only)
+
+        return self._recorded(actor, "db grant", attempt)
 
     # -- policy -------------------------------------------------------------------------------
 
@@ -117,18 +141,25 @@ class Administering:
         from workflow import policy
 
         self.process.check_policy_kind(kind)
-        cleaned = self._policy_reason(reason, "policy add")
-        with self.db.write() as s:
-            self._admin(s, actor, "change the policy")
-            entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
-            return policy.entry_dict(entry, self.process.policy_subject)
+
+        def attempt() -> dict[str, Any]:
+            cleaned = self._policy_reason(reason, "policy add")
+            with self.db.write() as s:
+                self._admin(s, actor, "change the policy")
+                entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
+                return policy.entry_dict(entry, self.process.policy_subject)
+
+        return self._recorded(actor, "policy add", attempt)
 
     def end_restriction(self, subject: str, on: date, *, reason: str | None,
                         actor: str) -> list[dict[str, Any]]:
         from workflow import policy
 
-        cleaned = self._policy_reason(reason, "policy end")
-        with self.db.write() as s:
-            self._admin(s, actor, "change the policy")
-            ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
-            return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
+        def attempt() -> list[dict[str, Any]]:
+            cleaned = self._policy_reason(reason, "policy end")
+            with self.db.write() as s:
+                self._admin(s, actor, "change the policy")
+                ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
+                return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
+
+        return self._recorded(actor, "policy end", attempt)

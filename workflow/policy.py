@@ -51,6 +51,12 @@ def end(session: Session, subject: str, on: date, reason: str, actor: str,
     if not entries:
         raise NotFound(f"{subject} has no restriction in force on {on.isoformat()} or later")
     for entry in entries:
+        if entry.since >= on:
+            raise Refused("policy end", "end-before-start",
+                          f"{subject}'s {entry.kind} restriction starts on "
+                          f"{entry.since.isoformat()}; it cannot end on {on.isoformat()}, "
+                          "which is not after its start")
+    for entry in entries:
         entry.until = on
         session.add(entry)
         _record(session, entry, "end", actor, reason, now)

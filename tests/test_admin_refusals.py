@@ -1,0 +1,58 @@
+"""Administrative changes refused by a rule land in the refusal log too, and change nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tests.conftest import assert_one_line_error, db_snapshot
+from workflow import Refused
+
+REFUSED = [
+    pytest.param(["user", "add", "zed", "--role", "drafter"], "dan", "user add", "role",
+                 id="user-add-by-a-drafter"),
+    pytest.param(["user", "disable", "admin"], "admin", "user disable", "last-admin",
+                 id="last-admin"),
+    pytest.param(["policy", "add", "PL", "--kind", "embargo", "--since", "2020-01-01",
+                  "--reason", "test"], "dan", "policy add", "role", id="policy-add-by-a-drafter"),
+    pytest.param(["policy", "add", "PL", "--kind", "embargo", "--since", "2020-01-01"], "admin",
+                 "policy add", "reason-required", id="policy-add-without-reason"),
+    pytest.param(["policy", "add", "UA", "--kind", "in-combat", "--since", "2024-01-01",
+                  "--reason", "again"], "admin", "policy add", "already-restricted",
+                 id="already-restricted"),
+    pytest.param(["policy", "end", "UA", "--on", "2026-12-01", "--reason", "test"], "dan",
+                 "policy end", "role", id="policy-end-by-a-drafter"),
+    pytest.param(["policy", "end", "UA", "--on", "2020-01-01", "--reason", "test"], "admin",
+                 "policy end", "end-before-start", id="end-before-start"),
+    pytest.param(["policy", "end", "UA", "--on", "2022-02-24", "--reason", "test"], "admin",
+                 "policy end", "end-before-start", id="end-on-its-start"),
+]
+
+
+@pytest.mark.parametrize(("argv", "actor", "event", "rule"), REFUSED)
+def test_a_refused_administrative_change_is_logged_and_changes_nothing(
+        wf, run_ready, db_target, argv, actor, event, rule):
+    before = db_snapshot(db_target)
+    line = assert_one_line_error(run_ready(*argv, actor=actor), 1)
+    assert f"[rule: {rule}]" in line
+    assert db_snapshot(db_target) == before
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["ref"], logged["event"], logged["rule"]) == (
+        actor, None, event, rule)
+    assert logged["message"] in line
+    assert "ok: 1 refusals" in run_ready("audit", "verify", actor="aud").stdout
+
+
+def test_the_api_logs_the_same_refusal(wf):
+    with pytest.raises(Refused) as refused:
+        wf.end_restriction("UA", date(2021, 1, 1), reason="typo", actor="admin")
+    assert refused.value.rule == "end-before-start"
+    assert [r["rule"] for r in wf.refusals()] == ["end-before-start"]
+    assert {p["until"] for p in wf.policy() if p["country"] == "UA"} == {None}
+
+
+def test_an_end_after_the_start_still_ends_the_restriction(wf):
+    ended = wf.end_restriction("UA", date(2022, 2, 25), reason="ceasefire", actor="admin")
+    assert [(e["since"], e["until"]) for e in ended] == [("2022-02-24", "2022-02-25")]
+    assert wf.refusals() == []
