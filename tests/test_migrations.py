@@ -53,8 +53,10 @@ def test_migrated_schema_equals_the_models(db_target, clock):
         diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diffs == []
     expected = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
-                "wf_refusal_no_delete"} if wf.db.is_sqlite else {
-                "wf_history_append_only", "wf_refusal_append_only"}
+                "wf_refusal_no_delete", "wf_policy_change_no_update",
+                "wf_policy_change_no_delete"} if wf.db.is_sqlite else {
+                "wf_history_append_only", "wf_refusal_append_only",
+                "wf_policy_change_append_only"}
     assert _triggers(wf) == expected
 
 
@@ -62,8 +64,10 @@ def test_directly_created_schema_has_the_same_triggers_and_revision(db_target, c
     wf = Workflow(db_target, clock=clock, create=True)
     wf.init("admin", direct_schema=True)
     migrated_names = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
-                      "wf_refusal_no_delete"} if wf.db.is_sqlite else {
-                      "wf_history_append_only", "wf_refusal_append_only"}
+                      "wf_refusal_no_delete", "wf_policy_change_no_update",
+                      "wf_policy_change_no_delete"} if wf.db.is_sqlite else {
+                      "wf_history_append_only", "wf_refusal_append_only",
+                      "wf_policy_change_append_only"}
     assert _triggers(wf) == migrated_names
     assert wf.db.revision() == schema.HEAD
 
@@ -116,7 +120,7 @@ def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
     older = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_history")}
     assert "ix_wf_history_actor" in older
     wf.close()
-    assert Workflow.upgrade(db_target) == {"from": "0005", "to": "0006"}
+    assert Workflow.upgrade(db_target) == {"from": "0005", "to": schema.HEAD}
     upgraded = Workflow(db_target, clock=clock)
     assert {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")} == (
         older - {"ix_wf_history_actor"})

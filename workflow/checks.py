@@ -15,7 +15,7 @@ from typing import Any
 
 from workflow import merkle
 from workflow.errors import WorkflowError
-from workflow.ledger import assemble, row_leaf
+from workflow.ledger import GENESIS, assemble, chain_link, policy_change_row, row_leaf
 from workflow.scan import Scanner
 
 BATCH = 2000
@@ -246,3 +246,35 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
             raise AuditFailure(f"{ref} {said} but its history says "
                                f"{due or 'it has none'}", last_seq, ref)
     return records
+
+
+def check_policy(snapshot: Scanner) -> int | AuditFailure:
+    """The policy changes' chain is unbroken and ends where the log head says, and the entries
+    are exactly what the changes made of them; the failure is returned, to be raised after the
+    history's."""
+    head, changes, entries = snapshot.policy()
+    link, replayed = GENESIS, {}
+    for seq, entry_id, action, subject, kind, since, until, actor, at, reason, stored in changes:
+        try:
+            link = chain_link(link, policy_change_row(entry_id, action, subject, kind, since,
+                                                      until, actor, at, reason))
+        except (TypeError, ValueError):
+            link = ""
+        if link != stored:
+            return AuditFailure(f"policy change {seq} does not follow from the changes before "
+                                "it (altered, removed or reordered)")
+        if action == "end" and entry_id in replayed:
+            replayed[entry_id] = (*replayed[entry_id][:3], until, replayed[entry_id][4])
+        elif action != "end":
+            replayed[entry_id] = (subject, kind, since, until, reason)
+    if head is None or (head[0], head[1]) != (len(changes), link):
+        return AuditFailure(f"the policy log holds {len(changes)} chained changes but its head "
+                            f"records {head[0] if head else 'none'}: changes were cut off or "
+                            "forged")
+    stored_entries = {row[0]: tuple(row[1:]) for row in entries}
+    for entry_id in sorted(set(replayed) | set(stored_entries)):
+        if replayed.get(entry_id) != stored_entries.get(entry_id):
+            subject = (stored_entries.get(entry_id) or replayed[entry_id])[0]
+            return AuditFailure(f"policy entry {entry_id} ({subject}) differs from what the "
+                                "policy changes say (altered, removed or slipped in)")
+    return len(changes)

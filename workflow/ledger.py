@@ -18,6 +18,9 @@ from typing import Any
 
 from workflow import merkle
 
+GENESIS = "0" * 64
+"""The link a chain (refusals, policy changes) starts from."""
+
 encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 """Canonical JSON text of any value."""
 
@@ -54,6 +57,14 @@ def refusal_row(at: str, actor: str, ref: str | None, event: str, state: str | N
             "message": message}
 
 
+def policy_change_row(entry_id: int, action: str, subject: str, kind: str, since: str,
+                      until: str | None, actor: str, at: str, reason: str) -> dict[str, Any]:
+    """A policy change as its chain hashes it (dates and the moment in ISO 8601)."""
+    return {"entry_id": entry_id, "action": action, "subject": subject, "kind": kind,
+            "since": since, "until": until, "actor": actor, "at": at, "reason": reason}
+
+
 def chain_link(previous: str, row: dict[str, Any]) -> str:
-    """The next link of the refusal chain: SHA-256(previous link || canonical row)."""
+    """The next link of a chain (refusals, policy changes): SHA-256(previous link || canonical
+    row)."""
     return hashlib.sha256(bytes.fromhex(previous) + canonical(row)).hexdigest()

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-GENESIS = "0" * 64  # the refusal chain before its first link
+from workflow.ledger import GENESIS
 
 
 class User(SQLModel, table=True):
@@ -72,6 +72,9 @@ class LogHead(SQLModel, table=True):
     refusals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     refusal_chain: str = Field(default=GENESIS, max_length=64,
                                sa_column_kwargs={"server_default": GENESIS})
+    policy_changes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    policy_chain: str = Field(default=GENESIS, max_length=64,
+                              sa_column_kwargs={"server_default": GENESIS})
 
 
 class Refusal(SQLModel, table=True):
@@ -121,7 +124,12 @@ class PolicyEntry(SQLModel, table=True):
 
 
 class PolicyChange(SQLModel, table=True):
-    """Every change to the policy, with who made it and why."""
+    """Every change to the policy, with who made it and why.
+
+    Chained as the refusals are (``chain``; the log head keeps the count and the last link),
+    and the entries must equal what the changes say, so ``audit verify`` finds a change or an
+    entry altered, removed or slipped in.
+    """
 
     __tablename__ = "wf_policy_change"
 
@@ -135,6 +143,7 @@ class PolicyChange(SQLModel, table=True):
     actor: str
     at: datetime
     reason: str
+    chain: str | None = Field(default=None, max_length=64)
 
 
 class Setting(SQLModel, table=True):

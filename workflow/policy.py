@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from workflow.clock import iso, to_storage
 from workflow.errors import NotFound, Refused
-from workflow.models import PolicyChange, PolicyEntry
+from workflow.ledger import chain_link, policy_change_row
+from workflow.models import LogHead, PolicyChange, PolicyEntry
 from workflow.process import Restriction
 
 
@@ -20,10 +21,19 @@ def restrictions(session: Session) -> list[Restriction]:
 
 def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reason: str,
             now: datetime) -> None:
+    """Append the change, linked to the one before; the log head (locked, as every writer locks
+    it) keeps the count and the last link."""
     assert entry.id is not None
+    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+    link = chain_link(head.policy_chain, policy_change_row(
+        entry.id, action, entry.subject, entry.kind, entry.since.isoformat(),
+        entry.until.isoformat() if entry.until else None, actor, iso(now), reason))
     session.add(PolicyChange(entry_id=entry.id, action=action, subject=entry.subject,
                              kind=entry.kind, since=entry.since, until=entry.until, actor=actor,
-                             at=to_storage(now), reason=reason))
+                             at=to_storage(now), reason=reason, chain=link))
+    head.policy_changes += 1
+    head.policy_chain = link
+    session.add(head)
 
 
 def add(session: Session, subject: str, kind: str, since: date, reason: str, actor: str,

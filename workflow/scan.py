@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from workflow.clock import as_utc
@@ -194,6 +194,34 @@ class Scanner:
             for r in self._rows(raw, sql, name="refusals"):
                 yield r[0], {"at": self._iso(r[1]), "actor": r[2], "ref": r[3], "event": r[4],
                              "state": r[5], "rule": r[6], "message": r[7]}, r[8]
+
+    def policy(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
+                              list[tuple[Any, ...]]]:
+        """The policy as stored: the head's (count, last link), the changes by sequence (seq,
+        entry id, action, subject, kind, since, until, actor, at, reason, chain) and the
+        entries by id (id, subject, kind, since, until, reason); dates and moments in ISO 8601
+        where readable, as stored otherwise."""
+        with self._connection() as raw:
+            head = list(self._rows(raw, "SELECT policy_changes, policy_chain FROM wf_log_head "
+                                        "WHERE id = 1", name="policy_head"))
+            changes = [(*r[:5], self._day(r[5]), self._day(r[6]), r[7], self._moment(r[8]),
+                        *r[9:]) for r in self._rows(
+                raw, "SELECT seq, entry_id, action, subject, kind, since, until, actor, at, "
+                     "reason, chain FROM wf_policy_change ORDER BY seq", name="policy_changes")]
+            entries = [(*r[:3], self._day(r[3]), self._day(r[4]), r[5]) for r in self._rows(
+                raw, "SELECT id, subject, kind, since, until, reason FROM wf_policy_entry "
+                     "ORDER BY id", name="policy_entries")]
+        return (tuple(head[0]) if head else None), changes, entries  # type: ignore[return-value]
+
+    @staticmethod
+    def _day(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    def _moment(self, value: Any) -> Any:
+        try:
+            return self._iso(value)
+        except (TypeError, ValueError):
+            return value
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,

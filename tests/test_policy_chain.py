@@ -1,0 +1,116 @@
+"""The policy cannot be rewritten unnoticed: its changes are append-only and chained, and the
+entries must be what the changes made of them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from tests.conftest import assert_one_line_error
+from workflow import Workflow, schema
+from workflow.audit import AuditFailure
+
+SEEDED = 4  # KP, UA, RU, IL
+
+
+def _sql(wf: Workflow, *statements: str) -> None:
+    """Run ``statements`` as an attacker with database rights would: triggers dropped first."""
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            for op in ("update", "delete"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS wf_policy_change_no_{op}")
+        else:
+            conn.exec_driver_sql(
+                "DROP TRIGGER IF EXISTS wf_policy_change_append_only ON wf_policy_change")
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def _failure(wf: Workflow) -> str:
+    with pytest.raises(AuditFailure) as caught:
+        wf.verify()
+    return str(caught.value)
+
+
+@pytest.fixture
+def changed(wf: Workflow) -> Workflow:
+    """The seeded policy, one entry ended and one added: seven chained changes."""
+    wf.end_restriction("UA", date(2026, 6, 1), reason="ceasefire", actor="admin")
+    wf.restrict("PL", "embargo", date(2026, 1, 1), reason="test", actor="admin")
+    return wf
+
+
+def test_every_change_is_chained_and_counted(changed, run_ready):
+    assert changed.verify()["policy_changes"] == SEEDED + 2
+    result = run_ready("audit", "verify", "--json", actor="aud")
+    assert result.exit_code == 0, result.output
+    assert '"policy_changes": 6' in result.stdout
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE wf_policy_change SET reason = 'other' WHERE seq = 1",
+    "DELETE FROM wf_policy_change WHERE seq = 1",
+])
+def test_changes_are_append_only_in_the_database(changed, statement):
+    with pytest.raises(DBAPIError, match="append-only"), changed.db.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    assert changed.verify()["policy_changes"] == SEEDED + 2
+
+
+@pytest.mark.parametrize(("statements", "needle"), [
+    pytest.param(["DELETE FROM wf_policy_change WHERE subject = 'IL'",
+                  "DELETE FROM wf_policy_entry WHERE subject = 'IL'"],
+                 "policy change 5 does not follow", id="entry-and-its-change-deleted"),
+    pytest.param(["UPDATE wf_policy_entry SET until = NULL WHERE subject = 'UA'"],
+                 "(UA) differs", id="entry-end-undone"),
+    pytest.param(["UPDATE wf_policy_entry SET since = '2023-01-01' WHERE subject = 'KP'"],
+                 "(KP) differs", id="entry-redated"),
+    pytest.param(["INSERT INTO wf_policy_entry (subject, kind, since, reason) "
+                  "VALUES ('FR', 'embargo', '2020-01-01', 'slipped in')"],
+                 "(FR) differs", id="entry-slipped-in"),
+    pytest.param(["UPDATE wf_policy_change SET actor = 'mallory' WHERE seq = 5"],
+                 "policy change 5 does not follow", id="change-altered"),
+    pytest.param(["DELETE FROM wf_policy_change WHERE seq = 6",
+                  "DELETE FROM wf_policy_entry WHERE subject = 'PL'"],
+                 "holds 5 chained changes but its head records 6", id="last-change-removed"),
+    pytest.param(["DELETE FROM wf_policy_change WHERE seq = 2"],
+                 "policy change 3 does not follow", id="middle-change-removed"),
+])
+def test_verify_names_a_rewritten_policy(changed, run_ready, statements, needle):
+    _sql(changed, *statements)
+    assert needle in _failure(changed)
+    line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+    assert needle in line
+
+
+def test_a_cut_log_with_the_head_rewound_still_leaves_the_entry_unexplained(changed):
+    _sql(changed, "DELETE FROM wf_policy_change WHERE seq = 6",
+         "UPDATE wf_log_head SET policy_changes = 5, policy_chain = "
+         "(SELECT chain FROM wf_policy_change WHERE seq = 5)")
+    assert "policy entry 5 (PL) differs" in _failure(changed)
+
+
+def test_migration_links_the_changes_recorded_before_it(db_target, clock):
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init("admin")
+    schema.downgrade(wf.db.engine, "0006")
+    columns = {c["name"] for c in inspect(wf.db.engine).get_columns("wf_policy_change")}
+    assert "chain" not in columns
+    with wf.db.engine.begin() as conn:  # a change recorded by the previous version
+        conn.execute(text("UPDATE wf_policy_entry SET until = '2026-06-01' WHERE id = 2"))
+        conn.execute(text(
+            "INSERT INTO wf_policy_change (entry_id, action, subject, kind, since, until, actor, "
+            "at, reason) SELECT id, 'end', subject, kind, since, until, 'admin', "
+            "'2026-11-25 10:00:00', 'ceasefire' FROM wf_policy_entry WHERE id = 2"))
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0006", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    try:
+        assert upgraded.verify()["policy_changes"] == SEEDED + 1
+        upgraded.restrict("PL", "embargo", date(2026, 1, 1), reason="test", actor="admin")
+        assert upgraded.verify()["policy_changes"] == SEEDED + 2
+    finally:
+        upgraded.close()
