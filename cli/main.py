@@ -67,10 +67,7 @@ class WorkflowGroup(click.Group):
         except click.ClickException as error:
             click.echo(f"error: {_one_line(error.format_message())}", err=True)
             code = error.exit_code
-        except click.Abort:
-            click.echo("error: aborted", err=True)
-            code = 1
-        except KeyboardInterrupt:
+        except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
             click.echo("error: interrupted", err=True)
             code = 130
         except Exception as error:  # the promise: never a traceback

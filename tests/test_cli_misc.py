@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sysconfig
+import time
 from pathlib import Path
 
 import click
@@ -347,3 +349,30 @@ def test_default_database_is_workflow_db_in_the_working_directory(clock):
                                catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
         assert Path("workflow.db").is_file()
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_batch_is_not_applied(tmp_path):
+    """A batch read from stdin, interrupted before its end: nothing of it is applied."""
+    script = shutil.which("workflow")
+    assert script
+    env = {**os.environ, "WORKFLOW_DB": str(tmp_path / "w.db"), "WORKFLOW_USER": "admin"}
+    subprocess.run([script, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([script, "user", "add", "dan", "--role", "drafter"], env=env, check=True,
+                   capture_output=True)
+    ref = subprocess.run([script, "--as", "dan", *request_new_args()], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    before = db_snapshot(str(tmp_path / "w.db"))
+    proc = subprocess.Popen([script, "--as", "dan", "advance", "--from", "-"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(f"{ref},submit\n")
+    proc.stdin.flush()
+    time.sleep(1.0)  # the command is waiting for the rest of its input
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert out == ""
+    # click ends the terminal's "^C" line first; then the one error line
+    assert [line for line in err.splitlines() if line] == ["error: interrupted"]
+    assert db_snapshot(str(tmp_path / "w.db")) == before
