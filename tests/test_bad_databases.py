@@ -158,6 +158,19 @@ def test_a_file_that_is_not_a_workflow_database_is_left_exactly_as_it_was(tmp_pa
     assert listing(tmp_path) == before
 
 
+@pytest.mark.parametrize("argv", [["init"], ["demo"]], ids=ids)
+def test_init_refuses_a_file_holding_another_programs_tables(tmp_path, argv):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = listing(tmp_path)
+    line = assert_one_line_error(invoke(str(path), *argv), 2)
+    assert "already holds tables of another program (notes)" in line
+    assert listing(tmp_path) == before
+
+
 def test_missing_sqlite_file_via_the_console_script(tmp_path):
     path = tmp_path / "missing.db"
     line = assert_one_line_failure(run_cli(["--db", str(path), "--as", "admin", "request",

@@ -187,6 +187,7 @@ class Database:
                 schema.check(self.engine)
                 return
             if self.is_sqlite:
+                self._refuse_foreign_file()
                 proxy = self.engine.raw_connection()
                 try:
                     proxy.driver_connection.execute("PRAGMA journal_mode = WAL")
@@ -208,6 +209,14 @@ class Database:
                 schema.upgrade(self.engine)
         except DBAPIError as error:
             raise _database_error(error) from None
+
+    def _refuse_foreign_file(self) -> None:
+        """A SQLite file holding another program's tables is not made a workflow database."""
+        tables = [t for t in inspect(self.engine).get_table_names()
+                  if not t.startswith("wf_") and t != "alembic_version"]
+        if tables:
+            raise InvalidInput(f"--db: {self.path} already holds tables of another program "
+                               f"({', '.join(sorted(tables)[:5])}); choose another file")
 
     def dispose(self) -> None:
         self.engine.dispose()
