@@ -21,6 +21,8 @@ from workflow.errors import InvalidInput
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output file if it exists (never the database).")
 
 
 @contextmanager
@@ -65,33 +67,48 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
         return
     click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
     click.echo(f"ok: {result['refusals']} refusals, chain unbroken")
+    click.echo(f"ok: {result['policy_changes']} policy changes, chain unbroken, the "
+               "restrictions as they say")
     if "consistency" in result:
-        size = result["consistency"]["checkpoint_size"]
-        click.echo(f"ok: consistent with the checkpoint of {size} rows")
+        consistency = result["consistency"]
+        parts = [f"{consistency['checkpoint_size']} rows"] + [
+            f"{consistency[key]} {what}"
+            for key, what in (("checkpoint_refusals", "refusals"),
+                              ("checkpoint_policy_changes", "policy changes"))
+            if consistency[key] is not None]
+        listed = " and ".join(parts) if len(parts) < 3 else f"{parts[0]}, {parts[1]} and {parts[2]}"
+        click.echo(f"ok: consistent with the checkpoint of {listed}")
 
 
 @audit.command("checkpoint")
 @click.option("--sign", "key", type=EXISTING, help="Sign with this Ed25519 private key file.")
 @click.option("-o", "--output", type=FILE, help="Write to this file instead of stdout.")
+@force_option
 @pass_app
-def audit_checkpoint(app: App, key: Path | None, output: Path | None) -> None:
-    """Print a checkpoint (tree size, root, time) to keep or publish."""
+def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: bool) -> None:
+    """Print a checkpoint (tree size, root, refusal count and chain, time) to keep or publish."""
+    if output is not None:
+        _refuse(app, output, force, "leave out -o to print the checkpoint to stdout")
     cp = app.user_workflow().checkpoint(key=key)
     text = json.dumps(cp, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:
-        _write(output, text)
+        _write(output, text, force)
         say(f"checkpoint of {cp['size']} rows written to {output}")
 
 
 @audit.command("keygen")
 @click.option("-o", "--output", type=FILE, default=Path("workflow-audit.key"), show_default=True,
               help="Private key file; the public key goes beside it as FILE.pub.")
-def audit_keygen(output: Path) -> None:
+@pass_app
+def audit_keygen(app: App, output: Path) -> None:
     """Make an Ed25519 key pair for signing checkpoints (never stored in the database)."""
     from workflow import signing
 
+    # an existing key is refused by keygen itself, --force or not
+    _refuse(app, output, True, "keys are written to files; give a file name",
+            output.with_name(output.name + ".pub"))
     private, public = signing.keygen(output)
     say(f"private key: {private} (keep it secret)\npublic key:  {public}")
 
@@ -100,11 +117,13 @@ def audit_keygen(output: Path) -> None:
 @click.argument("ref")
 @click.option("--checkpoint", required=True, type=EXISTING, help="The checkpoint to prove against.")
 @click.option("-o", "--output", required=True, type=FILE, help="Where to write the proof.")
+@force_option
 @pass_app
-def audit_prove(app: App, ref: str, checkpoint: Path, output: Path) -> None:
+def audit_prove(app: App, ref: str, checkpoint: Path, output: Path, force: bool) -> None:
     """Write REF's rows with an inclusion proof for each, checkable without the database."""
+    _refuse(app, output, force, "a proof is written to a file; give its name")
     bundle = app.user_workflow().prove(ref, checkpoint)
-    _write(output, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    _write(output, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", force)
     say(f"{len(bundle['rows'])} rows of {bundle['ref']} proven against "
         f"{bundle['checkpoint']['size']} rows; written to {output}")
 
@@ -190,14 +209,20 @@ def audit_report(app: App, as_json: bool) -> None:
 @click.option("--since", type=SINCE, help="Rows from this moment.")
 @click.option("--until", type=UNTIL, help="Rows up to this moment.")
 @click.option("-o", "--output", required=True, type=FILE, help="The file to write.")
+@force_option
 @json_option
 @pass_app
 def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | None,
-                 output: Path, as_json: bool) -> None:
+                 output: Path, force: bool, as_json: bool) -> None:
     """Stream history rows to a file, with a manifest (count, checkpoint, SHA-256) beside it."""
+    from workflow.exports import manifest_path
+
+    _refuse(app, output, force, "an export needs a file, for its manifest goes beside it",
+            manifest_path(output))
     wf = app.user_workflow()
     with _progress(wf.export_size(since=since, until=until), "exporting") as progress:
-        manifest = wf.export(output, fmt, since=since, until=until, progress=progress)
+        manifest = wf.export(output, fmt, since=since, until=until, progress=progress,
+                             force=force)
     if as_json:
         emit_json(manifest)
     else:
@@ -217,8 +242,18 @@ def audit_check_export(app: App, file: Path, as_json: bool) -> None:
         click.echo(f"ok: {result['rows']} rows match the manifest and the log")
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as error:
-        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
+def _refuse(app: App, output: Path, force: bool, why_not_stdout: str, *beside: Path) -> None:
+    """Bad output files are refused before anything is looked up or written: ``-`` (these
+    outputs are files), the database or its companions, an existing file without --force."""
+    from workflow.exports import database_file, refuse_outputs
+
+    if str(output) == "-":
+        raise click.UsageError(f"-o -: {why_not_stdout}")
+    refuse_outputs([output, *beside], database_file(app.db), force=force)
+
+
+def _write(path: Path, text: str, force: bool) -> None:
+    from workflow.exports import replacing
+
+    with replacing(path, force=force) as out:
+        out.write(text)

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from workflow.values import UNSAFE
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
@@ -20,14 +22,21 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _cell(value: Any) -> str:
+def printable(value: Any) -> str:
+    """``value`` as one line of text: ``-`` for nothing, and every character text fields refuse
+    escaped as ``\\uXXXX``, so a value stored before they were refused can neither start a line
+    of its own nor steer the terminal."""
     if value is None:
         return "-"
+    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04X}", str(value))
+
+
+def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
+        return printable(",".join(str(v) for v in value))
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False) if value else "-"
-    return str(value).replace("\n", " ")
+        return printable(json.dumps(value, ensure_ascii=False)) if value else "-"
+    return printable(value)
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:

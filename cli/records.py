@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import emit_json, fields, json_option, say, table
+from cli.output import emit_json, fields, json_option, printable, say, table
 from cli.types import UNTIL, ProcessName, ValueKind
 from states import PROCESS
 
@@ -93,8 +93,7 @@ def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
         emit_json({"ref": ref.strip().upper(), "changes": changes})
     elif changes:
         for name, (old, new) in changes.items():
-            click.echo(f"{name}: {old if old is not None else '-'} -> "
-                       f"{new if new is not None else '-'}")
+            click.echo(f"{name}: {printable(old)} -> {printable(new)}")
     else:
         say("nothing changed: the values are already those")
 

@@ -9,7 +9,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters
-from cli.output import emit_json, json_option, say, table
+from cli.output import emit_json, json_option, printable, say, table
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
@@ -84,7 +84,7 @@ def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
 
 
 def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
-    """One block per row: when, what, who, why, then each changed field."""
+    """One block per row: when, what, who, why, then each changed field (``-`` for empty)."""
     if not rows:
         say("no history rows")
     for row in rows:
@@ -94,10 +94,9 @@ def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
         click.echo(f"#{row['seq']}  {moment}  {ref}{row['event']}: {source} -> {row['to']}"
                    f"  by {row['actor']} ({', '.join(row['roles'])})")
         if row["reason"]:
-            click.echo(f"      reason: {row['reason']}")
+            click.echo(f"      reason: {printable(row['reason'])}")
         for name, (old, new) in row["changes"].items():
-            before = "-" if old is None else old
-            click.echo(f"      {name}: {before} -> {new}")
+            click.echo(f"      {name}: {printable(old)} -> {printable(new)}")
 
 
 @click.command()

@@ -282,6 +282,12 @@ class TransferMachine(RuleBasedStateMachine):
             with pytest.raises(NotFound):
                 self.wf.end_restriction(country, on, reason="facts changed", actor="admin")
             return
+        if any(on <= e.since <= self.model.today for e in ending):  # in force: not undone
+            with pytest.raises(Refused) as info:
+                self.wf.end_restriction(country, on, reason="facts changed", actor="admin")
+            assert info.value.rule == "end-before-start"
+            SEEN["policy end refused"] += 1
+            return
         ended = self.wf.end_restriction(country, on, reason="facts changed", actor="admin")
         assert len(ended) == len(ending)
         for entry in ending:

@@ -3,7 +3,8 @@ entries must be what the changes made of them."""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import inspect, text
@@ -12,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import assert_one_line_error
 from workflow import Workflow, schema
 from workflow.audit import AuditFailure
+from workflow.clock import iso
+from workflow.ledger import GENESIS, chain_link, policy_change_row
 
 SEEDED = 4  # KP, UA, RU, IL
 
@@ -114,3 +117,57 @@ def test_migration_links_the_changes_recorded_before_it(db_target, clock):
         assert upgraded.verify()["policy_changes"] == SEEDED + 2
     finally:
         upgraded.close()
+
+
+def _relink(wf: Workflow) -> None:
+    """Recompute every policy change's link and the head, as a thorough forger would."""
+    link, count = GENESIS, 0
+    with wf.db.engine.begin() as conn:
+        rows = conn.execute(text(
+            "SELECT seq, entry_id, action, subject, kind, since, until, actor, at, reason "
+            "FROM wf_policy_change ORDER BY seq")).all()
+        for seq, entry_id, action, subject, kind, since, until, actor, at, reason in rows:
+            link = chain_link(link, policy_change_row(
+                entry_id, action, subject, kind, str(since), until and str(until), actor,
+                iso(at if isinstance(at, datetime) else datetime.fromisoformat(at)), reason))
+            conn.execute(text("UPDATE wf_policy_change SET chain = :l WHERE seq = :s"),
+                         {"l": link, "s": seq})
+            count += 1
+        conn.execute(text("UPDATE wf_log_head SET policy_changes = :c, policy_chain = :l"),
+                     {"c": count, "l": link})
+
+
+@pytest.mark.parametrize(("statements", "needle"), [
+    pytest.param(["DELETE FROM wf_policy_change WHERE seq = 6",
+                  "DELETE FROM wf_policy_entry WHERE subject = 'PL'"],
+                 "the policy log holds 5 policy changes but the checkpoint saw 6",
+                 id="last-change-cut"),
+    pytest.param(["UPDATE wf_policy_change SET reason = 'rewritten' WHERE seq = 5"],
+                 "not consistent with the checkpoint of 6 policy changes", id="change-reworded"),
+])
+def test_a_relinked_rewrite_passes_alone_but_not_against_a_checkpoint(
+        changed, run_ready, tmp_path, statements, needle):
+    path = tmp_path / "cp.json"
+    made = run_ready("audit", "checkpoint", "-o", str(path), actor="aud")
+    assert made.exit_code == 0, made.output
+    assert json.loads(path.read_text())["policy_changes"] == SEEDED + 2
+    _sql(changed, *statements)
+    _relink(changed)
+    assert changed.verify()["policy_changes"] == SEEDED + 2 - ("holds" in needle)
+    with pytest.raises(AuditFailure, match=needle):
+        changed.verify(since=path)
+    line = assert_one_line_error(run_ready("audit", "verify", "--since", str(path), actor="aud"),
+                                 1)
+    assert needle in line
+
+
+def test_verify_since_reports_the_policy_changes_the_checkpoint_vouches_for(changed, run_ready,
+                                                                            tmp_path):
+    path = tmp_path / "cp.json"
+    assert run_ready("audit", "checkpoint", "-o", str(path), actor="aud").exit_code == 0
+    changed.restrict("FR", "embargo", date(2026, 2, 1), reason="later", actor="admin")
+    result = run_ready("audit", "verify", "--since", str(path), actor="aud")
+    assert result.exit_code == 0, result.output
+    assert "ok: 7 policy changes, chain unbroken" in result.stdout
+    assert "consistent with the checkpoint of 0 rows, 0 refusals and 6 policy changes" in (
+        result.stdout)

@@ -518,10 +518,14 @@ def test_a_checkpoint_of_the_empty_log_is_consistent_with_any_later_log(
         assert "rewritten" in str(failure(fresh, since=checkpoint))
 
 
-def test_a_checkpoint_states_size_root_origin_and_time(wf, refs, clock):
+def test_a_checkpoint_states_size_root_origin_time_and_the_chained_logs(wf, refs, clock):
     cp = wf.checkpoint()
+    with wf.db.engine.connect() as conn:
+        policy_chain = conn.execute(select(HEAD.c.policy_chain)).scalar_one()
     assert cp == {"origin": "transfer-workflow", "size": 8, "root": row(wf, 8)["root_hash"],
-                  "at": clock().isoformat()}
+                  "at": clock().isoformat(), "refusals": 0, "refusal_chain": "0" * 64,
+                  "policy_changes": 4, "policy_chain": policy_chain}
+    assert policy_chain != "0" * 64
 
 
 # -- signed checkpoints ----------------------------------------------------------------------------
@@ -547,7 +551,7 @@ def test_keygen_writes_a_private_key_for_the_owner_only_and_never_overwrites(run
     assert b"PRIVATE KEY" in key.read_bytes()
     assert b"PUBLIC KEY" in pub.read_bytes()
     before = key.read_bytes()
-    line = assert_one_line_error(run_ready("audit", "keygen", "-o", str(key), actor="aud"), 1)
+    line = assert_one_line_error(run_ready("audit", "keygen", "-o", str(key), actor="aud"), 2)
     assert "already exists" in line
     assert key.read_bytes() == before
 

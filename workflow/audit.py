@@ -1,33 +1,48 @@
 """Checking the Merkle log: full verification, checkpoints, consistency and inclusion proofs.
 
-A checkpoint is ``{"origin", "size", "root", "at"}`` (plus ``"signature"``, Ed25519 over the
-canonical JSON of those four fields). Proof bundles carry rows, their inclusion proofs and the
-checkpoint, so that they can be checked without the database.
+A checkpoint is ``{"origin", "size", "root", "at", "refusals", "refusal_chain",
+"policy_changes", "policy_chain"}`` (plus ``"signature"``, Ed25519 over the canonical JSON of
+those fields). Each count and chain link vouches for its chained log as ``size`` and ``root``
+do for the history; checkpoints made before they existed are still read and simply vouch for
+no refusal or policy change. Proof bundles carry rows, their inclusion
+proofs and the checkpoint, so that they can be checked without the database.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from workflow import merkle, signing
-from workflow.checks import BATCH, AuditFailure, check_beyond, check_records, check_rows
+from workflow.checks import (
+    BATCH,
+    AuditFailure,
+    check_beyond,
+    check_policy,
+    check_records,
+    check_rows,
+)
 from workflow.clock import iso
 from workflow.errors import InvalidInput, WorkflowError
 from workflow.ledger import canonical, chain_link, row_leaf
-from workflow.models import GENESIS, History, LogHead, record_id
+from workflow.models import GENESIS, History, LogHead, PolicyChange, Refusal, record_id
 from workflow.scan import Scanner
 from workflow.views import history_dict
 
 ORIGIN = "transfer-workflow"
 PARALLEL_ROWS = 100_000  # below this, starting worker processes costs more than it saves
 MAX_JOBS = 8
+SIGNED = ("origin", "size", "root", "at", "refusals", "refusal_chain", "policy_changes",
+          "policy_chain")  # what a signature covers, of the fields present
+HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def stream(session: Session, *conditions: Any) -> Iterator[History]:
@@ -47,10 +62,11 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
            due_field: str | None = None) -> dict[str, Any]:
     """Recompute every leaf and root, then check each record against its history.
 
-    The log head, any rows past it and the refusal chain are read in one snapshot; rows up to
-    the head never change, so they may be read later, by sequence (split over worker processes
-    with ``jobs`` above 1 and the database's ``target``, see :mod:`workflow.verify_jobs`); then
-    each record against its history, in a snapshot of its own. Writers may go on meanwhile:
+    The log head, any rows past it, the refusal chain and the policy are read in one
+    snapshot; rows up to the head never change, so they may be read later, by sequence (split
+    over worker processes with ``jobs`` above 1 and the database's ``target``, see
+    :mod:`workflow.verify_jobs`); then each record against its history, in a snapshot of its
+    own. Writers may go on meanwhile:
     what they append after the head was read is left for the next run. Memory stays flat.
     """
     with scanner.snapshot() as snapshot:
@@ -60,6 +76,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
                                "the log cannot be checked against it")
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
+        policy = check_policy(snapshot)
     size = head[0]
     if jobs is None:
         big = (size or 0) >= PARALLEL_ROWS
@@ -81,8 +98,10 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         records = check_records(scanner, due_field)
     if isinstance(refusals, AuditFailure):
         raise refusals
+    if isinstance(policy, AuditFailure):
+        raise policy
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
-            "refusals": refusals}
+            "refusals": refusals, "policy_changes": policy}
 
 
 def _head_root(head: tuple[int, list[str], int, str]) -> bytes | None:
@@ -110,7 +129,7 @@ def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | N
 
 
 def _unsigned(checkpoint: dict[str, Any]) -> bytes:
-    return canonical({k: checkpoint[k] for k in ("origin", "size", "root", "at")})
+    return canonical({k: checkpoint[k] for k in SIGNED if k in checkpoint})
 
 
 def checkpoint(session: Session, now: datetime, key: Path | None = None) -> dict[str, Any]:
@@ -118,7 +137,10 @@ def checkpoint(session: Session, now: datetime, key: Path | None = None) -> dict
     size = head.size if head else 0
     frontier = merkle.Frontier(size, [bytes.fromhex(n) for n in head.frontier] if head else [])
     out: dict[str, Any] = {"origin": ORIGIN, "size": size, "root": frontier.root().hex(),
-                           "at": iso(now)}
+                           "at": iso(now), "refusals": head.refusals if head else 0,
+                           "refusal_chain": head.refusal_chain if head else GENESIS,
+                           "policy_changes": head.policy_changes if head else 0,
+                           "policy_chain": head.policy_chain if head else GENESIS}
     if key is not None:
         out["signature"] = signing.sign(_unsigned(out), key)
     return out
@@ -128,18 +150,72 @@ def read_checkpoint(path: Path, pubkey: Path | None) -> dict[str, Any]:
     """Load a checkpoint file; with ``pubkey``, its signature must verify."""
     try:
         data = json.loads(path.read_text())
-        cp = {"origin": str(data["origin"]), "size": int(data["size"]),
-              "root": str(data["root"]), "at": str(data["at"])}
-        bytes.fromhex(cp["root"])
-        if "signature" in data:
-            cp["signature"] = str(data["signature"])
     except OSError as error:
         raise InvalidInput(f"cannot read checkpoint {path}: {error.strerror}") from None
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(f"{path} is not a checkpoint") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"{path} is not a checkpoint (not JSON)") from None
+    cp = parse_checkpoint(data, f"checkpoint {path}")
     if pubkey is not None:
         check_signature(cp, pubkey)
     return cp
+
+
+def is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_moment(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+CHECKPOINT_FIELDS: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("origin", lambda v: isinstance(v, str), "text"),
+    ("size", is_count, "a whole number of rows, 0 or more"),
+    ("root", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
+     "64 lowercase hex characters"),
+    ("at", is_moment, "an ISO 8601 time"),
+    ("refusals", is_count, "a whole number of refusals, 0 or more"),
+    ("refusal_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
+     "64 lowercase hex characters"),
+    ("policy_changes", is_count, "a whole number of policy changes, 0 or more"),
+    ("policy_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
+     "64 lowercase hex characters"),
+    ("signature", lambda v: isinstance(v, str), "base64 text"),
+]
+OPTIONAL = ("refusals", "refusal_chain", "policy_changes", "policy_chain", "signature")
+PAIRS = (("refusals", "refusal_chain"), ("policy_changes", "policy_chain"))
+
+
+def parse_checkpoint(data: Any, where: str) -> dict[str, Any]:
+    """The checkpoint's fields, each checked: a malformed checkpoint is bad input naming its
+    first bad field, never an audit failure. ``refusals`` and ``refusal_chain`` come together
+    or not at all (older checkpoints have neither)."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{where} is not a checkpoint (a JSON object expected)")
+    for count, chain in PAIRS:
+        if (count in data) != (chain in data):
+            raise InvalidInput(f"{where}: {count!r} and {chain!r} come together; one is "
+                               "missing")
+    cp: dict[str, Any] = {}
+    for name, valid, expected in CHECKPOINT_FIELDS:
+        if name not in data:
+            if name in OPTIONAL:
+                continue
+            raise InvalidInput(f"{where}: the checkpoint has no {name!r} field")
+        if not valid(data[name]):
+            raise InvalidInput(f"{where}: field {name!r} must be {expected}, not "
+                               f"{shown(data[name])}")
+        cp[name] = data[name]
+    return cp
+
+
+def shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def check_signature(cp: dict[str, Any], pubkey: Path) -> None:
@@ -166,7 +242,37 @@ def consistent_with(session: Session, cp: dict[str, Any]) -> dict[str, Any]:
         raise AuditFailure(f"the log is not consistent with the checkpoint of {size} rows: "
                            "rows up to it were rewritten")
     return {"checkpoint_size": size, "size": len(all_leaves), "proof": [p.hex() for p in proof],
+            "checkpoint_refusals": _chain_consistent(session, cp, Refusal, "refusals",
+                                                     "refusal_chain", "refusal log"),
+            "checkpoint_policy_changes": _chain_consistent(session, cp, PolicyChange,
+                                                           "policy_changes", "policy_chain",
+                                                           "policy log"),
             "signed": "signature" in cp}
+
+
+def _chain_consistent(session: Session, cp: dict[str, Any], model: Any, count: str,
+                      chain: str, log: str) -> int | None:
+    """A chained log (refusals, policy changes) still holds the checkpoint's entries: at
+    least as many, the last of them ending in the link the checkpoint recorded, so none of
+    them was cut off, removed or altered (with the head rewound to match). None for a
+    checkpoint made before it vouched for that log."""
+    if count not in cp:
+        return None
+    wanted = cp[count]
+    what = count.replace("_", " ")
+    chained = col(model.chain).is_not(None)
+    held = session.exec(select(func.count()).select_from(model).where(chained)).one()
+    if held < wanted:
+        raise AuditFailure(f"the {log} holds {held} {what} but the checkpoint saw {wanted}: "
+                           f"{what} were cut off")
+    link = GENESIS
+    if wanted:
+        query = select(model.chain).where(chained).order_by(col(model.seq))
+        link = session.exec(query.offset(wanted - 1).limit(1)).one()
+    if link != cp[chain]:
+        raise AuditFailure(f"the {log} is not consistent with the checkpoint of {wanted} "
+                           f"{what}: {what} up to it were altered, removed or reordered")
+    return wanted
 
 
 def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
@@ -184,23 +290,42 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
     return {"checkpoint": cp, "ref": ref, "rows": rows}
 
 
-def check_proof(bundle: dict[str, Any], pubkey: Path | None) -> dict[str, Any]:
-    """Check a proof bundle with no database: O(log n) hashes per row."""
-    try:
-        cp = bundle["checkpoint"]
-        size, root = int(cp["size"]), bytes.fromhex(cp["root"])
-        ref, rows = bundle["ref"], bundle["rows"]
-    except (KeyError, TypeError, ValueError):
-        raise InvalidInput("not a proof bundle (checkpoint, ref and rows expected)") from None
+def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
+    """Check a proof bundle with no database: O(log n) hashes per row, each row once."""
+    if (not isinstance(bundle, dict) or not {"checkpoint", "ref", "rows"} <= bundle.keys()
+            or not isinstance(bundle["ref"], str) or not isinstance(bundle["rows"], list)):
+        raise InvalidInput("not a proof bundle (checkpoint, ref and rows expected)")
+    cp = parse_checkpoint(bundle["checkpoint"], "the proof's checkpoint")
+    ref, rows = bundle["ref"], bundle["rows"]
     if pubkey is not None:
         check_signature(cp, pubkey)
-    for entry in rows:
-        row, index = entry["row"], int(entry["index"])
-        if row.get("ref") != ref or row.get("seq") != index + 1:
-            raise AuditFailure(f"the row is not {ref}'s row {index + 1}", row.get("seq"), ref)
-        proof = [bytes.fromhex(p) for p in entry["proof"]]
+    size, root = cp["size"], bytes.fromhex(cp["root"])
+    seen: set[int] = set()
+    for number, entry in enumerate(rows, 1):
+        row, index, proof = _proof_entry(entry, number)
+        seq = row.get("seq")
+        if row.get("ref") != ref or seq != index + 1:
+            raise AuditFailure(f"the row is not {ref}'s row {index + 1}", seq, ref)
+        if seq in seen:
+            raise AuditFailure("it appears more than once in the proof (a proof names each "
+                               "row once)", seq, ref)
+        seen.add(seq)
         if not merkle.verify_inclusion(index, size, row_leaf(row), proof, root):
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
-                               row.get("seq"), ref)
+                               seq, ref)
     return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
             "signed": "signature" in cp}
+
+
+def _proof_entry(entry: Any, number: int) -> tuple[dict[str, Any], int, list[bytes]]:
+    """One entry of a proof bundle's rows: the row, its index and its proof, or bad input."""
+    try:
+        row, index, proof = entry["row"], entry["index"], entry["proof"]
+        if not isinstance(row, dict) or not is_count(index) or not isinstance(proof, list):
+            raise TypeError
+        if not all(isinstance(p, str) and HASH.fullmatch(p) for p in proof):
+            raise ValueError
+        return row, index, [bytes.fromhex(p) for p in proof]
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput(f"entry {number} of the proof's rows is malformed (row, index and "
+                           "proof expected)") from None

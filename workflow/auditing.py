@@ -63,17 +63,22 @@ class Auditing:
         return audit.check_proof(bundle, pubkey)
 
     def export(self, path: Path, fmt: str, *, since: datetime | None = None,
-               until: datetime | None = None, progress: Progress = None) -> dict[str, Any]:
+               until: datetime | None = None, progress: Progress = None,
+               force: bool = False) -> dict[str, Any]:
+        """Write the rows of [since, until] to ``path`` and a manifest beside it; an existing
+        file is replaced only with ``force``, the database file never."""
         from workflow import exports
 
+        _check_range(since, until)
         with self.db.read() as s:
             return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
-                                  progress)
+                                  progress, database=self.db.path, force=force)
 
     def export_size(self, *, since: datetime | None = None,
                     until: datetime | None = None) -> int:
         from workflow import exports
 
+        _check_range(since, until)
         with self.db.read() as s:
             return exports.count(s, since, until)
 
@@ -81,7 +86,7 @@ class Auditing:
         from workflow import exports
 
         with self.db.read() as s:
-            return exports.check_export(s, path)
+            return exports.check_export(s, self.db.scan, path)
 
     def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
             state: str | None = None, since: datetime | None = None,
@@ -91,8 +96,7 @@ class Auditing:
             self.process.event(event)
         if state is not None:
             self.process.check_state(state)
-        if since is not None and until is not None and as_utc(since) > as_utc(until):
-            raise InvalidInput(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+        _check_range(since, until)
         canonical_ref = self._ref(ref) if ref is not None else None
         return list(self.db.scan.history_matching(
             ref=canonical_ref, actor=actor, event=event, state=state,
@@ -138,3 +142,8 @@ class Auditing:
     def _ref(self, ref: str) -> str:  # pragma: no cover - provided by Workflow
         """The canonical reference of an existing record, or NotFound."""
         raise NotImplementedError
+
+
+def _check_range(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and as_utc(since) > as_utc(until):
+        raise InvalidInput(f"--since {since.isoformat()} is after --until {until.isoformat()}")

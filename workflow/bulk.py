@@ -1,39 +1,80 @@
-"""Reading files of many firings or many drafts, for the all-or-nothing bulk paths."""
+"""Reading files of many firings or many drafts, for the all-or-nothing bulk paths.
+
+Files and standard input are UTF-8, with or without the byte-order mark spreadsheets write. A
+name given twice (a CSV column, a JSON key) is refused rather than letting one value win.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput
 
 
-def _text(source: Path | str) -> str:
-    """The file's text; ``-`` means standard input."""
+def _read_bytes(source: Path | str) -> bytes:
+    """The file's bytes; ``-`` means standard input."""
     if str(source) == "-":
         import sys
 
-        return sys.stdin.read()
+        stdin = sys.stdin
+        buffer = getattr(stdin, "buffer", None)
+        return buffer.read() if buffer is not None else stdin.read().encode("utf-8")
     try:
-        return Path(source).read_text(encoding="utf-8")
+        return Path(source).read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read {source}: {error.strerror}") from None
+
+
+def _text(source: Path | str) -> str:
+    """The file's text, decoded as UTF-8 with a leading byte-order mark dropped."""
+    try:
+        return _read_bytes(source).decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput(f"{source} is not UTF-8 text") from None
+        name = "standard input" if str(source) == "-" else source
+        raise InvalidInput(f"{name} is not UTF-8 text") from None
+
+
+def _duplicate(names: Sequence[str]) -> str | None:
+    """The first name given again, if any."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _firing_header(source: Path | str, header: list[str], columns: tuple[str, ...]) -> None:
+    """A header must name the columns in the order they are read (``reference`` or ``ref``);
+    a blank name says nothing."""
+    names = [c.strip().lower().replace("-", "_") for c in header]
+    names = ["ref" if n == "reference" else n for n in names]
+    twice = _duplicate([name for name in names if name])
+    if twice is not None:
+        raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
+    for number, (name, expected) in enumerate(zip(names, columns, strict=False), 1):
+        if name and name != expected:
+            raise InvalidInput(f"{source} line 1: header column {number} is {name!r}; expected "
+                               f"{expected!r} (columns are {','.join(columns)}, in that order)")
 
 
 def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, Any]]:
     """CSV rows ``reference,event[,reason[,argument...]]`` with the process's event arguments
-    in the order given; a header row is skipped."""
+    in the order given; a header row (first cell ``ref`` or ``reference``) is checked and
+    skipped."""
     columns = ("ref", "event", "reason", *arguments)
     rows = list(csv.reader(io.StringIO(_text(source))))
+    first = 1
     if rows and rows[0] and rows[0][0].strip().lower() in ("ref", "reference"):
-        rows = rows[1:]
+        _firing_header(source, rows[0], columns)
+        rows, first = rows[1:], 2
     out = []
-    for number, row in enumerate(rows, 1):
+    for number, row in enumerate(rows, first):
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
@@ -47,32 +88,59 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
     return out
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refusing a key given twice (JSON would keep only the last)."""
+    twice = _duplicate([key for key, _ in pairs])
+    if twice is not None:
+        raise InvalidInput(f"key {twice!r} appears twice")
+    return dict(pairs)
+
+
+def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
+    """One object per line; lines end at ``\\n`` only (JSON strings may hold U+2028)."""
+    from decimal import Decimal  # amounts keep the digits written, as they do typed in CSV
+
+    records = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal)
+        except InvalidInput as error:
+            raise InvalidInput(f"{source} line {number}: {error}") from None
+        except ValueError:
+            raise InvalidInput(f"{source} line {number}: not JSON") from None
+        if not isinstance(record, dict):
+            raise InvalidInput(f"{source} line {number}: expected a JSON object")
+        records.append(record)
+    return records
+
+
+def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
+    """A header of field names (``-`` or ``_``), then one record per row."""
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip().replace("-", "_") for name in next(reader, [])]
+    twice = _duplicate([name for name in header if name])  # blank columns hold nothing
+    if twice is not None:
+        raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
+    records = []
+    for number, row in enumerate(reader, 2):
+        if not row:
+            continue
+        if len(row) > len(header):
+            raise InvalidInput(f"{source} line {number}: more values than the header has "
+                               "columns")
+        records.append({k: v for k, v in zip(header, row, strict=False) if v != ""})
+    return records
+
+
 def drafts(source: Path | str, fmt: str | None = None) -> list[dict[str, Any]]:
     """Records to draft: CSV with a header of field names, or JSON Lines of objects."""
-    text = _text(source)
     kind = fmt or ("jsonl" if str(source).endswith((".jsonl", ".ndjson")) else "csv")
-    records: list[dict[str, Any]] = []
-    if kind == "jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise InvalidInput(f"{source} line {number}: not JSON") from None
-            if not isinstance(record, dict):
-                raise InvalidInput(f"{source} line {number}: expected a JSON object")
-            records.append(record)
-    elif kind == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for number, row in enumerate(reader, 2):
-            if None in row:
-                raise InvalidInput(f"{source} line {number}: more values than the header has "
-                                   "columns")
-            records.append({k.strip().replace("-", "_"): v for k, v in row.items()
-                            if v not in (None, "")})
-    else:
+    if kind not in ("csv", "jsonl"):
         raise InvalidInput(f"unknown format {kind!r}; use csv or jsonl")
+    text = _text(source)
+    records = _jsonl_records(source, text) if kind == "jsonl" else _csv_records(source, text)
     if not records:
         raise InvalidInput(f"{source} holds no records")
     return records

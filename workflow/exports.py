@@ -2,6 +2,8 @@
 
 Each JSONL line is exactly the canonical encoding of a row, so its SHA-256 leaf hash can be
 recomputed from the line alone; CSV carries the same fields (nested ones as canonical JSON).
+Every file written here (and the CLI's checkpoints, proofs and keys) goes through
+:func:`refuse_outputs` first: never over the database, over an existing file only when forced.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from workflow import audit
+from workflow.clock import as_utc
 from workflow.errors import InvalidInput
 from workflow.ledger import canonical, row_leaf
 from workflow.models import History
@@ -28,10 +34,72 @@ COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason"
            "consulted", "process_version"]
 NESTED = ("roles", "changes", "consulted")
 NULLABLE = ("from", "reason")
+COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
 
 
 def manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".manifest.json")
+
+
+# -- output files ----------------------------------------------------------------------------
+
+
+def database_file(target: str) -> Path | None:
+    """The SQLite file a ``--db`` target names (None for a server database or no file)."""
+    from workflow.database import database_url
+
+    try:
+        url = database_url(target)
+    except InvalidInput:
+        return None  # the command itself will say what is wrong with it
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
+        return None
+    return Path(url[len(prefix):].split("?", 1)[0])
+
+
+def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool) -> None:
+    """Refuse, before anything is written, to write over the database or its companion files
+    (ever) or over an existing file (unless ``force``)."""
+    kept = [database.with_name(database.name + s) for s in COMPANIONS] if database else []
+    for path in paths:
+        for own in kept:
+            if _same_file(path, own):
+                raise InvalidInput(f"{path} is the database's own file {own}; never written "
+                                   "over, not even with --force")
+        if not force and os.path.lexists(path):
+            raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
+                               "replace it)")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        if path.expanduser().resolve() == other.resolve():
+            return True
+        return path.exists() and other.exists() and os.path.samefile(path, other)
+    except (OSError, RuntimeError):  # unreadable or a symlink loop: not the database
+        return False
+
+
+@contextmanager
+def replacing(path: Path, *, force: bool) -> Iterator[IO[str]]:
+    """A text file written whole or not at all: into a temporary file beside ``path``, moved
+    into place once complete (over an existing file only with ``force``)."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temp.open("x", encoding="utf-8", newline="") as out:
+            yield out
+        if not force and os.path.lexists(path):  # appeared meanwhile
+            raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
+                               "replace it)")
+        os.replace(temp, path)
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+# -- writing an export -----------------------------------------------------------------------
 
 
 def _conditions(since: datetime | None, until: datetime | None) -> list[Any]:
@@ -57,91 +125,223 @@ def _csv_line(row: dict[str, Any]) -> str:
 
 def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: datetime | None,
            until: datetime | None, now: datetime,
-           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+           progress: Callable[[int], None] | None = None, *, database: Path | None = None,
+           force: bool = False) -> dict[str, Any]:
+    """Write the rows of [since, until] up to a checkpoint taken now, and the manifest beside
+    them; ``database`` (the SQLite file, if any) is never written over."""
     if fmt not in ("csv", "jsonl"):
         raise InvalidInput(f"unknown export format {fmt!r}; use csv or jsonl")
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
+    refuse_outputs([path, manifest_path(path)], database, force=force)
     cp = audit.checkpoint(session, now)
+    with replacing(path, force=force) as out:
+        rows, first, last, digest = _write_rows(out, scanner, fmt, since, until, cp["size"],
+                                                progress)
+        manifest = {
+            "file": path.name, "format": fmt, "rows": rows, "first_seq": first,
+            "last_seq": last, "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
+        }
+        with replacing(manifest_path(path), force=force) as side:
+            side.write(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _write_rows(out: IO[str], scanner: Scanner, fmt: str, since: datetime | None,
+                until: datetime | None, size: int, progress: Callable[[int], None] | None
+                ) -> tuple[int, int | None, int | None, str]:
+    """Stream the rows to ``out``: (count, first seq, last seq, SHA-256 of what was written)."""
     digest = hashlib.sha256()
     rows, first, last = 0, None, None
-    with path.open("w", encoding="utf-8", newline="") as out:
-        if fmt == "csv":
-            header = ",".join(COLUMNS) + "\n"
-            out.write(header)
-            digest.update(header.encode())
-        for row, _record, _leaf, _root in scanner.history_between(since, until, cp["size"]):
-            line = _csv_line(row) if fmt == "csv" else canonical(row).decode() + "\n"
-            out.write(line)
-            digest.update(line.encode())
-            rows += 1
-            first = row["seq"] if first is None else first
-            last = row["seq"]
-            if progress and rows % audit.BATCH == 0:
-                progress(audit.BATCH)
+    if fmt == "csv":
+        header = ",".join(COLUMNS) + "\n"
+        out.write(header)
+        digest.update(header.encode())
+    for row, _record, _leaf, _root in scanner.history_between(since, until, size):
+        line = _csv_line(row) if fmt == "csv" else canonical(row).decode() + "\n"
+        out.write(line)
+        digest.update(line.encode())
+        rows += 1
+        first = row["seq"] if first is None else first
+        last = row["seq"]
+        if progress and rows % audit.BATCH == 0:
+            progress(audit.BATCH)
     if progress:
         progress(rows % audit.BATCH)
-    manifest = {
-        "file": path.name, "format": fmt, "rows": rows, "first_seq": first, "last_seq": last,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
-        "sha256": digest.hexdigest(), "checkpoint": cp,
-    }
-    manifest_path(path).write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    return rows, first, last, digest.hexdigest()
+
+
+# -- checking an export ----------------------------------------------------------------------
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8", newline="") as source:
         if fmt == "jsonl":
             for number, line in enumerate(source, 1):
-                yield number, json.loads(line)
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"line {number} is not a JSON object")
+                yield number, row
             return
         reader = csv.DictReader(source)
         if reader.fieldnames != COLUMNS:
             raise audit.AuditFailure("the CSV header is not the export's")
         for number, raw in enumerate(reader, 2):
-            row: dict[str, Any] = dict(raw)
-            row["seq"] = int(row["seq"])
+            fields: dict[str, Any] = dict(raw)
+            fields["seq"] = int(fields["seq"])
             for name in NESTED:
-                row[name] = json.loads(row[name])
+                fields[name] = json.loads(fields[name])
             for name in NULLABLE:
-                row[name] = row[name] or None
-            yield number, row
+                fields[name] = fields[name] or None
+            yield number, fields
 
 
-def check_export(session: Session, path: Path) -> dict[str, Any]:
-    """The file matches its manifest, and every row matches the log it came from."""
+def _is_seq(value: Any) -> bool:
+    return value is None or (audit.is_count(value) and value > 0)
+
+
+def _is_moment(value: Any) -> bool:
+    return value is None or audit.is_moment(value)
+
+
+MANIFEST_FIELDS: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("format", lambda v: v in ("csv", "jsonl"), "csv or jsonl"),
+    ("rows", audit.is_count, "a whole number, 0 or more"),
+    ("first_seq", _is_seq, "a row number or null"),
+    ("last_seq", _is_seq, "a row number or null"),
+    ("since", _is_moment, "an ISO 8601 time or null"),
+    ("until", _is_moment, "an ISO 8601 time or null"),
+    ("sha256", lambda v: isinstance(v, str) and audit.HASH.fullmatch(v) is not None,
+     "64 lowercase hex characters"),
+]
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest beside export ``path``, each field checked (bad input names the first bad
+    one); ``since`` and ``until`` as UTC datetimes."""
+    where = manifest_path(path)
     try:
-        manifest = json.loads(manifest_path(path).read_text())
-        fmt, expected_rows = manifest["format"], int(manifest["rows"])
-        cp = manifest["checkpoint"]
-    except OSError:
-        raise InvalidInput(f"no manifest {manifest_path(path)} beside the export") from None
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(f"{manifest_path(path)} is not an export manifest") from None
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"no manifest {where} beside the export") from None
+    except OSError as error:
+        raise InvalidInput(f"cannot read {where}: {error.strerror}") from None
+    except ValueError:
+        raise InvalidInput(f"{where} is not an export manifest (not JSON)") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{where} is not an export manifest (a JSON object expected)")
+    manifest: dict[str, Any] = {}
+    for name, valid, expected in MANIFEST_FIELDS:
+        if name not in data:
+            raise InvalidInput(f"{where}: the manifest has no {name!r} field")
+        if not valid(data[name]):
+            raise InvalidInput(f"{where}: field {name!r} must be {expected}, not "
+                               f"{audit.shown(data[name])}")
+        manifest[name] = data[name]
+    for name in ("since", "until"):
+        if manifest[name] is not None:
+            manifest[name] = as_utc(datetime.fromisoformat(manifest[name]))
+    manifest["checkpoint"] = audit.parse_checkpoint(data.get("checkpoint"),
+                                                    f"{where}: its checkpoint")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
     try:
-        data = path.read_bytes()
+        with path.open("rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+    return digest.hexdigest()
+
+
+def check_export(session: Session, scanner: Scanner, path: Path) -> dict[str, Any]:
+    """The file matches its manifest, and holds exactly the rows of the log the manifest's
+    range selects up to its checkpoint: each as the log has it, in order, none left out, none
+    repeated. The manifest's digest alone proves nothing (whoever edits the file can redo it):
+    the log is what the rows are held against."""
+    manifest = read_manifest(path)
+    if _sha256(path) != manifest["sha256"]:
         raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
-    tree = audit.leaves(session, int(cp["size"]))
-    if len(tree) != int(cp["size"]) or audit.merkle.root_of(tree).hex() != cp["root"]:
+    size = manifest["checkpoint"]["size"]
+    tree = audit.leaves(session, size)
+    if len(tree) != size or audit.merkle.root_of(tree).hex() != manifest["checkpoint"]["root"]:
         raise audit.AuditFailure("the manifest's checkpoint does not match this database's log")
-    rows = 0
+    selected = scanner.history_between(manifest["since"], manifest["until"], size)
+    with closing(selected):
+        rows, first, last = _match(path, manifest, tree, (r[0] for r in selected))
+    if (first, last) != (manifest["first_seq"], manifest["last_seq"]):
+        raise audit.AuditFailure(f"its manifest says rows {manifest['first_seq']} to "
+                                 f"{manifest['last_seq']} but {path.name} holds rows {first} "
+                                 f"to {last}")
+    return {"file": str(path), "rows": rows, "checkpoint_size": size}
+
+
+def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
+           selected: Iterator[dict[str, Any]]) -> tuple[int, int | None, int | None]:
+    """Read the export's rows against the log's: each must equal its leaf, and they must be
+    the selected rows one for one. Returns (rows, first seq, last seq); the first row out of
+    place is named once the file is read (with the count, when that is off too)."""
+    rows, first, last = 0, None, None
+    problem: audit.AuditFailure | None = None
+    want = next(selected, None)
     try:
-        for number, row in _rows(path, fmt):
-            seq = row.get("seq")
-            if not isinstance(seq, int) or not 0 < seq <= len(tree):
-                raise audit.AuditFailure(f"line {number} names no row of the checkpoint", seq)
-            if row_leaf(row) != tree[seq - 1]:
-                raise audit.AuditFailure(f"line {number} differs from the log", seq,
-                                         row.get("ref"))
+        for number, row in _rows(path, manifest["format"]):
+            seq = _checked_seq(number, row, tree)
             rows += 1
+            if problem is not None:
+                continue
+            if want is not None and seq == want["seq"]:
+                first = seq if first is None else first
+                last, want = seq, next(selected, None)
+            else:
+                problem = _misplaced(path.name, number, row, want, last, manifest)
     except (ValueError, KeyError, TypeError) as error:
         raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
-    if rows != expected_rows:
-        raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
-                                 f"{expected_rows}")
-    return {"file": str(path), "rows": rows, "checkpoint_size": int(cp["size"])}
+    if problem is None and want is not None:
+        problem = audit.AuditFailure(f"it is missing from {path.name}, which ends before it",
+                                     want["seq"], want["ref"])
+    expected = manifest["rows"]
+    if problem is not None:
+        counted = f" ({path.name} has {rows} rows; its manifest says {expected})"
+        raise audit.AuditFailure(problem.message + (counted if rows != expected else ""),
+                                 problem.seq, problem.ref)
+    if rows != expected:
+        raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says {expected}")
+    return rows, first, last
+
+
+def _checked_seq(number: int, row: dict[str, Any], tree: list[bytes]) -> int:
+    """The row's seq, once the row is known to be that row of the log exactly."""
+    seq = row.get("seq")
+    if not audit.is_count(seq) or not 0 < seq <= len(tree):
+        raise audit.AuditFailure(f"line {number} names no row of the checkpoint", seq)
+    if row_leaf(row) != tree[seq - 1]:
+        raise audit.AuditFailure(f"line {number} differs from the log", seq, row.get("ref"))
+    return int(seq)
+
+
+def _misplaced(name: str, number: int, row: dict[str, Any], want: dict[str, Any] | None,
+               last: int | None, manifest: dict[str, Any]) -> audit.AuditFailure:
+    """What is wrong with a row of the log found where another was expected."""
+    seq, ref = row["seq"], row.get("ref")
+    if want is not None and seq > want["seq"]:
+        return audit.AuditFailure(f"it is missing from {name} (line {number} holds row {seq})",
+                                  want["seq"], want["ref"])
+    if last is not None and seq <= last and _in_range(row, manifest):
+        return audit.AuditFailure(f"it appears more than once in {name} (again on line "
+                                  f"{number})", seq, ref)
+    return audit.AuditFailure(f"line {number} holds it, but the manifest's range does not "
+                              "select it", seq, ref)
+
+
+def _in_range(row: dict[str, Any], manifest: dict[str, Any]) -> bool:
+    try:
+        moment = as_utc(datetime.fromisoformat(row["at"]))
+    except (TypeError, ValueError):
+        return False
+    since, until = manifest["since"], manifest["until"]
+    return (since is None or moment >= since) and (until is None or moment <= until)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from workflow.clock import iso, to_storage
+from workflow.clock import as_utc, iso, to_storage
 from workflow.errors import NotFound, Refused
 from workflow.ledger import chain_link, policy_change_row
 from workflow.models import LogHead, PolicyChange, PolicyEntry
@@ -60,10 +60,11 @@ def end(session: Session, subject: str, on: date, reason: str, actor: str,
     ]
     if not entries:
         raise NotFound(f"{subject} has no restriction in force on {on.isoformat()} or later")
+    today = as_utc(now).date()
     for entry in entries:
-        if entry.since >= on:
+        if on <= entry.since <= today:  # a planned one may still be called off before it starts
             raise Refused("policy end", "end-before-start",
-                          f"{subject}'s {entry.kind} restriction starts on "
+                          f"{subject}'s {entry.kind} restriction has been in force since "
                           f"{entry.since.isoformat()}; it cannot end on {on.isoformat()}, "
                           "which is not after its start")
     for entry in entries:

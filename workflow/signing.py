@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from workflow.errors import InvalidInput, WorkflowError
+from workflow.errors import InvalidInput
 
 
 def keygen(path: Path) -> tuple[Path, Path]:
@@ -16,7 +16,7 @@ def keygen(path: Path) -> tuple[Path, Path]:
     public_path = path.with_name(path.name + ".pub")
     for target in (path, public_path):
         if target.exists():
-            raise WorkflowError(f"{target} already exists; not overwriting a key")
+            raise InvalidInput(f"{target} already exists; not overwriting a key")
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
     key = Ed25519PrivateKey.generate()

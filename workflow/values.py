@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -17,7 +16,15 @@ from workflow.errors import InvalidInput
 
 MAX_TEXT = 2000
 MAX_REASON = 2000
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f]")  # control characters other than tab
+MAX_INT = 2**31 - 1  # a whole number's bound (a 32-bit signed integer)
+MAX_WHOLE_DIGITS = 16  # of a decimal amount, before the point
+MAX_FRACTION_DIGITS = 6
+# Characters that would let stored text forge lines or steer a terminal or the reading order:
+# every control (category Cc: C0, DEL, C1 with U+0085), the line and paragraph separators, and
+# the bidi embeddings, overrides and isolates. Other format characters (ZWJ, ZWNJ) are kept.
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_QUANTITY = re.compile(r"[0-9]+")
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 def _encodable(name: str, value: str) -> str:
@@ -31,6 +38,22 @@ def _encodable(name: str, value: str) -> str:
     return value
 
 
+def _unsafe_kind(char: str) -> str:
+    if char > "\u2029":
+        return "bidi control character"
+    return {"\u2028": "line separator", "\u2029": "paragraph separator"}.get(
+        char, "control character")
+
+
+def check_safe(name: str, value: str) -> str:
+    """Refuse text holding an :data:`UNSAFE` character, naming the first as ``U+XXXX``."""
+    found = UNSAFE.search(value)
+    if found:
+        char = found.group()
+        raise InvalidInput(f"{name}: {_unsafe_kind(char)} U+{ord(char):04X} not allowed")
+    return value
+
+
 def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{name}: expected text, got {type(value).__name__}")
@@ -40,41 +63,59 @@ def text(name: str, value: Any) -> str:
         raise InvalidInput(f"{name}: must not be empty")
     if len(cleaned) > MAX_TEXT:
         raise InvalidInput(f"{name}: longer than {MAX_TEXT} characters")
-    if _CONTROL.search(cleaned):
-        raise InvalidInput(f"{name}: contains control characters")
-    return cleaned
+    return check_safe(name, cleaned)
+
+
+def _typed(name: str, value: Any, expected: str) -> str:
+    """What was typed, trimmed: text or a ``Decimal`` (never a float, whose digits are not
+    those typed)."""
+    if not isinstance(value, str):
+        from decimal import Decimal  # only for values handed over as Decimal (JSON Lines)
+
+        if not isinstance(value, Decimal):
+            raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+    return str(value).strip()
 
 
 def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name}: expected a positive whole number, got {value!r}")
-    if isinstance(value, int):
-        number = value
+    """A positive whole number, from an int or plain ASCII digits (no sign, ``_`` or spaces)."""
+    expected = "a positive whole number in digits 0-9"
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = max(min(value, MAX_INT + 1), -1)  # a huge int is never spelt out
     else:
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise InvalidInput(
-                f"{name}: expected a positive whole number, got {value!r}"
-            ) from None
+        typed = _typed(name, value, expected)
+        if not _QUANTITY.fullmatch(typed):
+            raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+        digits = typed.lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 10 else MAX_INT + 1
     if number <= 0:
-        raise InvalidInput(f"{name}: must be a positive whole number, got {number}")
-    if number > 2**31 - 1:
-        raise InvalidInput(f"{name}: {number} is too large")
+        raise InvalidInput(f"{name}: must be a positive whole number, got "
+                           f"{'a negative one' if number < 0 else 0}")
+    if number > MAX_INT:
+        raise InvalidInput(f"{name}: larger than {MAX_INT}")
     return number
 
 
 def decimal(name: str, value: Any) -> str:
-    """A non-negative decimal amount, kept as its canonical string so JSON never rounds it."""
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidInput(f"{name}: expected a decimal number, got {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise InvalidInput(f"{name}: must be a finite amount of zero or more, got {value!r}")
-    if abs(amount.as_tuple().exponent) > 6 or amount.adjusted() > 15:  # type: ignore[operator]
-        raise InvalidInput(f"{name}: {value!r} has too many digits")
-    return str(amount)
+    """A non-negative amount, stored as the plain numeral typed (ASCII digits, optionally a point
+    and a fraction; no sign or exponent), trimmed: JSON never rounds it and ``12.50`` keeps its
+    cents."""
+    expected = "an amount in digits 0-9 with an optional decimal point, e.g. 1250.50"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise InvalidInput(f"{name}: must not be negative")
+        if value >= 10**MAX_WHOLE_DIGITS:
+            raise InvalidInput(f"{name}: more than {MAX_WHOLE_DIGITS} digits")
+        return str(value)
+    typed = _typed(name, value, expected)
+    match = _AMOUNT.fullmatch(typed)
+    if not match:
+        raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+    whole, fraction = match.group(1), match.group(2) or ""
+    if len(whole) > MAX_WHOLE_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
+        raise InvalidInput(f"{name}: {value!r} has too many digits (at most {MAX_WHOLE_DIGITS} "
+                           f"before the point and {MAX_FRACTION_DIGITS} after)")
+    return typed
 
 
 def iso_date(name: str, value: Any) -> date:
@@ -142,13 +183,13 @@ def currency(name: str, value: Any) -> str:
 
 
 def reason(value: str | None) -> str | None:
-    """A free-text reason: blank means none; too long is malformed."""
+    """A free-text reason on one line: blank means none; too long or unsafe is malformed."""
     if value is None:
         return None
     cleaned = _encodable("reason", value).strip()
     if len(cleaned) > MAX_REASON:
         raise InvalidInput(f"reason: longer than {MAX_REASON} characters ({len(cleaned)})")
-    return cleaned or None
+    return check_safe("reason", cleaned) or None
 
 
 PARSERS: dict[str, Callable[[str, Any], Any]] = {
