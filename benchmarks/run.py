@@ -242,11 +242,22 @@ def _some_ref(big: str) -> str:
     return str(ref)
 
 
+PEAK_KB = """
+def peak_kb():
+    try:  # this program's own high-water mark: a new one at exec
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except OSError:  # elsewhere ru_maxrss, which on Linux would carry the parent's peak over
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+
 def _peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Seconds and peak resident memory (MB) of one CLI run in a fresh process."""
-    code = ("import resource, sys\nfrom cli.main import cli\n"
+    code = (f"import sys\n{PEAK_KB}\nfrom cli.main import cli\n"
             f"code = cli.main({args!r}, prog_name='workflow', standalone_mode=False)\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "print(peak_kb(), file=sys.stderr)\n"
             "sys.exit(code or 0)\n")
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
