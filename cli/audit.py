@@ -67,8 +67,8 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
         return
     click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
     click.echo(f"ok: {result['refusals']} refusals, chain unbroken")
-    click.echo(f"ok: {result['policy_changes']} policy changes, chain unbroken, the "
-               "restrictions as they say")
+    click.echo(f"ok: {result['policy_changes']} policy changes, chain unbroken; the "
+               "restrictions follow from them")
     if "consistency" in result:
         consistency = result["consistency"]
         parts = [f"{consistency['checkpoint_size']} rows"] + [
@@ -86,7 +86,8 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
 @force_option
 @pass_app
 def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: bool) -> None:
-    """Print a checkpoint (tree size, root, refusal count and chain, time) to keep or publish."""
+    """Print a checkpoint to keep or publish: tree size and root, time, and the refusal and
+    policy logs' counts and last links."""
     if output is not None:
         _refuse(app, output, force, "leave out -o to print the checkpoint to stdout")
     cp = app.user_workflow().checkpoint(key=key)

@@ -44,8 +44,18 @@ def _check_arguments(args: list[str]) -> None:
 ENVIRONMENT = ("WORKFLOW_DB", "WORKFLOW_USER")
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command: carried past click, which would print a blank line first."""
+
+
 class WorkflowGroup(click.Group):
     """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -67,7 +77,7 @@ class WorkflowGroup(click.Group):
         except click.ClickException as error:
             click.echo(f"error: {_one_line(error.format_message())}", err=True)
             code = error.exit_code
-        except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        except (Interrupted, click.Abort, KeyboardInterrupt):
             click.echo("error: interrupted", err=True)
             code = 130
         except Exception as error:  # the promise: never a traceback

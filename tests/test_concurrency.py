@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -175,3 +176,32 @@ def test_concurrent_creates_get_distinct_gap_free_references(wf, db_target, cloc
     assert sorted(r["ref"] for r in wf.list()) == sorted(refs)
     for ref in refs:
         assert [h["event"] for h in wf.history(ref)] == ["create"]
+
+
+# -- administrative changes race too -------------------------------------------------------------
+
+
+def test_racing_restrictions_of_one_country_let_exactly_one_through(wf, db_target, clock):
+    def restrict(flow: Workflow, index: int) -> Any:
+        return flow.restrict("PL", "embargo", date(2026, 1, 1), reason=f"writer {index}",
+                             actor="admin")
+
+    results = run_together(db_target, clock, restrict)
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(refused) == THREADS - 1, results
+    assert {r.rule for r in refused} == {"already-restricted"}
+    assert [p["country"] for p in wf.policy()].count("PL") == 1
+    assert wf.verify()["policy_changes"] == 4 + 1
+
+
+def test_admins_disabling_each_other_at_once_leave_one_admin(wf, db_target, clock):
+    wf.add_user("root", ["admin"], actor="admin")
+    pair = ("admin", "root")
+
+    def disable_the_other(flow: Workflow, index: int) -> Any:
+        return flow.disable_user(pair[1 - index], actor=pair[index])
+
+    results = run_together(db_target, clock, disable_the_other, count=2)
+    assert sum(isinstance(r, Refused) for r in results) == 1, results
+    assert [u["name"] for u in wf.users() if "admin" in u["roles"] and u["active"]] in (
+        ["admin"], ["root"])

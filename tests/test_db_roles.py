@@ -59,6 +59,8 @@ def test_the_login_is_the_actor_and_naming_another_is_refused(db_target, clock, 
         drafter.create(actor="admin", **PATRIOT)
     assert refused.value.rule == "database-login"
     assert drafter.history(ref)[-1]["actor"] == granted["drafter"]
+    [logged] = drafter.refusals()  # under the login that tried, not the name it gave
+    assert (logged["actor"], logged["rule"]) == (granted["drafter"], "database-login")
 
 
 def test_an_auditor_login_can_only_read_even_outside_the_cli(db_target, clock, granted):

@@ -256,7 +256,8 @@ def test_unit_value_is_a_plain_numeral_kept_as_typed():
     for bad in BAD_AMOUNTS:
         with pytest.raises(InvalidInput, match=r"^unit_value: "):
             values.decimal("unit_value", bad)
-    for typed, stored in [(" 12.50 ", "12.50"), ("0", "0"), ("100.000", "100.000"), (7, "7")]:
+    for typed, stored in [(" 12.50 ", "12.50"), ("0", "0"), ("100.000", "100.000"), (7, "7"),
+                          ("012.50", "12.50"), ("000", "0"), ("00.5", "0.5")]:
         assert values.decimal("unit_value", typed) == stored
 
 

@@ -4,6 +4,8 @@ entries must be what the changes made of them."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from datetime import date, datetime
 
 import pytest
@@ -171,3 +173,31 @@ def test_verify_since_reports_the_policy_changes_the_checkpoint_vouches_for(chan
     assert "ok: 7 policy changes, chain unbroken" in result.stdout
     assert "consistent with the checkpoint of 0 rows, 0 refusals and 6 policy changes" in (
         result.stdout)
+
+
+@pytest.mark.parametrize(("values", "needle"), [
+    pytest.param("1, 'end', 'UA', 'in-combat', '2022-02-24', '2026-06-01'",
+                 "policy change 7 ends entry 1 (KP embargo since 2006-10-14) but names UA",
+                 id="end-naming-another-restriction"),
+    pytest.param("99, 'end', 'KP', 'embargo', '2006-10-14', '2026-06-01'",
+                 "policy change 7 ends entry 99, which no change opened", id="end-of-nothing"),
+    pytest.param("1, 'add', 'KP', 'embargo', '2006-10-14', NULL",
+                 "policy change 7 opens entry 1 again", id="add-over-an-entry"),
+    pytest.param("1, 'erase', 'KP', 'embargo', '2006-10-14', NULL",
+                 "policy change 7 is not a change the program makes ('erase')",
+                 id="unknown-action"),
+])
+def test_a_linked_change_the_program_would_not_make_is_named(changed, values, needle):
+    """Appended with the chain and head recomputed: only the replay can tell."""
+    insert = ("INSERT INTO wf_policy_change (entry_id, action, subject, kind, since, until, "
+              f"actor, at, reason) VALUES ({values}, 'admin', '2026-11-25 12:00:00', 'x')")
+    if changed.db.is_sqlite:  # a plain connection: foreign keys are not enforced there
+        assert changed.db.path is not None
+        with closing(sqlite3.connect(changed.db.path)) as conn, conn:
+            conn.execute(insert)
+        _sql(changed)  # the triggers dropped, for the relinking
+    else:
+        _sql(changed, "ALTER TABLE wf_policy_change DROP CONSTRAINT "
+                      "wf_policy_change_entry_id_fkey", insert)
+    _relink(changed)
+    assert needle in _failure(changed)

@@ -46,8 +46,16 @@ class Administering:
         return access.require_active(actor, s.get(User, actor))
 
     def _admin(self, s: Any, actor: str, action: str) -> User:
+        """The acting admin of an administrative change. The log head is then locked before
+        anything else is read, as every writer takes it, so checks such as "the last admin" or
+        "already restricted" see every change committed before this one."""
+        from sqlmodel import select
+
+        from workflow.models import LogHead
+
         user = self._user(s, actor)
         access.require_admin(user, action)
+        s.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).first()
         return user
 
     def init(self, admin: str, *, direct_schema: bool = False) -> bool:

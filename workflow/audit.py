@@ -122,9 +122,12 @@ def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | N
         if link != stored:
             return AuditFailure(f"refusal {seq} does not follow from the refusals before it "
                                 "(altered, removed or reordered)", None, row["ref"])
-    if head is not None and (head[2], head[3]) != (count, link):
+    if head is not None and head[2] != count:
         return AuditFailure(f"the refusal log holds {count} chained refusals but its head "
                             f"records {head[2]}: refusals were cut off or forged")
+    if head is not None and head[3] != link:
+        return AuditFailure("the refusal log's last link is not the one its head records: "
+                            "refusals were rewritten or forged")
     return count
 
 

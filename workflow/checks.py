@@ -249,9 +249,10 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
 
 
 def check_policy(snapshot: Scanner) -> int | AuditFailure:
-    """The policy changes' chain is unbroken and ends where the log head says, and the entries
-    are exactly what the changes made of them; the failure is returned, to be raised after the
-    history's."""
+    """The policy changes' chain is unbroken and ends where the log head says, each change is
+    one the program makes (an add or seed opens a new entry, an end closes an existing one and
+    names it as it is), and the entries are exactly what the changes made of them; the failure
+    is returned, to be raised after the history's."""
     head, changes, entries = snapshot.policy()
     link, replayed = GENESIS, {}
     for seq, entry_id, action, subject, kind, since, until, actor, at, reason, stored in changes:
@@ -263,14 +264,18 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
         if link != stored:
             return AuditFailure(f"policy change {seq} does not follow from the changes before "
                                 "it (altered, removed or reordered)")
-        if action == "end" and entry_id in replayed:
-            replayed[entry_id] = (*replayed[entry_id][:3], until, replayed[entry_id][4])
-        elif action != "end":
-            replayed[entry_id] = (subject, kind, since, until, reason)
-    if head is None or (head[0], head[1]) != (len(changes), link):
+        wrong = _replay_policy_change(replayed, entry_id, action, subject, kind, since, until,
+                                      reason)
+        if wrong:
+            return AuditFailure(f"policy change {seq} {wrong}")
+    if head is None:
+        return AuditFailure("the log head is missing: the policy log cannot be checked")
+    if head[0] != len(changes):
         return AuditFailure(f"the policy log holds {len(changes)} chained changes but its head "
-                            f"records {head[0] if head else 'none'}: changes were cut off or "
-                            "forged")
+                            f"records {head[0]}: changes were cut off or forged")
+    if head[1] != link:
+        return AuditFailure("the policy log's last link is not the one its head records: "
+                            "changes were rewritten or forged")
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
     for entry_id in sorted(set(replayed) | set(stored_entries)):
         if replayed.get(entry_id) != stored_entries.get(entry_id):
@@ -278,3 +283,26 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
             return AuditFailure(f"policy entry {entry_id} ({subject}) differs from what the "
                                 "policy changes say (altered, removed or slipped in)")
     return len(changes)
+
+
+def _replay_policy_change(replayed: dict[Any, tuple[Any, ...]], entry_id: Any, action: str,
+                          subject: str, kind: str, since: Any, until: Any,
+                          reason: str) -> str | None:
+    """Apply one change to the replayed entries; what is wrong with it, if anything."""
+    if action in ("seed", "add"):
+        if entry_id in replayed:
+            return f"opens entry {entry_id} again"
+        if until is not None:
+            return f"opens entry {entry_id} already ended"
+        replayed[entry_id] = (subject, kind, since, None, reason)
+        return None
+    if action != "end":
+        return f"is not a change the program makes ({action!r})"
+    entry = replayed.get(entry_id)
+    if entry is None:
+        return f"ends entry {entry_id}, which no change opened"
+    if entry[:3] != (subject, kind, since) or until is None:
+        return (f"ends entry {entry_id} ({entry[0]} {entry[1]} since {entry[2]}) but names "
+                f"{subject} {kind} since {since} until {until}")
+    replayed[entry_id] = (*entry[:3], until, entry[4])
+    return None

@@ -138,13 +138,13 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
     with replacing(path, force=force) as out:
         rows, first, last, digest = _write_rows(out, scanner, fmt, since, until, cp["size"],
                                                 progress)
-        manifest = {
-            "file": path.name, "format": fmt, "rows": rows, "first_seq": first,
-            "last_seq": last, "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
-        }
-        with replacing(manifest_path(path), force=force) as side:
-            side.write(json.dumps(manifest, indent=2) + "\n")
+    manifest = {
+        "file": path.name, "format": fmt, "rows": rows, "first_seq": first, "last_seq": last,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
+    }
+    with replacing(manifest_path(path), force=force) as side:  # once the export is in place
+        side.write(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

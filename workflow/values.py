@@ -98,8 +98,8 @@ def positive_int(name: str, value: Any) -> int:
 
 def decimal(name: str, value: Any) -> str:
     """A non-negative amount, stored as the plain numeral typed (ASCII digits, optionally a point
-    and a fraction; no sign or exponent), trimmed: JSON never rounds it and ``12.50`` keeps its
-    cents."""
+    and a fraction; no sign or exponent), trimmed and without leading zeros: JSON never rounds
+    it, ``012.50`` and ``12.50`` are one amount, and ``12.50`` keeps its cents."""
     expected = "an amount in digits 0-9 with an optional decimal point, e.g. 1250.50"
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
@@ -111,11 +111,11 @@ def decimal(name: str, value: Any) -> str:
     match = _AMOUNT.fullmatch(typed)
     if not match:
         raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
-    whole, fraction = match.group(1), match.group(2) or ""
+    whole, fraction = match.group(1).lstrip("0") or "0", match.group(2) or ""
     if len(whole) > MAX_WHOLE_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
         raise InvalidInput(f"{name}: {value!r} has too many digits (at most {MAX_WHOLE_DIGITS} "
                            f"before the point and {MAX_FRACTION_DIGITS} after)")
-    return typed
+    return f"{whole}.{fraction}" if fraction else whole
 
 
 def iso_date(name: str, value: Any) -> date:

@@ -99,11 +99,13 @@ class Writing:
 
     def _log_refusal(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
                      error: Refused | Conflict) -> None:
-        """Append a refused attempt to the refusal log, in its own transaction."""
+        """Append a refused attempt to the refusal log, in its own transaction; where the
+        database authenticates by login, under the login that tried (whatever --as said)."""
         rule = error.rule if isinstance(error, Refused) else "conflict"
+        who = self.login if self.login is not None else actor
         try:
             with self.db.fast.transaction() as tx:
-                tx.insert_refusal(as_utc(self.clock()), actor, seen.get("ref", ref),
+                tx.insert_refusal(as_utc(self.clock()), who, seen.get("ref", ref),
                                   seen.get("event", event), seen.get("state"), rule, str(error))
         except WorkflowError:
             pass  # the refusal itself is what the caller must see

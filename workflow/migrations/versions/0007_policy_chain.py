@@ -28,9 +28,8 @@ GENESIS = "0" * 64
 TRIGGER_SQLITE = ("CREATE TRIGGER IF NOT EXISTS wf_policy_change_no_{op} BEFORE {OP} ON "
                   "wf_policy_change BEGIN SELECT RAISE(ABORT, 'wf_policy_change is append-only: "
                   "{OP} refused'); END")
-TRIGGER_PG = ("CREATE OR REPLACE TRIGGER wf_policy_change_append_only BEFORE UPDATE OR DELETE "
-              "OR TRUNCATE ON wf_policy_change FOR EACH STATEMENT EXECUTE FUNCTION "
-              "wf_append_only()")
+TRIGGER_PG = ("CREATE TRIGGER wf_policy_change_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+              "ON wf_policy_change FOR EACH STATEMENT EXECUTE FUNCTION wf_append_only()")
 
 
 def _day(value: Any) -> str | None:
@@ -74,7 +73,8 @@ def upgrade() -> None:
     if bind.dialect.name == "sqlite":
         for name in ("update", "delete"):
             op.execute(TRIGGER_SQLITE.format(op=name, OP=name.upper()))
-    else:
+    else:  # dropped first: CREATE OR REPLACE TRIGGER needs PostgreSQL 14
+        op.execute("DROP TRIGGER IF EXISTS wf_policy_change_append_only ON wf_policy_change")
         op.execute(TRIGGER_PG)
 
 
