@@ -205,3 +205,39 @@ def test_admins_disabling_each_other_at_once_leave_one_admin(wf, db_target, cloc
     assert sum(isinstance(r, Refused) for r in results) == 1, results
     assert [u["name"] for u in wf.users() if "admin" in u["roles"] and u["active"]] in (
         ["admin"], ["root"])
+
+
+def test_an_admin_disabled_meanwhile_cannot_act_after_it(wf, db_target, clock, monkeypatch):
+    """Three admins, two disabling each other: root's change, checked and about to lock the log
+    head, waits while admin's disables root and commits. Root must then be refused, though two
+    admins would remain."""
+    if wf.db.is_sqlite:
+        pytest.skip("SQLite runs one write transaction at a time, its reads included")
+    from workflow import admin as administering
+
+    wf.add_user("root", ["admin"], actor="admin")
+    wf.add_user("third", ["admin"], actor="admin")
+    first, second = Workflow(db_target, clock=clock), Workflow(db_target, clock=clock)
+    real_lock = administering._lock_log
+    done: list[Any] = []
+
+    def lock_after_the_other(session: Any) -> None:
+        if not done:  # root's turn comes first: admin's change runs to its commit meanwhile
+            done.append(None)
+            worker = threading.Thread(target=lambda: done.append(
+                first.disable_user("root", actor="admin")))
+            worker.start()
+            worker.join(timeout=60)
+        real_lock(session)
+
+    monkeypatch.setattr(administering, "_lock_log", lock_after_the_other)
+    try:
+        with pytest.raises(Refused) as refused:
+            second.disable_user("admin", actor="root")
+    finally:
+        first.close()
+        second.close()
+    assert len(done) == 2, "admin's change did not go through"
+    assert refused.value.rule == "active-user"
+    active = {u["name"] for u in wf.users() if "admin" in u["roles"] and u["active"]}
+    assert active == {"admin", "third"}

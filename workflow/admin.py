@@ -46,16 +46,18 @@ class Administering:
         return access.require_active(actor, s.get(User, actor))
 
     def _admin(self, s: Any, actor: str, action: str) -> User:
-        """The acting admin of an administrative change. The log head is then locked before
-        anything else is read, as every writer takes it, so checks such as "the last admin" or
-        "already restricted" see every change committed before this one."""
-        from sqlmodel import select
+        """The acting admin of an administrative change.
 
-        from workflow.models import LogHead
-
+        Once the role is known (a read-only login could not lock anything), the log head is
+        locked, as every writer takes it, and the actor read again: the change then sees every
+        change committed before it, the actor's own disabling included, and checks such as
+        "the last admin" or "already restricted" cannot race.
+        """
+        access.require_admin(self._user(s, actor), action)
+        _lock_log(s)
+        s.expire_all()
         user = self._user(s, actor)
         access.require_admin(user, action)
-        s.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).first()
         return user
 
     def init(self, admin: str, *, direct_schema: bool = False) -> bool:
@@ -69,6 +71,7 @@ class Administering:
         self.db.create_schema(direct=direct_schema)
         now = as_utc(self.clock())
         with self.db.write() as s:
+            _lock_log(s)  # two inits at once: the second finds the first's admin
             if s.exec(select(User)).first() is not None:
                 return False
             people.add(s, admin, ["admin"], admin, now)
@@ -171,3 +174,12 @@ class Administering:
                 return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
 
         return self._recorded(actor, "policy end", attempt)
+
+
+def _lock_log(s: Any) -> None:
+    """Lock the log head row (PostgreSQL; SQLite's write sessions are serialised already)."""
+    from sqlmodel import select
+
+    from workflow.models import LogHead
+
+    s.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).first()

@@ -156,20 +156,20 @@ class Tx:
     # -- the statements --------------------------------------------------------------------
 
     def prefetch(self, actor: str, ref: str) -> None:
-        """PostgreSQL: the user, the locked log head, the policy and one record in a single
+        """PostgreSQL: the locked log head, the user, the policy and one record in a single
         round trip (pipeline mode); later calls for them read what came back.
 
-        The head is locked before the policy is read: policy changes lock it too, so a firing
-        sees every policy change committed before its own place in the log.
+        The head is locked before anything is read: administrative changes lock it too, so a
+        firing sees every user and policy change committed before its own place in the log.
         """
         if self.sqlite or "\x00" in actor or "\x00" in ref:
             return
-        sql = [USER_SQL, HEAD_SQL + " FOR UPDATE", POLICY_SQL, RECORD_SQL]
-        params: list[tuple[Any, ...]] = [(actor,), (), (), (ref,)]
+        sql = [HEAD_SQL + " FOR UPDATE", USER_SQL, POLICY_SQL, RECORD_SQL]
+        params: list[tuple[Any, ...]] = [(), (actor,), (), (ref,)]
         with self.raw.pipeline():
             cursors = [self.raw.execute(q.replace("?", "%s"), p) for q, p in zip(sql, params,
                                                                                   strict=True)]
-        user, head, policy, record = (c.fetchall() for c in cursors)
+        head, user, policy, record = (c.fetchall() for c in cursors)
         self._users[actor] = self._user_row(user[0]) if user else None
         self._policy = self._policy_rows(policy)
         self.frontier = self._frontier(head[0])
