@@ -51,6 +51,12 @@ class Interrupted(Exception):
 class WorkflowGroup(click.Group):
     """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -401,3 +401,15 @@ def test_an_interrupted_command_is_one_line_exit_130_in_process(run_ready, monke
     assert result.exit_code == 130
     assert result.stdout == ""
     assert result.stderr == "error: interrupted\n"
+
+
+def test_an_interrupt_while_the_command_line_is_read_is_one_line_too(run_ready, monkeypatch):
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click.Group, "parse_args", interrupted)
+    result = run_ready("user", "list")
+    assert result.exit_code == 130
+    assert result.stdout == ""
+    assert result.stderr == "error: interrupted\n"
+
