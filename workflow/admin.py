@@ -177,9 +177,7 @@ class Administering:
 
 
 def _lock_log(s: Any) -> None:
-    """Lock the log head row (PostgreSQL; SQLite's write sessions are serialised already)."""
-    from sqlmodel import select
+    """Lock the log head row before anything else is read."""
+    from workflow.models import locked_head
 
-    from workflow.models import LogHead
-
-    s.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).first()
+    locked_head(s)

@@ -25,6 +25,7 @@ from workflow import merkle, signing
 from workflow.checks import (
     BATCH,
     AuditFailure,
+    chain_end,
     check_beyond,
     check_policy,
     check_records,
@@ -122,13 +123,9 @@ def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | N
         if link != stored:
             return AuditFailure(f"refusal {seq} does not follow from the refusals before it "
                                 "(altered, removed or reordered)", None, row["ref"])
-    if head is not None and head[2] != count:
-        return AuditFailure(f"the refusal log holds {count} chained refusals but its head "
-                            f"records {head[2]}: refusals were cut off or forged")
-    if head is not None and head[3] != link:
-        return AuditFailure("the refusal log's last link is not the one its head records: "
-                            "refusals were rewritten or forged")
-    return count
+    ended = None if head is None else chain_end("refusal log", "refusals", count, link,
+                                                    head[2], head[3])
+    return count if ended is None else ended
 
 
 def _unsigned(checkpoint: dict[str, Any]) -> bytes:

@@ -270,12 +270,9 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
             return AuditFailure(f"policy change {seq} {wrong}")
     if head is None:
         return AuditFailure("the log head is missing: the policy log cannot be checked")
-    if head[0] != len(changes):
-        return AuditFailure(f"the policy log holds {len(changes)} chained changes but its head "
-                            f"records {head[0]}: changes were cut off or forged")
-    if head[1] != link:
-        return AuditFailure("the policy log's last link is not the one its head records: "
-                            "changes were rewritten or forged")
+    ended = chain_end("policy log", "changes", len(changes), link, head[0], head[1])
+    if ended is not None:
+        return ended
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
     for entry_id in sorted(set(replayed) | set(stored_entries)):
         if replayed.get(entry_id) != stored_entries.get(entry_id):
@@ -283,6 +280,18 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
             return AuditFailure(f"policy entry {entry_id} ({subject}) differs from what the "
                                 "policy changes say (altered, removed or slipped in)")
     return len(changes)
+
+
+def chain_end(log: str, what: str, count: int, link: str, head_count: int,
+              head_link: str) -> AuditFailure | None:
+    """A chained log (refusals, policy changes) ends where the log head says it does."""
+    if head_count != count:
+        return AuditFailure(f"the {log} holds {count} chained {what} but its head records "
+                            f"{head_count}: {what} were cut off or forged")
+    if head_link != link:
+        return AuditFailure(f"the {log}'s last link is not the one its head records: {what} "
+                            "were rewritten or forged")
+    return None
 
 
 def _replay_policy_change(replayed: dict[Any, tuple[Any, ...]], entry_id: Any, action: str,

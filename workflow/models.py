@@ -155,6 +155,14 @@ class Setting(SQLModel, table=True):
     value: str
 
 
+def locked_head(session: Any) -> LogHead:
+    """The log head row, locked as every writer takes it first (FOR UPDATE on PostgreSQL;
+    SQLite's write sessions are serialised already)."""
+    from sqlmodel import select
+
+    return session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+
+
 def record_id(ref: str) -> Any:
     """The id of the record ``ref``, as a subquery: one request's history is found by it (and
     by its own ``ref`` too, which its leaf hash covers)."""

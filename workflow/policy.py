@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from workflow.clock import as_utc, iso, to_storage
 from workflow.errors import NotFound, Refused
 from workflow.ledger import chain_link, policy_change_row
-from workflow.models import LogHead, PolicyChange, PolicyEntry
+from workflow.models import PolicyChange, PolicyEntry, locked_head
 from workflow.process import Restriction
 
 
@@ -24,7 +24,7 @@ def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reaso
     """Append the change, linked to the one before; the log head (locked, as every writer locks
     it) keeps the count and the last link."""
     assert entry.id is not None
-    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+    head = locked_head(session)
     link = chain_link(head.policy_chain, policy_change_row(
         entry.id, action, entry.subject, entry.kind, entry.since.isoformat(),
         entry.until.isoformat() if entry.until else None, actor, iso(now), reason))
