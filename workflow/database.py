@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from workflow import fastpath, scan, schema
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
+SQLITE_PAGE_SIZE = 1024
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -190,6 +191,9 @@ class Database:
                 self._refuse_foreign_file()
                 proxy = self.engine.raw_connection()
                 try:
+                    # small pages: a commit writes a handful of pages (record, history, their
+                    # indexes, log head), so a quarter of the bytes to flush each time
+                    proxy.driver_connection.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
                     proxy.driver_connection.execute("PRAGMA journal_mode = WAL")
                 finally:
                     proxy.close()
@@ -219,4 +223,5 @@ class Database:
                                f"({', '.join(sorted(tables)[:5])}); choose another file")
 
     def dispose(self) -> None:
+        self.fast.close()
         self.engine.dispose()

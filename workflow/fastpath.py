@@ -9,6 +9,7 @@ everything else (schema, queries, administration) stays SQLModel.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from workflow.errors import Conflict
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
 
-_SQLITE_MOMENT = "%Y-%m-%d %H:%M:%S.%f"
 USER_SQL = "SELECT name, roles, active FROM wf_user WHERE name = ?"
 RECORD_SQL = ("SELECT id, ref, state, version, data, participants, created_by, created_at "
               "FROM wf_record WHERE ref = ?")
@@ -89,7 +89,7 @@ def _frontier_nodes(text: str) -> tuple[bytes, ...]:
 
 def _frontier_text(nodes: list[bytes]) -> str:
     global _last_frontier
-    text = encode([n.hex() for n in nodes])
+    text = '["' + '","'.join([n.hex() for n in nodes]) + '"]' if nodes else "[]"  # = encode()
     _last_frontier = (text, tuple(nodes))
     return text
 
@@ -133,7 +133,8 @@ class Tx:
         if self._moment_memo is not None and self._moment_memo[0] == value:
             return self._moment_memo[1]  # a batch stamps every row with one moment
         utc = value.astimezone(UTC)
-        stored = utc.strftime(_SQLITE_MOMENT) if self.sqlite else utc
+        # SQLAlchemy's SQLite DATETIME text ("%Y-%m-%d %H:%M:%S.%f"), without strftime's cost
+        stored = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else utc
         self._moment_memo = (value, stored)
         return stored
 
@@ -202,10 +203,10 @@ class Tx:
     def user(self, name: str) -> UserRow | None:
         if "\x00" in name:
             return None  # no stored name holds one, and PostgreSQL cannot even compare it
-        if name in self._users:
-            return self._users[name]
-        row = self.run(USER_SQL, (name,)).fetchone()
-        return None if row is None else self._user_row(row)
+        if name not in self._users:
+            row = self.run(USER_SQL, (name,)).fetchone()
+            self._users[name] = None if row is None else self._user_row(row)
+        return self._users[name]
 
     def _moment_out(self, value: Any) -> datetime:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -369,13 +370,76 @@ class Tx:
         self._updates.clear()
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a committed write transaction read, valid while no other connection has written
+    since: SQLite's ``data_version`` tells (it changes only for other connections' commits)."""
+
+    data_version: int
+    head: tuple[int, tuple[bytes, ...]] | None
+    users: dict[str, UserRow | None]
+    policy: list[Restriction] | None
+
+    @classmethod
+    def of(cls, tx: Tx, data_version: int) -> Seen:
+        frontier = tx.frontier
+        head = None if frontier is None else (frontier.size, tuple(frontier.nodes))
+        return cls(data_version, head, tx._users, tx._policy)  # the transaction is over
+
+    def prime(self, tx: Tx) -> None:
+        if self.head is not None:
+            tx.frontier = merkle.Frontier(*self.head)
+        tx._users.update(self.users)
+        tx._policy = self.policy
+
+
 class Writer:
-    """Hands out write transactions on the engine's pooled driver connections."""
+    """Hands out write transactions on the driver connections underneath the engine.
+
+    On SQLite one connection is held for the writer's life (taken from the pool once, not per
+    transaction), and what its last transaction read (log head, users, policy) is reused while
+    ``PRAGMA data_version`` shows no other connection has committed since. A second thread, or
+    a transaction opened inside another, takes a pooled connection as PostgreSQL always does.
+    """
 
     def __init__(self, engine: Any, sqlite: bool, describe: Any) -> None:
         self.engine = engine
         self.sqlite = sqlite
         self.describe = describe
+        self._held: Any = None  # the pool's proxy of the held connection
+        self._held_by = 0  # the thread that may use it
+        self._held_free = threading.Lock()
+        self._seen: Seen | None = None
+
+    def close(self) -> None:
+        """Give the held connection back to the pool (before the engine is disposed)."""
+        with self._held_free:
+            self._drop_held()
+
+    def _drop_held(self) -> None:
+        held, self._held, self._seen = self._held, None, None
+        if held is not None:
+            with suppress(self.engine.dialect.dbapi.Error):
+                held.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[tuple[Any, bool]]:
+        """A driver connection and whether it is the held one."""
+        if self.sqlite and self._held_free.acquire(blocking=False):
+            try:
+                me = threading.get_ident()
+                if self._held is None:
+                    self._held, self._held_by = self.engine.raw_connection(), me
+                if self._held_by == me:
+                    yield self._held.driver_connection, True
+                    return
+            finally:
+                self._held_free.release()
+        proxy = self.engine.raw_connection()
+        try:
+            yield proxy.driver_connection, False
+        finally:
+            proxy.close()
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
@@ -396,25 +460,30 @@ class Writer:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        proxy = self.engine.raw_connection()
-        raw = proxy.driver_connection
         errors = self.engine.dialect.dbapi.Error
-        try:
-            if self.sqlite:
-                raw.execute("BEGIN IMMEDIATE")
-            tx = Tx(raw, self.sqlite)
+        with self._connection() as (raw, held):
             try:
-                yield tx
-                tx.finish()
-            except BaseException:
-                raw.rollback()
-                raise
-            raw.commit()
-        except errors as error:
-            with suppress(errors):
-                raw.rollback()
-            raise self.describe(error) from None
-        finally:
-            proxy.close()
-
-
+                version = None
+                if self.sqlite:
+                    raw.execute("BEGIN IMMEDIATE")
+                tx = Tx(raw, self.sqlite)
+                if held:
+                    version = tx.cursor.execute("PRAGMA data_version").fetchone()[0]
+                    seen = self._seen
+                    if seen is not None and seen.data_version == version:
+                        seen.prime(tx)
+                try:
+                    yield tx
+                    tx.finish()
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
+                if version is not None:
+                    self._seen = Seen.of(tx, version)
+            except errors as error:
+                with suppress(errors):
+                    raw.rollback()
+                if held:
+                    self._drop_held()
+                raise self.describe(error) from None

@@ -1,0 +1,114 @@
+"""Firings reuse one connection and, on SQLite, what it last read while nobody else wrote:
+every change another connection commits is still seen by the next firing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.conftest import draft, to_state
+from workflow import Workflow
+from workflow.errors import NotFound, Refused
+
+
+@pytest.fixture
+def second(db_target: str, clock: Any, wf: Workflow) -> Iterator[Workflow]:
+    """Another Workflow on the same database: another person, another connection."""
+    other = Workflow(db_target, clock=clock)
+    yield other
+    other.close()
+
+
+def _statements(wf: Workflow) -> list[str]:
+    """Start tracing the SQL the held SQLite connection runs; the list fills as it runs."""
+    seen: list[str] = []
+    wf.db.fast._held.driver_connection.set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_user_disabled_by_another_connection_is_refused_at_once(wf, second):
+    first, then = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")
+    second.disable_user("dan", actor="admin")
+    with pytest.raises(Refused, match="disabled") as refused:
+        wf.fire(then, "submit", actor="dan")
+    assert refused.value.rule == "active-user"
+    assert wf.get(then)["state"] == "drafted"
+
+
+def test_a_restriction_added_by_another_connection_is_consulted_at_once(wf, second):
+    before, after = to_state(wf, "nsc_review"), to_state(wf, "nsc_review")
+    wf.fire(before, "approve_for_us", actor="ann")
+    assert wf.history(before)[-1]["consulted"]["restrictions"] == {"US": []}
+    second.restrict("US", "embargo", date(2026, 11, 1), reason="test", actor="admin")
+    with pytest.raises(Refused) as refused:
+        wf.fire(after, "approve_for_us", actor="ann")
+    assert "embargo" in str(refused.value)
+
+
+def test_writers_taking_turns_keep_one_gapless_log(wf, second):
+    refs = [draft(wf) for _ in range(6)]
+    for index, ref in enumerate(refs):
+        (wf if index % 3 else second).fire(ref, "submit", actor="dan")
+    seqs = [row["seq"] for ref in refs for row in wf.history(ref)]
+    assert sorted(seqs) == list(range(1, 13))
+    assert wf.verify()["rows"] == 12
+    assert second.verify()["rows"] == 12
+
+
+def test_firings_with_nobody_else_writing_read_neither_user_policy_nor_head(wf, db_target):
+    if not db_target.endswith(".db"):
+        pytest.skip("PostgreSQL reads them in the same round trip as the record")
+    first, then = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")
+    statements = _statements(wf)
+    wf.fire(then, "submit", actor="dan")
+    read = " ".join(statements)
+    assert "FROM wf_record" in read
+    for table in ("wf_user", "wf_policy_entry", "wf_log_head WHERE"):
+        assert f"FROM {table}" not in read
+    statements.clear()
+    wf.add_user("eve", ["drafter"], actor="admin")  # another connection writes: read again
+    wf.fire(draft(wf), "submit", actor="dan")
+    read = " ".join(statements)
+    assert "FROM wf_user" in read and "FROM wf_policy_entry" in read
+    assert wf.verify()["rows"] == 6
+
+
+def test_a_batch_rolled_back_after_its_appends_leaves_no_trace_in_later_firings(wf):
+    first, second = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")
+    with pytest.raises(NotFound):
+        wf.fire_many([{"ref": second, "event": "submit"},
+                       {"ref": "TR-2026-9999", "event": "submit"}], actor="dan")
+    with pytest.raises(Refused):
+        wf.fire(first, "submit", actor="dan")
+    assert wf.fire(second, "submit", actor="dan") == "nsc_review"
+    assert [row["seq"] for row in wf.history(second)] == [2, 4]
+    assert wf.verify()["rows"] == 4
+
+
+def test_another_thread_fires_on_a_connection_of_its_own(wf):
+    refs = [draft(wf) for _ in range(4)]
+    wf.fire(refs[0], "submit", actor="dan")
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(
+        [wf.fire(ref, "submit", actor="dan") for ref in refs[1:3]]))
+    worker.start()
+    worker.join(timeout=60)
+    assert outcome == [["nsc_review", "nsc_review"]]
+    wf.fire(refs[3], "submit", actor="dan")
+    assert wf.verify()["rows"] == 8
+
+
+def test_closing_gives_every_connection_back(db_target, clock, wf):
+    wf.fire(draft(wf), "submit", actor="dan")
+    pool: Any = wf.db.engine.pool
+    wf.db.fast.close()
+    assert pool.checkedout() == 0
+    wf.fire(draft(wf), "submit", actor="dan")  # a later firing takes one again
+    assert wf.verify()["rows"] == 4
