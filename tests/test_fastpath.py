@@ -185,3 +185,19 @@ def test_a_deferred_update_that_finds_another_version_fails_the_transaction(wf):
             raise Conflict(ref)  # SQLite checks at once
         assert not wf.db.is_sqlite
     assert wf.get(ref) == before
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["from-models", "by-migrations"])
+def test_a_new_sqlite_database_has_small_pages_and_wal(tmp_path, direct):
+    import sqlite3
+    from contextlib import closing
+
+    from workflow import Workflow
+    from workflow.database import SQLITE_PAGE_SIZE
+
+    path = tmp_path / "new.db"
+    with Workflow(str(path), create=True) as wf:
+        wf.init("admin", direct_schema=direct)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == SQLITE_PAGE_SIZE < 4096
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
