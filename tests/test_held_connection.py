@@ -112,3 +112,68 @@ def test_closing_gives_every_connection_back(db_target, clock, wf):
     assert pool.checkedout() == 0
     wf.fire(draft(wf), "submit", actor="dan")  # a later firing takes one again
     assert wf.verify()["rows"] == 4
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_sees_its_own_admin_changes_at_once(url, clock):
+    from tests.samples import CAST
+
+    with Workflow(url, clock=clock, create=True) as wf:
+        wf.init("admin", direct_schema=True)
+        for name, roles in CAST.items():
+            wf.add_user(name, roles, actor="admin")
+        first, then = draft(wf), draft(wf)
+        wf.fire(first, "submit", actor="dan")
+        wf.disable_user("dan", actor="admin")  # on the one connection the firings use too
+        with pytest.raises(Refused) as refused:
+            wf.fire(then, "submit", actor="dan")
+        assert refused.value.rule == "active-user"
+
+
+def test_an_interruption_as_the_commit_returns_leaves_the_log_head_right(wf, monkeypatch):
+    from workflow import fastpath
+
+    first, then = draft(wf), draft(wf)
+    real = fastpath.Seen.of
+
+    def interrupted(*args: Any) -> Any:  # Ctrl-C handled the moment the commit returns
+        monkeypatch.setattr(fastpath.Seen, "of", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastpath.Seen, "of", interrupted)
+    if wf.db.is_sqlite:
+        with pytest.raises(KeyboardInterrupt):
+            wf.fire(first, "submit", actor="dan")
+    else:  # no cache to fill on PostgreSQL: the firing completes
+        wf.fire(first, "submit", actor="dan")
+    assert wf.get(first)["state"] == "nsc_review"
+    assert wf.edit(then, actor="dan", quantity=16) == {}  # writes nothing, the head included
+    assert wf.fire(then, "submit", actor="dan") == "nsc_review"
+    assert wf.verify()["rows"] == 4
+
+
+def test_an_interruption_right_after_begin_leaves_no_transaction_open(wf, db_target,
+                                                                       monkeypatch):
+    if not db_target.endswith(".db"):
+        pytest.skip("the cache and its priming are SQLite's")
+    import sqlite3
+    from contextlib import closing
+
+    from workflow import fastpath
+
+    first, then = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastpath.Seen, "prime", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        wf.fire(then, "submit", actor="dan")
+    assert not wf.db.fast._held.driver_connection.in_transaction
+    with closing(sqlite3.connect(db_target, timeout=0, isolation_level=None)) as probe:
+        probe.execute("BEGIN IMMEDIATE")  # another writer gets the lock at once
+        probe.rollback()
+    monkeypatch.undo()
+    assert wf.fire(then, "submit", actor="dan") == "nsc_review"
+    assert wf.verify()["rows"] == 4

@@ -360,10 +360,10 @@ class Tx:
     def finish(self) -> None:
         """Store the log head once per transaction, after its last append; on PostgreSQL the
         deferred record updates and the history rows go with it in one round trip."""
-        if self.frontier is None and not self._updates:
-            return
+        if not self._appended and not self._updates:
+            return  # nothing written: the head stays as it is
         statements = [(HISTORY_INSERT, values) for values in self._appended]
-        if self.frontier is not None:
+        if self.frontier is not None and self._appended:
             nodes = self.frontier.nodes
             stored = (self._json_text(_frontier_text(nodes)) if self.sqlite
                       else self._json_in([n.hex() for n in nodes]))
@@ -416,9 +416,14 @@ class Writer:
     """
 
     def __init__(self, engine: Any, sqlite: bool, describe: Any) -> None:
+        from sqlalchemy.pool import QueuePool
+
         self.engine = engine
         self.sqlite = sqlite
         self.describe = describe
+        # only a pool of separate connections: an in-memory SQLite database has one connection
+        # per thread, which the ORM's writes share, so data_version would not see them
+        self._holds = isinstance(engine.pool, QueuePool)
         self._held: Any = None  # the pool's proxy of the held connection
         self._held_by = 0  # the thread that may use it
         self._held_free = threading.Lock()
@@ -438,7 +443,7 @@ class Writer:
     @contextmanager
     def _connection(self) -> Iterator[tuple[Any, bool]]:
         """A driver connection and whether it is the held one."""
-        if self._held_free.acquire(blocking=False):
+        if self._holds and self._held_free.acquire(blocking=False):
             try:
                 me = threading.get_ident()
                 if self._held is None:
@@ -477,20 +482,21 @@ class Writer:
         with self._connection() as (raw, held):
             try:
                 version = None
-                if self.sqlite:
-                    raw.execute("BEGIN IMMEDIATE")
-                tx = Tx(raw, self.sqlite)
-                if held and self.sqlite:
-                    version = tx.cursor.execute("PRAGMA data_version").fetchone()[0]
-                    seen = self._seen
-                    if seen is not None and seen.data_version == version:
-                        seen.prime(tx)
-                try:
+                try:  # whatever interrupts, from BEGIN on, leaves no transaction open
+                    tx = Tx(raw, self.sqlite)
+                    if self.sqlite:
+                        tx.cursor.execute("BEGIN IMMEDIATE")
+                    if held and self.sqlite:
+                        version = tx.cursor.execute("PRAGMA data_version").fetchone()[0]
+                        seen = self._seen
+                        if seen is not None and seen.data_version == version:
+                            seen.prime(tx)
                     yield tx
                     tx.finish()
                 except BaseException:
                     raw.rollback()
                     raise
+                self._seen = None  # until the commit is known to have happened
                 raw.commit()
                 if version is not None:
                     self._seen = Seen.of(tx, version)
