@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import PATRIOT, draft
+from workflow import fastpath
 from workflow.errors import Busy, Conflict, InvalidInput
 from workflow.fastpath import Tx
 from workflow.models import History, LogHead, Record, RefCounter
@@ -201,3 +202,75 @@ def test_a_new_sqlite_database_has_small_pages_and_wal(tmp_path, direct):
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == SQLITE_PAGE_SIZE < 4096
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _round_trips(wf, action) -> tuple[int, list[str]]:
+    """How many times ``action`` waits for the server on the held connection (libpq's trace:
+    one ReadyForQuery per round trip), and the queries it sent."""
+    import tempfile
+
+    from psycopg import pq
+
+    raw = wf.db.fast._held.driver_connection
+    with tempfile.TemporaryFile("w+") as trace:
+        raw.pgconn.trace(trace.fileno())
+        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            action()
+        finally:
+            raw.pgconn.untrace()
+        trace.seek(0)
+        lines = trace.read().splitlines()
+    sent = [line.split("\t", 3)[3].strip() for line in lines
+            if line.startswith("F\t") and "\tQuery\t" in line]
+    return sum("\tReadyForQuery\t" in line for line in lines), sent
+
+
+def test_a_postgresql_firing_begins_and_commits_within_its_two_round_trips(wf):
+    """BEGIN goes with the first statements and COMMIT with the last: two waits for the server
+    in all, where the driver on its own would add one for each."""
+    if wf.db.is_sqlite:
+        pytest.skip("SQLite has no round trips")
+    first, second = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")  # the writer now holds its connection
+    trips, sent = _round_trips(wf, lambda: wf.fire(second, "submit", actor="dan"))
+    assert trips == 2
+    assert sent[0].startswith('"BEGIN; ') and sent[-1].endswith('; COMMIT"')
+    assert "PREPARE" not in " ".join(sent) and "EXECUTE wf_" in sent[0]  # prepared by the first
+    assert wf.get(second)["state"] == "nsc_review"
+    assert wf.verify()["rows"] == 4
+    assert wf.db.fast._held.driver_connection.autocommit is False  # as the ORM expects it
+
+
+def test_a_version_missed_in_the_last_round_trip_commits_nothing(wf, db_target):
+    """On PostgreSQL the update travels with COMMIT, so a missed version must stop the query
+    inside the server: the history, the head and the record stay as they were."""
+    if wf.db.is_sqlite:
+        pytest.skip("SQLite checks the version when the update runs")
+    import psycopg
+
+    ref = draft(wf)
+    before, rows = wf.get(ref), len(wf.history(ref))
+    plain = db_target.replace("postgresql+psycopg://", "postgresql://")
+    with pytest.raises(Conflict, match=ref), wf.db.fast.transaction() as tx:
+        tx.prefetch("dan", ref)
+        record = tx.record(ref)
+        assert record is not None
+        with psycopg.connect(plain, autocommit=True) as other:  # a writer ignoring the head lock
+            other.execute("UPDATE wf_record SET version = version + 1 WHERE ref = %s", (ref,))
+        assert tx.update_record(record, "nsc_review", record.data, {}, None, deferred=True)
+        tx.append_history(record, {
+            "ref": ref, "event": "submit", "from": "drafted", "to": "nsc_review", "actor": "dan",
+            "roles": ["drafter"], "at": "2026-11-25T00:00:00+00:00", "reason": None,
+            "changes": {}, "consulted": {}, "process_version": wf.process.version}, wf.clock())
+    after = wf.get(ref)
+    assert (after["state"], after["version"]) == (before["state"], before["version"] + 1)
+    assert len(wf.history(ref)) == rows
+    with wf.db.read() as s:
+        assert s.exec(select(LogHead)).one().size == rows
+    raw = wf.db.fast._held.driver_connection
+    assert raw.autocommit is False
+    # the failed query prepared its statements first: which ones ran is read back next time
+    assert fastpath._prepared[raw] is None
+    assert wf.fire(ref, "submit", actor="dan") == "nsc_review"
+    assert fastpath._prepared[raw]

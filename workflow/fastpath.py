@@ -8,8 +8,10 @@ everything else (schema, queries, administration) stays SQLModel.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -57,6 +59,23 @@ def _as_is(text: str) -> str:
     return text
 
 
+_prepared: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()
+"""PostgreSQL: the statements this process has prepared on each driver connection (None: not
+known, after a query that failed part way through its PREPAREs)."""
+
+
+@lru_cache(maxsize=64)
+def _preparable(sql: str) -> tuple[str, str, str]:
+    """A fixed statement's name on the server, its PREPARE and its EXECUTE (``%s`` for each
+    value, bound by the client)."""
+    name = "wf_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
+    parts = sql.split("?")
+    numbered = "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+    marks = ", ".join(["%s"] * (len(parts) - 1))
+    return name, f"PREPARE {name} AS {numbered}", f"EXECUTE {name}({marks})" if marks else (
+        f"EXECUTE {name}")
+
+
 def _encode_small(value: Any) -> str:
     """Canonical JSON of a history row's roles, changes or consulted: most are empty."""
     if not value:
@@ -95,11 +114,18 @@ def _frontier_text(nodes: list[bytes]) -> str:
 
 
 class Tx:
-    """One write transaction on the driver connection; placeholders written as ``?``."""
+    """One write transaction on the driver connection; placeholders written as ``?``.
 
-    def __init__(self, raw: Any, sqlite: bool) -> None:
+    ``opens`` (PostgreSQL, a connection in autocommit mode): this transaction sends its own
+    BEGIN with its first statement and its COMMIT with its last, two round trips fewer than
+    the driver's separate BEGIN and COMMIT.
+    """
+
+    def __init__(self, raw: Any, sqlite: bool, *, opens: bool = False) -> None:
         self.raw = raw
         self.sqlite = sqlite
+        self._begin = opens  # BEGIN not sent yet
+        self.committed = False  # COMMIT went with the last statements (see finish)
         self.cursor = raw.cursor()
         self.frontier: merkle.Frontier | None = None  # the log head, once read
         self._users: dict[str, UserRow | None] = {}
@@ -151,6 +177,9 @@ class Tx:
     def run(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         if not self.sqlite:
             sql = sql.replace("?", "%s")
+            if self._begin:
+                self.cursor.execute("BEGIN")
+                self._begin = False
         self.cursor.execute(sql, params)
         return self.cursor
 
@@ -182,15 +211,47 @@ class Tx:
         rows, in order. Cheaper here than pipeline mode for a handful of statements."""
         from psycopg import ClientCursor
 
+        begin, self._begin = self._begin, False
+        prepare, texts = self._prepared_forms(statements)
+        skip = len(prepare) + begin  # their results come first
+        if begin:
+            prepare.insert(0, "BEGIN")
         with ClientCursor(self.raw) as cursor:
-            cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
-                           tuple(value for _, values in statements for value in values))
+            try:
+                cursor.execute("; ".join(prepare + texts),
+                               tuple(value for _, values in statements for value in values))
+            except BaseException:
+                if len(prepare) > begin:
+                    _prepared[self.raw] = None  # which PREPAREs ran is not known
+                raise
             results = []
             while True:
                 rows = cursor.fetchall() if cursor.description is not None else []
                 results.append((cursor.rowcount, rows))
                 if not cursor.nextset():
-                    return results
+                    return results[skip:]
+
+    def _prepared_forms(self, statements: list[tuple[str, tuple[Any, ...]]]
+                        ) -> tuple[list[str], list[str]]:
+        """The PREPAREs still needed on this connection, and each statement as an EXECUTE
+        of its prepared form: the server then parses and plans each only once."""
+        known = _prepared.get(self.raw, set())
+        if known is None:
+            with self.raw.cursor() as cursor:
+                known = {row[0] for row in cursor.execute(
+                    "SELECT name FROM pg_prepared_statements WHERE name LIKE 'wf\\_%'")}
+        prepare, texts = [], []
+        for sql, _ in statements:
+            if sql in ("BEGIN", "COMMIT"):
+                texts.append(sql)
+                continue
+            name, preparing, executing = _preparable(sql)
+            if name not in known:
+                prepare.append(preparing)
+                known.add(name)
+            texts.append(executing)
+        _prepared[self.raw] = known
+        return prepare, texts
 
     def lock_head(self) -> None:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock
@@ -373,6 +434,8 @@ class Tx:
             self.cursor.executemany(HISTORY_INSERT, self._appended)
             for sql, values in statements[len(self._appended):]:
                 self.run(sql, values)
+        elif self._opened() and len(self._updates) <= 1:
+            self._finish_and_commit(statements)
         else:
             updates = [(sql, values) for _, sql, values in self._updates]
             results = self._together(updates + statements)
@@ -381,6 +444,24 @@ class Tx:
                     raise Conflict(ref)
         self._appended.clear()
         self._updates.clear()
+
+    def _opened(self) -> bool:
+        """This transaction sent its own BEGIN (and so may send its own COMMIT)."""
+        return not self._begin and self.raw.autocommit
+
+    def _finish_and_commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """PostgreSQL: the record's update, the history rows, the head and COMMIT in one round
+        trip. The update's version check must then fail inside the query: it divides by the
+        number of rows updated, so a missed version stops the query before COMMIT."""
+        from psycopg.errors import DivisionByZero
+
+        checked = [(f"WITH updated AS ({sql} RETURNING 1) SELECT 1 / count(*) FROM updated",
+                    values) for _, sql, values in self._updates]
+        try:
+            self._together([*checked, *statements, ("COMMIT", ())])
+        except DivisionByZero:
+            raise Conflict(self._updates[0][0]) from None
+        self.committed = True
 
 
 @dataclass(frozen=True)
@@ -483,7 +564,9 @@ class Writer:
             try:
                 version = None
                 try:  # whatever interrupts, from BEGIN on, leaves no transaction open
-                    tx = Tx(raw, self.sqlite)
+                    if not self.sqlite:
+                        raw.autocommit = True  # the Tx sends BEGIN and COMMIT itself
+                    tx = Tx(raw, self.sqlite, opens=not self.sqlite)
                     if self.sqlite:
                         tx.cursor.execute("BEGIN IMMEDIATE")
                     if held and self.sqlite:
@@ -497,7 +580,7 @@ class Writer:
                     raw.rollback()
                     raise
                 self._seen = None  # until the commit is known to have happened
-                raw.commit()
+                raw.commit()  # nothing to send when the Tx committed in its last round trip
                 if version is not None:
                     self._seen = Seen.of(tx, version)
             except errors as error:
@@ -506,3 +589,7 @@ class Writer:
                 if held:
                     self._drop_held()
                 raise self.describe(error) from None
+            finally:
+                if not self.sqlite:
+                    with suppress(errors):
+                        raw.autocommit = False  # as the pool and the ORM expect it
