@@ -11,7 +11,6 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import PATRIOT, draft
-from workflow import fastpath
 from workflow.errors import Busy, Conflict, InvalidInput
 from workflow.fastpath import Tx
 from workflow.models import History, LogHead, Record, RefCounter
@@ -236,7 +235,6 @@ def test_a_postgresql_firing_begins_and_commits_within_its_two_round_trips(wf):
     trips, sent = _round_trips(wf, lambda: wf.fire(second, "submit", actor="dan"))
     assert trips == 2
     assert sent[0].startswith('"BEGIN; ') and sent[-1].endswith('; COMMIT"')
-    assert "PREPARE" not in " ".join(sent) and "EXECUTE wf_" in sent[0]  # prepared by the first
     assert wf.get(second)["state"] == "nsc_review"
     assert wf.verify()["rows"] == 4
     assert wf.db.fast._held.driver_connection.autocommit is False  # as the ORM expects it
@@ -268,9 +266,28 @@ def test_a_version_missed_in_the_last_round_trip_commits_nothing(wf, db_target):
     assert len(wf.history(ref)) == rows
     with wf.db.read() as s:
         assert s.exec(select(LogHead)).one().size == rows
-    raw = wf.db.fast._held.driver_connection
-    assert raw.autocommit is False
-    # the failed query prepared its statements first: which ones ran is read back next time
-    assert fastpath._prepared[raw] is None
+    assert wf.db.fast._held.driver_connection.autocommit is False
+    assert wf.fire(ref, "submit", actor="dan") == "nsc_review"  # the connection is usable
+
+
+def test_a_failed_postgresql_write_hands_its_connection_back_out_of_autocommit(wf, clock):
+    """The fast path runs its transactions in autocommit mode; a connection it gives back to the
+    pool after a database error must not stay so, or the ORM's next transaction would not be
+    one."""
+    from workflow.errors import WorkflowError
+
+    if wf.db.is_sqlite:
+        pytest.skip("only PostgreSQL connections are switched to autocommit")
+    ref = draft(wf)
+    held = wf.db.fast._held.driver_connection
+    with pytest.raises(WorkflowError, match="database error"), wf.db.fast.transaction() as tx:
+        tx.lock_head()
+        tx.insert_record(ref, "transfer", "drafted", {}, "dan", clock())  # the ref is taken
+    assert wf.db.fast._held is None  # dropped after a driver error
+    assert held.autocommit is False
+    proxy = wf.db.engine.raw_connection()
+    try:
+        assert proxy.driver_connection.autocommit is False
+    finally:
+        proxy.close()
     assert wf.fire(ref, "submit", actor="dan") == "nsc_review"
-    assert fastpath._prepared[raw]

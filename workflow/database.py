@@ -111,10 +111,7 @@ class Database:
                 )
                 _configure_sqlite(self.engine)
             else:
-                # no statements prepared by psycopg: its rollback would then deallocate all,
-                # the fast path's own included (see fastpath._prepared)
-                self.engine = create_engine(self.url, pool_pre_ping=False,
-                                            connect_args={"prepare_threshold": None})
+                self.engine = create_engine(self.url, pool_pre_ping=False)
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)

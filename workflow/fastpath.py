@@ -8,10 +8,8 @@ everything else (schema, queries, administration) stays SQLModel.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -57,23 +55,6 @@ class RecordRow:
 
 def _as_is(text: str) -> str:
     return text
-
-
-_prepared: weakref.WeakKeyDictionary[Any, set[str] | None] = weakref.WeakKeyDictionary()
-"""PostgreSQL: the statements this process has prepared on each driver connection (None: not
-known, after a query that failed part way through its PREPAREs)."""
-
-
-@lru_cache(maxsize=64)
-def _preparable(sql: str) -> tuple[str, str, str]:
-    """A fixed statement's name on the server, its PREPARE and its EXECUTE (``%s`` for each
-    value, bound by the client)."""
-    name = "wf_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
-    parts = sql.split("?")
-    numbered = "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
-    marks = ", ".join(["%s"] * (len(parts) - 1))
-    return name, f"PREPARE {name} AS {numbered}", f"EXECUTE {name}({marks})" if marks else (
-        f"EXECUTE {name}")
 
 
 def _encode_small(value: Any) -> str:
@@ -125,7 +106,6 @@ class Tx:
         self.raw = raw
         self.sqlite = sqlite
         self._begin = opens  # BEGIN not sent yet
-        self.committed = False  # COMMIT went with the last statements (see finish)
         self.cursor = raw.cursor()
         self.frontier: merkle.Frontier | None = None  # the log head, once read
         self._users: dict[str, UserRow | None] = {}
@@ -212,46 +192,17 @@ class Tx:
         from psycopg import ClientCursor
 
         begin, self._begin = self._begin, False
-        prepare, texts = self._prepared_forms(statements)
-        skip = len(prepare) + begin  # their results come first
         if begin:
-            prepare.insert(0, "BEGIN")
+            statements = [("BEGIN", ()), *statements]
         with ClientCursor(self.raw) as cursor:
-            try:
-                cursor.execute("; ".join(prepare + texts),
-                               tuple(value for _, values in statements for value in values))
-            except BaseException:
-                if len(prepare) > begin:
-                    _prepared[self.raw] = None  # which PREPAREs ran is not known
-                raise
+            cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
+                           tuple(value for _, values in statements for value in values))
             results = []
             while True:
                 rows = cursor.fetchall() if cursor.description is not None else []
                 results.append((cursor.rowcount, rows))
                 if not cursor.nextset():
-                    return results[skip:]
-
-    def _prepared_forms(self, statements: list[tuple[str, tuple[Any, ...]]]
-                        ) -> tuple[list[str], list[str]]:
-        """The PREPAREs still needed on this connection, and each statement as an EXECUTE
-        of its prepared form: the server then parses and plans each only once."""
-        known = _prepared.get(self.raw, set())
-        if known is None:
-            with self.raw.cursor() as cursor:
-                known = {row[0] for row in cursor.execute(
-                    "SELECT name FROM pg_prepared_statements WHERE name LIKE 'wf\\_%'")}
-        prepare, texts = [], []
-        for sql, _ in statements:
-            if sql in ("BEGIN", "COMMIT"):
-                texts.append(sql)
-                continue
-            name, preparing, executing = _preparable(sql)
-            if name not in known:
-                prepare.append(preparing)
-                known.add(name)
-            texts.append(executing)
-        _prepared[self.raw] = known
-        return prepare, texts
+                    return results[1:] if begin else results
 
     def lock_head(self) -> None:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock
@@ -461,7 +412,6 @@ class Tx:
             self._together([*checked, *statements, ("COMMIT", ())])
         except DivisionByZero:
             raise Conflict(self._updates[0][0]) from None
-        self.committed = True
 
 
 @dataclass(frozen=True)
@@ -586,10 +536,16 @@ class Writer:
             except errors as error:
                 with suppress(errors):
                     raw.rollback()
+                self._as_found(raw)
                 if held:
                     self._drop_held()
                 raise self.describe(error) from None
             finally:
-                if not self.sqlite:
-                    with suppress(errors):
-                        raw.autocommit = False  # as the pool and the ORM expect it
+                self._as_found(raw)
+
+    def _as_found(self, raw: Any) -> None:
+        """PostgreSQL: the connection back out of autocommit before the pool or the ORM may see
+        it (if that fails the connection is broken, and the pool discards it)."""
+        if not self.sqlite and raw.autocommit:
+            with suppress(self.engine.dialect.dbapi.Error):
+                raw.autocommit = False
