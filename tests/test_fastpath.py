@@ -235,6 +235,7 @@ def test_a_postgresql_firing_begins_and_commits_within_its_two_round_trips(wf):
     trips, sent = _round_trips(wf, lambda: wf.fire(second, "submit", actor="dan"))
     assert trips == 2
     assert sent[0].startswith('"BEGIN; ') and sent[-1].endswith('; COMMIT"')
+    assert sent[-1].startswith('"WITH updated AS (UPDATE wf_record ')  # the writes: one statement
     assert wf.get(second)["state"] == "nsc_review"
     assert wf.verify()["rows"] == 4
     assert wf.db.fast._held.driver_connection.autocommit is False  # as the ORM expects it

@@ -402,16 +402,23 @@ class Tx:
 
     def _finish_and_commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """PostgreSQL: the record's update, the history rows, the head and COMMIT in one round
-        trip. The update's version check must then fail inside the query: it divides by the
-        number of rows updated, so a missed version stops the query before COMMIT."""
+        trip, the writes as one statement. The update's version check must then fail inside
+        the statement: it divides by the number of rows updated, so a missed version undoes
+        the statement and stops the query before COMMIT."""
         from psycopg.errors import DivisionByZero
 
-        checked = [(f"WITH updated AS ({sql} RETURNING 1) SELECT 1 / count(*) FROM updated",
-                    values) for _, sql, values in self._updates]
+        if not self._updates:
+            self._together([*statements, ("COMMIT", ())])
+            return
+        [(ref, sql, values)] = self._updates
+        parts = [f"updated AS ({sql} RETURNING 1)"]
+        parts += [f"w{n} AS ({write})" for n, (write, _) in enumerate(statements)]
+        together = ("WITH " + ", ".join(parts) + " SELECT 1 / count(*) FROM updated",
+                    values + tuple(v for _, more in statements for v in more))
         try:
-            self._together([*checked, *statements, ("COMMIT", ())])
+            self._together([together, ("COMMIT", ())])
         except DivisionByZero:
-            raise Conflict(self._updates[0][0]) from None
+            raise Conflict(ref) from None
 
 
 @dataclass(frozen=True)
