@@ -40,3 +40,6 @@ def test_quick_benchmark_run_measures_every_figure_against_a_baseline(tmp_path):
     for result in results["results"]:
         assert result["ours"] > 0 and result["baseline"] > 0, result
         assert result["ratio"] == round(result["ours"] / result["baseline"], 3)
+    firings = [r for r in results["results"] if r["unit"] in ("firings/s", "rows/s")]
+    assert firings and all(r["note"].startswith("median of 2 interleaved rounds; each round's "
+                                                "ratio: ") for r in firings)
