@@ -98,14 +98,16 @@ class Tx:
     """One write transaction on the driver connection; placeholders written as ``?``.
 
     ``opens`` (PostgreSQL, a connection in autocommit mode): this transaction sends its own
-    BEGIN with its first statement and its COMMIT with its last, two round trips fewer than
-    the driver's separate BEGIN and COMMIT.
+    BEGIN, in the same query as its first statements (the log head's lock), and, when it
+    updates at most one record, its COMMIT in the same query as its writes; otherwise the
+    driver's ``commit()`` sends COMMIT on its own.
     """
 
     def __init__(self, raw: Any, sqlite: bool, *, opens: bool = False) -> None:
         self.raw = raw
         self.sqlite = sqlite
-        self._begin = opens  # BEGIN not sent yet
+        self._begin = opens  # BEGIN still to be sent
+        self._began = False  # this transaction sent its own BEGIN (and so may send COMMIT)
         self.cursor = raw.cursor()
         self.frontier: merkle.Frontier | None = None  # the log head, once read
         self._users: dict[str, UserRow | None] = {}
@@ -159,7 +161,7 @@ class Tx:
             sql = sql.replace("?", "%s")
             if self._begin:
                 self.cursor.execute("BEGIN")
-                self._begin = False
+                self._begin, self._began = False, True
         self.cursor.execute(sql, params)
         return self.cursor
 
@@ -191,12 +193,14 @@ class Tx:
         rows, in order. Cheaper here than pipeline mode for a handful of statements."""
         from psycopg import ClientCursor
 
-        begin, self._begin = self._begin, False
+        begin = self._begin
         if begin:
             statements = [("BEGIN", ()), *statements]
         with ClientCursor(self.raw) as cursor:
             cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
                            tuple(value for _, values in statements for value in values))
+            if begin:
+                self._begin, self._began = False, True
             results = []
             while True:
                 rows = cursor.fetchall() if cursor.description is not None else []
@@ -208,8 +212,12 @@ class Tx:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock
         (firings take it in :meth:`prefetch`)."""
         if self.frontier is None:
-            lock = "" if self.sqlite else " FOR UPDATE"
-            self.frontier = self._frontier(self.run(HEAD_SQL + lock).fetchone())
+            if self.sqlite:
+                row = self.run(HEAD_SQL).fetchone()
+            else:  # in one query with BEGIN
+                [(_, rows)] = self._together([(HEAD_SQL + " FOR UPDATE", ())])
+                row = rows[0] if rows else None
+            self.frontier = self._frontier(row)
 
     def _user_row(self, row: tuple[Any, ...]) -> UserRow:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
@@ -385,7 +393,7 @@ class Tx:
             self.cursor.executemany(HISTORY_INSERT, self._appended)
             for sql, values in statements[len(self._appended):]:
                 self.run(sql, values)
-        elif self._opened() and len(self._updates) <= 1:
+        elif self._began and len(self._updates) <= 1:
             self._finish_and_commit(statements)
         else:
             updates = [(sql, values) for _, sql, values in self._updates]
@@ -395,10 +403,6 @@ class Tx:
                     raise Conflict(ref)
         self._appended.clear()
         self._updates.clear()
-
-    def _opened(self) -> bool:
-        """This transaction sent its own BEGIN (and so may send its own COMMIT)."""
-        return not self._begin and self.raw.autocommit
 
     def _finish_and_commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """PostgreSQL: the record's update, the history rows, the head and COMMIT in one round
@@ -545,10 +549,12 @@ class Writer:
                     raw.rollback()
                 self._as_found(raw)
                 if held:
-                    self._drop_held()
+                    self._drop_held()  # back to the pool: not to be touched after this
                 raise self.describe(error) from None
-            finally:
+            except BaseException:
                 self._as_found(raw)
+                raise
+            self._as_found(raw)
 
     def _as_found(self, raw: Any) -> None:
         """PostgreSQL: the connection back out of autocommit before the pool or the ORM may see
