@@ -95,12 +95,14 @@ def test_a_firing_begins_and_commits_within_its_two_round_trips(pg):
 
 def test_an_edit_and_a_draft_send_begin_and_commit_with_their_statements(pg):
     ref = draft(pg)
-    for action in (lambda: pg.edit(ref, actor="dan", end_user="US Navy"), lambda: draft(pg)):
+    trips, sent = _round_trips(pg, lambda: pg.edit(ref, actor="dan", end_user="US Navy"))
+    assert trips == 2  # read as a firing reads, written as a firing writes
+    for action in (lambda: pg.edit(ref, actor="dan", end_user="US Air Force"), lambda: draft(pg)):
         _, sent = _round_trips(pg, action)
         assert sent[0].startswith('"BEGIN; SELECT size, frontier FROM wf_log_head')
         assert sent[-1].endswith('; COMMIT"')
-    assert pg.get(ref)["end_user"] == "US Navy"
-    assert pg.verify()["rows"] == 3
+    assert pg.get(ref)["end_user"] == "US Air Force"
+    assert pg.verify()["rows"] == 4
 
 
 def test_a_version_missed_in_the_last_round_trip_commits_nothing(pg, db_target):

@@ -201,6 +201,7 @@ class Writing:
               seen: dict[str, Any]) -> dict[str, Any]:
         now = as_utc(self.clock())
         with self.db.fast.transaction() as tx:
+            tx.prefetch(actor, ref.strip().upper())  # PostgreSQL: head, user, record at once
             tx.lock_head()
             user = self._actor(tx, actor)
             record = self._record(tx, ref)
