@@ -379,11 +379,13 @@ class Tx:
 
     def finish(self) -> None:
         """Store the log head once per transaction, after its last append; on PostgreSQL the
-        deferred record updates and the history rows go with it in one round trip."""
+        deferred record updates and the history rows go with it in one round trip (with COMMIT
+        too, see :meth:`_finish_and_commit`)."""
         if not self._appended and not self._updates:
             return  # nothing written: the head stays as it is
         statements = [(HISTORY_INSERT, values) for values in self._appended]
-        if self.frontier is not None and self._appended:
+        if self._appended:  # append_history read the head: frontier is set
+            assert self.frontier is not None
             nodes = self.frontier.nodes
             stored = (self._json_text(_frontier_text(nodes)) if self.sqlite
                       else self._json_in([n.hex() for n in nodes]))
