@@ -171,8 +171,8 @@ def test_a_record_created_with_a_due_date_is_indexed_by_it_at_once(wf, clock):
 
 
 def test_a_deferred_update_that_finds_another_version_fails_the_transaction(wf):
-    """On PostgreSQL the version-checked update travels with the history rows; a miss is a
-    Conflict at commit, and nothing of the transaction is kept."""
+    """The version-checked update travels with the history rows; a miss is a Conflict when
+    they are sent, naming the record, and nothing of the transaction is kept."""
     from dataclasses import replace
 
     ref = draft(wf)
@@ -181,10 +181,68 @@ def test_a_deferred_update_that_finds_another_version_fails_the_transaction(wf):
         record = tx.record(ref)
         assert record is not None
         stale = replace(record, version=record.version + 5)
-        if not tx.update_record(stale, "nsc_review", record.data, {}, None, deferred=True):
-            raise Conflict(ref)  # SQLite checks at once
-        assert not wf.db.is_sqlite
+        assert tx.update_record(stale, "nsc_review", record.data, {}, None, deferred=True)
     assert wf.get(ref) == before
+
+
+def test_a_missed_version_among_many_deferred_updates_names_its_record(wf):
+    """Deferred updates of one shape go out together; the one that misses is named, and none
+    of them is kept."""
+    from dataclasses import replace
+
+    refs = [draft(wf) for _ in range(4)]
+    before = [wf.get(ref) for ref in refs]
+    with pytest.raises(Conflict, match=refs[2]), wf.db.fast.transaction() as tx:
+        for ref in refs:
+            record = tx.record(ref)
+            assert record is not None
+            if ref == refs[2]:
+                record = replace(record, version=record.version + 5)
+            assert tx.update_record(record, "nsc_review", record.data, {}, None, deferred=True)
+    assert [wf.get(ref) for ref in refs] == before
+
+
+def test_deferred_updates_of_one_record_apply_in_the_order_made(wf):
+    ref = draft(wf)
+    with wf.db.fast.transaction() as tx:
+        record = tx.record(ref)
+        assert record is not None
+        assert tx.update_record(record, "nsc_review", record.data, {}, None, deferred=True)
+        again = tx.record(ref)
+        assert again is not None and again.version == record.version + 1
+        assert tx.update_record(again, "nsc_review", {**record.data, "note": "x"}, {}, None,
+                                deferred=True)
+        assert tx.update_record(tx.record(ref), "drafted", record.data, {}, None,  # type: ignore[arg-type]
+                                deferred=True)
+    shown = wf.get(ref)
+    assert (shown["state"], shown["version"], shown["note"]) == ("drafted", 4, None)
+
+
+def test_batches_pause_the_cyclic_collector_and_restore_it(wf):
+    import gc
+
+    from workflow import writes
+
+    seen = []
+    original = wf.db.fast.transaction
+
+    def watching():
+        seen.append(gc.isenabled())
+        return original()
+
+    wf.db.fast.transaction = watching
+    refs = wf.create_many([PATRIOT, PATRIOT], actor="dan")
+    wf.fire_many([{"ref": r, "event": "submit"} for r in refs], actor="dan")
+    with pytest.raises(InvalidInput):
+        wf.fire_many([{"ref": refs[0], "event": "no-such-event"}], actor="dan")
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        with writes.collector_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["from-models", "by-migrations"])

@@ -15,6 +15,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from workflow import merkle
@@ -58,7 +60,10 @@ def _as_is(text: str) -> str:
 
 
 def _encode_small(value: Any) -> str:
-    """Canonical JSON of a history row's roles, changes or consulted: most are empty."""
+    """Canonical JSON of a history row's roles, changes or consulted: most are empty; a string
+    is such JSON already encoded."""
+    if isinstance(value, str):
+        return value
     if not value:
         return "[]" if isinstance(value, list) else "{}"
     if isinstance(value, list):
@@ -135,6 +140,8 @@ class Tx:
         return Json(text, dumps=_as_is)
 
     def _json_out(self, value: Any) -> Any:
+        if value == "{}":
+            return {}  # a record no event has been fired on yet: its participants
         return json.loads(value) if isinstance(value, str) else value
 
     def _moment(self, value: datetime) -> Any:
@@ -328,8 +335,9 @@ class Tx:
                       deferred: bool = False) -> bool:
         """The version-checked update; False when someone else wrote first.
 
-        ``deferred`` (PostgreSQL only) sends it with the history rows in :meth:`finish`, one
-        round trip fewer, which then raises :class:`Conflict` for it instead.
+        ``deferred`` sends it with the history rows in :meth:`finish` (on PostgreSQL in the
+        same round trip, on SQLite with a batch's other updates of the same shape in one
+        ``executemany``), which then raises :class:`Conflict` for it instead.
         """
         same_data = data == record.data
         sets, values = ["version = ?"], [record.version + 1]
@@ -344,7 +352,7 @@ class Tx:
             values.append(self._json_in(participants))
         sql = f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?"
         params = (*values, record.id, record.version)
-        if deferred and not self.sqlite:
+        if deferred:
             self._updates.append((record.ref, sql, params))
         elif self.run(sql, params).rowcount != 1:
             return False
@@ -378,33 +386,53 @@ class Tx:
         return int(row["seq"])
 
     def finish(self) -> None:
-        """Store the log head once per transaction, after its last append; on PostgreSQL the
-        deferred record updates and the history rows go with it in one round trip (with COMMIT
-        too, see :meth:`_finish_and_commit`)."""
+        """Send the deferred record updates and the history rows, and store the log head once
+        per transaction, after its last append; on PostgreSQL all in one round trip (with
+        COMMIT too, see :meth:`_finish_and_commit`)."""
         if not self._appended and not self._updates:
             return  # nothing written: the head stays as it is
-        statements = [(HISTORY_INSERT, values) for values in self._appended]
+        head: list[tuple[str, tuple[Any, ...]]] = []
         if self._appended:  # append_history read the head: frontier is set
             assert self.frontier is not None
             nodes = self.frontier.nodes
             stored = (self._json_text(_frontier_text(nodes)) if self.sqlite
                       else self._json_in([n.hex() for n in nodes]))
-            statements.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
-                               (self.frontier.size, stored)))
+            head.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                         (self.frontier.size, stored)))
         if self.sqlite:
+            self._sqlite_updates()
             self.cursor.executemany(HISTORY_INSERT, self._appended)
-            for sql, values in statements[len(self._appended):]:
+            for sql, values in head:
                 self.run(sql, values)
-        elif self._began and len(self._updates) <= 1:
-            self._finish_and_commit(statements)
         else:
-            updates = [(sql, values) for _, sql, values in self._updates]
-            results = self._together(updates + statements)
-            for (ref, _, _), (count, _) in zip(self._updates, results, strict=False):
-                if count != 1:
-                    raise Conflict(ref)
+            statements = [*((HISTORY_INSERT, values) for values in self._appended), *head]
+            if self._began and len(self._updates) <= 1:
+                self._finish_and_commit(statements)
+            else:
+                updates = [(sql, values) for _, sql, values in self._updates]
+                results = self._together(updates + statements)
+                for (ref, _, _), (count, _) in zip(self._updates, results, strict=False):
+                    if count != 1:
+                        raise Conflict(ref)
         self._appended.clear()
         self._updates.clear()
+
+    def _sqlite_updates(self) -> None:
+        """The deferred updates in order, each run of one statement shape in one
+        ``executemany``; a missed version fails the transaction naming its record."""
+        for sql, run in groupby(self._updates, key=itemgetter(1)):
+            refs, params = zip(*((ref, values) for ref, _, values in run), strict=True)
+            if self.cursor.executemany(sql, params).rowcount != len(params):
+                raise Conflict(self._missed(refs))
+
+    def _missed(self, refs: tuple[str, ...]) -> str:
+        """The first record whose stored version is not the one this transaction wrote."""
+        for ref in refs:
+            row = self.run("SELECT version FROM wf_record WHERE ref = ?", (ref,)).fetchone()
+            written = self._records.get(ref)
+            if row is None or written is None or row[0] != written.version:
+                return ref
+        return refs[0]
 
     def _finish_and_commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """PostgreSQL: the record's update, the history rows, the head and COMMIT in one round

@@ -7,15 +7,19 @@ Merkle log. A refusal or a conflict writes nothing to the record and is logged o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values, views
 from workflow.clock import as_utc, iso
 from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
 from workflow.fastpath import RecordRow, Tx, UserRow
+from workflow.ledger import encode
 from workflow.process import Context, Event, PolicyView, Process, Restriction
 
 if TYPE_CHECKING:
@@ -35,6 +39,23 @@ def retrying(attempt: Callable[[], T]) -> T:
         except Busy:
             continue
     return attempt()
+
+
+_stamp = lru_cache(maxsize=4)(iso)  # a batch stamps every row with the same moment
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """A batch allocates many objects that live until it commits and makes no reference
+    cycles: the cyclic garbage collector's passes would only walk them over and over."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class Writing:
@@ -123,10 +144,10 @@ class Writing:
 
     def _append(self, tx: Tx, record: RecordRow, event: str, source: str | None, dest: str,
                 user: UserRow, now: datetime, reason: str | None, changes: dict[str, Any],
-                consulted: dict[str, Any]) -> None:
+                consulted: dict[str, Any] | str) -> None:
         tx.append_history(record, {
             "ref": record.ref, "event": event, "from": source, "to": dest, "actor": user.name,
-            "roles": list(user.roles), "at": iso(now), "reason": reason, "changes": changes,
+            "roles": list(user.roles), "at": _stamp(now), "reason": reason, "changes": changes,
             "consulted": consulted, "process_version": self.process.version,
         }, now)
 
@@ -148,6 +169,10 @@ class Writing:
 
     def create_many(self, records: Iterable[dict[str, Any]], *, actor: str) -> list[str]:
         """Draft many records in one transaction: all or nothing."""
+        with collector_paused():
+            return self._drafted_many(records, actor)
+
+    def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str) -> list[str]:
         parsed = []
         for number, fields in enumerate(records, 1):
             try:
@@ -245,6 +270,10 @@ class Writing:
         Each firing is ``{"ref", "event", "reason"?, "expected_version"?, **args}``; the first
         refusal aborts the whole batch and names its position.
         """
+        with collector_paused():
+            return self._fired_many(firings, actor)
+
+    def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str) -> list[str]:
         batch = []
         for number, firing in enumerate(firings, 1):
             item = dict(firing)
@@ -264,7 +293,8 @@ class Writing:
                                                        int | None]],
                    seen: dict[str, Any]) -> list[str]:
         now = as_utc(self.clock())
-        states = []
+        states: list[str] = []
+        consulted: dict[tuple[str, ...], str] = {}
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
             if len(batch) > 1:
@@ -285,7 +315,7 @@ class Writing:
                     raise Conflict(record.ref)
                 try:
                     states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
-                                                 restrictions))
+                                                 restrictions, consulted))
                 except Refused as refusal:
                     if len(batch) == 1:
                         raise
@@ -296,7 +326,10 @@ class Writing:
 
     def _fire_one(self, tx: Tx, record: RecordRow, user: UserRow, spec: Event,
                   reason: str | None, parsed: dict[str, Any], now: datetime,
-                  restrictions: list[Restriction]) -> str:
+                  restrictions: list[Restriction], consulted: dict[tuple[str, ...], str]) -> str:
+        """One firing of a batch; ``consulted`` keeps the policy's canonical text per set of
+        subjects looked at, the same for every firing of the transaction (one day, one
+        policy)."""
         ctx = self._context(record, user, now.date(), restrictions, reason, parsed)
         if spec.defaults is not None:
             ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
@@ -312,8 +345,11 @@ class Writing:
         if user.name not in participants.setdefault(spec.name, []):
             participants[spec.name].append(user.name)
         self._update(tx, record, dest, {**record.data, **updates}, participants)
-        self._append(tx, record, spec.name, record.state, dest, user, now, reason, changes,
-                     ctx.policy.consulted_record())
+        subjects = tuple(ctx.policy.consulted)
+        text = consulted.get(subjects)
+        if text is None:
+            text = consulted[subjects] = encode(ctx.policy.consulted_record())
+        self._append(tx, record, spec.name, record.state, dest, user, now, reason, changes, text)
         return dest
 
 
