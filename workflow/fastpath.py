@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -41,6 +41,10 @@ class UserRow:
     name: str
     roles: list[str]
     active: bool
+
+    @cached_property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles)
 
 
 @dataclass
@@ -121,6 +125,7 @@ class Tx:
         self._appended: list[tuple[Any, ...]] = []  # history rows, inserted by finish()
         self._updates: list[tuple[str, str, tuple[Any, ...]]] = []  # deferred, see finish()
         self._moment_memo: tuple[datetime, Any] | None = None
+        self._no_one = self._json_in({})  # a new record's participants
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
 
@@ -326,7 +331,7 @@ class Tx:
         row = self.run(
             "INSERT INTO wf_record (ref, process, state, version, data, participants, due_on, "
             "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
-            (ref, process, state, self._json_in(data), self._json_in({}), self._day_in(due_on),
+            (ref, process, state, self._json_in(data), self._no_one, self._day_in(due_on),
              created_by, self._moment(now))).fetchone()
         return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by, now)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from workflow.errors import InvalidInput
@@ -209,8 +210,20 @@ class Process:
             raise InvalidInput(f"unknown restriction kind {name!r}; kinds are: {kinds}")
         return name
 
+    @cached_property
+    def _fields_by_name(self) -> dict[str, FieldSpec]:
+        return {spec.name: spec for spec in self.fields}
+
+    @cached_property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.fields)
+
+    @cached_property
+    def date_fields(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.fields if spec.kind == "date")
+
     def field(self, name: str) -> FieldSpec:
-        for spec in self.fields:
-            if spec.name == name:
-                return spec
-        raise InvalidInput(f"unknown field {name!r}")
+        spec = self._fields_by_name.get(name)
+        if spec is None:
+            raise InvalidInput(f"unknown field {name!r}")
+        return spec

@@ -14,12 +14,11 @@ if TYPE_CHECKING:
 
 def field_values(process: Process, data: dict[str, Any]) -> dict[str, Any]:
     """Stored JSON values parsed back to Python (dates as ``date``), every field present."""
-    out: dict[str, Any] = {}
-    for spec in process.fields:
-        value = data.get(spec.name)
-        if value is not None and spec.kind == "date" and not isinstance(value, date):
-            value = date.fromisoformat(value)
-        out[spec.name] = value
+    out = {name: data.get(name) for name in process.field_names}
+    for name in process.date_fields:
+        value = out[name]
+        if value is not None and not isinstance(value, date):
+            out[name] = date.fromisoformat(value)
     return out
 
 

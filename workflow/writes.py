@@ -71,12 +71,13 @@ class Writing:
         access.authenticate(self.login, actor)
         return access.require_active(actor, tx.user(actor))
 
-    def _context(self, record: Any, user: Any, today: date, restrictions: list[Restriction],
-                 reason: str | None = None, args: dict[str, Any] | None = None) -> Context:
+    def _context(self, record: RecordRow, user: UserRow, today: date,
+                 restrictions: list[Restriction], reason: str | None = None,
+                 args: dict[str, Any] | None = None) -> Context:
         return Context(
             ref=record.ref, state=record.state,
             fields=views.field_values(self.process, record.data),
-            actor=user.name, roles=frozenset(user.roles), drafter=record.created_by,
+            actor=user.name, roles=user.role_set, drafter=record.created_by,
             participants={k: tuple(v) for k, v in record.participants.items()},
             today=today, policy=PolicyView(restrictions, today),
             reason=reason, args=args or {},
