@@ -117,7 +117,6 @@ class Tx:
         self.sqlite = sqlite
         self._begin = opens  # BEGIN still to be sent
         self._began = False  # this transaction sent its own BEGIN (and so may send COMMIT)
-        self.cursor = raw.cursor()
         self.frontier: merkle.Frontier | None = None  # the log head, once read
         self._users: dict[str, UserRow | None] = {}
         self._policy: list[Restriction] | None = None
@@ -126,6 +125,18 @@ class Tx:
         self._updates: list[tuple[str, str, tuple[Any, ...]]] = []  # deferred, see finish()
         self._moment_memo: tuple[datetime, Any] | None = None
         self._no_one = self._json_in({})  # a new record's participants
+
+    @cached_property
+    def cursor(self) -> Any:
+        return self.raw.cursor()
+
+    @cached_property
+    def _client_cursor(self) -> Any:
+        """PostgreSQL: the cursor that binds values itself, for several statements at once;
+        one per transaction (a cursor costs more to make than a small query to send)."""
+        from psycopg import ClientCursor
+
+        return ClientCursor(self.raw)
 
     # -- value conversions (what the SQLModel column types store and read) ----------------
 
@@ -203,22 +214,20 @@ class Tx:
         """PostgreSQL: several statements sent as one query, so in one round trip (values
         bound by the client, which psycopg allows only that way); each one's row count and
         rows, in order. Cheaper here than pipeline mode for a handful of statements."""
-        from psycopg import ClientCursor
-
         begin = self._begin
         if begin:
             statements = [("BEGIN", ()), *statements]
-        with ClientCursor(self.raw) as cursor:
-            cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
-                           tuple(value for _, values in statements for value in values))
-            if begin:
-                self._begin, self._began = False, True
-            results = []
-            while True:
-                rows = cursor.fetchall() if cursor.description is not None else []
-                results.append((cursor.rowcount, rows))
-                if not cursor.nextset():
-                    return results[1:] if begin else results
+        cursor = self._client_cursor
+        cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
+                       tuple(value for _, values in statements for value in values))
+        if begin:
+            self._begin, self._began = False, True
+        results = []
+        while True:
+            rows = cursor.fetchall() if cursor.description is not None else []
+            results.append((cursor.rowcount, rows))
+            if not cursor.nextset():
+                return results[1:] if begin else results
 
     def lock_head(self) -> None:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock
