@@ -218,6 +218,48 @@ def test_deferred_updates_of_one_record_apply_in_the_order_made(wf):
     assert (shown["state"], shown["version"], shown["note"]) == ("drafted", 4, None)
 
 
+def test_a_miss_is_named_even_when_an_earlier_record_of_its_run_is_updated_again(wf):
+    """The record named is the one whose update missed, not one that a later run of updates
+    (not yet sent) would have moved on."""
+    from dataclasses import replace
+
+    first, missed = draft(wf), draft(wf)
+    with pytest.raises(Conflict, match=missed), wf.db.fast.transaction() as tx:
+        a, b = tx.record(first), tx.record(missed)
+        assert a is not None and b is not None
+        assert tx.update_record(a, "nsc_review", a.data, {}, None, deferred=True)
+        stale = replace(b, version=b.version + 5)
+        assert tx.update_record(stale, "nsc_review", b.data, {}, None, deferred=True)
+        again = tx.record(first)
+        assert again is not None
+        assert tx.update_record(again, "nsc_review", {**again.data, "note": "x"}, {}, None,
+                                deferred=True)
+
+
+def test_interleaved_shapes_of_one_record_apply_in_order(wf):
+    """Updates of one shape are sent together only while consecutive: S, T, S is three runs."""
+    ref = draft(wf)
+    with wf.db.fast.transaction() as tx:
+        for state, note in (("nsc_review", None), ("nsc_review", "x"), ("drafted", None)):
+            record = tx.record(ref)
+            assert record is not None
+            data = {**record.data, "note": note} if note else record.data
+            assert tx.update_record(record, state, data, {}, None, deferred=True)
+    shown = wf.get(ref)
+    assert (shown["state"], shown["version"], shown["note"]) == ("drafted", 4, "x")
+
+
+def test_each_firing_of_a_batch_keeps_its_own_consulted_subjects(wf):
+    """The policy text consulted is encoded once per set of subjects, not once per batch."""
+    a, b = draft(wf), draft(wf)
+    wf.fire_many([{"ref": a, "event": "submit"},
+                  {"ref": b, "event": "withdraw", "reason": "not needed"}], actor="dan")
+    consulted = {ref: wf.history(ref)[-1]["consulted"] for ref in (a, b)}
+    assert list(consulted[a]["restrictions"]) == ["US"]
+    assert consulted[b]["restrictions"] == {}
+    wf.verify()  # raises on a row whose bytes do not hash to its leaf
+
+
 def test_batches_pause_the_cyclic_collector_and_restore_it(wf):
     import gc
 

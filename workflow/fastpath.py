@@ -437,14 +437,15 @@ class Tx:
         for sql, run in groupby(self._updates, key=itemgetter(1)):
             refs, params = zip(*((ref, values) for ref, _, values in run), strict=True)
             if self.cursor.executemany(sql, params).rowcount != len(params):
-                raise Conflict(self._missed(refs))
+                raise Conflict(self._missed(refs, params))
 
-    def _missed(self, refs: tuple[str, ...]) -> str:
-        """The first record whose stored version is not the one this transaction wrote."""
+    def _missed(self, refs: tuple[str, ...], params: tuple[tuple[Any, ...], ...]) -> str:
+        """The first record of a run whose stored version is not the one the run's last
+        update of it writes (each update's first value)."""
+        written = {ref: values[0] for ref, values in zip(refs, params, strict=True)}
         for ref in refs:
             row = self.run("SELECT version FROM wf_record WHERE ref = ?", (ref,)).fetchone()
-            written = self._records.get(ref)
-            if row is None or written is None or row[0] != written.version:
+            if row is None or row[0] != written[ref]:
                 return ref
         return refs[0]
 

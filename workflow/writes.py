@@ -47,7 +47,11 @@ _stamp = lru_cache(maxsize=4)(iso)  # a batch stamps every row with the same mom
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """A batch allocates many objects that live until it commits and makes no reference
-    cycles: the cyclic garbage collector's passes would only walk them over and over."""
+    cycles: the cyclic garbage collector's passes would only walk them over and over.
+
+    The collector is process-wide: it is paused for the whole call (reading the input, the
+    retries) and switched back on afterwards, unless it was already off when the call began.
+    """
     if not gc.isenabled():
         yield
         return
