@@ -124,7 +124,11 @@ class Tx:
         self._appended: list[tuple[Any, ...]] = []  # history rows, inserted by finish()
         self._updates: list[tuple[str, str, tuple[Any, ...]]] = []  # deferred, see finish()
         self._moment_memo: tuple[datetime, Any] | None = None
-        self._no_one = self._json_in({})  # a new record's participants
+
+    @cached_property
+    def _no_one(self) -> Any:
+        """A new record's participants, encoded once per transaction that creates."""
+        return self._json_in({})
 
     @cached_property
     def cursor(self) -> Any:
