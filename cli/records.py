@@ -24,7 +24,8 @@ def field_options(*, creating: bool) -> Callable[[Callable[..., Any]], Callable[
         for spec in reversed([s for s in PROCESS.fields if s.editable]):
             option = click.option(
                 "--" + spec.name.replace("_", "-"), spec.name, type=ValueKind(spec.kind),
-                required=creating and spec.required, help=spec.help.capitalize() + ".",
+                required=creating and spec.required,
+                help=spec.help[:1].upper() + spec.help[1:] + ".",
             )
             command = option(command)
         return command

@@ -242,6 +242,15 @@ def test_advance_help_lists_every_event():
         assert event.name in result.stdout
 
 
+def test_field_help_keeps_the_process_wording():
+    result = CliRunner().invoke(cli, ["request", "new", "--help"], catch_exceptions=False)
+    text = " ".join(result.stdout.split())
+    for spec in PROCESS.fields:
+        if spec.editable:
+            wording = spec.help[:1].upper() + spec.help[1:]
+            assert " ".join(wording.split()) in text, spec.name
+
+
 # -- the installed console script ---------------------------------------------------------------
 
 def _console_script() -> str:
