@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import PATRIOT, draft
-from workflow.errors import Busy, Conflict, InvalidInput
+from workflow.errors import Busy, Conflict, InvalidInput, WorkflowError
 from workflow.fastpath import Tx
 from workflow.models import History, LogHead, Record, RefCounter
 
@@ -46,6 +46,39 @@ def test_dates_round_trip_and_feed_the_due_index(wf, clock):
     assert record.due_on == date(2027, 1, 1)
     assert [r["ref"] for r in wf.due(date(2027, 1, 1))] == [ref]
     assert wf.due(date(2026, 12, 31)) == []
+
+
+def test_records_of_an_import_are_inserted_with_reserved_ids_and_numbers(wf):
+    """An import reserves its numbers and ids at once and sends its inserts with the history
+    rows: each record has the id its history rows name, numbers follow in order, and the
+    next record made one at a time takes the next id."""
+    first = draft(wf)
+    refs = wf.create_many([PATRIOT] * 3, actor="dan")
+    last = draft(wf)
+    assert [*refs, last] == [f"TR-2026-{n:04d}" for n in range(2, 6)]
+    with wf.db.read() as s:
+        ids = {r.ref: r.id for r in s.exec(select(Record))}
+        named = {h.ref: h.record_id for h in s.exec(select(History))}
+    assert named == ids
+    assert len(set(ids.values())) == 5
+    assert ids[first] < ids[refs[0]] < ids[refs[1]] < ids[refs[2]] < ids[last]
+    assert wf.get(refs[1])["item"] == PATRIOT["item"]
+    assert wf.verify()["rows"] == 5
+
+
+def test_an_import_whose_insert_fails_keeps_nothing(wf, clock):
+    """A deferred insert that the database refuses (here a reference already taken) fails the
+    whole transaction: no record, no history row, no number used up."""
+    draft(wf)
+    with wf.db.fast.transaction() as tx:  # the counter falls behind: the next number is taken
+        tx.run("UPDATE wf_ref_counter SET last = 0")
+    before = wf.verify()["rows"]
+    with pytest.raises(WorkflowError, match="database error"):
+        wf.create_many([PATRIOT] * 2, actor="dan")
+    with wf.db.read() as s:
+        assert len(s.exec(select(Record)).all()) == 1
+        assert s.exec(select(RefCounter)).one().last == 0
+    assert wf.verify()["rows"] == before
 
 
 def test_update_record_checks_the_version(wf):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ RECORD_SQL = ("SELECT id, ref, state, version, data, participants, created_by, c
               "FROM wf_record WHERE ref = ?")
 POLICY_SQL = "SELECT subject, kind, since, until, reason FROM wf_policy_entry ORDER BY id"
 HEAD_SQL = "SELECT size, frontier FROM wf_log_head WHERE id = 1"
+COUNTER_SQL = ("INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, ?) "
+               "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + ? "
+               "RETURNING last")
+RECORD_INSERT = (
+    "INSERT INTO wf_record (id, ref, process, state, version, data, participants, due_on, "
+    "created_by, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)")
+NEXT_IDS_SQL = {  # ids for new records: SQLite's writer holds the lock, PostgreSQL's sequence
+    True: "SELECT coalesce(max(id), 0) FROM wf_record",
+    False: "SELECT nextval(pg_get_serial_sequence('wf_record', 'id')) "
+           "FROM generate_series(1, ?)",
+}
 HISTORY_INSERT = (
     "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, roles, "
     "at, reason, changes, consulted, process_version, leaf_hash, root_hash) "
@@ -123,6 +135,8 @@ class Tx:
         self._records: dict[str, RecordRow | None] = {}  # read or written in this transaction
         self._appended: list[tuple[Any, ...]] = []  # history rows, inserted by finish()
         self._updates: list[tuple[str, str, tuple[Any, ...]]] = []  # deferred, see finish()
+        self._inserts: list[tuple[Any, ...]] = []  # new records, deferred likewise
+        self._ids: deque[int] = deque()  # record ids reserved by reserve_records()
         self._moment_memo: tuple[datetime, Any] | None = None
 
     @cached_property
@@ -333,20 +347,45 @@ class Tx:
 
     def next_number(self, prefix: str, year: int, count: int = 1) -> int:
         """Reserve ``count`` reference numbers for the year; returns the first."""
-        row = self.run(
-            "INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, ?) "
-            "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + ? "
-            "RETURNING last", (prefix, year, count, count)).fetchone()
+        row = self.run(COUNTER_SQL, (prefix, year, count, count)).fetchone()
         return int(row[0]) - count + 1
 
+    def reserve_records(self, prefix: str, year: int, count: int) -> int:
+        """Reserve ``count`` reference numbers for the year (returns the first) and ``count``
+        record ids, which :meth:`insert_record` hands out to deferred inserts.
+
+        On SQLite the ids follow the highest one (BEGIN IMMEDIATE keeps other writers out until
+        commit); on PostgreSQL they come from the table's sequence, in the same round trip as
+        the numbers.
+        """
+        counter = (COUNTER_SQL, (prefix, year, count, count))
+        if self.sqlite:
+            last = int(self.run(*counter).fetchone()[0])
+            top = int(self.run(NEXT_IDS_SQL[True]).fetchone()[0])
+            self._ids.extend(range(top + 1, top + 1 + count))
+        else:
+            [(_, numbered), (_, ids)] = self._together([counter, (NEXT_IDS_SQL[False], (count,))])
+            last = int(numbered[0][0])
+            self._ids.extend(int(row[0]) for row in ids)
+        return last - count + 1
+
     def insert_record(self, ref: str, process: str, state: str, data: dict[str, Any],
-                      created_by: str, now: datetime, due_on: date | None = None) -> RecordRow:
-        row = self.run(
-            "INSERT INTO wf_record (ref, process, state, version, data, participants, due_on, "
-            "created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
-            (ref, process, state, self._json_in(data), self._no_one, self._day_in(due_on),
-             created_by, self._moment(now))).fetchone()
-        return RecordRow(int(row[0]), ref, state, 1, data, {}, created_by, now)
+                      created_by: str, now: datetime, due_on: date | None = None, *,
+                      deferred: bool = False) -> RecordRow:
+        """A new record at version 1. ``deferred`` takes an id from :meth:`reserve_records`
+        and sends the insert with the history rows in :meth:`finish`."""
+        values = (ref, process, state, self._json_in(data), self._no_one, self._day_in(due_on),
+                  created_by, self._moment(now))
+        if deferred:
+            record_id = self._ids.popleft()
+            self._inserts.append((record_id, *values))
+        else:
+            row = self.run(
+                "INSERT INTO wf_record (ref, process, state, version, data, participants, "
+                "due_on, created_by, created_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?) "
+                "RETURNING id", values).fetchone()
+            record_id = int(row[0])
+        return RecordRow(record_id, ref, state, 1, data, {}, created_by, now)
 
     def update_record(self, record: RecordRow, state: str, data: dict[str, Any],
                       participants: dict[str, list[str]], due_on: date | None, *,
@@ -404,10 +443,10 @@ class Tx:
         return int(row["seq"])
 
     def finish(self) -> None:
-        """Send the deferred record updates and the history rows, and store the log head once
-        per transaction, after its last append; on PostgreSQL all in one round trip (with
+        """Send the deferred new records, record updates and history rows, and store the log
+        head once per transaction, after its last append; on PostgreSQL all in one round trip (with
         COMMIT too, see :meth:`_finish_and_commit`)."""
-        if not self._appended and not self._updates:
+        if not self._appended and not self._updates and not self._inserts:
             return  # nothing written: the head stays as it is
         head: list[tuple[str, tuple[Any, ...]]] = []
         if self._appended:  # append_history read the head: frontier is set
@@ -418,12 +457,15 @@ class Tx:
             head.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
                          (self.frontier.size, stored)))
         if self.sqlite:
+            if self._inserts:
+                self.cursor.executemany(RECORD_INSERT, self._inserts)
             self._sqlite_updates()
             self.cursor.executemany(HISTORY_INSERT, self._appended)
             for sql, values in head:
                 self.run(sql, values)
         else:
-            statements = [*((HISTORY_INSERT, values) for values in self._appended), *head]
+            statements = [*((RECORD_INSERT, values) for values in self._inserts),
+                          *((HISTORY_INSERT, values) for values in self._appended), *head]
             if self._began and len(self._updates) <= 1:
                 self._finish_and_commit(statements)
             else:
@@ -434,6 +476,7 @@ class Tx:
                         raise Conflict(ref)
         self._appended.clear()
         self._updates.clear()
+        self._inserts.clear()
 
     def _sqlite_updates(self) -> None:
         """The deferred updates in order, each run of one statement shape in one

@@ -197,11 +197,11 @@ class Writing:
                 raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
                               f" may create records; {actor} holds {', '.join(user.roles)}")
             prefix = self.process.ref_prefix
-            first = tx.next_number(prefix, now.year, len(batch))
+            first = tx.reserve_records(prefix, now.year, len(batch))
             for number, parsed in enumerate(batch, first):
                 ref = f"{prefix}-{now.year}-{number:04d}"
                 record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
-                                          actor, now, self._due_on(parsed))
+                                          actor, now, self._due_on(parsed), deferred=True)
                 self._append(tx, record, "create", None, self.process.initial, user, now, None,
                              {k: [None, v] for k, v in parsed.items()}, {})
                 refs.append(ref)
