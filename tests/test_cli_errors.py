@@ -361,7 +361,8 @@ def test_user_add_without_role_is_exit_2(run_ready):
     _check_refused(run_ready, "admin", ["user", "add", "newbie"], 2, "--role")
 
 
-@pytest.mark.parametrize("name", ["has space", "-dash-first", "x" * 65, "semi;colon"])
+@pytest.mark.parametrize("name", ["has space", "-dash-first", "x" * 65, "semi;colon", "eve\n",
+                                  "eve\r\n"])
 def test_malformed_user_name_is_exit_2(run_ready, name):
     _check_refused(run_ready, "admin", ["user", "add", "--role", "drafter", "--", name], 2, None)
 

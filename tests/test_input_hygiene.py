@@ -27,9 +27,9 @@ HEADER = ",".join(PATRIOT)
 ROW = ",".join(str(v) for v in PATRIOT.values())
 
 # Every kind the rule names: C0 (tab and newline included), DEL, C1 (U+0085 included), the line
-# and paragraph separators, bidi embeddings, overrides and isolates.
+# and paragraph separators, the bidi marks (ALM, LRM, RLM), embeddings, overrides and isolates.
 UNSAFE = ["\n", "\r", "\t", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u2029",
-          "\u202a", "\u202e", "\u2066", "\u2069"]
+          "\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069"]
 UNSAFE_SAMPLE = ["\n", "\x1b", "\x85", "\u2028", "\u202e"]
 
 
@@ -74,6 +74,9 @@ def test_joiners_are_kept_while_bidi_overrides_are_refused():
     assert values.reason(joined) == joined.strip()
     with pytest.raises(InvalidInput, match="U\\+202E"):
         values.text("item", joined + "\u202e")
+    for mark in "\u061c\u200e\u200f":  # the bidi marks steer the reading order too
+        with pytest.raises(InvalidInput, match=re.escape(f"bidi control character {_code(mark)}")):
+            values.reason(f"ok{mark}")
 
 
 def test_control_characters_display_escaped():

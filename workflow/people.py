@@ -12,12 +12,12 @@ from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused, WorkflowError
 from workflow.models import User
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 ADMIN = "admin"
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput(
             f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
         )

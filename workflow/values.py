@@ -21,8 +21,10 @@ MAX_WHOLE_DIGITS = 16  # of a decimal amount, before the point
 MAX_FRACTION_DIGITS = 6
 # Characters that would let stored text forge lines or steer a terminal or the reading order:
 # every control (category Cc: C0, DEL, C1 with U+0085), the line and paragraph separators, and
-# the bidi embeddings, overrides and isolates. Other format characters (ZWJ, ZWNJ) are kept.
-UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# every bidi control (Unicode's Bidi_Control: the marks ALM, LRM and RLM, the embeddings,
+# overrides and isolates). Other format characters (ZWJ, ZWNJ) are kept.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]")
 _QUANTITY = re.compile(r"[0-9]+")
 _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
@@ -39,7 +41,7 @@ def _encodable(name: str, value: str) -> str:
 
 
 def _unsafe_kind(char: str) -> str:
-    if char > "\u2029":
+    if char in BIDI_CONTROLS:
         return "bidi control character"
     return {"\u2028": "line separator", "\u2029": "paragraph separator"}.get(
         char, "control character")
