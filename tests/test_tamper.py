@@ -394,6 +394,21 @@ def test_a_request_field_changed_behind_the_history_is_named(wf, refs, run_ready
     assert_names(error, cli_failure(run_ready), seq_of(wf, refs["C"], "edit"), refs["C"])
 
 
+@pytest.mark.parametrize("value", [1.0, True, "1"], ids=["float", "boolean", "text"])
+def test_a_request_field_changed_in_type_only_is_named(wf, refs, run_ready, value):
+    """1, 1.0 and true are equal to Python but not to anyone reading the request."""
+    ref = draft(wf, quantity=1)
+    with wf.db.engine.connect() as conn:
+        data = conn.execute(select(RECORD.c.data).where(RECORD.c.ref == ref)).scalar_one()
+    assert data["quantity"] == 1
+    with wf.db.engine.begin() as conn:
+        conn.execute(update(RECORD).where(RECORD.c.ref == ref).values(
+            data={**data, "quantity": value}))
+    error = failure(wf)
+    assert "fields quantity differ" in str(error)
+    assert_names(error, cli_failure(run_ready), seq_of(wf, ref, "create"), ref)
+
+
 @pytest.mark.parametrize(("values", "needle", "event"), [
     pytest.param({"created_by": "dora"}, "says it was drafted by dora at", "create",
                  id="drafter"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from workflow import merkle
 from workflow.errors import WorkflowError
-from workflow.ledger import GENESIS, assemble, chain_link, policy_change_row, row_leaf
+from workflow.ledger import GENESIS, assemble, chain_link, encode, policy_change_row, row_leaf
 from workflow.scan import Scanner
 
 BATCH = 2000
@@ -220,7 +220,8 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
         if version != len(rows):
             raise AuditFailure(f"{ref} is at version {version} but has {len(rows)} history "
                                "rows", last_seq, ref)
-        changed = sorted(k for k in set(data) | set(fields) if data.get(k) != fields.get(k))
+        changed = sorted(k for k in set(data) | set(fields)  # 16, 16.0 and true differ here
+                         if encode(data.get(k)) != encode(fields.get(k)))
         if changed:
             raise AuditFailure(f"{ref} fields {', '.join(changed)} differ from what its "
                                "history records", last_seq, ref)
