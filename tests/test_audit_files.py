@@ -117,6 +117,51 @@ def test_keygen_never_writes_a_key_over_a_database_companion(db_target, run_read
     assert not target.with_name(target.name + ".pub").exists()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_an_output_that_is_not_a_regular_file_is_refused_even_forced(
+        db_target, run_ready, story, tmp_path, command, kind):
+    """--force replaces a file; a pipe, a device, a link or a directory is left as it is."""
+    import os
+    import stat
+
+    cp = tmp_path / "kept-cp.json"
+    checkpoint_file(run_ready, cp)
+    out, pointed = tmp_path / "out.json", tmp_path / "pointed.json"
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "symlink":
+        pointed.write_text("keep me")
+        out.symlink_to(pointed)
+    else:
+        out.mkdir()
+    mode, rows = os.lstat(out).st_mode, db_snapshot(db_target)
+    line = assert_one_line_error(run_ready(*WRITERS[command](out, cp), "--force", actor="aud"), 2)
+    assert str(out) in line
+    assert os.lstat(out).st_mode == mode and not stat.S_ISREG(mode)
+    assert not pointed.exists() or pointed.read_text() == "keep me"
+    assert db_snapshot(db_target) == rows
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_an_empty_output_name_is_bad_input(run_ready, story, tmp_path, command):
+    cp = tmp_path / "kept-cp.json"
+    checkpoint_file(run_ready, cp)
+    argv = ["" if a == "EMPTY" else a for a in WRITERS[command](Path("EMPTY"), cp)]
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 2)
+    assert "not a file name" in line
+
+
+def test_keygen_into_a_place_it_cannot_write_is_bad_input_leaving_no_half_pair(run_ready):
+    target = Path("/proc/wf-test-key")
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc")
+    line = assert_one_line_error(run_ready("audit", "keygen", "-o", str(target), actor="aud"), 2)
+    assert f"cannot write {target}" in line
+    assert not target.exists()
+
+
 @pytest.mark.parametrize("command", sorted(WRITERS))
 def test_an_existing_output_file_is_kept_unless_forced(db_target, run_ready, story, tmp_path,
                                                       command):

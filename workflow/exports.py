@@ -14,6 +14,7 @@ import io
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -38,7 +39,13 @@ COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the datab
 
 
 def manifest_path(path: Path) -> Path:
+    _refuse_nameless(path)
     return path.with_name(path.name + ".manifest.json")
+
+
+def _refuse_nameless(path: Path) -> None:
+    if not path.name:  # "" and "." (and "/") name no file
+        raise InvalidInput(f"output {str(path)!r} is not a file name")
 
 
 # -- output files ----------------------------------------------------------------------------
@@ -63,13 +70,28 @@ def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool)
     (ever) or over an existing file (unless ``force``)."""
     kept = [database.with_name(database.name + s) for s in COMPANIONS] if database else []
     for path in paths:
+        _refuse_nameless(path)
         for own in kept:
             if _same_file(path, own):
                 raise InvalidInput(f"{path} is the database's own file {own}; never written "
                                    "over, not even with --force")
+        refuse_special(path)
         if not force and os.path.lexists(path):
             raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
                                "replace it)")
+
+
+def refuse_special(path: Path) -> None:
+    """Outputs are regular files: an existing path that is anything else (a directory, a link,
+    a device, a pipe) is refused rather than replaced, even with --force."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # nothing there (or nothing readable): writing it will tell
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode)
+                else "not a regular file")
+        raise InvalidInput(f"{path} is {kind}; outputs are written as regular files only")
 
 
 def _same_file(path: Path, other: Path) -> bool:
@@ -92,6 +114,7 @@ def replacing(path: Path, *, force: bool) -> Iterator[IO[str]]:
         if not force and os.path.lexists(path):  # appeared meanwhile
             raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
                                "replace it)")
+        refuse_special(path)
         os.replace(temp, path)
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from contextlib import suppress
 from pathlib import Path
 
 from workflow.errors import InvalidInput
@@ -24,9 +25,15 @@ def keygen(path: Path) -> tuple[Path, Path]:
                                 serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    path.touch(mode=0o600)
-    path.write_bytes(private)
-    public_path.write_bytes(public)
+    try:
+        path.touch(mode=0o600)
+        path.write_bytes(private)
+        public_path.write_bytes(public)
+    except OSError as error:
+        for target in (path, public_path):  # neither existed before: no half of a pair is left
+            with suppress(OSError):
+                target.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {error.filename or path}: {error.strerror}") from None
     return path, public_path
 
 
