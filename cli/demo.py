@@ -16,12 +16,20 @@ def demo(app: App) -> None:
     """Play the Patriot PAC-3 story into --db and print its history.
 
     The database is initialised first (you become its admin) and stays for you to explore.
-    Refused if the database already holds requests.
+    Refused, before anything is changed, if the database already holds requests or any of the
+    story's users, or if you are not its admin.
     """
     wf = app.workflow(create=True)
+    fresh = "the demo needs a fresh database (use --db to name another)"
     if wf.holds_records():
-        raise WorkflowError(f"{app.db} already holds requests; the demo needs a fresh database "
-                            "(use --db to name another)")
+        raise WorkflowError(f"{app.db} already holds requests; {fresh}")
+    users = wf.user_names()
+    taken = story.clashes(users, app.actor)
+    if taken:
+        raise WorkflowError(f"{app.db} already has users {', '.join(taken)}; {fresh}")
+    if users and "admin" not in wf.require_user(app.actor)["roles"]:
+        raise WorkflowError(f"{app.actor} is not an admin of {app.db}, and the demo registers "
+                            "its users as the admin")
     ref = story.play(wf, app.actor, click.echo)
     click.echo(f"\nThe history of {ref}, oldest first:\n")
     print_trail(wf.history(ref))

@@ -43,6 +43,11 @@ PATRIOT = {
 }
 
 
+def clashes(registered: list[str], admin: str) -> list[str]:
+    """The story's users already registered (other than the admin playing it)."""
+    return [name for name, _, _ in CAST if name != admin and name in registered]
+
+
 def play(wf: WorkflowAPI, admin: str, say: Callable[[str], None]) -> str:
     """Play the story into an initialised-or-empty database; returns the request's reference."""
     wf.init(admin)

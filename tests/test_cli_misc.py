@@ -186,6 +186,28 @@ def test_demo_is_refused_where_someone_already_drafted(run_ready, wf):
     assert db_snapshot(run_ready.target) == before
 
 
+@pytest.mark.parametrize("taken", [["suzuki"], ["sato", "ito"]])
+def test_demo_is_refused_before_any_change_where_its_users_exist(run_ready, wf, taken):
+    """Nothing registered, nothing told: the story cannot half happen."""
+    for name in taken:
+        wf.add_user(name, ["reviewer"], actor="admin")
+    before = db_snapshot(run_ready.target)
+    result = run_ready("demo", actor="admin")
+    line = assert_one_line_error(result, 1)
+    assert f"already has users {', '.join(taken)}" in line
+    assert result.stdout == ""
+    assert db_snapshot(run_ready.target) == before
+
+
+def test_demo_is_refused_before_any_change_for_someone_not_admin(run_ready):
+    before = db_snapshot(run_ready.target)
+    result = run_ready("demo", actor="dan")
+    line = assert_one_line_error(result, 1)
+    assert "dan is not an admin" in line
+    assert result.stdout == ""
+    assert db_snapshot(run_ready.target) == before
+
+
 def test_demo_runs_on_an_initialised_database_without_requests(run_ready):
     _ok(run_ready("demo", actor="admin"))
     rows = json.loads(_ok(run_ready("request", "list", "--json", actor="aud")).stdout)
