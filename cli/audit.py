@@ -139,7 +139,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 
     try:
         bundle = json.loads(file.read_text())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput(f"{file} is not a proof file (not JSON)") from None
     result = Auditing.check_proof(bundle, pubkey=pubkey)
     if pubkey is None and result["signed"]:

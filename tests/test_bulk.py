@@ -121,3 +121,58 @@ def test_a_refusal_late_in_a_batch_sees_the_earlier_firings(wf, db_target):
     else:
         raise AssertionError("the second submit was not refused")
     assert db_snapshot(db_target) == before
+
+
+# -- files the CSV and JSON readers cannot take as they are -----------------------------------
+
+def test_csv_files_with_carriage_returns_alone_are_read(run_ready, tmp_path, wf):
+    """Old Mac spreadsheets end lines with CR alone; both bulk commands read such files."""
+    source = tmp_path / "mac.csv"
+    source.write_bytes(_csv_drafts(2).replace("\n", "\r").encode())
+    result = run_ready("request", "import", str(source), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    firings = tmp_path / "firings.csv"
+    firings.write_bytes(b"reference,event\rTR-2026-0001,submit\rTR-2026-0002,submit\r")
+    result = run_ready("advance", "--from", str(firings), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert [r["state"] for r in wf.list()] == ["nsc_review", "nsc_review"]
+
+
+def test_a_carriage_return_inside_a_quoted_reason_is_named_as_such(run_ready, tmp_path, wf):
+    ref = draft(wf)
+    source = tmp_path / "firings.csv"
+    source.write_bytes(f'{ref},withdraw,"gone\rfake"\n'.encode())
+    before = db_snapshot(run_ready.target)
+    line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
+    assert "U+000D" in line
+    assert db_snapshot(run_ready.target) == before
+
+
+def test_a_csv_field_past_the_readers_limit_is_bad_input_naming_its_line(run_ready, tmp_path,
+                                                                          wf):
+    ref = draft(wf)
+    drafts = tmp_path / "drafts.csv"
+    drafts.write_text(_csv_drafts(1, item="x" * 200_000))
+    firings = tmp_path / "firings.csv"
+    firings.write_text(f"{ref},withdraw,{'x' * 200_000}\n")
+    before = db_snapshot(run_ready.target)
+    for argv in (["request", "import", str(drafts)], ["advance", "--from", str(firings)]):
+        line = assert_one_line_error(run_ready(*argv, actor="dan"), 2)
+        assert "line" in line and "field larger than field limit" in line, line
+    assert db_snapshot(run_ready.target) == before
+
+
+def test_json_nested_past_reason_or_with_a_huge_number_is_bad_input(run_ready, tmp_path):
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps({**PATRIOT})[:-1] + ', "unit_value": ' + "9" * 5000 + "}\n")
+    before = db_snapshot(run_ready.target)
+    line = assert_one_line_error(run_ready("request", "import", str(deep), actor="dan"), 2)
+    assert "line 1: nested too deeply" in line
+    line = assert_one_line_error(run_ready("request", "import", str(huge), actor="dan"), 2)
+    assert "line 1: a number has too many digits" in line
+    for argv in (["audit", "verify", "--since", str(deep)], ["audit", "check-proof", str(deep)]):
+        line = assert_one_line_error(run_ready(*argv, actor="aud"), 2)
+        assert "not JSON" in line, line
+    assert db_snapshot(run_ready.target) == before

@@ -152,7 +152,7 @@ def read_checkpoint(path: Path, pubkey: Path | None) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except OSError as error:
         raise InvalidInput(f"cannot read checkpoint {path}: {error.strerror}") from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past all reason too
         raise InvalidInput(f"{path} is not a checkpoint (not JSON)") from None
     cp = parse_checkpoint(data, f"checkpoint {path}")
     if pubkey is not None:

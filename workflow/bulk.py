@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,16 @@ def _duplicate(names: Sequence[str]) -> str | None:
     return None
 
 
+def _csv_rows(source: Path | str, text: str) -> Iterator[list[str]]:
+    """CSV rows, whichever line endings the file uses (old Mac files end lines with CR alone);
+    what the CSV reader cannot read is bad input naming its line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise InvalidInput(f"{source} line {reader.line_num}: {error}") from None
+
+
 def _firing_header(source: Path | str, header: list[str], columns: tuple[str, ...]) -> None:
     """A header must name the columns in the order they are read (``reference`` or ``ref``);
     a blank name says nothing."""
@@ -68,7 +78,7 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
     in the order given; a header row (first cell ``ref`` or ``reference``) is checked and
     skipped."""
     columns = ("ref", "event", "reason", *arguments)
-    rows = list(csv.reader(io.StringIO(_text(source))))
+    rows = list(_csv_rows(source, _text(source)))
     first = 1
     if rows and rows[0] and rows[0][0].strip().lower() in ("ref", "reference"):
         _firing_header(source, rows[0], columns)
@@ -108,8 +118,12 @@ def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
             record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal)
         except InvalidInput as error:
             raise InvalidInput(f"{source} line {number}: {error}") from None
-        except ValueError:
+        except json.JSONDecodeError:
             raise InvalidInput(f"{source} line {number}: not JSON") from None
+        except ValueError:  # Python's own limit on the digits of an integer
+            raise InvalidInput(f"{source} line {number}: a number has too many digits") from None
+        except RecursionError:
+            raise InvalidInput(f"{source} line {number}: nested too deeply") from None
         if not isinstance(record, dict):
             raise InvalidInput(f"{source} line {number}: expected a JSON object")
         records.append(record)
@@ -118,7 +132,7 @@ def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
 
 def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
     """A header of field names (``-`` or ``_``), then one record per row."""
-    reader = csv.reader(io.StringIO(text))
+    reader = _csv_rows(source, text)
     header = [name.strip().replace("-", "_") for name in next(reader, [])]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:

@@ -250,7 +250,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"no manifest {where} beside the export") from None
     except OSError as error:
         raise InvalidInput(f"cannot read {where}: {error.strerror}") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput(f"{where} is not an export manifest (not JSON)") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{where} is not an export manifest (a JSON object expected)")
@@ -322,8 +322,10 @@ def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
                 last, want = seq, next(selected, None)
             else:
                 problem = _misplaced(path.name, number, row, want, last, manifest)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, csv.Error) as error:
         raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
+    except RecursionError:
+        raise audit.AuditFailure(f"line {rows + 1} cannot be read: nested too deeply") from None
     if problem is None and want is not None:
         problem = audit.AuditFailure(f"it is missing from {path.name}, which ends before it",
                                      want["seq"], want["ref"])
