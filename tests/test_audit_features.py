@@ -365,6 +365,7 @@ LOG_FILTERS = [
     pytest.param(["--since", "2026-11-25T12:00:00Z"], [4, 5, 6, 7, 8], id="since"),
     pytest.param(["--until", "2026-11-25T12:00:00Z"], [1, 2, 3, 4], id="until"),
     pytest.param(["--until", "2026-11-25"], [1, 2, 3, 4, 5, 6, 7], id="until-bare-date"),
+    pytest.param(["--until", "20261125"], [1, 2, 3, 4, 5, 6, 7], id="until-basic-date"),
     pytest.param(["--since", "2026-11-26"], [8], id="since-bare-date"),
     pytest.param(["--since", "2026-11-25T10:00:00Z", "--until", "2026-11-25T13:00:00Z",
                   "--actor", "dora"], [3, 5], id="combined"),
@@ -384,6 +385,17 @@ def test_history_filters_keep_to_the_request(run_ready, trail, args, expected):
     a_rows = {1, 2, 4, 6, 8}
     assert seqs(rows) == [s for s in expected if s in a_rows]
     assert all(r["ref"] == trail["A"] for r in rows)
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "log", "--since", "9999-12-31T23:00:00-05:00"],
+    ["audit", "log", "--until", "0001-01-01T00:00:00+05:00"],
+    ["audit", "refusals", "--since", "9999-12-31T23:00:00-05:00"],
+    ["request", "list", "--as-of", "0001-01-01T00:00:00+05:00"],
+], ids=["log-since", "log-until", "refusals-since", "list-as-of"])
+def test_a_moment_past_the_calendar_in_utc_is_bad_input(run_ready, trail, argv):
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 2)
+    assert "outside the years 1 to 9999 in UTC" in line
 
 
 def test_log_api_filters_match_the_cli(wf, run_ready, trail):

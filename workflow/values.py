@@ -141,10 +141,8 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
     else:
         text_value = str(value).strip()
         try:
-            if len(text_value) == 10:
-                day = date.fromisoformat(text_value)
-                parsed = datetime.combine(day, time.max if end_of_day else time.min)
-            else:
+            parsed = _bare_day(text_value, end_of_day)
+            if parsed is None:
                 parsed = datetime.fromisoformat(text_value.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(
@@ -152,7 +150,20 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
             ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name}: {value!s} falls outside the years 1 to 9999 in UTC") from None
+
+
+def _bare_day(text_value: str, end_of_day: bool) -> datetime | None:
+    """A date with no time of day, in any ISO 8601 form (2026-11-26, 20261126): its first or
+    last instant; None for anything else."""
+    try:
+        day = date.fromisoformat(text_value)
+    except ValueError:
+        return None
+    return datetime.combine(day, time.max if end_of_day else time.min)
 
 
 @cache
