@@ -126,6 +126,26 @@ def assert_one_line_failure(proc: subprocess.CompletedProcess[str], code: int = 
     return lines[0]
 
 
+# -- file names a URL would read otherwise ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["p%41.db", "w?mode=ro.db", "a#b.db", "x y.db"])
+def test_a_database_file_is_the_file_named_whatever_its_characters(tmp_path, name):
+    """%, ? and # in a path are not URL escapes, a query or a fragment: the file named is the
+    file used, and the database's own file is still never an output."""
+    path = tmp_path / name
+    result = invoke(str(path), "init", actor="admin")
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(name + "-")] == [name]
+    listed = invoke(str(path), "user", "list", "--json", actor="admin")
+    assert listed.exit_code == 0, listed.stderr
+    before = path.read_bytes()
+    line = assert_one_line_error(invoke(str(path), "audit", "checkpoint", "-o", str(path),
+                                        "--force", actor="admin"), 2)
+    assert "database's own file" in line
+    assert path.read_bytes() == before
+
+
 # -- a missing SQLite file ---------------------------------------------------------------------
 
 

@@ -35,14 +35,18 @@ def database_url(target: str) -> str:
         raise InvalidInput(f"--db: directory {path.parent} does not exist")
     if path.is_dir():
         raise InvalidInput(f"--db: {path} is a directory, not a database file")
-    return f"sqlite:///{path.resolve()}"
+    escaped = str(path.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return f"sqlite:///{escaped}"  # a file name is never read as a query or an escape
 
 
-def _sqlite_path(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix and ":memory:" not in url:
-        return Path(url[len(prefix):])
-    return None
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for another database or an in-memory one)."""
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database else None
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -100,7 +104,7 @@ class Database:
 
     def __init__(self, target: str, *, create: bool = False) -> None:
         self.url = database_url(target)
-        self.path = _sqlite_path(self.url)
+        self.path = sqlite_file(self.url)
         if self.path is not None and not create and not self.path.exists():
             raise NotInitialised(f"no workflow database at {self.path}; run `workflow init`")
         self.is_sqlite = self.url.startswith("sqlite")

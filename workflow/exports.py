@@ -53,16 +53,12 @@ def _refuse_nameless(path: Path) -> None:
 
 def database_file(target: str) -> Path | None:
     """The SQLite file a ``--db`` target names (None for a server database or no file)."""
-    from workflow.database import database_url
+    from workflow.database import database_url, sqlite_file
 
     try:
-        url = database_url(target)
+        return sqlite_file(database_url(target))
     except InvalidInput:
         return None  # the command itself will say what is wrong with it
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
-        return None
-    return Path(url[len(prefix):].split("?", 1)[0])
 
 
 def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool) -> None:
