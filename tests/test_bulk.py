@@ -176,3 +176,14 @@ def test_json_nested_past_reason_or_with_a_huge_number_is_bad_input(run_ready, t
         line = assert_one_line_error(run_ready(*argv, actor="aud"), 2)
         assert "not JSON" in line, line
     assert db_snapshot(run_ready.target) == before
+
+
+def test_a_firings_header_with_a_column_past_the_known_ones_is_bad_input(run_ready, tmp_path,
+                                                                         wf):
+    ref = draft(wf)
+    source = tmp_path / "firings.csv"
+    source.write_text(f"reference,event,reason,country,decision_date,extra\n{ref},withdraw,x\n")
+    before = db_snapshot(run_ready.target)
+    line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
+    assert "line 1: the header has 6 columns; expected at most 5" in line
+    assert db_snapshot(run_ready.target) == before

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from states import PROCESS
-from tests.conftest import PATRIOT, START, db_snapshot, request_new_args
+from tests.conftest import PATRIOT, START, assert_one_line_error, db_snapshot, request_new_args
 
 FIELD_NAMES = [spec.name for spec in PROCESS.fields]
 EVENT_NAMES = [event.name for event in PROCESS.events]
@@ -349,6 +349,13 @@ def test_user_add_json(run_ready):
     assert added["name"] == "newbie"
     assert sorted(added["roles"]) == ["auditor", "reviewer"]
     assert added["active"] is True
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_init_with_an_empty_admin_name_is_bad_input_not_the_acting_user(run, name):
+    line = assert_one_line_error(run("init", "--admin", name, actor="whoever"), 2)
+    assert "user name" in line
+    assert not db_snapshot(run.target)
 
 
 def test_init_is_idempotent(run):

@@ -67,6 +67,9 @@ def _firing_header(source: Path | str, header: list[str], columns: tuple[str, ..
     twice = _duplicate([name for name in names if name])
     if twice is not None:
         raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
+    if len(names) > len(columns):
+        raise InvalidInput(f"{source} line 1: the header has {len(names)} columns; expected at "
+                           f"most {len(columns)} ({','.join(columns)}, in that order)")
     for number, (name, expected) in enumerate(zip(names, columns, strict=False), 1):
         if name and name != expected:
             raise InvalidInput(f"{source} line 1: header column {number} is {name!r}; expected "
