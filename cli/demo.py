@@ -7,6 +7,7 @@ import click
 from cli.app import App, pass_app
 from cli.trail import print_trail
 from states import demo as story
+from workflow.clock import as_utc
 from workflow.errors import WorkflowError
 
 
@@ -17,16 +18,19 @@ def demo(app: App) -> None:
 
     The database is initialised first (you become its admin) and stays for you to explore.
     Refused, before anything is changed, if the database already holds requests or any of the
-    story's users, or if you are not its admin.
+    story's users, if its policy no longer tells the story, or if you are not its admin (nor
+    may you be one of the story's users).
     """
     wf = app.workflow(create=True)
     fresh = "the demo needs a fresh database (use --db to name another)"
     if wf.holds_records():
         raise WorkflowError(f"{app.db} already holds requests; {fresh}")
     users = wf.user_names()
-    taken = story.clashes(users, app.actor)
-    if taken:
-        raise WorkflowError(f"{app.db} already has users {', '.join(taken)}; {fresh}")
+    today = as_utc(wf.clock()).date()
+    in_force = {entry["country"] for entry in wf.policy(as_of=today)} if users else None
+    problem = story.obstacle(app.db, users, app.actor, in_force)
+    if problem:
+        raise WorkflowError(problem)
     if users and "admin" not in wf.require_user(app.actor)["roles"]:
         raise WorkflowError(f"{app.actor} is not an admin of {app.db}, and the demo registers "
                             "its users as the admin")

@@ -43,9 +43,21 @@ PATRIOT = {
 }
 
 
-def clashes(registered: list[str], admin: str) -> list[str]:
-    """The story's users already registered (other than the admin playing it)."""
-    return [name for name, _, _ in CAST if name != admin and name in registered]
+def obstacle(db: str, registered: list[str], admin: str, in_force: set[str] | None) -> str | None:
+    """Why the story cannot be played into ``db`` by ``admin``, if it cannot: the admin is one
+    of its cast, its users are already registered, or the policy in force today (``in_force``,
+    None before the database is seeded) no longer gives the refusal and the consent it tells."""
+    fresh = "the demo needs a fresh database (use --db to name another)"
+    cast = [name for name, _, _ in CAST]
+    if admin in cast:
+        return f"{admin} plays a part in the story; play it as another user (--as)"
+    taken = [name for name in cast if name in registered]
+    if taken:
+        return f"{db} already has users {', '.join(taken)}; {fresh}"
+    if in_force is not None and ("UA" not in in_force or "PL" in in_force):
+        return (f"{db}'s policy today does not restrict UA while leaving PL open, as the story "
+                f"needs; {fresh}")
+    return None
 
 
 def play(wf: WorkflowAPI, admin: str, say: Callable[[str], None]) -> str:

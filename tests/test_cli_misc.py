@@ -199,6 +199,26 @@ def test_demo_is_refused_before_any_change_where_its_users_exist(run_ready, wf, 
     assert db_snapshot(run_ready.target) == before
 
 
+@pytest.mark.parametrize("actor", ["sato", "suzuki"])
+def test_demo_is_refused_before_any_change_when_played_by_one_of_its_users(run, actor):
+    result = run("demo", actor=actor)
+    line = assert_one_line_error(result, 1)
+    assert f"{actor} plays a part in the story" in line
+    assert result.stdout == ""
+    assert not db_snapshot(run.target)
+
+
+def test_demo_is_refused_before_any_change_where_the_policy_no_longer_tells_it(run_ready, wf,
+                                                                             clock):
+    wf.end_restriction("UA", clock().date(), reason="ceasefire", actor="admin")
+    before = db_snapshot(run_ready.target)
+    result = run_ready("demo", actor="admin")
+    line = assert_one_line_error(result, 1)
+    assert "does not restrict UA while leaving PL open" in line
+    assert result.stdout == ""
+    assert db_snapshot(run_ready.target) == before
+
+
 def test_demo_is_refused_before_any_change_for_someone_not_admin(run_ready):
     before = db_snapshot(run_ready.target)
     result = run_ready("demo", actor="dan")
