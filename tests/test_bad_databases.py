@@ -129,11 +129,14 @@ def assert_one_line_failure(proc: subprocess.CompletedProcess[str], code: int = 
 # -- file names a URL would read otherwise ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["p%41.db", "w?mode=ro.db", "a#b.db", "x y.db"])
+@pytest.mark.parametrize("name", ["p%41.db", "w?mode=ro.db", "a#b.db", "x y.db", "x:memory:.db"])
 def test_a_database_file_is_the_file_named_whatever_its_characters(tmp_path, name):
-    """%, ? and # in a path are not URL escapes, a query or a fragment: the file named is the
-    file used, and the database's own file is still never an output."""
+    """%, ? and # in a path are not URL escapes, a query or a fragment, nor is ":memory:" in a
+    name a database in memory: the file named is the file used, a missing one is not made by
+    a read, and the database's own file is never an output."""
     path = tmp_path / name
+    assert "workflow init" in assert_one_line_error(invoke(str(path), "user", "list"), 1)
+    assert not path.exists()
     result = invoke(str(path), "init", actor="admin")
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(name + "-")] == [name]
@@ -142,6 +145,19 @@ def test_a_database_file_is_the_file_named_whatever_its_characters(tmp_path, nam
     before = path.read_bytes()
     line = assert_one_line_error(invoke(str(path), "audit", "checkpoint", "-o", str(path),
                                         "--force", actor="admin"), 2)
+    assert "database's own file" in line
+    assert path.read_bytes() == before
+
+
+def test_a_sqlite_url_naming_its_driver_still_names_a_protected_file(tmp_path):
+    path = tmp_path / "d.db"
+    url = f"sqlite+pysqlite:///{path}"
+    assert "workflow init" in assert_one_line_error(invoke(url, "user", "list"), 1)
+    assert not path.exists()
+    assert invoke(url, "init", actor="admin").exit_code == 0
+    before = path.read_bytes()
+    line = assert_one_line_error(invoke(url, "audit", "export", "--format", "csv", "-o",
+                                        str(path), "--force", actor="admin"), 2)
     assert "database's own file" in line
     assert path.read_bytes() == before
 

@@ -40,13 +40,18 @@ def database_url(target: str) -> str:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names (None for another database or an in-memory one)."""
-    if not url.startswith("sqlite:///") or ":memory:" in url:
-        return None
+    """The file a SQLite URL names, whichever driver it names (None for another database or
+    an in-memory one)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    database = make_url(url).database
-    return Path(database) if database else None
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # not a URL at all: opening it will say so
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _configure_sqlite(engine: Engine) -> None:
