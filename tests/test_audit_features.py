@@ -398,6 +398,12 @@ def test_a_moment_past_the_calendar_in_utc_is_bad_input(run_ready, trail, argv):
     assert "outside the years 1 to 9999 in UTC" in line
 
 
+@pytest.mark.parametrize("week", ["2026-W48", "2026W48"])
+def test_a_week_is_not_a_day_to_filter_by(run_ready, trail, week):
+    line = assert_one_line_error(run_ready("audit", "log", "--until", week, actor="aud"), 2)
+    assert week in line
+
+
 def test_log_api_filters_match_the_cli(wf, run_ready, trail):
     assert wf.log(actor="rita") == cli_json(run_ready, "audit", "log", "--actor", "rita")
     [row] = wf.log(actor="rita")

@@ -153,6 +153,21 @@ def test_an_empty_output_name_is_bad_input(run_ready, story, tmp_path, command):
     assert "not a file name" in line
 
 
+def test_keygen_that_fails_at_the_public_key_leaves_no_private_key(tmp_path, monkeypatch):
+    written = Path.write_bytes
+
+    def full_disk(self: Path, data: bytes) -> int:
+        if self.name.endswith(".pub"):
+            raise OSError(28, "No space left on device", str(self))
+        return written(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    target = tmp_path / "audit.key"
+    with pytest.raises(InvalidInput, match="No space left on device"):
+        signing.keygen(target)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_keygen_into_a_place_it_cannot_write_is_bad_input_leaving_no_half_pair(run_ready):
     target = Path("/proc/wf-test-key")
     if not Path("/proc").is_dir():

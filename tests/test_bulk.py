@@ -156,9 +156,10 @@ def test_a_csv_field_past_the_readers_limit_is_bad_input_naming_its_line(run_rea
     firings = tmp_path / "firings.csv"
     firings.write_text(f"{ref},withdraw,{'x' * 200_000}\n")
     before = db_snapshot(run_ready.target)
-    for argv in (["request", "import", str(drafts)], ["advance", "--from", str(firings)]):
+    for argv, at in ((["request", "import", str(drafts)], "line 2:"),
+                     (["advance", "--from", str(firings)], "line 1:")):
         line = assert_one_line_error(run_ready(*argv, actor="dan"), 2)
-        assert "line" in line and "field larger than field limit" in line, line
+        assert f"{at} field larger than field limit" in line, line
     assert db_snapshot(run_ready.target) == before
 
 
@@ -187,3 +188,13 @@ def test_a_firings_header_with_a_column_past_the_known_ones_is_bad_input(run_rea
     line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
     assert "line 1: the header has 6 columns; expected at most 5" in line
     assert db_snapshot(run_ready.target) == before
+
+
+def test_lines_are_counted_in_the_file_even_past_a_value_spanning_lines(run_ready, tmp_path):
+    """A quoted value may hold a line break: the line named is the file's own line."""
+    source = tmp_path / "drafts.csv"
+    row = ",".join(f'"{v}"' if k == "item" else str(v) for k, v in PATRIOT.items())
+    spanning = row.replace(f'"{PATRIOT["item"]}"', '"PAC-3\nMSE"')
+    source.write_text(f"{HEADER}\n{spanning}\n{row},extra\n")
+    line = assert_one_line_error(run_ready("request", "import", str(source), actor="dan"), 2)
+    assert "line 4: more values than the header has columns" in line

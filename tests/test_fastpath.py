@@ -81,6 +81,27 @@ def test_an_import_whose_insert_fails_keeps_nothing(wf, clock):
     assert wf.verify()["rows"] == before
 
 
+def test_a_record_inserted_and_updated_in_one_transaction_is_kept_updated(wf, clock):
+    """Deferred inserts go before deferred updates on both databases, so an update may follow
+    the record's own insert."""
+    with wf.db.fast.transaction() as tx:
+        tx.lock_head()
+        first = tx.reserve_records("TR", 2026, 1)
+        record = tx.insert_record(f"TR-2026-{first:04d}", "transfer", "drafted", {}, "dan",
+                                  clock(), deferred=True)
+        assert tx.update_record(record, "nsc_review", {}, {"submit": ["dan"]}, None,
+                                deferred=True)
+    with wf.db.read() as s:
+        stored = s.exec(select(Record)).one()
+    assert (stored.id, stored.state, stored.version) == (record.id, "nsc_review", 2)
+    assert stored.participants == {"submit": ["dan"]}
+
+
+def test_a_deferred_insert_without_a_reserved_id_is_a_programming_error(wf, clock):
+    with pytest.raises(RuntimeError, match="reserve_records"), wf.db.fast.transaction() as tx:
+        tx.insert_record("TR-2026-0001", "transfer", "drafted", {}, "dan", clock(), deferred=True)
+
+
 def test_update_record_checks_the_version(wf):
     ref = draft(wf)
     with wf.db.fast.transaction() as tx:

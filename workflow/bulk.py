@@ -49,12 +49,16 @@ def _duplicate(names: Sequence[str]) -> str | None:
     return None
 
 
-def _csv_rows(source: Path | str, text: str) -> Iterator[list[str]]:
-    """CSV rows, whichever line endings the file uses (old Mac files end lines with CR alone);
-    what the CSV reader cannot read is bad input naming its line."""
+def _csv_rows(source: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
+    """CSV rows with the line each starts on (a quoted value may span lines), whichever line
+    endings the file uses (old Mac files end lines with CR alone); what the CSV reader cannot
+    read is bad input naming its line."""
     reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
     try:
-        yield from reader
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
     except csv.Error as error:
         raise InvalidInput(f"{source} line {reader.line_num}: {error}") from None
 
@@ -82,12 +86,11 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
     skipped."""
     columns = ("ref", "event", "reason", *arguments)
     rows = list(_csv_rows(source, _text(source)))
-    first = 1
-    if rows and rows[0] and rows[0][0].strip().lower() in ("ref", "reference"):
-        _firing_header(source, rows[0], columns)
-        rows, first = rows[1:], 2
+    if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
+        _firing_header(source, rows[0][1], columns)
+        rows = rows[1:]
     out = []
-    for number, row in enumerate(rows, first):
+    for number, row in rows:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
@@ -136,12 +139,12 @@ def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
 def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
     """A header of field names (``-`` or ``_``), then one record per row."""
     reader = _csv_rows(source, text)
-    header = [name.strip().replace("-", "_") for name in next(reader, [])]
+    header = [name.strip().replace("-", "_") for name in next(reader, (1, []))[1]]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
         raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
     records = []
-    for number, row in enumerate(reader, 2):
+    for number, row in reader:
         if not row:
             continue
         if len(row) > len(header):

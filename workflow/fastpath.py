@@ -373,10 +373,14 @@ class Tx:
                       created_by: str, now: datetime, due_on: date | None = None, *,
                       deferred: bool = False) -> RecordRow:
         """A new record at version 1. ``deferred`` takes an id from :meth:`reserve_records`
-        and sends the insert with the history rows in :meth:`finish`."""
+        and sends the insert with the history rows in :meth:`finish`; a transaction that
+        reserves ids inserts every record that way (an insert sent at once would take an id
+        reserved)."""
         values = (ref, process, state, self._json_in(data), self._no_one, self._day_in(due_on),
                   created_by, self._moment(now))
         if deferred:
+            if not self._ids:
+                raise RuntimeError("a deferred insert needs an id from reserve_records()")
             record_id = self._ids.popleft()
             self._inserts.append((record_id, *values))
         else:
@@ -443,9 +447,9 @@ class Tx:
         return int(row["seq"])
 
     def finish(self) -> None:
-        """Send the deferred new records, record updates and history rows, and store the log
-        head once per transaction, after its last append; on PostgreSQL all in one round trip (with
-        COMMIT too, see :meth:`_finish_and_commit`)."""
+        """Send the deferred new records, record updates and history rows, in that order, and
+        store the log head once per transaction, after its last append; on PostgreSQL all in one
+        round trip (with COMMIT too, see :meth:`_finish_and_commit`)."""
         if not self._appended and not self._updates and not self._inserts:
             return  # nothing written: the head stays as it is
         head: list[tuple[str, tuple[Any, ...]]] = []
@@ -464,13 +468,15 @@ class Tx:
             for sql, values in head:
                 self.run(sql, values)
         else:
-            statements = [*((RECORD_INSERT, values) for values in self._inserts),
-                          *((HISTORY_INSERT, values) for values in self._appended), *head]
-            if self._began and len(self._updates) <= 1:
-                self._finish_and_commit(statements)
+            inserts = [(RECORD_INSERT, values) for values in self._inserts]
+            statements = [*((HISTORY_INSERT, values) for values in self._appended), *head]
+            # the writes as one statement (see _finish_and_commit) would not let an update see
+            # a record inserted beside it: with new records, updates go as statements of their own
+            if self._began and (not self._updates or (len(self._updates) == 1 and not inserts)):
+                self._finish_and_commit(inserts + statements)
             else:
                 updates = [(sql, values) for _, sql, values in self._updates]
-                results = self._together(updates + statements)
+                results = self._together(inserts + updates + statements)[len(inserts):]
                 for (ref, _, _), (count, _) in zip(self._updates, results, strict=False):
                     if count != 1:
                         raise Conflict(ref)

@@ -156,9 +156,15 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
         raise InvalidInput(f"{name}: {value!s} falls outside the years 1 to 9999 in UTC") from None
 
 
+_WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
+
+
 def _bare_day(text_value: str, end_of_day: bool) -> datetime | None:
-    """A date with no time of day, in any ISO 8601 form (2026-11-26, 20261126): its first or
-    last instant; None for anything else."""
+    """A date with no time of day, in any ISO 8601 form naming a day (2026-11-26, 20261126,
+    2026-W48-4): its first or last instant; None for anything else. A week alone names no
+    one day, and is refused."""
+    if _WEEK.fullmatch(text_value):
+        raise ValueError("a week, not a day")
     try:
         day = date.fromisoformat(text_value)
     except ValueError:
