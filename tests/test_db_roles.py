@@ -39,7 +39,9 @@ def logins(db_target: str) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def granted(db_target: str, clock, logins: dict[str, str]) -> dict[str, str]:
+def granted(db_target: str, clock, logins: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The logins, as members of the group roles `db grant` makes; those roles are
+    server-wide, so they are dropped afterwards (the schema goes with the database target)."""
     wf = Workflow(db_target, clock=clock, create=True)
     wf.init("admin")
     wf.add_user(logins["drafter"], ["drafter"], actor="admin")
@@ -47,7 +49,11 @@ def granted(db_target: str, clock, logins: dict[str, str]) -> dict[str, str]:
     result = wf.grant_database_roles(actor="admin")
     assert result["logins"] == {logins["drafter"]: ["drafter"], logins["auditor"]: ["auditor"]}
     wf.close()
-    return logins
+    yield logins
+    with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+        for role in result["roles"]:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
 
 
 def test_the_login_is_the_actor_and_naming_another_is_refused(db_target, clock, granted):
