@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -38,22 +39,38 @@ def logins(db_target: str) -> Iterator[dict[str, str]]:
             conn.execute(f'DROP ROLE "{name}"')
 
 
-@pytest.fixture
-def granted(db_target: str, clock, logins: dict[str, str]) -> Iterator[dict[str, str]]:
+def _granted(db_target: str, clock: Any, logins: dict[str, str], admin: str
+             ) -> Iterator[dict[str, str]]:
     """The logins, as members of the group roles `db grant` makes; those roles are
     server-wide, so they are dropped afterwards (the schema goes with the database target)."""
     wf = Workflow(db_target, clock=clock, create=True)
-    wf.init("admin")
-    wf.add_user(logins["drafter"], ["drafter"], actor="admin")
-    wf.add_user(logins["auditor"], ["auditor"], actor="admin")
-    result = wf.grant_database_roles(actor="admin")
-    assert result["logins"] == {logins["drafter"]: ["drafter"], logins["auditor"]: ["auditor"]}
+    wf.init(admin)
+    wf.add_user(logins["drafter"], ["drafter"], actor=admin)
+    wf.add_user(logins["auditor"], ["auditor"], actor=admin)
+    result = wf.grant_database_roles(actor=admin)
+    assert {k: v for k, v in result["logins"].items() if k != admin} == {
+        logins["drafter"]: ["drafter"], logins["auditor"]: ["auditor"]}
     wf.close()
     yield logins
     with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
         for role in result["roles"]:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.fixture
+def granted(db_target: str, clock: Any, logins: dict[str, str]) -> Iterator[dict[str, str]]:
+    yield from _granted(db_target, clock, logins, "admin")
+
+
+@pytest.fixture
+def granted_to_this_login(db_target: str, clock: Any, logins: dict[str, str]
+                          ) -> Iterator[dict[str, str]]:
+    """As :func:`granted`, with the tests' own database login as the admin, who may then
+    still act once the database authenticates by login."""
+    with psycopg.connect(db_target.split("?", 1)[0]) as conn:
+        admin = conn.info.user
+    yield from _granted(db_target, clock, logins, admin)
 
 
 def test_the_login_is_the_actor_and_naming_another_is_refused(db_target, clock, granted):
@@ -83,6 +100,47 @@ def test_an_auditor_login_can_only_read_even_outside_the_cli(db_target, clock, g
         with auditor.db.engine.connect() as conn, pytest.raises(DBAPIError, match="permission"):
             conn.execute(text(statement))
     assert auditor.get(ref)["state"] == "drafted"
+
+
+def _members(db_target: str, login: str) -> list[str]:
+    with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s", (login,))]
+
+
+def _reads(db_target: str, login: str) -> bool:
+    """Whether ``login`` can read the requests outside the program, with its own connection."""
+    url = _as_login(db_target, login).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        try:
+            conn.execute("SELECT count(*) FROM wf_record")
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedTable):
+            return False  # (without USAGE on the schema, its tables are not even found)
+    return True
+
+
+def test_a_disabled_users_login_loses_its_database_roles(db_target, clock,
+                                                        granted_to_this_login):
+    drafter, wf = granted_to_this_login["drafter"], Workflow(db_target, clock=clock)
+    assert _members(db_target, drafter) and _reads(db_target, drafter)
+    wf.disable_user(drafter, actor=wf.login)
+    assert _members(db_target, drafter) == []
+    assert not _reads(db_target, drafter)
+    assert _members(db_target, granted_to_this_login["auditor"])  # the others keep theirs
+
+
+def test_granting_again_leaves_a_disabled_user_out(db_target, clock, granted_to_this_login):
+    drafter = granted_to_this_login["drafter"]
+    wf = Workflow(db_target, clock=clock)
+    with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+        conn.execute("SET search_path TO " + wf.db.engine.url.query.get("options", "")
+                     .removeprefix("-csearch_path="))  # the test's own schema
+        conn.execute("UPDATE wf_user SET active = false WHERE name = %s", (drafter,))
+    assert _members(db_target, drafter)  # disabled behind the program's back
+    result = wf.grant_database_roles(actor=wf.login)
+    assert drafter not in result["logins"]
+    assert _members(db_target, drafter) == []
 
 
 def test_no_login_may_update_or_delete_history(db_target, clock, granted):

@@ -110,9 +110,12 @@ class Administering:
         people.check_name(name)
 
         def attempt() -> None:
+            from workflow import grants
+
             with self.db.write() as s:
                 self._admin(s, actor, "disable users")
                 people.disable(s, name)
+                grants.revoke(s, name, people.roles_of(s, name))  # its login too, if any
 
         self._recorded(actor, "user disable", attempt)
 

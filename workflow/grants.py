@@ -6,6 +6,7 @@ After :func:`grant`, the database authenticates who acts: the actor is the login
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import text
@@ -65,6 +66,8 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
     for statement in statements:
         session.execute(text(statement))
     members: dict[str, list[str]] = {}
+    for user in session.exec(select(User).where(User.active.is_(False))):
+        revoke(session, user.name, user.roles)  # disabled before the database knew its roles
     for user in session.exec(select(User).where(User.active)):
         login = session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n AND rolcanlogin"),
                                 {"n": user.name}).first()
@@ -77,3 +80,26 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
     setting.value = AUTH_BY_LOGIN
     session.add(setting)
     return {"schema": schema, "roles": [group_role(schema, r) for r in roles], "logins": members}
+
+
+def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
+    """A disabled user's login leaves the group roles :func:`grant` put it in, where the
+    database authenticates by login, so that it can no longer read or write outside the
+    program either. Part of the disabling's transaction: if the acting login may not revoke
+    them, nothing is disabled."""
+    from workflow.models import Setting
+
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    setting = session.get(Setting, AUTH_KEY)
+    if setting is None or setting.value != AUTH_BY_LOGIN:
+        return
+    schema = session.execute(text("SELECT current_schema()")).scalar()
+    for role in roles:
+        group = group_role(schema, role)
+        member = session.execute(text(
+            "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
+            {"g": group, "u": name}).first()
+        if member is not None:
+            session.execute(text(f'REVOKE "{group}" FROM "{name}"'))

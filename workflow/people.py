@@ -47,6 +47,11 @@ def disable(session: Session, name: str) -> None:
     session.add(user)
 
 
+def roles_of(session: Session, name: str) -> list[str]:
+    user = session.get(User, name)
+    return [] if user is None else list(user.roles)
+
+
 def as_dict(user: User) -> dict[str, Any]:
     return {
         "name": user.name,
