@@ -15,7 +15,8 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from tests.conftest import PATRIOT, Cli, assert_one_line_error, db_snapshot, request_new_args
-from workflow import Workflow, schema
+from workflow import Refused, Workflow, schema
+from workflow.audit import AuditFailure
 from workflow.errors import NotInitialised
 from workflow.schema import SchemaMismatch
 
@@ -93,6 +94,34 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     assert {"ix_wf_history_at", "ix_wf_history_record_id"} <= indexes
     assert "ix_wf_history_ref" not in indexes  # 0005: one request's rows found by record id
     assert "ix_wf_history_actor" not in indexes  # 0006: no query looks rows up by actor
+
+
+def test_refusals_recorded_before_0004_are_chained_by_it(db_target, clock):
+    """Every refusal is in the chain after the upgrade, older ones included: verify counts them,
+    and removing one of them is caught."""
+    wf = _migrated(db_target, clock)
+    ref = wf.create(actor="dan", **PATRIOT)
+    for event in ("approve_for_us", "deny", "approve"):
+        with pytest.raises(Refused):
+            wf.fire(ref, event, actor="dan")
+    triggers = _triggers(wf)
+    schema.downgrade(wf.db.engine, "0003")
+    wf.close()
+    Workflow.upgrade(db_target)
+    upgraded = Workflow(db_target, clock=clock)
+    assert _triggers(upgraded) == triggers  # the append-only trigger set aside is back
+    assert upgraded.verify()["refusals"] == 3
+    with pytest.raises(Refused):
+        upgraded.fire(ref, "deny", actor="dan")
+    assert upgraded.verify()["refusals"] == 4
+    with upgraded.db.engine.begin() as conn:
+        if upgraded.db.is_sqlite:
+            conn.execute(text("DROP TRIGGER wf_refusal_no_delete"))
+        else:
+            conn.execute(text("ALTER TABLE wf_refusal DISABLE TRIGGER wf_refusal_append_only"))
+        conn.execute(text("DELETE FROM wf_refusal WHERE seq = 2"))
+    with pytest.raises(AuditFailure, match="refusal"):
+        upgraded.verify()
 
 
 def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, clock):
