@@ -231,9 +231,14 @@ def chief(wf) -> str:
 
 
 @pytest.mark.parametrize("command", USER_COMMAND_NAMES)
-def test_disabled_user_is_exit_1(run_ready, chief, command):
+def test_disabled_user_is_exit_1(run_ready, chief, command, wf):
+    """Refused, and the attempt recorded once, reading or writing."""
+    before = len(wf.refusals())
     argv = _user_commands(chief)[command]
     _check_refused(run_ready, "chief", argv, 1, "disabled")
+    [*_, last] = wf.refusals()
+    assert len(wf.refusals()) == before + 1
+    assert (last["actor"], last["rule"]) == ("chief", "active-user")
 
 
 def test_a_disabled_user_could_act_before(run_ready, wf):

@@ -84,6 +84,9 @@ def test_the_login_is_the_actor_and_naming_another_is_refused(db_target, clock, 
     assert drafter.history(ref)[-1]["actor"] == granted["drafter"]
     [logged] = drafter.refusals()  # under the login that tried, not the name it gave
     assert (logged["actor"], logged["rule"]) == (granted["drafter"], "database-login")
+    with pytest.raises(Refused):
+        drafter.require_user("admin")  # what every read command checks first: recorded too
+    assert [r["rule"] for r in drafter.refusals()] == ["database-login"] * 2
 
 
 def test_an_auditor_login_can_only_read_even_outside_the_cli(db_target, clock, granted):

@@ -6,12 +6,14 @@ command like `request show` or `history` never loads the ORM.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from workflow import views
 from workflow.clock import as_utc
-from workflow.errors import NotFound
+from workflow.errors import NotFound, Refused
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -36,15 +38,26 @@ class Reading:
         with self.db.fast.reading() as tx:
             return self._record(tx, ref).ref
 
+    @contextmanager
+    def _recording(self, actor: str | None) -> Iterator[None]:
+        """Who asks to read refused (a disabled user, a login naming another): the attempt is
+        recorded, as every refused attempt is, once the read has ended."""
+        try:
+            yield
+        except Refused as refusal:
+            if actor is not None:
+                self._log_refusal(actor, None, refusal.event, {}, refusal)  # type: ignore[attr-defined]
+            raise
+
     def require_user(self, actor: str) -> dict[str, Any]:
         """The registered, active user ``actor`` (NotFound or Refused otherwise)."""
-        with self.db.fast.reading() as tx:
+        with self._recording(actor), self.db.fast.reading() as tx:
             user = self._actor(tx, actor)  # type: ignore[attr-defined]
             return {"name": user.name, "roles": list(user.roles), "active": user.active}
 
     def get(self, ref: str, *, actor: str | None = None) -> dict[str, Any]:
         """The record as a dict; with ``actor``, also every event and whether they may fire it."""
-        with self.db.fast.reading() as tx:
+        with self._recording(actor), self.db.fast.reading() as tx:
             user = self._actor(tx, actor) if actor is not None else None  # type: ignore[attr-defined]
             record = self._record(tx, ref)
             out = views.record_dict(self.process, record)
