@@ -179,6 +179,11 @@ def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
         print_trail(rows, with_ref=True)
 
 
+def _seconds(value: float) -> str:
+    """Seconds as written in full, to the microsecond, without trailing zeros (1728007, 12.5)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
 @audit.command("report")
 @json_option
 @pass_app
@@ -190,7 +195,8 @@ def audit_report(app: App, as_json: bool) -> None:
         return
     click.echo("Time in each state, per request (seconds; the current state until now):")
     table([{"ref": r["ref"], "state": r["state"],
-            "seconds_in_state": ", ".join(f"{s} {v:g}" for s, v in r["seconds_in_state"].items())}
+            "seconds_in_state": ", ".join(f"{s} {_seconds(v)}"
+                                          for s, v in r["seconds_in_state"].items())}
            for r in report["requests"]], ["ref", "state", "seconds_in_state"], "  none")
     click.echo("\nTime in state (across requests):")
     table([{"state": s, **v} for s, v in report["states"].items()],

@@ -483,6 +483,14 @@ def test_report_times_in_state_per_request_and_per_state(run_ready, reported):
     }
 
 
+def test_report_text_writes_long_and_fractional_times_in_full(run_ready, reported, clock):
+    clock.set(at(days=20, hours=9, seconds=7, microseconds=500000))  # C was drafted at 9h
+    result = run_ready("audit", "report", actor="aud")
+    assert result.exit_code == 0, result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if reported["C"] in ln)
+    assert "drafted 1728007.5" in line  # 20 days, 7.5 s: not 1.72801e+06
+
+
 def test_report_counts_decisions_per_actor_and_finds_no_breach_in_a_clean_run(
         wf, run_ready, reported, clock):
     # one more decision by ann on a third-country approval, a year later
