@@ -146,6 +146,18 @@ def test_granting_again_leaves_a_disabled_user_out(db_target, clock, granted_to_
     assert _members(db_target, drafter) == []
 
 
+def test_an_auditor_login_firing_is_refused_by_the_process_rule_not_a_table(db_target, clock,
+                                                                            granted):
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    auditor = Workflow(_as_login(db_target, granted["auditor"]), clock=clock)
+    with pytest.raises(Refused) as refused:
+        auditor.fire(ref, "submit", actor=granted["auditor"])
+    assert refused.value.rule == "role"
+    assert f"{granted['auditor']} holds auditor" in str(refused.value)
+    assert auditor.get(ref)["state"] == "drafted"
+
+
 def test_no_login_may_update_or_delete_history(db_target, clock, granted):
     drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
     drafter.create(actor=granted["drafter"], **PATRIOT)

@@ -297,6 +297,37 @@ class Writing:
     def _fire_many(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
                                                        int | None]],
                    seen: dict[str, Any]) -> list[str]:
+        try:
+            return self._fired(actor, batch, seen)
+        except Refused as denied:
+            if denied.rule != "database-permission":
+                raise
+            raise self._process_refusal(actor, batch[0]) or denied from None
+
+    def _process_refusal(self, actor: str, firing: tuple[str, Event, str | None,
+                                                         dict[str, Any], int | None]
+                         ) -> Refused | None:
+        """Where the database's own roles refused a login the writes of a firing (an auditor's,
+        say), the process's refusal of its first firing, which says why in the process's
+        terms, if it has one: read only, as that login may."""
+        ref, spec, reason, parsed, _ = firing
+        try:
+            with self.db.fast.reading() as tx:
+                user = self._actor(tx, actor)
+                record = tx.record(ref.strip().upper())
+                if record is None:
+                    return None
+                ctx = self._context(record, user, as_utc(self.clock()).date(), tx.policy(),
+                                    reason, parsed)
+        except WorkflowError:
+            return None
+        if spec.defaults is not None:
+            ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
+        return self._refusal(spec, ctx, with_args=True)
+
+    def _fired(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
+                                                   int | None]],
+               seen: dict[str, Any]) -> list[str]:
         now = as_utc(self.clock())
         states: list[str] = []
         consulted: dict[tuple[str, ...], str] = {}
