@@ -42,13 +42,15 @@ def database_url(target: str) -> str:
 def sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names, whichever driver it names (None for another database or
     an in-memory one)."""
+    if not url.startswith("sqlite"):
+        return None
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return None  # not a URL at all: opening it will say so
+    except (ArgumentError, ValueError):
+        return None  # not a URL that can be read: opening it will say so
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
