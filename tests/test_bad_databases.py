@@ -149,6 +149,14 @@ def test_a_database_file_is_the_file_named_whatever_its_characters(tmp_path, nam
     assert path.read_bytes() == before
 
 
+def test_memory_is_not_a_file_name_to_make(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["init"], ["user", "list"]):
+        line = assert_one_line_error(invoke(":memory:", *argv), 2)
+        assert "':memory:' would keep nothing" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_sqlite_url_naming_its_driver_still_names_a_protected_file(tmp_path):
     path = tmp_path / "d.db"
     url = f"sqlite+pysqlite:///{path}"

@@ -30,6 +30,9 @@ def database_url(target: str) -> str:
         return target
     if not target.strip():
         raise InvalidInput("--db: empty database path")
+    if target.strip() == ":memory:":
+        raise InvalidInput("--db: ':memory:' would keep nothing once the program ends; name a "
+                           "file (from Python, 'sqlite://' is a database in memory)")
     path = Path(target).expanduser()
     if not path.parent.is_dir():
         raise InvalidInput(f"--db: directory {path.parent} does not exist")
