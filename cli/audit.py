@@ -67,6 +67,10 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
         return
     click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
     click.echo(f"ok: {result['refusals']} refusals, chain unbroken")
+    if result["unchained_refusals"]:
+        click.echo(f"warning: {result['unchained_refusals']} more refusals lie outside the chain "
+                   "(recorded before it existed, or added behind the program's back): nothing "
+                   "vouches for them")
     click.echo(f"ok: {result['policy_changes']} policy changes, chain unbroken; the "
                "restrictions follow from them")
     if "consistency" in result:

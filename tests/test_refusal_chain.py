@@ -35,6 +35,22 @@ def test_refusals_are_chained_and_counted_by_verify(wf):
     assert [r["event"] for r in wf.refusals()] == ["submit", "approve_for_us", "withdraw"]
 
 
+def test_a_refusal_added_outside_the_chain_is_counted_and_warned_of(wf, run_ready):
+    """An appended row without a link is not in the chain, so nothing vouches for it: verify
+    says how many there are rather than passing over them in silence."""
+    _refuse_three_times(wf)
+    assert wf.verify()["unchained_refusals"] == 0
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO wf_refusal (seq, at, actor, ref, event, state, rule, "
+                          "message) VALUES (99, '2026-11-25 10:00:00', 'sato', 'TR-2026-0001', "
+                          "'approve', 'drafted', 'role', 'planted')"))
+    result = wf.verify()
+    assert (result["refusals"], result["unchained_refusals"]) == (3, 1)
+    shown = run_ready("audit", "verify", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert "warning: 1 more refusals lie outside the chain" in shown.stdout
+
+
 @pytest.mark.parametrize("statement", [
     "DELETE FROM wf_refusal WHERE seq = 2",
     "UPDATE wf_refusal SET rule = 'role' WHERE seq = 2",

@@ -77,6 +77,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
                                "the log cannot be checked against it")
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
+        unchained = snapshot.unchained_refusals()
         policy = check_policy(snapshot)
     size = head[0]
     if jobs is None:
@@ -102,7 +103,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if isinstance(policy, AuditFailure):
         raise policy
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
-            "refusals": refusals, "policy_changes": policy}
+            "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy}
 
 
 def _head_root(head: tuple[int, list[str], int, str]) -> bytes | None:

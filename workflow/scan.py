@@ -186,6 +186,13 @@ class Scanner:
                 params.append(self._moment_in(bound))
         return self.history("WHERE " + " AND ".join(where), tuple(params))
 
+    def unchained_refusals(self) -> int:
+        """Refusals outside the chain: only those recorded before revision 0004 by a database
+        upgraded past it by an earlier version, or rows added behind the program's back."""
+        with self._connection() as raw:
+            return int(next(self._rows(raw, "SELECT count(*) FROM wf_refusal WHERE chain IS NULL",
+                                       name="unchained"))[0])
+
     def refusals(self) -> Iterator[tuple[int, dict[str, Any], str]]:
         """Chained refusals by sequence: (seq, the row as the chain hashes it, stored link)."""
         sql = ("SELECT seq, at, actor, ref, event, state, rule, message, chain FROM wf_refusal "
