@@ -25,7 +25,7 @@ def demo(app: App) -> None:
     fresh = "the demo needs a fresh database (use --db to name another)"
     if wf.holds_records():
         raise WorkflowError(f"{app.db} already holds requests; {fresh}")
-    users = wf.user_names()
+    users = [user["name"] for user in wf.users()] if wf.db.is_initialised() else []
     today = as_utc(wf.clock()).date()
     in_force = {entry["country"] for entry in wf.policy(as_of=today)} if users else None
     problem = story.obstacle(app.db, users, app.actor, in_force)

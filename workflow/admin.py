@@ -114,8 +114,8 @@ class Administering:
 
             with self.db.write() as s:
                 self._admin(s, actor, "disable users")
-                people.disable(s, name)
-                grants.revoke(s, name, people.roles_of(s, name))  # its login too, if any
+                disabled = people.disable(s, name)
+                grants.revoke(s, name, disabled.roles)  # its login too, if any
 
         self._recorded(actor, "user disable", attempt)
 

@@ -75,13 +75,6 @@ class Workflow(Writing, Reading, Administering, Auditing):
         with self.db.fast.reading() as tx:
             return bool(tx.run("SELECT 1 FROM wf_record LIMIT 1").fetchone())
 
-    def user_names(self) -> list[str]:
-        """Every registered user's name, active or not (none for an uninitialised database)."""
-        if not self.db.is_initialised():
-            return []
-        with self.db.fast.reading() as tx:
-            return [str(row[0]) for row in tx.run("SELECT name FROM wf_user ORDER BY name")]
-
     def close(self) -> None:
         self.db.dispose()
 

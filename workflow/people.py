@@ -33,23 +33,19 @@ def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -
     return user
 
 
-def disable(session: Session, name: str) -> None:
+def disable(session: Session, name: str) -> User:
     user = session.get(User, name)
     if user is None:
         raise NotFound(f"unknown user {name!r}")
     if not user.active:
-        return
+        return user
     if ADMIN in user.roles:
         admins = session.exec(select(User).where(User.active)).all()
         if sum(1 for u in admins if ADMIN in u.roles) == 1:
             raise Refused("disable user", "last-admin", f"{name} is the last active admin")
     user.active = False
     session.add(user)
-
-
-def roles_of(session: Session, name: str) -> list[str]:
-    user = session.get(User, name)
-    return [] if user is None else list(user.roles)
+    return user
 
 
 def as_dict(user: User) -> dict[str, Any]:

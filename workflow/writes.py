@@ -87,6 +87,15 @@ class Writing:
             reason=reason, args=args or {},
         )
 
+    def _firing_context(self, spec: Event, record: RecordRow, user: UserRow, today: date,
+                        restrictions: list[Restriction], reason: str | None,
+                        parsed: dict[str, Any]) -> Context:
+        """The context a firing is checked in: its arguments, with the event's defaults."""
+        ctx = self._context(record, user, today, restrictions, reason, parsed)
+        if spec.defaults is not None:
+            ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
+        return ctx
+
     def _refusal(self, event: Event, ctx: Context, *, with_args: bool) -> Refused | None:
         if not self.machinery.allows(ctx.state, event.name):
             sources = " or ".join(event.sources)
@@ -317,12 +326,10 @@ class Writing:
                 record = tx.record(ref.strip().upper())
                 if record is None:
                     return None
-                ctx = self._context(record, user, as_utc(self.clock()).date(), tx.policy(),
-                                    reason, parsed)
+                ctx = self._firing_context(spec, record, user, as_utc(self.clock()).date(),
+                                           tx.policy(), reason, parsed)
         except WorkflowError:
             return None
-        if spec.defaults is not None:
-            ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
         return self._refusal(spec, ctx, with_args=True)
 
     def _fired(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
@@ -366,9 +373,7 @@ class Writing:
         """One firing of a batch; ``consulted`` keeps the policy's canonical text per set of
         subjects looked at, the same for every firing of the transaction (one day, one
         policy)."""
-        ctx = self._context(record, user, now.date(), restrictions, reason, parsed)
-        if spec.defaults is not None:
-            ctx = replace(ctx, args={**spec.defaults(ctx), **parsed})
+        ctx = self._firing_context(spec, record, user, now.date(), restrictions, reason, parsed)
         refusal = self._refusal(spec, ctx, with_args=True)
         if refusal is not None:
             raise refusal
