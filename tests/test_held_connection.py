@@ -131,16 +131,16 @@ def test_an_in_memory_database_sees_its_own_admin_changes_at_once(url, clock):
 
 
 def test_an_interruption_as_the_commit_returns_leaves_the_log_head_right(wf, monkeypatch):
-    from workflow import fastpath
+    from workflow import writer
 
     first, then = draft(wf), draft(wf)
-    real = fastpath.Seen.of
+    real = writer.Seen.of
 
     def interrupted(*args: Any) -> Any:  # Ctrl-C handled the moment the commit returns
-        monkeypatch.setattr(fastpath.Seen, "of", real)
+        monkeypatch.setattr(writer.Seen, "of", real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fastpath.Seen, "of", interrupted)
+    monkeypatch.setattr(writer.Seen, "of", interrupted)
     if wf.db.is_sqlite:
         with pytest.raises(KeyboardInterrupt):
             wf.fire(first, "submit", actor="dan")
@@ -159,7 +159,7 @@ def test_an_interruption_right_after_begin_leaves_no_transaction_open(wf, db_tar
     import sqlite3
     from contextlib import closing
 
-    from workflow import fastpath
+    from workflow import writer
 
     first, then = draft(wf), draft(wf)
     wf.fire(first, "submit", actor="dan")
@@ -167,7 +167,7 @@ def test_an_interruption_right_after_begin_leaves_no_transaction_open(wf, db_tar
     def interrupted(*args: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fastpath.Seen, "prime", interrupted)
+    monkeypatch.setattr(writer.Seen, "prime", interrupted)
     with pytest.raises(KeyboardInterrupt):
         wf.fire(then, "submit", actor="dan")
     assert not wf.db.fast._held.driver_connection.in_transaction

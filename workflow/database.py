@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from workflow import fastpath, scan, schema
+from workflow import scan, schema, writer
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 SQLITE_PAGE_SIZE = 2048
@@ -129,7 +129,7 @@ class Database:
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)
-        self.fast = fastpath.Writer(self.engine, self.is_sqlite, driver_error)
+        self.fast = writer.Writer(self.engine, self.is_sqlite, driver_error)
         self.scan = scan.Scanner(self.engine, self.is_sqlite, driver_error)
 
     @contextmanager
