@@ -150,6 +150,7 @@ PROCESS = Process(
         "approve": ("create", "request_third_country"),
     },
     policy_subject="country",
+    policy_subject_kind="country",
     policy_kinds=KINDS,
     seed_policy=SEEDED_RESTRICTIONS,
 )

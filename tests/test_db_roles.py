@@ -197,3 +197,44 @@ def test_without_grant_as_works_as_before(db_target, clock, logins):
     reopened = Workflow(db_target, clock=clock)
     assert reopened.login is None
     assert reopened.create(actor="dan", **PATRIOT) == "TR-2026-0001"
+
+
+def test_a_workflow_opened_to_create_the_database_still_takes_the_actor_from_the_login(
+        db_target, clock, granted):
+    """However the database is opened (to create it too, as init and demo do), a login cannot
+    act under another name: a drafter's login could otherwise approve its own request."""
+    url = _as_login(db_target, granted["drafter"])
+    drafter = Workflow(url, clock=clock, create=True)
+    assert drafter.login == granted["drafter"]
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    drafter.fire(ref, "submit", actor=granted["drafter"])
+    with pytest.raises(Refused) as refused:
+        drafter.fire(ref, "approve_for_us", actor="admin")
+    assert refused.value.rule == "database-login"
+    assert drafter.get(ref)["state"] == "nsc_review"
+    assert [(r["actor"], r["rule"]) for r in drafter.refusals()] == [
+        (granted["drafter"], "database-login")]
+    drafter.close()
+
+
+def test_granting_makes_the_granting_workflow_take_the_actor_from_its_login(
+        db_target, clock, logins):
+    with psycopg.connect(db_target.split("?", 1)[0]) as conn:
+        me = conn.info.user
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init(me)
+    wf.add_user(logins["drafter"], ["drafter"], actor=me)
+    assert wf.login is None
+    result = wf.grant_database_roles(actor=me)
+    try:
+        assert wf.login == me
+        with pytest.raises(Refused) as refused:
+            wf.create(actor=logins["drafter"], **PATRIOT)
+        assert refused.value.rule == "database-login"
+        assert wf.list() == []
+    finally:
+        wf.close()
+        with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+            for role in result["roles"]:
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import Cli, assert_one_line_error, draft
+from tests.conftest import Cli, assert_one_line_error, draft, rewrite_history
 from workflow import Refused, Workflow, merkle
 from workflow.audit import AuditFailure
 from workflow.ledger import row_leaf
@@ -468,6 +468,56 @@ def test_a_forged_row_appended_by_hand_is_detected(wf, refs, run_ready):
         conn.execute(HISTORY.insert().values(**forged))
     error = failure(wf)
     assert_names(error, cli_failure(run_ready), 9, refs["C"])
+
+
+@pytest.mark.parametrize("numbers", [[0], [-1, 0]])
+def test_rows_slipped_in_below_the_first_are_named(wf, refs, run_ready, numbers):
+    """Rows numbered 0 or below lie outside every check by sequence: the first is named, the
+    same with the work split over workers, and by `verify --since` too."""
+    forged = row(wf, 5)  # A's approve_for_us, forged as if its drafter had given it
+    with wf.db.engine.begin() as conn:
+        for seq in numbers:
+            conn.execute(HISTORY.insert().values(**{**forged, "seq": seq, "actor": "dan"}))
+    error = failure(wf)
+    assert_names(error, cli_failure(run_ready), numbers[0], refs["A"])
+    assert "numbered below 1" in error.message
+
+
+def test_a_log_head_count_that_is_no_count_is_named_not_a_crash(wf, refs, run_ready):
+    with wf.db.engine.begin() as conn:
+        if is_sqlite(wf):  # SQLite keeps text in an integer column as it is
+            conn.exec_driver_sql("UPDATE wf_log_head SET size = 'abc' WHERE id = 1")
+        else:
+            conn.exec_driver_sql("UPDATE wf_log_head SET refusals = -1 WHERE id = 1")
+    line = cli_failure(run_ready)
+    assert "the log head's count of" in line and "it was altered" in line, line
+
+
+@pytest.mark.parametrize("spelling", ["2026-11-25T13:00:00", "2026-11-25 22:00:00+09:00",
+                                      "2026-11-25 13:00:00"])
+def test_a_time_spelt_otherwise_on_sqlite_is_an_altered_row(wf, refs, run_ready, spelling):
+    """SQLite keeps times as text and the filters compare that text: the same instant spelt
+    otherwise would move the row in every --since, --until and --as-of answer."""
+    if not is_sqlite(wf):
+        pytest.skip("PostgreSQL keeps times as timestamps")
+    assert wf.get_as_of(refs["A"], "2026-11-25T13:00:00Z")["state"] == "approved_for_us"
+    rewrite_history(wf, f"UPDATE wf_history SET at = '{spelling}' WHERE seq = 5")
+    error = failure(wf)
+    assert_names(error, cli_failure(run_ready), 5, refs["A"])
+
+
+@pytest.mark.parametrize("spelling", ["2026-11-25T09:00:00", "garbage"])
+def test_a_refusal_time_spelt_otherwise_or_unreadable_breaks_its_chain(wf, run_ready, spelling):
+    if not is_sqlite(wf):
+        pytest.skip("PostgreSQL keeps times as timestamps")
+    ref = draft(wf)
+    with pytest.raises(Refused):
+        wf.fire(ref, "approve_for_us", actor="ann")
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER wf_refusal_no_update")
+        conn.exec_driver_sql(f"UPDATE wf_refusal SET at = '{spelling}'")
+    line = cli_failure(run_ready)
+    assert "refusal 1 does not follow" in line, line
 
 
 # -- checkpoints and consistency -----------------------------------------------------------------

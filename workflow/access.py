@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
-from workflow.errors import NotFound, Refused
+from workflow.errors import Refused, UnknownUser
 
 U = TypeVar("U")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # a user name: a login's too
 
 
 def authenticate(login: str | None, actor: str) -> None:
@@ -20,8 +22,8 @@ def authenticate(login: str | None, actor: str) -> None:
 def require_active(actor: str, user: U | None) -> U:
     """``user`` as looked up for ``actor``: it must exist and be active."""
     if user is None:
-        raise NotFound(f"unknown user {actor!r}; an admin registers users with "
-                       "`workflow user add`")
+        raise UnknownUser(f"unknown user {actor!r}; an admin registers users with "
+                          "`workflow user add`")
     if not getattr(user, "active", False):
         raise Refused("access", "active-user", f"user {actor!r} is disabled")
     return user

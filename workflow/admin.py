@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values
 from workflow.clock import as_utc
-from workflow.errors import InvalidInput, Refused
+from workflow.errors import InvalidInput, Refused, UnknownUser
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -28,13 +28,14 @@ class Administering:
     clock: Clock
     login: str | None
     _log_refusal: Callable[..., None]  # from the writing half: appends to the refusal log
+    _database_login: Callable[[], str | None]  # from the engine: the login actors must be
 
     def _recorded(self, actor: str, action: str, attempt: Callable[[], T]) -> T:
         """Run an administrative change; a refusal is appended to the refusal log, as for
         requests, before it reaches the caller."""
         try:
             return attempt()
-        except Refused as error:
+        except (Refused, UnknownUser) as error:
             self._log_refusal(actor, None, action, {}, error)
             raise
 
@@ -126,17 +127,20 @@ class Administering:
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
                 self._admin(s, actor, "set up database roles")
-                return grants.grant(s, self.process.roles, self.process.read_only)
+                granted = grants.grant(s, self.process.roles, self.process.read_only)
+            self.login = self._database_login()  # from now on the actor is the login
+            return granted
 
         return self._recorded(actor, "db grant", attempt)
 
     # -- policy -------------------------------------------------------------------------------
 
-    def policy(self, as_of: date | None = None) -> list[dict[str, Any]]:
+    def policy(self, as_of: date | str | None = None) -> list[dict[str, Any]]:
         from workflow import policy
 
+        day = None if as_of is None else values.iso_date("as_of", as_of)
         with self.db.read() as s:
-            return policy.listing(s, self.process.policy_subject, as_of)
+            return policy.listing(s, self.process.policy_subject, day)
 
     def policy_history(self) -> list[dict[str, Any]]:
         from workflow import policy
@@ -150,11 +154,13 @@ class Administering:
             raise Refused(action, "reason-required", "a reason is required")
         return cleaned
 
-    def restrict(self, subject: str, kind: str, since: date, *, reason: str | None,
+    def restrict(self, subject: str, kind: str, since: date | str, *, reason: str | None,
                  actor: str) -> dict[str, Any]:
         from workflow import policy
 
+        subject = self.process.check_policy_subject(subject)
         self.process.check_policy_kind(kind)
+        since = values.iso_date("since", since)
 
         def attempt() -> dict[str, Any]:
             cleaned = self._policy_reason(reason, "policy add")
@@ -165,9 +171,12 @@ class Administering:
 
         return self._recorded(actor, "policy add", attempt)
 
-    def end_restriction(self, subject: str, on: date, *, reason: str | None,
+    def end_restriction(self, subject: str, on: date | str, *, reason: str | None,
                         actor: str) -> list[dict[str, Any]]:
         from workflow import policy
+
+        subject = self.process.check_policy_subject(subject)
+        on = values.iso_date("on", on)
 
         def attempt() -> list[dict[str, Any]]:
             cleaned = self._policy_reason(reason, "policy end")

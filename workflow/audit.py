@@ -26,7 +26,9 @@ from workflow.checks import (
     BATCH,
     AuditFailure,
     chain_end,
+    check_before,
     check_beyond,
+    check_head_counts,
     check_policy,
     check_records,
     check_rows,
@@ -75,10 +77,14 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         if head is None:
             raise AuditFailure("the log head is missing (every initialised database has one): "
                                "the log cannot be checked against it")
+        check_head_counts(head)
+        before = check_before(snapshot)
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
         policy = check_policy(snapshot)
+    if before is not None:
+        raise before
     size = head[0]
     if jobs is None:
         big = (size or 0) >= PARALLEL_ROWS

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workflow import values
 from workflow.clock import as_utc
 from workflow.errors import InvalidInput, NotFound
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from workflow.process import Process
 
 Progress = Callable[[int], None] | None
+Moment = datetime | date | str  # naive means UTC; a day (or its text) means its start or end
 
 
 class Auditing:
@@ -62,23 +64,22 @@ class Auditing:
 
         return audit.check_proof(bundle, pubkey)
 
-    def export(self, path: Path, fmt: str, *, since: datetime | None = None,
-               until: datetime | None = None, progress: Progress = None,
+    def export(self, path: Path, fmt: str, *, since: Moment | None = None,
+               until: Moment | None = None, progress: Progress = None,
                force: bool = False) -> dict[str, Any]:
         """Write the rows of [since, until] to ``path`` and a manifest beside it; an existing
         file is replaced only with ``force``, the database file never."""
         from workflow import exports
 
-        _check_range(since, until)
+        since, until = _span(since, until)
         with self.db.read() as s:
             return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
                                   progress, database=self.db.path, force=force)
 
-    def export_size(self, *, since: datetime | None = None,
-                    until: datetime | None = None) -> int:
+    def export_size(self, *, since: Moment | None = None, until: Moment | None = None) -> int:
         from workflow import exports
 
-        _check_range(since, until)
+        since, until = _span(since, until)
         with self.db.read() as s:
             return exports.count(s, since, until)
 
@@ -89,23 +90,23 @@ class Auditing:
             return exports.check_export(s, self.db.scan, path)
 
     def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
-            state: str | None = None, since: datetime | None = None,
-            until: datetime | None = None) -> list[dict[str, Any]]:
+            state: str | None = None, since: Moment | None = None,
+            until: Moment | None = None) -> list[dict[str, Any]]:
         """History rows across requests (or of one), oldest first, filtered."""
         if event is not None and event not in ("create", "edit"):
             self.process.event(event)
         if state is not None:
             self.process.check_state(state)
-        _check_range(since, until)
+        since, until = _span(since, until)
         canonical_ref = self._ref(ref) if ref is not None else None
         return list(self.db.scan.history_matching(
-            ref=canonical_ref, actor=actor, event=event, state=state,
-            since=as_utc(since) if since else None, until=as_utc(until) if until else None))
+            ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until))
 
-    def refusals(self, *, actor: str | None = None, since: datetime | None = None,
+    def refusals(self, *, actor: str | None = None, since: Moment | None = None,
                  ref: str | None = None) -> list[dict[str, Any]]:
         from workflow import inquiry
 
+        since, _ = _span(since, None)
         with self.db.read() as s:
             return inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
@@ -115,11 +116,11 @@ class Auditing:
         with self.db.read() as s:
             return inquiry.report(s, self.process, as_utc(self.clock()))
 
-    def get_as_of(self, ref: str, moment: datetime) -> dict[str, Any]:
+    def get_as_of(self, ref: str, moment: Moment) -> dict[str, Any]:
         """The record as its history says it was at ``moment`` (naive means UTC)."""
         from workflow import inquiry
 
-        moment = as_utc(moment)
+        moment = values.moment("as_of", moment)
         canonical_ref = self._ref(ref)
         with self.db.read() as s:
             rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
@@ -128,10 +129,10 @@ class Auditing:
             raise NotFound(f"{canonical_ref} did not exist yet at {moment.isoformat()}")
         return found
 
-    def list_as_of(self, moment: datetime, *, state: str | None = None) -> list[dict[str, Any]]:
+    def list_as_of(self, moment: Moment, *, state: str | None = None) -> list[dict[str, Any]]:
         from workflow import inquiry
 
-        moment = as_utc(moment)
+        moment = values.moment("as_of", moment)
         if state is not None:
             self.process.check_state(state)
         with self.db.read() as s:
@@ -144,6 +145,12 @@ class Auditing:
         raise NotImplementedError
 
 
-def _check_range(since: datetime | None, until: datetime | None) -> None:
-    if since is not None and until is not None and as_utc(since) > as_utc(until):
-        raise InvalidInput(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+def _span(since: Moment | None, until: Moment | None
+          ) -> tuple[datetime | None, datetime | None]:
+    """Both ends as UTC moments (a bare day: ``since`` from its start, ``until`` to its end),
+    in order."""
+    start = None if since is None else values.moment("since", since)
+    end = None if until is None else values.moment("until", until, end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"--since {start.isoformat()} is after --until {end.isoformat()}")
+    return start, end

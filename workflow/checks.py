@@ -92,6 +92,23 @@ def check_sealed(rows: Iterable[tuple[Any, ...]], frontier: merkle.Frontier, las
         progress(checked % BATCH)
 
 
+def check_head_counts(head: tuple[Any, ...]) -> None:
+    """The log head's counts are counts: anything else could be no log's."""
+    for what, value in (("rows", head[0]), ("refusals", head[2])):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise AuditFailure(f"the log head's count of {what} is not a whole number "
+                               f"({value!r}): it was altered")
+
+
+def check_before(snapshot: Scanner) -> AuditFailure | None:
+    """Rows numbered below 1: the log begins at row 1, so none can be there honestly, and
+    every check by sequence would pass them over."""
+    below = snapshot.first_below(1)
+    if below is None:
+        return None
+    return AuditFailure("it is numbered below 1, where the log begins (slipped in)", *below)
+
+
 def check_beyond(snapshot: Scanner, size: int, nodes: list[str]) -> AuditFailure | None:
     """Rows numbered past the log head, in the same snapshot as the head: none can be there
     honestly (a row and the head are committed together). The first is named, for what is

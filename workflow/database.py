@@ -160,8 +160,11 @@ class Database:
         return self._session(self._writer)
 
     def is_initialised(self) -> bool:
+        return self.has_table("wf_user")
+
+    def has_table(self, name: str) -> bool:
         try:
-            return inspect(self.engine).has_table("wf_user")
+            return inspect(self.engine).has_table(name)
         except DBAPIError as error:
             raise _database_error(error) from None
 

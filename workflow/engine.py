@@ -39,14 +39,19 @@ class Workflow(Writing, Reading, Administering, Auditing):
         self.process = process or _default_process()
         self.clock = clock or system_clock
         self.db = Database(target, create=create)
-        self.login: str | None = None
         if not create:
             self.db.check_schema()
-            if not self.db.is_sqlite:
-                with self.db.fast.reading() as tx:
-                    if tx.setting(AUTH_KEY) == AUTH_BY_LOGIN:
-                        self.login = tx.session_user()
+        self.login = self._database_login(checked=not create)
         self.machinery = machinery_for(self.process)
+
+    def _database_login(self, *, checked: bool = True) -> str | None:
+        """The login every actor must be, where the database authenticates by login (PostgreSQL
+        after ``db grant``); read however the database was opened, even to be created, so no
+        way of opening it skips the check. ``checked``: the schema is known to be there."""
+        if self.db.is_sqlite or not (checked or self.db.has_table("wf_setting")):
+            return None
+        with self.db.fast.reading() as tx:
+            return tx.session_user() if tx.setting(AUTH_KEY) == AUTH_BY_LOGIN else None
 
     @staticmethod
     def schema_revision(target: str) -> dict[str, Any]:

@@ -22,6 +22,12 @@ class NotFound(WorkflowError):
     """An unknown reference, user or policy entry."""
 
 
+class UnknownUser(NotFound):
+    """Someone not registered tried to act: refused like any attempt, and recorded as one."""
+
+    rule = "registered-user"
+
+
 class Refused(WorkflowError):
     """A rule, a role or the current state refused the attempt.
 

@@ -6,7 +6,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from workflow import audit
 from workflow.clock import as_utc, iso
@@ -55,11 +55,18 @@ def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, 
 
 def rows_by_record(session: Session, ref: str | None = None,
                    until: datetime | None = None) -> dict[int, list[History]]:
+    """History rows by record, in log order; with ``until``, the log as it stood then: the
+    rows before the first one stamped later. Writers' clocks may disagree a little, so a
+    later row can carry an earlier time; going by log order, what is rebuilt is always a state
+    the log really passed through."""
     conditions: list[Any] = []
     if ref is not None:
         conditions += [History.record_id == record_id(ref), History.ref == ref]
     if until is not None:
+        later = session.exec(select(func.min(History.seq)).where(History.at > until)).one()
         conditions.append(History.at <= until)
+        if later is not None:
+            conditions.append(History.seq < later)
     grouped: dict[int, list[History]] = {}
     for row in audit.stream(session, *conditions):
         grouped.setdefault(row.record_id, []).append(row)

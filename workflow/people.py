@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
+from workflow.access import NAME
 from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused, WorkflowError
 from workflow.models import User
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 ADMIN = "admin"
 
 
@@ -27,6 +26,11 @@ def check_name(name: str) -> str:
 def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -> User:
     if session.get(User, name) is not None:
         raise WorkflowError(f"user {name!r} already exists")
+    from sqlalchemy import func
+
+    twin = session.exec(select(User.name).where(func.lower(User.name) == name.lower())).first()
+    if twin is not None:  # two people told apart by case alone would pass for one another
+        raise WorkflowError(f"user {name!r} differs only in case from the existing user {twin!r}")
     user = User(name=name, roles=sorted(set(roles)), active=True, created_by=by,
                 created_at=to_storage(now))
     session.add(user)

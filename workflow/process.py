@@ -173,6 +173,7 @@ class Process:
     # decision event -> the events whose actors may not take it ("create" is the drafter)
     separation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     policy_subject: str = "subject"
+    policy_subject_kind: str = "text"  # the value kind a subject is (see workflow.values)
     policy_kinds: tuple[str, ...] = ()
     seed_policy: tuple[Restriction, ...] = ()
 
@@ -203,6 +204,13 @@ class Process:
         permits = [p for e in self.events for p in e.permits] + list(self.edit_permits)
         return (role not in self.create_roles and role != "admin"
                 and all(p.role != role for p in permits))
+
+    def check_policy_subject(self, value: Any) -> str:
+        """A policy subject in its canonical form (a country code upper-cased, say), so that an
+        entry always names what the rules look up."""
+        from workflow import values
+
+        return str(values.parse(self.policy_subject_kind, self.policy_subject, value))
 
     def check_policy_kind(self, name: str) -> str:
         if name not in self.policy_kinds:

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from workflow import views
+from workflow import values, views
 from workflow.clock import as_utc
-from workflow.errors import NotFound, Refused
+from workflow.errors import NotFound, Refused, UnknownUser
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -47,6 +47,10 @@ class Reading:
         except Refused as refusal:
             if actor is not None:
                 self._log_refusal(actor, None, refusal.event, {}, refusal)  # type: ignore[attr-defined]
+            raise
+        except UnknownUser as unknown:
+            if actor is not None:
+                self._log_refusal(actor, None, "access", {}, unknown)  # type: ignore[attr-defined]
             raise
 
     def require_user(self, actor: str) -> dict[str, Any]:
@@ -82,11 +86,11 @@ class Reading:
         with self.db.fast.reading() as tx:
             return [views.record_dict(self.process, r) for r in tx.records(where, params)]
 
-    def due(self, on: date | None = None) -> list[dict[str, Any]]:
+    def due(self, on: date | str | None = None) -> list[dict[str, Any]]:
         """Records waiting in the process's due state whose due date has come by ``on``."""
+        day = as_utc(self.clock()).date() if on is None else values.iso_date("on", on)
         if self.process.due_state is None:
             return []
-        day = on or as_utc(self.clock()).date()
         with self.db.fast.reading() as tx:
             rows = tx.records("WHERE state = ? AND due_on <= ?",
                               (self.process.due_state, tx.day_in(day)), order="due_on, id")

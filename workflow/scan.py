@@ -20,13 +20,19 @@ HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, rol
                    "changes, consulted, process_version, leaf_hash, root_hash")
 
 
-def _sqlite_iso(value: str) -> str:
+def _sqlite_iso(value: str, *, strict: bool = False) -> str:
     """``at`` as SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in ISO 8601, as
-    :func:`workflow.clock.iso` writes it; other shapes go the long way."""
+    :func:`workflow.clock.iso` writes it; other shapes go the long way.
+
+    ``strict`` (verification) keeps any other shape as it is, so that it matches no hash: the
+    queries compare the stored text, and would misplace the same moment spelt otherwise.
+    """
     if len(value) == 26 and value[10] == " " and value[19] == ".":
         fraction = value[19:]
         return (f"{value[:10]}T{value[11:19]}{'' if fraction == '.000000' else fraction}"
                 "+00:00")
+    if strict:
+        return str(value)
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC).isoformat()
@@ -62,7 +68,7 @@ class Scanner:
             nodes = [str(n) for n in self._json(frontier)]
         except (TypeError, ValueError):
             nodes = []  # unreadable: matches no tree
-        return int(size), nodes, int(refusals), str(chain)
+        return size, nodes, refusals, str(chain)  # counts as stored: verify checks them
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -126,7 +132,7 @@ class Scanner:
         sql = (f"SELECT seq, ref, event, from_state, to_state, actor, roles{text}, at, reason, "
                f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash "
                "FROM wf_history WHERE seq >= ? ORDER BY seq")
-        iso = _sqlite_iso if self.sqlite else self._iso
+        iso = self._stored_iso
         with self._connection() as raw:
             for r in self._rows(raw, sql, (start,), name="sealed"):
                 try:
@@ -134,6 +140,13 @@ class Scanner:
                 except (TypeError, ValueError):
                     at = str(r[7])  # not a moment at all: the row's leaf will not match
                 yield (*r[:7], at, *r[8:])
+
+    def first_below(self, first: int) -> tuple[int, str] | None:
+        """The lowest-numbered history row below ``first`` (seq, ref), if any."""
+        with self._connection() as raw:
+            rows = list(self._rows(raw, "SELECT seq, ref FROM wf_history WHERE seq < ? "
+                                        "ORDER BY seq LIMIT 1", (first,), name="below"))
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def leaf_hashes(self, before: int) -> Iterator[str]:
         """The stored leaf hashes of the rows numbered below ``before``, by seq."""
@@ -199,7 +212,7 @@ class Scanner:
                "WHERE chain IS NOT NULL ORDER BY seq")
         with self._connection() as raw:
             for r in self._rows(raw, sql, name="refusals"):
-                yield r[0], {"at": self._iso(r[1]), "actor": r[2], "ref": r[3], "event": r[4],
+                yield r[0], {"at": self._moment(r[1]), "actor": r[2], "ref": r[3], "event": r[4],
                              "state": r[5], "rule": r[6], "message": r[7]}, r[8]
 
     def policy(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
@@ -225,10 +238,14 @@ class Scanner:
         return value.isoformat() if isinstance(value, date) else value
 
     def _moment(self, value: Any) -> Any:
+        """A stored moment as verification hashes it (as stored when not one)."""
         try:
-            return self._iso(value)
+            return self._stored_iso(value)
         except (TypeError, ValueError):
             return value
+
+    def _stored_iso(self, value: Any) -> str:
+        return _sqlite_iso(value, strict=True) if self.sqlite else self._iso(value)
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,

@@ -29,6 +29,19 @@ _QUANTITY = re.compile(r"[0-9]+")
 _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
+# Letters that show nothing (Hangul fillers, the blank Braille pattern): with whitespace and
+# format characters (zero-width space, word joiner...) they make text that looks empty.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _blank(value: str) -> bool:
+    """Nothing a reader could see: a reason or a value made only of such characters is none."""
+    import unicodedata
+
+    return all(c.isspace() or c in _BLANK_LETTERS or unicodedata.category(c) == "Cf"
+               for c in value)
+
+
 def _encodable(name: str, value: str) -> str:
     """Text the databases can store: valid UTF-8 and no NUL byte."""
     if "\x00" in value:
@@ -65,7 +78,10 @@ def text(name: str, value: Any) -> str:
         raise InvalidInput(f"{name}: must not be empty")
     if len(cleaned) > MAX_TEXT:
         raise InvalidInput(f"{name}: longer than {MAX_TEXT} characters")
-    return check_safe(name, cleaned)
+    check_safe(name, cleaned)
+    if _blank(cleaned):
+        raise InvalidInput(f"{name}: must not be blank (it has no visible character)")
+    return cleaned
 
 
 def _typed(name: str, value: Any, expected: str) -> str:
@@ -208,7 +224,8 @@ def reason(value: str | None) -> str | None:
     cleaned = _encodable("reason", value).strip()
     if len(cleaned) > MAX_REASON:
         raise InvalidInput(f"reason: longer than {MAX_REASON} characters ({len(cleaned)})")
-    return check_safe("reason", cleaned) or None
+    check_safe("reason", cleaned)
+    return None if _blank(cleaned) else cleaned  # blank: as if none were given
 
 
 PARSERS: dict[str, Callable[[str, Any], Any]] = {

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values, views
 from workflow.clock import as_utc, iso
-from workflow.errors import Busy, Conflict, InvalidInput, NotFound, Refused, WorkflowError
+from workflow.errors import (
+    Busy,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Refused,
+    UnknownUser,
+    WorkflowError,
+)
 from workflow.fastpath import RecordRow, Tx, UserRow
 from workflow.ledger import encode
 from workflow.process import Context, Event, PolicyView, Process, Restriction
@@ -133,11 +141,16 @@ class Writing:
                 for name, value in args.items() if value is not None}
 
     def _log_refusal(self, actor: str, ref: str | None, event: str, seen: dict[str, Any],
-                     error: Refused | Conflict) -> None:
+                     error: Refused | Conflict | UnknownUser) -> None:
         """Append a refused attempt to the refusal log, in its own transaction; where the
-        database authenticates by login, under the login that tried (whatever --as said)."""
-        rule = error.rule if isinstance(error, Refused) else "conflict"
+        database authenticates by login, under the login that tried (whatever --as said).
+
+        An unknown actor's attempt is recorded only under a well-formed name: anything else
+        could never be registered, and its text is not for an auditor's terminal."""
+        rule = "conflict" if isinstance(error, Conflict) else error.rule
         who = self.login if self.login is not None else actor
+        if not access.NAME.fullmatch(who):
+            return
         try:
             with self.db.fast.transaction() as tx:
                 tx.insert_refusal(as_utc(self.clock()), who, seen.get("ref", ref),
@@ -150,7 +163,7 @@ class Writing:
         seen: dict[str, Any] = {}
         try:
             return retrying(lambda: attempt(seen))
-        except (Refused, Conflict) as error:
+        except (Refused, Conflict, UnknownUser) as error:
             self._log_refusal(actor, ref, event, seen, error)
             raise
 

@@ -1,0 +1,166 @@
+"""The Python API holds the same line as the CLI: values it is handed are checked and made
+canonical as the CLI's are, whoever acts is checked however the database was opened, and every
+attempt by someone not allowed to act is recorded. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import START, assert_one_line_error, db_snapshot, draft
+from tests.samples import PATRIOT
+from workflow import InvalidInput, NotFound, Refused, WorkflowError
+
+# -- the policy ----------------------------------------------------------------------------
+
+
+def test_a_restriction_names_its_country_as_the_rules_look_it_up(wf):
+    """A lower-case code is the country the rules check; a name is not a code at all."""
+    entry = wf.restrict("pl", "in-combat", "2026-01-01", reason="now in combat", actor="admin")
+    assert entry["country"] == "PL"
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    wf.fire(ref, "approve_for_us", actor="ann")
+    with pytest.raises(Refused) as refused:
+        wf.fire(ref, "request_third_country", actor="dan", country="PL")
+    assert refused.value.rule == "third-country-unrestricted"
+    before = db_snapshot(wf.db.url)
+    for subject in ("Poland", "XX", ""):
+        with pytest.raises(InvalidInput, match="country"):
+            wf.restrict(subject, "embargo", date(2026, 1, 1), reason="r", actor="admin")
+    with pytest.raises(InvalidInput, match="country"):
+        wf.end_restriction("Poland", date(2026, 6, 1), reason="r", actor="admin")
+    assert db_snapshot(wf.db.url) == before
+
+
+def test_policy_days_may_be_dates_text_or_moments_and_verify_still_passes(wf):
+    wf.restrict("DE", "embargo", datetime(2026, 1, 1, 5, tzinfo=UTC), reason="t", actor="admin")
+    wf.restrict("FR", "embargo", "2026-02-01", reason="t", actor="admin")
+    [ended] = wf.end_restriction("FR", "2026-03-01", reason="over", actor="admin")
+    assert ended["until"] == "2026-03-01"
+    in_force = {e["country"] for e in wf.policy("2026-02-15")}
+    assert {"DE", "FR"} <= in_force
+    assert "FR" not in {e["country"] for e in wf.policy(date(2026, 3, 1))}
+    assert wf.verify()["policy_changes"] == len(wf.policy_history())
+
+
+@pytest.mark.parametrize(("call", "needle"), [
+    (lambda wf: wf.restrict("DE", "embargo", "someday", reason="t", actor="admin"), "since"),
+    (lambda wf: wf.end_restriction("IL", "soon", reason="t", actor="admin"), "on"),
+    (lambda wf: wf.policy("yesterday"), "as_of"),
+    (lambda wf: wf.due("tomorrow"), "on"),
+])
+def test_a_malformed_day_is_bad_input_naming_it(wf, call, needle):
+    before = db_snapshot(wf.db.url)
+    with pytest.raises(InvalidInput, match=needle):
+        call(wf)
+    assert db_snapshot(wf.db.url) == before
+
+
+# -- moments -------------------------------------------------------------------------------
+
+
+def test_moments_in_any_zone_or_as_text_mean_the_same_instant(wf, clock):
+    ref = draft(wf)  # 09:00 UTC
+    clock.advance(hours=2)
+    wf.fire(ref, "submit", actor="dan")  # 11:00 UTC
+    tokyo = timezone(timedelta(hours=9))
+    assert wf.get_as_of(ref, datetime(2026, 11, 25, 19, 30, tzinfo=tokyo))["state"] == "drafted"
+    assert wf.get_as_of(ref, "2026-11-25T20:00:00+09:00")["state"] == "nsc_review"
+    assert [r["state"] for r in wf.list_as_of("2026-11-25T10:00Z")] == ["drafted"]
+    since = datetime(2026, 11, 25, 19, 30, tzinfo=tokyo)  # 10:30 UTC
+    assert [r["event"] for r in wf.log(since=since)] == ["submit"]
+    assert [r["event"] for r in wf.log(until="2026-11-25")] == ["create", "submit"]  # whole day
+    with pytest.raises(InvalidInput, match="since"):
+        wf.log(since="not a moment")
+    with pytest.raises(InvalidInput, match="after"):
+        wf.log(since="2026-11-26", until="2026-11-25")
+
+
+def test_refusals_since_an_instant_in_another_zone(wf, clock):
+    ref = draft(wf)
+    clock.advance(hours=1)  # 10:00 UTC
+    with pytest.raises(Refused):
+        wf.fire(ref, "approve_for_us", actor="ann")
+    tokyo = timezone(timedelta(hours=9))
+    assert len(wf.refusals(since=datetime(2026, 11, 25, 18, 59, tzinfo=tokyo))) == 1
+    assert wf.refusals(since=datetime(2026, 11, 25, 19, 1, tzinfo=tokyo)) == []
+
+
+def test_as_of_follows_the_log_when_writers_clocks_disagree(wf, clock):
+    """A firing stamped earlier than the one before it (a slower clock) is not in the log before
+    it: rebuilt as of a moment between them, the request never skips its submission."""
+    ref = draft(wf)  # 09:00
+    clock.set(START + timedelta(minutes=5))
+    wf.fire(ref, "submit", actor="dan")  # 09:05
+    clock.set(START + timedelta(minutes=3))
+    wf.fire(ref, "approve_for_us", actor="ann")  # 09:03, but logged after the submission
+    between = START + timedelta(minutes=4)
+    then = wf.get_as_of(ref, between)
+    assert (then["state"], then["version"]) == ("drafted", 1)
+    assert [(r["state"], r["version"]) for r in wf.list_as_of(between)] == [("drafted", 1)]
+    later = wf.get_as_of(ref, START + timedelta(minutes=6))
+    assert (later["state"], later["version"]) == ("approved_for_us", 3)
+
+
+# -- reasons and text that show nothing ----------------------------------------------------
+
+
+@pytest.mark.parametrize("blank", ["\u200b", " \u2060 ", "\u3164", "\ufeff\u200b"])
+def test_a_reason_that_shows_nothing_is_no_reason(wf, blank):
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    with pytest.raises(Refused) as refused:
+        wf.fire(ref, "return", actor="rita", reason=blank)
+    assert refused.value.rule == "reason-required"
+    assert wf.get(ref)["state"] == "nsc_review"
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u2800", "\u200b\u3164"])
+def test_a_field_that_shows_nothing_is_refused_as_blank(wf, run_ready, blank):
+    with pytest.raises(InvalidInput, match="item: must not be blank"):
+        draft(wf, item=blank)
+    result = run_ready("request", "new", "--item", blank, "--quantity", "1", actor="dan")
+    assert "no visible character" in assert_one_line_error(result, 2)
+    assert wf.list() == []
+
+
+# -- who acts ------------------------------------------------------------------------------
+
+
+def test_a_user_told_apart_by_case_alone_is_refused(wf, run_ready):
+    with pytest.raises(WorkflowError, match="differs only in case from the existing user 'dan'"):
+        wf.add_user("Dan", ["approver"], actor="admin")
+    result = run_ready("user", "add", "DAN", "--role", "approver")
+    assert "differs only in case" in assert_one_line_error(result, 1)
+    assert "Dan" not in {u["name"] for u in wf.users()}
+
+
+@pytest.mark.parametrize("attempt", [
+    lambda wf, ref: wf.fire(ref, "approve_for_us", actor="mallory"),
+    lambda wf, ref: wf.create(actor="mallory", **PATRIOT),
+    lambda wf, ref: wf.add_user("eve", ["approver"], actor="mallory"),
+    lambda wf, ref: wf.get(ref, actor="mallory"),
+])
+def test_an_attempt_by_someone_not_registered_is_recorded(wf, attempt):
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    with pytest.raises(NotFound, match="unknown user 'mallory'"):
+        attempt(wf, ref)
+    [logged] = wf.refusals(actor="mallory")
+    assert logged["rule"] == "registered-user"
+    assert wf.get(ref)["state"] == "nsc_review"
+    assert wf.verify()["refusals"] == 1
+
+
+def test_the_cli_records_an_unregistered_actor_and_keeps_its_exit_code(wf, run_ready):
+    result = run_ready("request", "list", actor="mallory")
+    assert "unknown user 'mallory'" in assert_one_line_error(result, 1)
+    assert [r["actor"] for r in wf.refusals()] == ["mallory"]
+
+
+def test_a_malformed_unknown_name_is_refused_but_not_stored(wf):
+    with pytest.raises(NotFound):
+        wf.create(actor="\x1b[31mx", **PATRIOT)
+    assert wf.refusals() == []
