@@ -106,8 +106,9 @@ def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: boo
 @audit.command("keygen")
 @click.option("-o", "--output", type=FILE, default=Path("workflow-audit.key"), show_default=True,
               help="Private key file; the public key goes beside it as FILE.pub.")
+@json_option
 @pass_app
-def audit_keygen(app: App, output: Path) -> None:
+def audit_keygen(app: App, output: Path, as_json: bool) -> None:
     """Make an Ed25519 key pair for signing checkpoints (never stored in the database)."""
     from workflow import signing
 
@@ -115,7 +116,10 @@ def audit_keygen(app: App, output: Path) -> None:
     _refuse(app, output, True, "keys are written to files; give a file name",
             output.with_name(output.name + ".pub"))
     private, public = signing.keygen(output)
-    say(f"private key: {private} (keep it secret)\npublic key:  {public}")
+    if as_json:
+        emit_json({"private_key": str(private), "public_key": str(public)})
+    else:
+        say(f"private key: {private} (keep it secret)\npublic key:  {public}")
 
 
 @audit.command("prove")
@@ -123,14 +127,20 @@ def audit_keygen(app: App, output: Path) -> None:
 @click.option("--checkpoint", required=True, type=EXISTING, help="The checkpoint to prove against.")
 @click.option("-o", "--output", required=True, type=FILE, help="Where to write the proof.")
 @force_option
+@json_option
 @pass_app
-def audit_prove(app: App, ref: str, checkpoint: Path, output: Path, force: bool) -> None:
+def audit_prove(app: App, ref: str, checkpoint: Path, output: Path, force: bool,
+                as_json: bool) -> None:
     """Write REF's rows with an inclusion proof for each, checkable without the database."""
     _refuse(app, output, force, "a proof is written to a file; give its name")
     bundle = app.user_workflow().prove(ref, checkpoint)
     _write(output, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", force)
-    say(f"{len(bundle['rows'])} rows of {bundle['ref']} proven against "
-        f"{bundle['checkpoint']['size']} rows; written to {output}")
+    if as_json:
+        emit_json({"ref": bundle["ref"], "rows": len(bundle["rows"]),
+                   "checkpoint_size": bundle["checkpoint"]["size"], "output": str(output)})
+    else:
+        say(f"{len(bundle['rows'])} rows of {bundle['ref']} proven against "
+            f"{bundle['checkpoint']['size']} rows; written to {output}")
 
 
 @audit.command("check-proof")

@@ -725,8 +725,9 @@ def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
     assert result.stdout.strip() == f"ok: 5 rows of {ref} are in the log of 8 rows"
     as_json = check_proof(proven["path"], "--json")
     assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
-                                            "signed": False}
-    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8, "signed": False}
+                                            "signed": False, "signature_checked": False}
+    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
+                                      "signed": False, "signature_checked": False}
 
 
 def test_a_proof_stays_valid_after_rows_are_appended(wf, run_ready, proven, trail, tmp_path):
@@ -783,7 +784,10 @@ def test_a_proof_against_a_signed_checkpoint_checks_with_its_key(run_ready, trai
     assert run_ready("audit", "keygen", "-o", str(tmp_path / "other"), actor="aud").exit_code == 0
     _checkpoint(run_ready, tmp_path / "cp.json", "--sign", str(key))
     _prove(run_ready, trail["B"], tmp_path / "cp.json", tmp_path / "proof.json")
-    assert check_proof(tmp_path / "proof.json", "--pubkey", f"{key}.pub").exit_code == 0
+    checked = check_proof(tmp_path / "proof.json", "--pubkey", f"{key}.pub", "--json")
+    assert json.loads(checked.stdout)["signature_checked"] is True
+    unchecked = json.loads(check_proof(tmp_path / "proof.json", "--json").stdout)
+    assert (unchecked["signed"], unchecked["signature_checked"]) == (True, False)
     line = assert_one_line_error(
         check_proof(tmp_path / "proof.json", "--pubkey", str(tmp_path / "other.pub")), 1)
     assert "does not verify" in line
@@ -850,3 +854,20 @@ def test_graph_without_a_reference_marks_nothing(run_ready):
     assert result.exit_code == 0
     assert "✔" not in result.stdout
     assert "class" not in result.stdout
+
+
+def test_keygen_and_prove_tell_a_script_what_they_wrote(run_ready, trail, tmp_path):
+    key = tmp_path / "k"
+    made = run_ready("audit", "keygen", "-o", str(key), "--json", actor="aud")
+    assert made.exit_code == 0, made.stderr
+    assert json.loads(made.stdout) == {"private_key": str(key), "public_key": f"{key}.pub"}
+    assert key.exists() and Path(f"{key}.pub").exists()
+    _checkpoint(run_ready, tmp_path / "cp.json", "--sign", str(key))
+    out = tmp_path / "proof.json"
+    proved = run_ready("audit", "prove", trail["A"], "--checkpoint", str(tmp_path / "cp.json"),
+                       "-o", str(out), "--json", actor="aud")
+    assert proved.exit_code == 0, proved.stderr
+    bundle = json.loads(out.read_text())
+    assert json.loads(proved.stdout) == {"ref": trail["A"], "rows": len(bundle["rows"]),
+                                         "checkpoint_size": bundle["checkpoint"]["size"],
+                                         "output": str(out)}

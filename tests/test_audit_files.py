@@ -599,6 +599,9 @@ def test_an_older_checkpoint_without_refusals_still_reads_and_checks_the_history
     assert result.stdout.splitlines()[-1] == "ok: consistent with the checkpoint of 6 rows"
     consistency = wf.verify(since=path, pubkey=Path(f"{key}.pub"))["consistency"]
     assert consistency["checkpoint_refusals"] is None
+    assert (consistency["signed"], consistency["signature_checked"]) == (True, True)
+    unchecked = wf.verify(since=path)["consistency"]
+    assert (unchecked["signed"], unchecked["signature_checked"]) == (True, False)
     proof = tmp_path / "proof.json"
     proved = run_ready("audit", "prove", story["A"], "--checkpoint", str(path), "-o", str(proof),
                        actor="aud")

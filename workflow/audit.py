@@ -321,7 +321,7 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
                                seq, ref)
     return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
-            "signed": "signature" in cp}
+            "signed": "signature" in cp, "signature_checked": pubkey is not None}
 
 
 def _proof_entry(entry: Any, number: int) -> tuple[dict[str, Any], int, list[bytes]]:

@@ -42,6 +42,7 @@ class Auditing:
                                   due_field=self.process.due_field)
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
+                result["consistency"]["signature_checked"] = pubkey is not None
         return result
 
     def checkpoint(self, *, key: Path | None = None) -> dict[str, Any]:
