@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from states import PROCESS
+from workflow.errors import InvalidInput
 from workflow.process import Process
 
 if TYPE_CHECKING:
@@ -29,8 +30,12 @@ class App:
 
     def workflow(self, *, create: bool = False) -> Workflow:
         if self._workflow is None:
+            from workflow.database import database_url, in_memory
             from workflow.engine import Workflow
 
+            if in_memory(database_url(self.db)):
+                raise InvalidInput(f"--db: {self.db!r} is a database in memory, which would "
+                                   "keep nothing once the command ends; name a file")
             self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
                                       create=create)
             if self._workflow.login is not None and not self.actor_named:

@@ -66,6 +66,21 @@ class WorkflowGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
+        from workflow import interrupts
+
+        code = 0
+        with interrupts.held() as held:
+            code = self._run(args, prog_name, complete_var, held, **extra)
+        if held.pressed and code == 0:
+            click.echo("note: interrupted after the change was committed: it is applied, and "
+                       "the output above is complete", err=True)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, args: Any, prog_name: str | None, complete_var: str | None,
+             held: Any, **extra: Any) -> int:
+        """The command, its failures made into one line and an exit code."""
         code = 0
         try:
             _check_arguments(list(sys.argv[1:] if args is None else args))
@@ -86,12 +101,14 @@ class WorkflowGroup(click.Group):
         except (Interrupted, click.Abort, KeyboardInterrupt):
             click.echo("error: interrupted", err=True)
             code = 130
+        except OSError as error:  # writing the output, most likely (a full disk, a closed pipe)
+            done = " (after the change was committed: it is applied)" if held.committed else ""
+            click.echo(f"error: {_one_line(error.strerror or str(error))}{done}", err=True)
+            code = 1
         except Exception as error:  # the promise: never a traceback
             click.echo(f"error: unexpected {type(error).__name__}: {_one_line(str(error))}",
                        err=True)
             code = 1
-        if standalone_mode:
-            sys.exit(code)
         return code
 
 

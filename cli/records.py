@@ -54,7 +54,8 @@ def request_new(app: App, as_json: bool, **values: Any) -> None:
 @request.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
-              help="Default: by the file's extension (.jsonl/.ndjson), else CSV.")
+              help="Default: JSON Lines for a .jsonl/.ndjson file or one whose first line "
+                   "opens an object ({), else CSV.")
 @json_option
 @pass_app
 def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
@@ -65,7 +66,8 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
     """
     from workflow import bulk
 
-    refs = app.workflow().create_many(bulk.drafts(file, fmt), actor=app.actor)
+    records = bulk.drafts(file, fmt)  # malformed input is named before the database is opened
+    refs = app.workflow().create_many(records, actor=app.actor)
     if as_json:
         emit_json([{"ref": r} for r in refs])
     else:

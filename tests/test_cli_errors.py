@@ -585,3 +585,96 @@ def test_db_snapshot_ignores_only_the_refusal_log(run_ready, refs):
                 assert count.scalar() >= 1
     finally:
         engine.dispose()
+
+
+# -- found in review: each was a wrong answer or an unexpected error -----------------------------
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://"])
+def test_a_database_in_memory_is_refused_as_it_would_keep_nothing(url):
+    result = CliRunner().invoke(cli, ["--db", url, "--as", "aoki", "init"])
+    assert "a database in memory" in assert_one_line_error(result, 2)
+
+
+@pytest.mark.parametrize(("actor", "needle"), [
+    ("aud", "policy add refused: only an admin may change the policy; aud holds auditor "
+            "[rule: role]"),
+    ("mallory", "unknown user 'mallory'"),
+])
+def test_a_policy_change_checks_who_before_the_reason(run_ready, wf, actor, needle):
+    result = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2030-01-01",
+                       actor=actor)
+    assert needle in assert_one_line_error(result, 1)
+    assert [r["rule"] for r in wf.refusals()] == [
+        "role" if actor == "aud" else "registered-user"]
+
+
+def test_an_administrative_refusal_names_its_command(run_ready):
+    result = run_ready("user", "disable", "dan", actor="ann")
+    assert assert_one_line_error(result, 1) == (
+        "error: user disable refused: only an admin may disable users; ann holds approver "
+        "[rule: role]")
+
+
+def test_a_checkpoint_counting_past_what_a_database_can_is_bad_input(run_ready, wf, tmp_path):
+    import json
+
+    draft(wf)
+    cp = tmp_path / "cp.json"
+    assert run_ready("audit", "checkpoint", "-o", str(cp), actor="aud").exit_code == 0
+    data = json.loads(cp.read_text())
+    data["size"] = 2**63
+    cp.write_text(json.dumps(data))
+    for args in (["prove", "TR-2026-0001", "--checkpoint", str(cp), "-o",
+                  str(tmp_path / "p.json")], ["verify", "--since", str(cp)]):
+        line = assert_one_line_error(run_ready("audit", *args, actor="aud"), 2)
+        assert "field 'size' must be a whole number of rows, 0 to 2^63 - 1" in line
+
+
+@pytest.mark.parametrize("name", ["drafts.JSONL", "drafts.txt", "-"])
+def test_json_lines_are_known_by_any_case_of_extension_or_by_their_first_line(
+        run_ready, wf, tmp_path, name):
+    import json
+
+    from tests.samples import PATRIOT
+
+    text = "\n".join(json.dumps(PATRIOT) for _ in range(2)) + "\n"
+    if name == "-":
+        result = CliRunner().invoke(cli, ["--db", run_ready.target, "--as", "dan", "request",
+                                          "import", "-"], input=text,
+                                    obj={"clock": run_ready.clock})
+    else:
+        (tmp_path / name).write_text(text)
+        result = run_ready("request", "import", str(tmp_path / name), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 2 == len(wf.list())
+
+
+@pytest.mark.parametrize(("line", "needle"), [
+    ('{"item": "X", "quantity": true}', "quantity: expected a positive whole number in digits "
+                                        "0-9, got true"),
+    ('{"item": "X", "quantity": 1.0}', "got 1.0"),
+    ('{"item": "X", "quantity": NaN}', "NaN is not a JSON number"),
+])
+def test_import_errors_show_values_as_the_file_wrote_them(run_ready, tmp_path, line, needle):
+    path = tmp_path / "one.jsonl"
+    path.write_text(line + "\n")
+    message = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert needle in message
+    assert "Decimal" not in message
+
+
+def test_a_firings_row_with_too_many_columns_shows_the_columns_it_takes(run_ready, tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("TR-2026-0001,submit,r,PL,2027-01-01,extra\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="dan"), 2)
+    assert "expected ref,event[,reason[,country[,decision_date]]], got 6 column(s)" in line
+
+
+def test_an_import_names_an_unreadable_file_before_looking_for_the_database(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"item\n\xff\xfe\n")  # not UTF-8
+    for path in (tmp_path / "absent.csv", tmp_path, bad):
+        result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "--as", "dan",
+                                          "request", "import", str(path)])
+        assert "no workflow database" not in assert_one_line_error(result, 2)

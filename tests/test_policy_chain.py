@@ -109,7 +109,7 @@ def test_migration_links_the_changes_recorded_before_it(db_target, clock):
         conn.execute(text(
             "INSERT INTO wf_policy_change (entry_id, action, subject, kind, since, until, actor, "
             "at, reason) SELECT id, 'end', subject, kind, since, until, 'admin', "
-            "'2026-11-25 10:00:00', 'ceasefire' FROM wf_policy_entry WHERE id = 2"))
+            "'2026-11-25 10:00:00.000000', 'ceasefire' FROM wf_policy_entry WHERE id = 2"))
     wf.close()
     assert Workflow.upgrade(db_target) == {"from": "0006", "to": schema.HEAD}
     upgraded = Workflow(db_target, clock=clock)
@@ -190,7 +190,7 @@ def test_verify_since_reports_the_policy_changes_the_checkpoint_vouches_for(chan
 def test_a_linked_change_the_program_would_not_make_is_named(changed, values, needle):
     """Appended with the chain and head recomputed: only the replay can tell."""
     insert = ("INSERT INTO wf_policy_change (entry_id, action, subject, kind, since, until, "
-              f"actor, at, reason) VALUES ({values}, 'admin', '2026-11-25 12:00:00', 'x')")
+              f"actor, at, reason) VALUES ({values}, 'admin', '2026-11-25 12:00:00.000000', 'x')")
     if changed.db.is_sqlite:  # a plain connection: foreign keys are not enforced there
         assert changed.db.path is not None
         with closing(sqlite3.connect(changed.db.path)) as conn, conn:

@@ -29,7 +29,15 @@ def require_active(actor: str, user: U | None) -> U:
     return user
 
 
-def require_admin(user: Any, action: str) -> None:
+ADMIN_COMMANDS = {"user add": "add users", "user disable": "disable users",
+                  "db grant": "set up database roles", "policy add": "change the policy",
+                  "policy end": "change the policy"}
+
+
+def require_admin(user: Any, command: str) -> None:
+    """Only an admin may run ``command`` (one of :data:`ADMIN_COMMANDS`, the event its refusal
+    names, as the refusal log does)."""
     if "admin" not in user.roles:
-        raise Refused(action, "role", f"only an admin may {action}; {user.name} holds "
+        doing = ADMIN_COMMANDS.get(command, command)
+        raise Refused(command, "role", f"only an admin may {doing}; {user.name} holds "
                       f"{', '.join(user.roles) or 'no role'}")

@@ -91,7 +91,7 @@ class Administering:
 
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
-                self._admin(s, actor, "add users")
+                self._admin(s, actor, "user add")
                 return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
 
         return self._recorded(actor, "user add", attempt)
@@ -114,7 +114,7 @@ class Administering:
             from workflow import grants
 
             with self.db.write() as s:
-                self._admin(s, actor, "disable users")
+                self._admin(s, actor, "user disable")
                 disabled = people.disable(s, name)
                 grants.revoke(s, name, disabled.roles)  # its login too, if any
 
@@ -126,7 +126,7 @@ class Administering:
 
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
-                self._admin(s, actor, "set up database roles")
+                self._admin(s, actor, "db grant")
                 granted = grants.grant(s, self.process.roles, self.process.read_only)
             self.login = self._database_login()  # from now on the actor is the login
             return granted
@@ -163,9 +163,9 @@ class Administering:
         since = values.iso_date("since", since)
 
         def attempt() -> dict[str, Any]:
-            cleaned = self._policy_reason(reason, "policy add")
             with self.db.write() as s:
-                self._admin(s, actor, "change the policy")
+                self._admin(s, actor, "policy add")  # who, before what they gave
+                cleaned = self._policy_reason(reason, "policy add")
                 entry = policy.add(s, subject, kind, since, cleaned, actor, as_utc(self.clock()))
                 return policy.entry_dict(entry, self.process.policy_subject)
 
@@ -179,9 +179,9 @@ class Administering:
         on = values.iso_date("on", on)
 
         def attempt() -> list[dict[str, Any]]:
-            cleaned = self._policy_reason(reason, "policy end")
             with self.db.write() as s:
-                self._admin(s, actor, "change the policy")
+                self._admin(s, actor, "policy end")  # who, before what they gave
+                cleaned = self._policy_reason(reason, "policy end")
                 ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
                 return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
 

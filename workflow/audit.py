@@ -167,8 +167,11 @@ def read_checkpoint(path: Path, pubkey: Path | None) -> dict[str, Any]:
     return cp
 
 
+MAX_COUNT = 2**63 - 1  # what either database can count to
+
+
 def is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
 def is_moment(value: Any) -> bool:
@@ -181,14 +184,14 @@ def is_moment(value: Any) -> bool:
 
 CHECKPOINT_FIELDS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("origin", lambda v: isinstance(v, str), "text"),
-    ("size", is_count, "a whole number of rows, 0 or more"),
+    ("size", is_count, "a whole number of rows, 0 to 2^63 - 1"),
     ("root", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
      "64 lowercase hex characters"),
     ("at", is_moment, "an ISO 8601 time"),
-    ("refusals", is_count, "a whole number of refusals, 0 or more"),
+    ("refusals", is_count, "a whole number of refusals, 0 to 2^63 - 1"),
     ("refusal_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
      "64 lowercase hex characters"),
-    ("policy_changes", is_count, "a whole number of policy changes, 0 or more"),
+    ("policy_changes", is_count, "a whole number of policy changes, 0 to 2^63 - 1"),
     ("policy_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
      "64 lowercase hex characters"),
     ("signature", lambda v: isinstance(v, str), "base64 text"),

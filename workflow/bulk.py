@@ -95,9 +95,9 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
         if not any(cells):
             continue
         if len(cells) < 2 or len(cells) > len(columns):
+            optional = "".join(f"[,{c}" for c in columns[2:]) + "]" * len(columns[2:])
             raise InvalidInput(f"{source} line {number}: expected {','.join(columns[:2])}"
-                               f"[,{',['.join(columns[2:])}{']' * len(columns[2:])}, got "
-                               f"{len(cells)} column(s)")
+                               f"{optional}, got {len(cells)} column(s)")
         out.append({k: v for k, v in zip(columns, cells, strict=False) if v})
     if not out:
         raise InvalidInput(f"{source} holds no firings")
@@ -112,6 +112,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _no_constant(name: str) -> Any:
+    raise InvalidInput(f"{name} is not a JSON number")
+
+
 def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
     """One object per line; lines end at ``\\n`` only (JSON strings may hold U+2028)."""
     from decimal import Decimal  # amounts keep the digits written, as they do typed in CSV
@@ -121,7 +125,8 @@ def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal)
+            record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal,
+                                parse_constant=_no_constant)
         except InvalidInput as error:
             raise InvalidInput(f"{source} line {number}: {error}") from None
         except json.JSONDecodeError:
@@ -154,12 +159,21 @@ def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
     return records
 
 
+def _format_of(source: Path | str, text: str) -> str:
+    """JSON Lines by the file's extension (.jsonl, .ndjson, in any case), or where the first
+    line opens an object (standard input has no name; a CSV header never starts so); else
+    CSV."""
+    if str(source).lower().endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "jsonl" if text.lstrip("\ufeff \t\r\n").startswith("{") else "csv"
+
+
 def drafts(source: Path | str, fmt: str | None = None) -> list[dict[str, Any]]:
     """Records to draft: CSV with a header of field names, or JSON Lines of objects."""
-    kind = fmt or ("jsonl" if str(source).endswith((".jsonl", ".ndjson")) else "csv")
-    if kind not in ("csv", "jsonl"):
-        raise InvalidInput(f"unknown format {kind!r}; use csv or jsonl")
+    if fmt not in (None, "csv", "jsonl"):
+        raise InvalidInput(f"unknown format {fmt!r}; use csv or jsonl")
     text = _text(source)
+    kind = fmt or _format_of(source, text)
     records = _jsonl_records(source, text) if kind == "jsonl" else _csv_records(source, text)
     if not records:
         raise InvalidInput(f"{source} holds no records")

@@ -6,7 +6,7 @@ Sessions are opened here only; database errors become one-line :mod:`workflow.er
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from workflow import scan, schema, writer
+from workflow import interrupts, scan, schema, writer
 from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
 
 SQLITE_PAGE_SIZE = 2048
@@ -57,6 +57,20 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def in_memory(url: str) -> bool:
+    """A SQLite URL naming no file: a database that ends with the program that opened it."""
+    if not url.startswith("sqlite"):
+        return False
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.get_backend_name() == "sqlite" and sqlite_file(url) is None
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -137,10 +151,14 @@ class Database:
         """An ORM session (SQLModel is imported only by the commands that need it)."""
         from sqlmodel import Session
 
+        writes = bind is self._writer
+        if writes:
+            interrupts.beginning()
         session = Session(bind, expire_on_commit=False, autoflush=False)
         try:
             yield session
-            session.commit()
+            with interrupts.committing() if writes else nullcontext():
+                session.commit()
         except IntegrityError:
             session.rollback()
             raise

@@ -17,7 +17,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from workflow import merkle
+from workflow import interrupts, merkle
 from workflow.clock import iso
 from workflow.errors import Conflict
 from workflow.ledger import assemble, chain_link, encode, refusal_row
@@ -507,7 +507,8 @@ class Tx:
         from psycopg.errors import DivisionByZero
 
         if not self._updates:
-            self._together([*statements, ("COMMIT", ())])
+            with interrupts.committing():
+                self._together([*statements, ("COMMIT", ())])
             return
         [(ref, sql, values)] = self._updates
         parts = [f"updated AS ({sql} RETURNING 1)"]
@@ -515,6 +516,7 @@ class Tx:
         together = ("WITH " + ", ".join(parts) + " SELECT 1 / count(*) FROM updated",
                     values + tuple(v for _, more in statements for v in more))
         try:
-            self._together([together, ("COMMIT", ())])
+            with interrupts.committing():
+                self._together([together, ("COMMIT", ())])
         except DivisionByZero:
             raise Conflict(ref) from None

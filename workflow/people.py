@@ -46,7 +46,7 @@ def disable(session: Session, name: str) -> User:
     if ADMIN in user.roles:
         admins = session.exec(select(User).where(User.active)).all()
         if sum(1 for u in admins if ADMIN in u.roles) == 1:
-            raise Refused("disable user", "last-admin", f"{name} is the last active admin")
+            raise Refused("user disable", "last-admin", f"{name} is the last active admin")
     user.active = False
     session.add(user)
     return user

@@ -42,6 +42,18 @@ def _blank(value: str) -> bool:
                for c in value)
 
 
+def shown(value: Any) -> str:
+    """A value as the person wrote it, for a message: text quoted, JSON's true, false and null
+    as JSON spells them, numbers as their digits."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int | float) or type(value).__name__ == "Decimal":
+        return str(value)
+    return f"a {type(value).__name__}"
+
+
 def _encodable(name: str, value: str) -> str:
     """Text the databases can store: valid UTF-8 and no NUL byte."""
     if "\x00" in value:
@@ -91,7 +103,7 @@ def _typed(name: str, value: Any, expected: str) -> str:
         from decimal import Decimal  # only for values handed over as Decimal (JSON Lines)
 
         if not isinstance(value, Decimal):
-            raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+            raise InvalidInput(f"{name}: expected {expected}, got {shown(value)}")
     return str(value).strip()
 
 
@@ -103,7 +115,7 @@ def positive_int(name: str, value: Any) -> int:
     else:
         typed = _typed(name, value, expected)
         if not _QUANTITY.fullmatch(typed):
-            raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+            raise InvalidInput(f"{name}: expected {expected}, got {shown(value)}")
         digits = typed.lstrip("0") or "0"
         number = int(digits) if len(digits) <= 10 else MAX_INT + 1
     if number <= 0:
@@ -128,11 +140,12 @@ def decimal(name: str, value: Any) -> str:
     typed = _typed(name, value, expected)
     match = _AMOUNT.fullmatch(typed)
     if not match:
-        raise InvalidInput(f"{name}: expected {expected}, got {value!r}")
+        raise InvalidInput(f"{name}: expected {expected}, got {shown(value)}")
     whole, fraction = match.group(1).lstrip("0") or "0", match.group(2) or ""
     if len(whole) > MAX_WHOLE_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
-        raise InvalidInput(f"{name}: {value!r} has too many digits (at most {MAX_WHOLE_DIGITS} "
-                           f"before the point and {MAX_FRACTION_DIGITS} after)")
+        raise InvalidInput(f"{name}: {shown(value)} has too many digits (at most "
+                           f"{MAX_WHOLE_DIGITS} before the point and {MAX_FRACTION_DIGITS} "
+                           "after)")
     return f"{whole}.{fraction}" if fraction else whole
 
 
@@ -144,7 +157,7 @@ def iso_date(name: str, value: Any) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD, got {shown(value)}") from None
 
 
 def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
@@ -162,7 +175,7 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
                 parsed = datetime.fromisoformat(text_value.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(
-                f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time, got {value!r}"
+                f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time, got {shown(value)}"
             ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
@@ -199,7 +212,7 @@ def country(name: str, value: Any) -> str:
     """An ISO 3166-1 alpha-2 code of an assigned country, upper-cased."""
     code = str(value).strip().upper()
     if len(code) != 2 or not code.isascii() or not code.isalpha():
-        raise InvalidInput(f"{name}: {value!r} is not an ISO 3166-1 alpha-2 country code")
+        raise InvalidInput(f"{name}: {shown(value)} is not an ISO 3166-1 alpha-2 country code")
     if not _assigned_country(code):
         raise InvalidInput(f"{name}: {code} is not an assigned ISO 3166-1 country code")
     return code
@@ -211,7 +224,7 @@ def currency(name: str, value: Any) -> str:
 
     code = str(value).strip().upper()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise InvalidInput(f"{name}: {value!r} is not an ISO 4217 currency code")
+        raise InvalidInput(f"{name}: {shown(value)} is not an ISO 4217 currency code")
     if pycountry.currencies.get(alpha_3=code) is None:
         raise InvalidInput(f"{name}: {code} is not an ISO 4217 currency code")
     return code

@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from workflow import merkle
+from workflow import interrupts, merkle
 from workflow.fastpath import Tx, UserRow
 from workflow.process import Restriction
 
@@ -113,6 +113,7 @@ class Writer:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         errors = self.engine.dialect.dbapi.Error
+        interrupts.beginning()
         with self._connection() as (raw, held):
             try:
                 version = None
@@ -133,7 +134,8 @@ class Writer:
                     raw.rollback()
                     raise
                 self._seen = None  # until the commit is known to have happened
-                raw.commit()  # nothing to send when the Tx committed in its last round trip
+                with interrupts.committing():
+                    raw.commit()  # nothing to send when the Tx committed in its last round trip
                 if version is not None:
                     self._seen = Seen.of(tx, version)
             except errors as error:

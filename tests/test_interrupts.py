@@ -1,0 +1,105 @@
+"""Ctrl-C stops a command only while its change is not yet committed: an interrupt that comes
+as the change commits, or after, lets the command finish and say what it did."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.conftest import PATRIOT, assert_one_line_error
+from workflow import interrupts
+from workflow.fastpath import Tx
+
+
+def _drafts(tmp_path, count: int = 3):
+    path = tmp_path / "drafts.csv"
+    header = ",".join(PATRIOT)
+    rows = [",".join(str(v) for v in PATRIOT.values())] * count
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def _ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_as_the_change_commits_lets_the_command_finish(wf, run_ready, tmp_path,
+                                                               monkeypatch):
+    real = interrupts.committing
+
+    @contextmanager
+    def interrupted() -> Iterator[None]:
+        with real():
+            _ctrl_c()  # arrives while the commit is under way
+            yield
+
+    monkeypatch.setattr(interrupts, "committing", interrupted)
+    result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    refs = result.stdout.split()
+    assert refs == [r["ref"] for r in wf.list()] and len(refs) == 3
+    assert "interrupted after the change was committed: it is applied" in result.stderr
+
+
+def test_ctrl_c_before_the_commit_applies_nothing(wf, run_ready, tmp_path, monkeypatch):
+    real = Tx.finish
+
+    def interrupted(self: Tx) -> None:
+        _ctrl_c()
+        real(self)
+
+    monkeypatch.setattr(Tx, "finish", interrupted)
+    result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
+    assert assert_one_line_error(result, 130) == "error: interrupted"
+    assert wf.list() == []
+
+
+def test_a_held_interrupt_stops_the_next_transaction_before_it_begins(wf, monkeypatch):
+    """A command of several transactions is still stopped: at the start of the next one."""
+    real = interrupts.committing
+
+    @contextmanager
+    def interrupted() -> Iterator[None]:
+        with real():
+            _ctrl_c()
+            yield
+
+    monkeypatch.setattr(interrupts, "committing", interrupted)
+    with interrupts.held() as held:
+        first = wf.create(actor="dan", **PATRIOT)
+        assert held.pressed and held.committed
+        with pytest.raises(KeyboardInterrupt):
+            wf.create(actor="dan", **PATRIOT)
+    assert [r["ref"] for r in wf.list()] == [first]
+
+
+def test_outside_a_held_command_the_library_leaves_signals_alone(wf):
+    before = signal.getsignal(signal.SIGINT)
+    wf.create(actor="dan", **PATRIOT)
+    assert signal.getsignal(signal.SIGINT) is before
+    with interrupts.held():
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_output_that_cannot_be_written_after_the_commit_says_the_change_is_applied(
+        wf, tmp_path):
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    code = ("import sys; from cli.main import main; sys.argv[0] = 'workflow'; main()")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--db", wf.db.url if not wf.db.is_sqlite else
+             str(wf.db.path), "--as", "dan", "request", "import", str(_drafts(tmp_path, 1))],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: No space left on device (after the change was "
+                                   "committed: it is applied)")
+    assert len(wf.list()) == 1

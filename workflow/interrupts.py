@@ -1,0 +1,81 @@
+"""Ctrl-C and commits: an interrupt may stop a command until its change is committed, not after.
+
+A command-line program runs each command inside :func:`held`. SIGINT then raises
+KeyboardInterrupt as usual while nothing is committed; from the moment a COMMIT is sent until the
+next write transaction begins it is held back, and raised when that transaction begins (or told
+to the program when the command ends). So a change that was committed is never reported as
+interrupted, and a second transaction is still stopped before it starts. Outside :func:`held`
+(a program using the library) nothing here touches signals.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Held:
+    committed: bool = False  # a COMMIT went through since the last write transaction began
+    pressed: bool = False  # Ctrl-C came meanwhile, held back
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self.committed:
+            self.pressed = True
+            return
+        raise KeyboardInterrupt
+
+
+_held: Held | None = None
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def held() -> Iterator[Held]:
+    """SIGINT handled as above for the duration (the main thread only; elsewhere a no-op)."""
+    global _held
+    state = Held()
+    if not _main_thread():
+        yield state
+        return
+    previous = signal.signal(signal.SIGINT, state._on_interrupt)
+    _held = state
+    try:
+        yield state
+    finally:
+        _held = None
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def committing() -> Iterator[None]:
+    """Around a COMMIT: SIGINT is blocked until it is known whether the commit went through, so
+    an interrupt arriving meanwhile finds the change either not made or made and marked so."""
+    state = _held
+    if state is None or not _main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+        state.committed = True
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def beginning() -> None:
+    """Before a write transaction begins: an interrupt held back since the last commit stops the
+    command here, with nothing of this transaction done."""
+    state = _held
+    if state is not None and state.committed:
+        state.committed = False
+        if state.pressed:
+            state.pressed = False
+            raise KeyboardInterrupt
