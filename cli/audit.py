@@ -14,7 +14,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters
-from cli.output import emit_json, json_option, say, table
+from cli.output import counted, emit_json, json_option, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL
 from workflow.errors import InvalidInput
@@ -65,20 +65,21 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
     if as_json:
         emit_json(result)
         return
-    click.echo(f"ok: {result['rows']} rows, {result['records']} requests, root {result['root']}")
-    click.echo(f"ok: {result['refusals']} refusals, chain unbroken")
+    click.echo(f"ok: {counted(result['rows'], 'row')}, {counted(result['records'], 'request')}"
+               f", root {result['root']}")
+    click.echo(f"ok: {counted(result['refusals'], 'refusal')}, chain unbroken")
     if result["unchained_refusals"]:
-        click.echo(f"warning: {result['unchained_refusals']} more refusals lie outside the chain "
-                   "(recorded before it existed, or added behind the program's back): nothing "
-                   "vouches for them")
-    click.echo(f"ok: {result['policy_changes']} policy changes, chain unbroken; the "
+        click.echo(f"warning: {counted(result['unchained_refusals'], 'more refusal')} outside "
+                   "the chain (recorded before it existed, or added behind the program's back): "
+                   "nothing vouches for them")
+    click.echo(f"ok: {counted(result['policy_changes'], 'policy change')}, chain unbroken; the "
                "restrictions follow from them")
     if "consistency" in result:
         consistency = result["consistency"]
-        parts = [f"{consistency['checkpoint_size']} rows"] + [
-            f"{consistency[key]} {what}"
-            for key, what in (("checkpoint_refusals", "refusals"),
-                              ("checkpoint_policy_changes", "policy changes"))
+        parts = [counted(consistency["checkpoint_size"], "row")] + [
+            counted(consistency[key], what)
+            for key, what in (("checkpoint_refusals", "refusal"),
+                              ("checkpoint_policy_changes", "policy change"))
             if consistency[key] is not None]
         listed = " and ".join(parts) if len(parts) < 3 else f"{parts[0]}, {parts[1]} and {parts[2]}"
         click.echo(f"ok: consistent with the checkpoint of {listed}")

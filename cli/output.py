@@ -22,6 +22,11 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 request``, ``2 requests``."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def printable(value: Any) -> str:
     """``value`` as one line of text: ``-`` for nothing, and every character text fields refuse
     escaped as ``\\uXXXX``, so a value stored before they were refused can neither start a line

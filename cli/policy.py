@@ -7,7 +7,7 @@ from datetime import date
 import click
 
 from cli.app import App, pass_app
-from cli.output import emit_json, json_option, say, table
+from cli.output import counted, emit_json, json_option, say, table
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
 
@@ -61,7 +61,7 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
     if as_json:
         emit_json(ended)
     else:
-        say(f"{country}: {len(ended)} restriction(s) end on {on.isoformat()}")
+        say(f"{country}: {counted(len(ended), 'restriction')} end on {on.isoformat()}")
 
 
 @policy.command("history")

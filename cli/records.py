@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import emit_json, fields, json_option, printable, say, table
+from cli.output import counted, emit_json, fields, json_option, printable, say, table
 from cli.types import UNTIL, ProcessName, ValueKind
 from states import PROCESS
 
@@ -73,7 +73,7 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
     else:
         for ref in refs:
             click.echo(ref)
-        say(f"{len(refs)} request(s) drafted")
+        say(f"{counted(len(refs), 'request')} drafted")
 
 
 OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]

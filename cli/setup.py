@@ -64,8 +64,12 @@ def user_list(app: App, as_json: bool) -> None:
 
 @user.command("disable")
 @click.argument("name")
+@json_option
 @pass_app
-def user_disable(app: App, name: str) -> None:
+def user_disable(app: App, name: str, as_json: bool) -> None:
     """Disable user NAME: they can no longer act or read. Their history stays."""
-    app.workflow().disable_user(name, actor=app.actor)
-    say(f"disabled {name}")
+    disabled = app.workflow().disable_user(name, actor=app.actor)
+    if as_json:
+        emit_json(disabled)
+    else:
+        say(f"disabled {disabled['name']}")

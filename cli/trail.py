@@ -9,7 +9,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters
-from cli.output import emit_json, json_option, printable, say, table
+from cli.output import counted, emit_json, json_option, printable, say, table
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
@@ -54,7 +54,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
             emit_json(results)
         else:
             table(results, ["ref", "event", "state"], "nothing fired")
-            say(f"{len(results)} firing(s) applied")
+            say(f"{counted(len(results), 'firing')} applied")
         return
     if ref is None or event is None:
         raise click.UsageError("missing REF and EVENT (or --from FILE)")

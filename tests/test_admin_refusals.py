@@ -41,7 +41,7 @@ def test_a_refused_administrative_change_is_logged_and_changes_nothing(
     assert (logged["actor"], logged["ref"], logged["event"], logged["rule"]) == (
         actor, None, event, rule)
     assert logged["message"] in line
-    assert "ok: 1 refusals" in run_ready("audit", "verify", actor="aud").stdout
+    assert "ok: 1 refusal," in run_ready("audit", "verify", actor="aud").stdout
 
 
 def test_the_api_logs_the_same_refusal(wf):

@@ -462,3 +462,21 @@ def test_postgresql_database_or_role_that_does_not_exist_is_a_connection_failure
     line = assert_one_line_error(invoke(_sibling_url(what), *argv), 1)
     assert "cannot connect" in line, line
     assert "workflow init" not in line, line
+
+
+@pytest.mark.parametrize("command", [["request", "list"], ["request", "show", "TR-2026-0001"],
+                                     ["audit", "report"]])
+def test_a_record_whose_stored_fields_are_not_json_is_named_not_a_crash(wf, run_ready, command):
+    ref = wf.create(actor="dan", **PATRIOT)
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            conn.exec_driver_sql("UPDATE wf_record SET data = 'not json'")
+        else:  # a JSON column: an array where the fields' object belongs
+            conn.exec_driver_sql("UPDATE wf_record SET data = '[1, 2]'::json")
+    result = run_ready(*command, actor="aud")
+    if command == ["audit", "report"]:
+        assert result.exit_code == 0, result.stderr  # it reads the history, not the fields
+        assert ref in result.stdout
+        return
+    line = assert_one_line_error(result, 1)
+    assert f"{ref}: its stored fields cannot be read" in line, line

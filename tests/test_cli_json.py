@@ -351,6 +351,14 @@ def test_user_add_json(run_ready):
     assert added["active"] is True
 
 
+def test_user_disable_json_is_the_user_as_listed(run_ready):
+    disabled = _data(run_ready("user", "disable", "dora", "--json"))
+    listed = {r["name"]: r for r in _data(run_ready("user", "list", "--json", actor="aud"))}
+    assert disabled == listed["dora"]
+    assert disabled["active"] is False
+    assert _data(run_ready("user", "disable", "dora", "--json")) == disabled  # nothing changes
+
+
 @pytest.mark.parametrize("name", ["", " "])
 def test_init_with_an_empty_admin_name_is_bad_input_not_the_acting_user(run, name):
     line = assert_one_line_error(run("init", "--admin", name, actor="whoever"), 2)

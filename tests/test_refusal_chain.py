@@ -48,7 +48,7 @@ def test_a_refusal_added_outside_the_chain_is_counted_and_warned_of(wf, run_read
     assert (result["refusals"], result["unchained_refusals"]) == (3, 1)
     shown = run_ready("audit", "verify", actor="aud")
     assert shown.exit_code == 0, shown.stderr
-    assert "warning: 1 more refusals lie outside the chain" in shown.stdout
+    assert "warning: 1 more refusal outside the chain" in shown.stdout
 
 
 @pytest.mark.parametrize("statement", [

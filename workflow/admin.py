@@ -105,20 +105,22 @@ class Administering:
         with self.db.read() as s:
             return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
 
-    def disable_user(self, name: str, *, actor: str) -> None:
+    def disable_user(self, name: str, *, actor: str) -> dict[str, Any]:
+        """Disable ``name`` (already disabled: nothing changes); returns the user."""
         from workflow import people
 
         people.check_name(name)
 
-        def attempt() -> None:
+        def attempt() -> dict[str, Any]:
             from workflow import grants
 
             with self.db.write() as s:
                 self._admin(s, actor, "user disable")
                 disabled = people.disable(s, name)
                 grants.revoke(s, name, disabled.roles)  # its login too, if any
+                return people.as_dict(disabled)
 
-        self._recorded(actor, "user disable", attempt)
+        return self._recorded(actor, "user disable", attempt)
 
     def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
         """Create PostgreSQL roles for the process's roles and authenticate actors by login."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from workflow import interrupts, merkle
 from workflow.clock import iso
-from workflow.errors import Conflict
+from workflow.errors import Conflict, WorkflowError
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
 
@@ -259,8 +259,16 @@ class Tx:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
 
     def _record_row(self, row: tuple[Any, ...]) -> RecordRow:
-        return RecordRow(row[0], row[1], row[2], row[3], self._json_out(row[4]),
-                         self._json_out(row[5]), row[6], self._moment_out(row[7]))
+        try:
+            data, participants = self._json_out(row[4]), self._json_out(row[5])
+            if not isinstance(data, dict) or not isinstance(participants, dict):
+                raise TypeError("fields and participants are JSON objects")
+            return RecordRow(row[0], row[1], row[2], row[3], data, participants, row[6],
+                             self._moment_out(row[7]))
+        except (TypeError, ValueError):
+            raise WorkflowError(f"{row[1]}: its stored fields cannot be read (the database was "
+                                "changed behind the program; `workflow audit verify` names "
+                                "what)") from None
 
     def _policy_rows(self, rows: list[tuple[Any, ...]]) -> list[Restriction]:
         return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
@@ -310,8 +318,7 @@ class Tx:
         rows = self.run(
             "SELECT id, ref, state, version, data, participants, created_by, created_at "
             f"FROM wf_record {where} ORDER BY {order}", params).fetchall()
-        return [RecordRow(r[0], r[1], r[2], r[3], self._json_out(r[4]), self._json_out(r[5]),
-                          r[6], self._moment_out(r[7])) for r in rows]
+        return [self._record_row(r) for r in rows]
 
     def day_in(self, value: date) -> Any:
         return self._day_in(value)

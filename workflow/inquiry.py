@@ -79,7 +79,7 @@ def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
     per_state: dict[str, list[float]] = {}
     decisions: dict[str, dict[str, int]] = {}
     breaches: list[dict[str, Any]] = []
-    refs = {r.id: r.ref for r in session.exec(select(Record))}
+    refs = dict(session.exec(select(Record.id, Record.ref)).all())
     for rid, rows in sorted(rows_by_record(session).items()):
         spent: dict[str, float] = {}
         for row, after in zip(rows, [*rows[1:], None], strict=True):
