@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters
-from cli.output import counted, emit_json, json_option, say, table
+from cli.output import counted, emit_json, json_option, progress_bar, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL
 from workflow.errors import InvalidInput
@@ -23,16 +20,6 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
 force_option = click.option("--force", is_flag=True,
                             help="Replace the output file if it exists (never the database).")
-
-
-@contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty() or total < 10_000:
-        yield None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
 
 
 @click.group()
@@ -58,7 +45,7 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
     if pubkey is not None and checkpoint is None:
         raise click.UsageError("--pubkey checks a checkpoint's signature: give --since too")
     wf = app.user_workflow()
-    with _progress(wf.export_size(), "verifying") as progress:
+    with progress_bar(wf.export_size(), "verifying") as progress:
         result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress, jobs=jobs)
     if checkpoint is not None and pubkey is None and result["consistency"]["signed"]:
         say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
@@ -242,7 +229,7 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
     _refuse(app, output, force, "an export needs a file, for its manifest goes beside it",
             manifest_path(output))
     wf = app.user_workflow()
-    with _progress(wf.export_size(since=since, until=until), "exporting") as progress:
+    with progress_bar(wf.export_size(since=since, until=until), "exporting") as progress:
         manifest = wf.export(output, fmt, since=since, until=until, progress=progress,
                              force=force)
     if as_json:

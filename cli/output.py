@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -11,6 +13,22 @@ import click
 from workflow.values import UNSAFE
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def on_terminal() -> bool:
+    """Whether messages reach a person at a terminal (progress is for people)."""
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal and the work is long; nothing
+    otherwise."""
+    if not on_terminal() or total < 10_000:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
 def emit_json(data: Any) -> None:

@@ -9,7 +9,16 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import counted, emit_json, fields, json_option, printable, say, table
+from cli.output import (
+    counted,
+    emit_json,
+    fields,
+    json_option,
+    printable,
+    progress_bar,
+    say,
+    table,
+)
 from cli.types import UNTIL, ProcessName, ValueKind
 from states import PROCESS
 
@@ -67,7 +76,9 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
     from workflow import bulk
 
     records = bulk.drafts(file, fmt)  # malformed input is named before the database is opened
-    refs = app.workflow().create_many(records, actor=app.actor)
+    wf = app.workflow()
+    with progress_bar(len(records), "drafting") as progress:
+        refs = wf.create_many(records, actor=app.actor, progress=progress)
     if as_json:
         emit_json([{"ref": r} for r in refs])
     else:

@@ -9,7 +9,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters
-from cli.output import counted, emit_json, json_option, printable, say, table
+from cli.output import counted, emit_json, json_option, printable, progress_bar, say, table
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
@@ -47,7 +47,9 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
         from workflow import bulk
 
         firings = bulk.firings(source, app.process.arguments)
-        states = app.workflow().fire_many(firings, actor=app.actor)
+        wf = app.workflow()
+        with progress_bar(len(firings), "firing") as progress:
+            states = wf.fire_many(firings, actor=app.actor, progress=progress)
         results = [{"ref": f["ref"].strip().upper(), "event": f["event"], "state": s}
                    for f, s in zip(firings, states, strict=True)]
         if as_json:

@@ -198,3 +198,37 @@ def test_lines_are_counted_in_the_file_even_past_a_value_spanning_lines(run_read
     source.write_text(f"{HEADER}\n{spanning}\n{row},extra\n")
     line = assert_one_line_error(run_ready("request", "import", str(source), actor="dan"), 2)
     assert "line 4: more values than the header has columns" in line
+
+
+def test_bulk_writes_tell_their_progress_as_they_go(wf, monkeypatch):
+    from workflow import writes
+
+    monkeypatch.setattr(writes, "PROGRESS_STEP", 10)
+    told: list[int] = []
+    refs = wf.create_many([PATRIOT] * 25, actor="dan", progress=told.append)
+    assert told == [10, 10, 5]
+    told.clear()
+    states = wf.fire_many([{"ref": r, "event": "submit"} for r in refs], actor="dan",
+                          progress=told.append)
+    assert told == [10, 10, 5] and set(states) == {"nsc_review"}
+
+
+def test_a_progress_bar_shows_on_a_terminal_for_a_long_import(run_ready, tmp_path, wf,
+                                                              monkeypatch):
+    from cli import output
+
+    monkeypatch.setattr(output, "on_terminal", lambda: True)
+    shown: list[tuple[int, str]] = []
+    real = output.click.progressbar
+
+    def recorded(**kwargs):  # type: ignore[no-untyped-def]
+        shown.append((kwargs["length"], kwargs["label"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(output.click, "progressbar", recorded)
+    path = tmp_path / "many.jsonl"
+    path.write_text((json.dumps(PATRIOT) + "\n") * 10_000)
+    result = run_ready("request", "import", str(path), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert shown == [(10_000, "drafting")]
+    assert len(wf.list()) == 10_000

@@ -50,6 +50,21 @@ def retrying(attempt: Callable[[], T]) -> T:
 
 
 _stamp = lru_cache(maxsize=4)(iso)  # a batch stamps every row with the same moment
+PROGRESS_STEP = 1000
+Progress = Callable[[int], None] | None
+
+
+def _told(items: Iterable[T], progress: Progress) -> Iterator[T]:
+    """The items as they are, telling ``progress`` how many are done every so often."""
+    if progress is None:
+        yield from items
+        return
+    done = 0
+    for done, item in enumerate(items, 1):
+        yield item
+        if done % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
+    progress(done % PROGRESS_STEP)
 
 
 @contextmanager
@@ -194,12 +209,15 @@ class Writing:
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, [parsed])[0])
 
-    def create_many(self, records: Iterable[dict[str, Any]], *, actor: str) -> list[str]:
-        """Draft many records in one transaction: all or nothing."""
+    def create_many(self, records: Iterable[dict[str, Any]], *, actor: str,
+                    progress: Progress = None) -> list[str]:
+        """Draft many records in one transaction: all or nothing. ``progress`` is told how many
+        more are checked and written, every thousand or so."""
         with collector_paused():
-            return self._drafted_many(records, actor)
+            return self._drafted_many(records, actor, progress)
 
-    def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str) -> list[str]:
+    def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str,
+                      progress: Progress = None) -> list[str]:
         parsed = []
         for number, fields in enumerate(records, 1):
             try:
@@ -207,9 +225,10 @@ class Writing:
             except InvalidInput as error:
                 raise InvalidInput(f"record {number}: {error}") from None
         return self._logged(actor, None, "create",
-                            lambda seen: self._create_many(actor, parsed))
+                            lambda seen: self._create_many(actor, parsed, progress))
 
-    def _create_many(self, actor: str, batch: list[dict[str, Any]]) -> list[str]:
+    def _create_many(self, actor: str, batch: list[dict[str, Any]],
+                     progress: Progress = None) -> list[str]:
         now = as_utc(self.clock())
         refs = []
         with self.db.fast.transaction() as tx:
@@ -220,7 +239,7 @@ class Writing:
                               f" may create records; {actor} holds {', '.join(user.roles)}")
             prefix = self.process.ref_prefix
             first = tx.reserve_records(prefix, now.year, len(batch))
-            for number, parsed in enumerate(batch, first):
+            for number, parsed in enumerate(_told(batch, progress), first):
                 ref = f"{prefix}-{now.year}-{number:04d}"
                 record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
                                           actor, now, self._due_on(parsed), deferred=True)
@@ -291,16 +310,19 @@ class Writing:
         return self._logged(actor, ref, spec.name, lambda seen: self._fire_many(
             actor, [(ref, spec, cleaned, parsed, expected_version)], seen)[0])
 
-    def fire_many(self, firings: Iterable[dict[str, Any]], *, actor: str) -> list[str]:
+    def fire_many(self, firings: Iterable[dict[str, Any]], *, actor: str,
+                  progress: Progress = None) -> list[str]:
         """Fire many events in one transaction, all or nothing.
 
         Each firing is ``{"ref", "event", "reason"?, "expected_version"?, **args}``; the first
-        refusal aborts the whole batch and names its position.
+        refusal aborts the whole batch and names its position. ``progress`` is told how many
+        more are checked, every thousand or so.
         """
         with collector_paused():
-            return self._fired_many(firings, actor)
+            return self._fired_many(firings, actor, progress)
 
-    def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str) -> list[str]:
+    def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str,
+                    progress: Progress = None) -> list[str]:
         batch = []
         for number, firing in enumerate(firings, 1):
             item = dict(firing)
@@ -314,13 +336,14 @@ class Writing:
                 raise InvalidInput(f"firing {number}: {missing.args[0]} is missing") from None
             except InvalidInput as error:
                 raise InvalidInput(f"firing {number}: {error}") from None
-        return self._logged(actor, None, "batch", lambda seen: self._fire_many(actor, batch, seen))
+        return self._logged(actor, None, "batch",
+                            lambda seen: self._fire_many(actor, batch, seen, progress))
 
     def _fire_many(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
                                                        int | None]],
-                   seen: dict[str, Any]) -> list[str]:
+                   seen: dict[str, Any], progress: Progress = None) -> list[str]:
         try:
-            return self._fired(actor, batch, seen)
+            return self._fired(actor, batch, seen, progress)
         except Refused as denied:
             if denied.rule != "database-permission":
                 raise
@@ -347,7 +370,7 @@ class Writing:
 
     def _fired(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
                                                    int | None]],
-               seen: dict[str, Any]) -> list[str]:
+               seen: dict[str, Any], progress: Progress = None) -> list[str]:
         now = as_utc(self.clock())
         states: list[str] = []
         consulted: dict[tuple[str, ...], str] = {}
@@ -357,7 +380,8 @@ class Writing:
                 tx.prefetch_records([ref.strip().upper() for ref, *_ in batch])
             user = self._actor(tx, actor)
             restrictions = tx.policy()
-            for number, (ref, spec, reason, parsed, expected) in enumerate(batch, 1):
+            for number, (ref, spec, reason, parsed, expected) in enumerate(
+                    _told(batch, progress), 1):
                 seen.update(ref=ref, event=spec.name, state=None)
                 try:
                     record = self._record(tx, ref)
