@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cli.output import say
 from states import PROCESS
 from workflow.errors import InvalidInput
 from workflow.process import Process
@@ -38,6 +39,7 @@ class App:
                                    "keep nothing once the command ends; name a file")
             self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
                                       create=create)
+            self._workflow.waiting = say
             if self._workflow.login is not None and not self.actor_named:
                 self.actor = self._workflow.login  # the database says who is acting
         return self._workflow

@@ -208,6 +208,35 @@ def test_a_locked_sqlite_database_is_reported_as_busy(tmp_path, clock, monkeypat
         locker.close()
 
 
+def test_the_cli_says_it_is_waiting_for_a_busy_database(tmp_path, clock, monkeypatch):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from tests.conftest import request_new_args
+    from workflow import Workflow, database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
+    path = str(tmp_path / "w.db")
+    wf = Workflow(path, clock=clock, create=True)
+    wf.init("admin", direct_schema=True)
+    wf.add_user("dan", ["drafter"], actor="admin")
+    wf.close()
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        result = CliRunner().invoke(cli, ["--db", path, "--as", "dan", *request_new_args()])
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "the database is busy with another writer; waiting again (try 2 of 3)",
+        "the database is busy with another writer; waiting again (try 3 of 3)",
+        "error: the database is busy (locked by another writer); try again"]
+
+
 def test_tx_placeholders_follow_the_driver(wf):
     with wf.db.fast.transaction() as tx:
         assert isinstance(tx, Tx)

@@ -39,13 +39,16 @@ RETRIES = 3
 T = TypeVar("T")
 
 
-def retrying(attempt: Callable[[], T]) -> T:
-    """Run a write again when the database stayed busy past its timeout; bounded."""
-    for _ in range(RETRIES - 1):
+def retrying(attempt: Callable[[], T], waiting: Callable[[str], None] | None = None) -> T:
+    """Run a write again when the database stayed busy past its timeout; bounded.
+    ``waiting`` is told before each new try (a person may wonder why nothing happens)."""
+    for tried in range(1, RETRIES):
         try:
             return attempt()
         except Busy:
-            continue
+            if waiting is not None:
+                waiting(f"the database is busy with another writer; waiting again (try "
+                        f"{tried + 1} of {RETRIES})")
     return attempt()
 
 
@@ -91,6 +94,7 @@ class Writing:
     clock: Clock
     machinery: Machinery
     login: str | None
+    waiting: Callable[[str], None] | None = None  # told when a busy database is tried again
 
     # -- shared checks ---------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class Writing:
                 attempt: Callable[[dict[str, Any]], T]) -> T:
         seen: dict[str, Any] = {}
         try:
-            return retrying(lambda: attempt(seen))
+            return retrying(lambda: attempt(seen), self.waiting)
         except (Refused, Conflict, UnknownUser) as error:
             self._log_refusal(actor, ref, event, seen, error)
             raise
