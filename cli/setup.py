@@ -26,7 +26,8 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
     elif created:
         say(f"initialised {app.db} with admin {name!r} and the seeded restrictions")
     else:
-        say(f"{app.db} is already initialised; nothing changed")
+        unused = f" ({admin!r} was not made an admin: `user add` does that)" if admin else ""
+        say(f"{app.db} is already initialised; nothing changed{unused}")
 
 
 @click.group()

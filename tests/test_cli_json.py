@@ -373,6 +373,7 @@ def test_init_is_idempotent(run):
     again = _ok(run("init", "--admin", "other", actor="whoever"))
     assert again.stdout == ""
     assert "already" in again.stderr
+    assert "'other' was not made an admin" in again.stderr
     assert db_snapshot(run.target) == before
     _ok(run("init", actor="chief"))
     assert db_snapshot(run.target) == before
