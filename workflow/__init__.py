@@ -15,6 +15,7 @@ from workflow.errors import (
     NotFound,
     NotInitialised,
     Refused,
+    UnknownUser,
     WorkflowError,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "NotInitialised",
     "Refused",
+    "UnknownUser",
     "Workflow",
     "WorkflowError",
 ]
