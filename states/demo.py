@@ -49,9 +49,10 @@ def obstacle(db: str, registered: list[str], admin: str, in_force: set[str] | No
     None before the database is seeded) no longer gives the refusal and the consent it tells."""
     fresh = "the demo needs a fresh database (use --db to name another)"
     cast = [name for name, _, _ in CAST]
-    if admin in cast:
+    if admin.lower() in cast:  # names differing only in case are one person's
         return f"{admin} plays a part in the story; play it as another user (--as)"
-    taken = [name for name in cast if name in registered]
+    known = {name.lower() for name in registered}
+    taken = [name for name in cast if name in known]
     if taken:
         return f"{db} already has users {', '.join(taken)}; {fresh}"
     if in_force is not None and ("UA" not in in_force or "PL" in in_force):

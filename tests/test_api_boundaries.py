@@ -164,3 +164,15 @@ def test_a_malformed_unknown_name_is_refused_but_not_stored(wf):
     with pytest.raises(NotFound):
         wf.create(actor="\x1b[31mx", **PATRIOT)
     assert wf.refusals() == []
+
+
+def test_as_of_a_bare_day_means_as_that_day_ended_as_on_the_command_line(wf, run_ready):
+    ref = draft(wf)  # 2026-11-25 09:00
+    assert wf.get_as_of(ref, "2026-11-25")["state"] == "drafted"
+    assert wf.get_as_of(ref, date(2026, 11, 25))["state"] == "drafted"
+    assert [r["ref"] for r in wf.list_as_of("2026-11-25")] == [ref]
+    shown = run_ready("request", "show", ref, "--as-of", "2026-11-25", "--json", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    with pytest.raises(NotFound, match="did not exist yet"):
+        wf.get_as_of(ref, "2026-11-24")
+

@@ -238,3 +238,28 @@ def test_granting_makes_the_granting_workflow_take_the_actor_from_its_login(
             for role in result["roles"]:
                 conn.execute(f'DROP OWNED BY "{role}"')
                 conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_login_named_outside_the_user_name_pattern_still_has_its_refusals_recorded(
+        db_target, clock, granted):
+    """Only an unknown user's attempt is left out for an odd name; a login's refusal is
+    recorded under the login, whatever its name."""
+    from workflow.grants import group_role
+
+    login = f"svc${uuid.uuid4().hex[:6]}"
+    base = db_target.split("?", 1)[0]
+    schema = db_target.rsplit("search_path%3D", 1)[1]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{login}" LOGIN')
+        conn.execute(f'GRANT "{group_role(schema, "drafter")}" TO "{login}"')
+    try:
+        odd = Workflow(_as_login(db_target, login), clock=clock)
+        with pytest.raises(Refused) as refused:
+            odd.create(actor=granted["drafter"], **PATRIOT)
+        assert refused.value.rule == "database-login"
+        assert [(r["actor"], r["rule"]) for r in odd.refusals()] == [(login, "database-login")]
+        odd.close()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{login}"')
+            conn.execute(f'DROP ROLE "{login}"')

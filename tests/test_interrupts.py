@@ -103,3 +103,29 @@ def test_output_that_cannot_be_written_after_the_commit_says_the_change_is_appli
     assert done.stderr.strip() == ("error: No space left on device (after the change was "
                                    "committed: it is applied)")
     assert len(wf.list()) == 1
+
+
+def test_ctrl_c_ignored_by_whoever_started_the_program_stays_ignored(wf):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts.held():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            wf.create(actor="dan", **PATRIOT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_write_that_changes_nothing_is_not_taken_for_a_committed_change(wf):
+    """Disabling a user already disabled, or an edit to the same values, commits nothing: an
+    interrupt then still stops the command."""
+    wf.disable_user("dora", actor="admin")
+    ref = wf.create(actor="dan", **PATRIOT)
+    with interrupts.held() as held:
+        held.committed = False
+        wf.disable_user("dora", actor="admin")
+        assert not held.committed
+        assert wf.edit(ref, actor="dan", quantity=PATRIOT["quantity"]) == {}
+        assert not held.committed
+        wf.edit(ref, actor="dan", quantity=3)
+        assert held.committed

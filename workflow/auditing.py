@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from workflow.process import Process
 
 Progress = Callable[[int], None] | None
-Moment = datetime | date | str  # naive means UTC; a day (or its text) means its start or end
+Moment = datetime | date | str  # naive means UTC; a day (or its text): its start, or its end
+# where it ends a span or is the moment a state is rebuilt at
 
 
 class Auditing:
@@ -121,7 +122,7 @@ class Auditing:
         """The record as its history says it was at ``moment`` (naive means UTC)."""
         from workflow import inquiry
 
-        moment = values.moment("as_of", moment)
+        moment = values.moment("as_of", moment, end_of_day=True)  # a day: as it ended
         canonical_ref = self._ref(ref)
         with self.db.read() as s:
             rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
@@ -133,7 +134,7 @@ class Auditing:
     def list_as_of(self, moment: Moment, *, state: str | None = None) -> list[dict[str, Any]]:
         from workflow import inquiry
 
-        moment = values.moment("as_of", moment)
+        moment = values.moment("as_of", moment, end_of_day=True)
         if state is not None:
             self.process.check_state(state)
         with self.db.read() as s:

@@ -157,7 +157,8 @@ class Database:
         session = Session(bind, expire_on_commit=False, autoflush=False)
         try:
             yield session
-            with interrupts.committing() if writes else nullcontext():
+            changes = writes and bool(session.new or session.dirty or session.deleted)
+            with interrupts.committing() if changes else nullcontext():
                 session.commit()
         except IntegrityError:
             session.rollback()

@@ -135,6 +135,7 @@ class Tx:
         self._inserts: list[tuple[Any, ...]] = []  # new records, deferred likewise
         self._ids: deque[int] = deque()  # record ids reserved by reserve_records()
         self._moment_memo: tuple[datetime, Any] | None = None
+        self.wrote = False  # something was sent to be written: a commit changes the database
 
     @cached_property
     def _no_one(self) -> Any:
@@ -333,6 +334,7 @@ class Tx:
     def insert_refusal(self, at: datetime, actor: str, ref: str | None, event: str,
                        state: str | None, rule: str, message: str) -> None:
         """Append a refusal, linked to the previous one; the head keeps the last link."""
+        self.wrote = True
         lock = "" if self.sqlite else " FOR UPDATE"
         count, previous = self.run(
             f"SELECT refusals, refusal_chain FROM wf_log_head WHERE id = 1{lock}").fetchone()
@@ -456,6 +458,7 @@ class Tx:
         round trip (with COMMIT too, see :meth:`_finish_and_commit`)."""
         if not self._appended and not self._updates and not self._inserts:
             return  # nothing written: the head stays as it is
+        self.wrote = True
         head: list[tuple[str, tuple[Any, ...]]] = []
         if self._appended:  # append_history read the head: frontier is set
             assert self.frontier is not None

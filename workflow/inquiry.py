@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, func, select
@@ -53,17 +53,22 @@ def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, 
     return out
 
 
+CLOCK_SKEW = timedelta(days=1)  # how far writers' clocks are taken to disagree, at most
+
+
 def rows_by_record(session: Session, ref: str | None = None,
                    until: datetime | None = None) -> dict[int, list[History]]:
     """History rows by record, in log order; with ``until``, the log as it stood then: the
     rows before the first one stamped later. Writers' clocks may disagree a little, so a
     later row can carry an earlier time; going by log order, what is rebuilt is always a state
-    the log really passed through."""
+    the log really passed through. That first row is looked for among the rows stamped up to
+    :data:`CLOCK_SKEW` later, through the time index (the whole log would be a full scan)."""
     conditions: list[Any] = []
     if ref is not None:
         conditions += [History.record_id == record_id(ref), History.ref == ref]
     if until is not None:
-        later = session.exec(select(func.min(History.seq)).where(History.at > until)).one()
+        later = session.exec(select(func.min(History.seq)).where(
+            History.at > until, History.at <= until + CLOCK_SKEW)).one()
         conditions.append(History.at <= until)
         if later is not None:
             conditions.append(History.seq < later)

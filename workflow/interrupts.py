@@ -39,13 +39,15 @@ def _main_thread() -> bool:
 
 @contextmanager
 def held() -> Iterator[Held]:
-    """SIGINT handled as above for the duration (the main thread only; elsewhere a no-op)."""
+    """SIGINT handled as above for the duration: in the main thread, and only where Ctrl-C
+    stops the program at all (ignored, it stays ignored)."""
     global _held
     state = Held()
-    if not _main_thread():
-        yield state
+    previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
+    if previous is None or previous is signal.SIG_IGN:
+        yield state  # another thread, Ctrl-C ignored by whoever started us, or not Python's
         return
-    previous = signal.signal(signal.SIGINT, state._on_interrupt)
+    signal.signal(signal.SIGINT, state._on_interrupt)
     _held = state
     try:
         yield state

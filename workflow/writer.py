@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,7 @@ class Writer:
                     raw.rollback()
                     raise
                 self._seen = None  # until the commit is known to have happened
-                with interrupts.committing():
+                with interrupts.committing() if tx.wrote else nullcontext():
                     raw.commit()  # nothing to send when the Tx committed in its last round trip
                 if version is not None:
                     self._seen = Seen.of(tx, version)

@@ -168,7 +168,7 @@ class Writing:
         could never be registered, and its text is not for an auditor's terminal."""
         rule = "conflict" if isinstance(error, Conflict) else error.rule
         who = self.login if self.login is not None else actor
-        if not access.NAME.fullmatch(who):
+        if isinstance(error, UnknownUser) and not access.NAME.fullmatch(who):
             return
         try:
             with self.db.fast.transaction() as tx:
