@@ -85,6 +85,22 @@ def upgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS wf_user_change_append_only ON wf_user_change")
         op.execute(TRIGGER_PG)
+        _grant(bind)
+
+
+def _grant(bind: Any) -> None:
+    """Where `db grant` made group roles for this schema, they read the new table, and the
+    admins' role records changes in it, as a new `db grant` would have them do."""
+    schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
+    prefix = f"wf_{schema}_".replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    groups = [name for (name,) in bind.execute(sa.text(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE :p"), {"p": prefix + "%"})]
+    for group in groups:
+        bind.execute(sa.text(f'GRANT SELECT ON wf_user_change TO "{group}"'))
+    admin = f"wf_{schema}_admin"[:63]
+    if admin in groups:
+        bind.execute(sa.text(f'GRANT INSERT ON wf_user_change TO "{admin}"'))
+        bind.execute(sa.text(f'GRANT USAGE ON SEQUENCE wf_user_change_seq_seq TO "{admin}"'))
 
 
 def downgrade() -> None:
