@@ -61,14 +61,17 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                    "nothing vouches for them")
     click.echo(f"ok: {counted(result['policy_changes'], 'policy change')}, chain unbroken; the "
                "restrictions follow from them")
+    click.echo(f"ok: {counted(result['user_changes'], 'user change')}, chain unbroken; the "
+               "users follow from them")
     if "consistency" in result:
         consistency = result["consistency"]
         parts = [counted(consistency["checkpoint_size"], "row")] + [
             counted(consistency[key], what)
             for key, what in (("checkpoint_refusals", "refusal"),
-                              ("checkpoint_policy_changes", "policy change"))
+                              ("checkpoint_policy_changes", "policy change"),
+                              ("checkpoint_user_changes", "user change"))
             if consistency[key] is not None]
-        listed = " and ".join(parts) if len(parts) < 3 else f"{parts[0]}, {parts[1]} and {parts[2]}"
+        listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
         click.echo(f"ok: consistent with the checkpoint of {listed}")
 
 

@@ -74,3 +74,15 @@ def user_disable(app: App, name: str, as_json: bool) -> None:
         emit_json(disabled)
     else:
         say(f"disabled {disabled['name']}")
+
+
+@user.command("history")
+@json_option
+@pass_app
+def user_history(app: App, as_json: bool) -> None:
+    """Every user added or disabled, with who did it and when (chained like the history)."""
+    rows = app.user_workflow().user_history()
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["seq", "at", "action", "name", "roles", "active", "actor"], "no changes")

@@ -158,8 +158,14 @@ IGNORED_TABLES = {"wf_refusal"}  # refused attempts are logged there by design
 IGNORED_COLUMNS = {"wf_log_head": {"refusals", "refusal_chain"}}
 
 
-def db_snapshot(target: str) -> dict[str, list[str]] | None:
-    """Every table's rows (sorted reprs) of ``target``, except ``wf_refusal``.
+# what a migration past 0008 writes anew: the user log, entered as found
+USER_LOG = {"wf_user_change": None, "wf_log_head": {"user_changes", "user_chain"}}
+
+
+def db_snapshot(target: str, skip: dict[str, set[str] | None] | None = None
+                ) -> dict[str, list[str]] | None:
+    """Every table's rows (sorted reprs) of ``target``, except ``wf_refusal`` (and what
+    ``skip`` names: a table, or some of its columns).
 
     None when ``target`` is a SQLite path with no file behind it (the file is never created here).
     """
@@ -179,11 +185,13 @@ def db_snapshot(target: str) -> dict[str, list[str]] | None:
     try:
         with engine.connect() as conn:
             snapshot: dict[str, list[str]] = {}
+            skip = skip or {}
             for name in inspect(conn).get_table_names():
-                if name in IGNORED_TABLES:
+                if name in IGNORED_TABLES or (name in skip and skip[name] is None):
                     continue
                 table = Table(name, MetaData(), autoload_with=conn)
-                kept = [c for c in table.columns if c.name not in IGNORED_COLUMNS.get(name, ())]
+                ignored = IGNORED_COLUMNS.get(name, set()) | (skip.get(name) or set())
+                kept = [c for c in table.columns if c.name not in ignored]
                 snapshot[name] = sorted(repr(tuple(row)) for row in conn.execute(select(*kept)))
             return snapshot
     finally:

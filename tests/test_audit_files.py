@@ -522,8 +522,8 @@ def test_a_checkpoint_records_the_refusal_count_and_chain_head(wf, run_ready, st
         {"size": 6, "refusals": 3, "refusal_chain": cp["refusal_chain"]}
     result = verify_since(run_ready, tmp_path / "cp.json")
     assert result.exit_code == 0, result.stderr
-    assert ("ok: consistent with the checkpoint of 6 rows, 3 refusals and 4 policy changes"
-            in result.stdout)
+    assert ("ok: consistent with the checkpoint of 6 rows, 3 refusals, 4 policy changes and "
+            "8 user changes" in result.stdout)
     assert wf.verify(since=tmp_path / "cp.json")["consistency"]["checkpoint_refusals"] == 3
 
 
@@ -561,7 +561,7 @@ def test_refusals_appended_after_a_checkpoint_keep_it_consistent(wf, run_ready, 
         wf.fire(story["A"], "approve", actor="rita")
     result = verify_since(run_ready, path)
     assert result.exit_code == 0, result.stderr
-    assert ", 3 refusals and" in result.stdout
+    assert ", 3 refusals, " in result.stdout
 
 
 @pytest.fixture

@@ -263,3 +263,35 @@ def test_a_login_named_outside_the_user_name_pattern_still_has_its_refusals_reco
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{login}"')
             conn.execute(f'DROP ROLE "{login}"')
+
+
+def test_an_admin_login_granted_before_the_user_log_can_still_add_users_after_the_upgrade(
+        db_target, clock, logins):
+    """Revision 0008 gives the group roles `db grant` made what a new grant would: read the
+    user log, and, for admins, record in it."""
+    from workflow import schema
+
+    tag = uuid.uuid4().hex[:6]
+    admin = f"adm_{tag}"
+    base = db_target.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{admin}" LOGIN')
+        me = conn.info.user
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init(me)
+    wf.add_user(admin, ["admin"], actor=me)
+    result = wf.grant_database_roles(actor=me)
+    try:
+        schema.downgrade(wf.db.engine, "0007")
+        wf.close()
+        Workflow.upgrade(db_target)
+        as_admin = Workflow(_as_login(db_target, admin), clock=clock)
+        as_admin.add_user(logins["drafter"], ["drafter"], actor=admin)
+        assert [c["action"] for c in as_admin.user_history()][-1] == "add"
+        assert as_admin.verify()["user_changes"] == 3
+        as_admin.close()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            for role in [*result["roles"], admin]:
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')

@@ -14,7 +14,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from tests.conftest import PATRIOT, Cli, assert_one_line_error, db_snapshot, request_new_args
+from tests.conftest import (
+    PATRIOT,
+    USER_LOG,
+    Cli,
+    assert_one_line_error,
+    db_snapshot,
+    request_new_args,
+)
 from workflow import Refused, Workflow, schema
 from workflow.audit import AuditFailure
 from workflow.errors import NotInitialised
@@ -55,9 +62,10 @@ def test_migrated_schema_equals_the_models(db_target, clock):
     assert diffs == []
     expected = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
                 "wf_refusal_no_delete", "wf_policy_change_no_update",
-                "wf_policy_change_no_delete"} if wf.db.is_sqlite else {
+                "wf_policy_change_no_delete", "wf_user_change_no_update",
+                "wf_user_change_no_delete"} if wf.db.is_sqlite else {
                 "wf_history_append_only", "wf_refusal_append_only",
-                "wf_policy_change_append_only"}
+                "wf_policy_change_append_only", "wf_user_change_append_only"}
     assert _triggers(wf) == expected
 
 
@@ -66,9 +74,10 @@ def test_directly_created_schema_has_the_same_triggers_and_revision(db_target, c
     wf.init("admin", direct_schema=True)
     migrated_names = {"wf_history_no_update", "wf_history_no_delete", "wf_refusal_no_update",
                       "wf_refusal_no_delete", "wf_policy_change_no_update",
-                      "wf_policy_change_no_delete"} if wf.db.is_sqlite else {
+                      "wf_policy_change_no_delete", "wf_user_change_no_update",
+                "wf_user_change_no_delete"} if wf.db.is_sqlite else {
                       "wf_history_append_only", "wf_refusal_append_only",
-                      "wf_policy_change_append_only"}
+                      "wf_policy_change_append_only", "wf_user_change_append_only"}
     assert _triggers(wf) == migrated_names
     assert wf.db.revision() == schema.HEAD
 
@@ -77,19 +86,20 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     wf = _migrated(db_target, clock)
     ref = wf.create(actor="dan", **PATRIOT)
     wf.fire(ref, "submit", actor="dan")
-    before = db_snapshot(db_target)
+    before = db_snapshot(db_target, USER_LOG)
     schema.downgrade(wf.db.engine, "0001")
     wf.close()
     with pytest.raises(SchemaMismatch, match="run `workflow db upgrade`"):
         Workflow(db_target, clock=clock)
     result = Workflow.upgrade(db_target)
     assert result == {"from": "0001", "to": schema.HEAD}
-    after = db_snapshot(db_target)
+    after = db_snapshot(db_target, USER_LOG)
     assert {k: v for k, v in after.items() if k != "alembic_version"} == {
         k: v for k, v in before.items() if k != "alembic_version"}
     upgraded = Workflow(db_target, clock=clock)
     assert upgraded.get(ref)["state"] == "nsc_review"
     assert upgraded.verify()["rows"] == 2
+    assert {c["action"] for c in upgraded.user_history()} == {"found"}
     indexes = {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")}
     assert {"ix_wf_history_at", "ix_wf_history_record_id"} <= indexes
     assert "ix_wf_history_ref" not in indexes  # 0005: one request's rows found by record id
@@ -144,7 +154,7 @@ def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
     wf = _migrated(db_target, clock)
     ref = wf.create(actor="dan", **PATRIOT)
     wf.fire(ref, "submit", actor="dan")
-    before = db_snapshot(db_target)
+    before = db_snapshot(db_target, USER_LOG)
     schema.downgrade(wf.db.engine, "0005")
     older = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_history")}
     assert "ix_wf_history_actor" in older
@@ -153,7 +163,8 @@ def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
     upgraded = Workflow(db_target, clock=clock)
     assert {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")} == (
         older - {"ix_wf_history_actor"})
-    assert {k: v for k, v in db_snapshot(db_target).items() if k != "alembic_version"} == {
+    after = db_snapshot(db_target, USER_LOG)
+    assert {k: v for k, v in after.items() if k != "alembic_version"} == {
         k: v for k, v in before.items() if k != "alembic_version"}
     upgraded.create(actor="dan", **PATRIOT)
     assert upgraded.verify()["rows"] == 3
@@ -193,3 +204,30 @@ def test_upgrade_of_an_uninitialised_database_says_init(db_target):
         open(db_target, "wb").close()
     with pytest.raises(NotInitialised, match="workflow init"):
         Workflow.upgrade(db_target)
+
+
+def test_0008_enters_the_users_it_finds_and_verify_then_checks_them(db_target, clock):
+    """Users registered before changes were recorded are entered as found, with their roles,
+    state, and who registered them when; from then on every change is chained."""
+    wf = _migrated(db_target, clock)
+    wf.add_user("dora", ["drafter", "reviewer"], actor="admin")
+    wf.disable_user("dora", actor="admin")
+    users = {u["name"]: u for u in wf.users()}
+    schema.downgrade(wf.db.engine, "0007")
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0007", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    found = {c["name"]: c for c in upgraded.user_history()}
+    assert set(found) == set(users)
+    for name, user in users.items():
+        change = found[name]
+        assert change["action"] == "found"
+        assert (change["roles"], change["active"], change["actor"], change["at"]) == (
+            sorted(user["roles"]), user["active"], user["created_by"], user["created_at"])
+    assert upgraded.verify()["user_changes"] == len(users)
+    upgraded.add_user("newbie", ["reviewer"], actor="admin")
+    assert upgraded.verify()["user_changes"] == len(users) + 1
+    with upgraded.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_user SET active = true WHERE name = 'dora'")
+    with pytest.raises(AuditFailure, match="user dora differs from what the user changes say"):
+        upgraded.verify()

@@ -171,8 +171,8 @@ def test_verify_since_reports_the_policy_changes_the_checkpoint_vouches_for(chan
     result = run_ready("audit", "verify", "--since", str(path), actor="aud")
     assert result.exit_code == 0, result.output
     assert "ok: 7 policy changes, chain unbroken" in result.stdout
-    assert "consistent with the checkpoint of 0 rows, 0 refusals and 6 policy changes" in (
-        result.stdout)
+    assert ("consistent with the checkpoint of 0 rows, 0 refusals, 6 policy changes and 8 user "
+            "changes" in result.stdout)
 
 
 @pytest.mark.parametrize(("values", "needle"), [

@@ -105,6 +105,13 @@ class Administering:
         with self.db.read() as s:
             return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
 
+    def user_history(self) -> list[dict[str, Any]]:
+        """Every user added or disabled, by whom and when, oldest first."""
+        from workflow import people
+
+        with self.db.read() as s:
+            return people.changes(s)
+
     def disable_user(self, name: str, *, actor: str) -> dict[str, Any]:
         """Disable ``name`` (already disabled: nothing changes); returns the user."""
         from workflow import people
@@ -116,7 +123,7 @@ class Administering:
 
             with self.db.write() as s:
                 self._admin(s, actor, "user disable")
-                disabled = people.disable(s, name)
+                disabled = people.disable(s, name, actor, as_utc(self.clock()))
                 grants.revoke(s, name, disabled.roles)  # its login too, if any
                 return people.as_dict(disabled)
 

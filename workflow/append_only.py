@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-TABLES = ("wf_history", "wf_refusal", "wf_policy_change")
+TABLES = ("wf_history", "wf_refusal", "wf_policy_change", "wf_user_change")
 
 # Percent signs are doubled: the driver formats the statement.
 _PG_FUNCTION = """

@@ -1,11 +1,12 @@
 """Checking the Merkle log: full verification, checkpoints, consistency and inclusion proofs.
 
 A checkpoint is ``{"origin", "size", "root", "at", "refusals", "refusal_chain",
-"policy_changes", "policy_chain"}`` (plus ``"signature"``, Ed25519 over the canonical JSON of
-those fields). Each count and chain link vouches for its chained log as ``size`` and ``root``
-do for the history; checkpoints made before they existed are still read and simply vouch for
-no refusal or policy change. Proof bundles carry rows, their inclusion
-proofs and the checkpoint, so that they can be checked without the database.
+"policy_changes", "policy_chain", "user_changes", "user_chain"}`` (plus ``"signature"``,
+Ed25519 over the canonical JSON of those fields). Each count and chain link vouches for its
+chained log as ``size`` and ``root`` do for the history; checkpoints made before they existed
+are still read and simply vouch for no refusal, policy change or user change. Proof bundles
+carry rows, their inclusion proofs and the checkpoint, so that they can be checked without the
+database.
 """
 
 from __future__ import annotations
@@ -32,11 +33,20 @@ from workflow.checks import (
     check_policy,
     check_records,
     check_rows,
+    check_users,
 )
 from workflow.clock import iso
 from workflow.errors import InvalidInput, WorkflowError
 from workflow.ledger import canonical, chain_link, row_leaf
-from workflow.models import GENESIS, History, LogHead, PolicyChange, Refusal, record_id
+from workflow.models import (
+    GENESIS,
+    History,
+    LogHead,
+    PolicyChange,
+    Refusal,
+    UserChange,
+    record_id,
+)
 from workflow.scan import Scanner
 from workflow.views import history_dict
 
@@ -44,7 +54,7 @@ ORIGIN = "transfer-workflow"
 PARALLEL_ROWS = 100_000  # below this, starting worker processes costs more than it saves
 MAX_JOBS = 8
 SIGNED = ("origin", "size", "root", "at", "refusals", "refusal_chain", "policy_changes",
-          "policy_chain")  # what a signature covers, of the fields present
+          "policy_chain", "user_changes", "user_chain")  # what a signature covers, if present
 HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -83,6 +93,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
         policy = check_policy(snapshot)
+        users = check_users(snapshot)
     if before is not None:
         raise before
     size = head[0]
@@ -108,8 +119,11 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise refusals
     if isinstance(policy, AuditFailure):
         raise policy
+    if isinstance(users, AuditFailure):
+        raise users
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
-            "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy}
+            "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy,
+            "user_changes": users}
 
 
 def _head_root(head: tuple[int, list[str], int, str]) -> bytes | None:
@@ -147,7 +161,9 @@ def checkpoint(session: Session, now: datetime, key: Path | None = None) -> dict
                            "at": iso(now), "refusals": head.refusals if head else 0,
                            "refusal_chain": head.refusal_chain if head else GENESIS,
                            "policy_changes": head.policy_changes if head else 0,
-                           "policy_chain": head.policy_chain if head else GENESIS}
+                           "policy_chain": head.policy_chain if head else GENESIS,
+                           "user_changes": head.user_changes if head else 0,
+                           "user_chain": head.user_chain if head else GENESIS}
     if key is not None:
         out["signature"] = signing.sign(_unsigned(out), key)
     return out
@@ -194,10 +210,15 @@ CHECKPOINT_FIELDS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("policy_changes", is_count, "a whole number of policy changes, 0 to 2^63 - 1"),
     ("policy_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
      "64 lowercase hex characters"),
+    ("user_changes", is_count, "a whole number of user changes, 0 to 2^63 - 1"),
+    ("user_chain", lambda v: isinstance(v, str) and HASH.fullmatch(v) is not None,
+     "64 lowercase hex characters"),
     ("signature", lambda v: isinstance(v, str), "base64 text"),
 ]
-OPTIONAL = ("refusals", "refusal_chain", "policy_changes", "policy_chain", "signature")
-PAIRS = (("refusals", "refusal_chain"), ("policy_changes", "policy_chain"))
+OPTIONAL = ("refusals", "refusal_chain", "policy_changes", "policy_chain", "user_changes",
+            "user_chain", "signature")
+PAIRS = (("refusals", "refusal_chain"), ("policy_changes", "policy_chain"),
+         ("user_changes", "user_chain"))
 
 
 def parse_checkpoint(data: Any, where: str) -> dict[str, Any]:
@@ -257,6 +278,9 @@ def consistent_with(session: Session, cp: dict[str, Any]) -> dict[str, Any]:
             "checkpoint_policy_changes": _chain_consistent(session, cp, PolicyChange,
                                                            "policy_changes", "policy_chain",
                                                            "policy log"),
+            "checkpoint_user_changes": _chain_consistent(session, cp, UserChange,
+                                                         "user_changes", "user_chain",
+                                                         "user log"),
             "signed": "signature" in cp}
 
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from workflow import merkle
 from workflow.errors import WorkflowError
-from workflow.ledger import GENESIS, assemble, chain_link, encode, policy_change_row, row_leaf
+from workflow.ledger import (
+    GENESIS,
+    assemble,
+    chain_link,
+    encode,
+    policy_change_row,
+    row_leaf,
+    user_change_row,
+)
 from workflow.scan import Scanner
 
 BATCH = 2000
@@ -298,6 +306,63 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
             return AuditFailure(f"policy entry {entry_id} ({subject}) differs from what the "
                                 "policy changes say (altered, removed or slipped in)")
     return len(changes)
+
+
+def check_users(snapshot: Scanner) -> int | AuditFailure:
+    """The user changes' chain is unbroken and ends where the log head says, each change is one
+    the program makes (a user added or found once, disabled while active), and the users are
+    exactly what the changes made of them: a role granted, a user slipped in or enabled again
+    behind the program's back shows. The failure is returned, to be raised after the
+    history's."""
+    head, changes, users = snapshot.users()
+    link, replayed = GENESIS, {}
+    for seq, action, name, roles, active, actor, at, stored in changes:
+        try:
+            link = chain_link(link, user_change_row(action, name, roles, active, actor, at))
+        except (TypeError, ValueError, AttributeError):
+            link = ""
+        if link != stored:
+            return AuditFailure(f"user change {seq} does not follow from the changes before "
+                                "it (altered, removed or reordered)")
+        wrong = _replay_user_change(replayed, action, name, roles, active, actor, at)
+        if wrong:
+            return AuditFailure(f"user change {seq} {wrong}")
+    if head is None:
+        return AuditFailure("the log head is missing: the user log cannot be checked")
+    ended = chain_end("user log", "changes", len(changes), link, head[0], head[1])
+    if ended is not None:
+        return ended
+    stored_users = {row[0]: (sorted_or_not(row[1]), *row[2:]) for row in users}
+    for name in sorted(set(replayed) | set(stored_users)):
+        if replayed.get(name) != stored_users.get(name):
+            return AuditFailure(f"user {name} differs from what the user changes say (roles, "
+                                "state or registration altered, or the user slipped in)")
+    return len(changes)
+
+
+def sorted_or_not(value: Any) -> Any:
+    return sorted(value) if isinstance(value, list) else value
+
+
+def _replay_user_change(replayed: dict[str, tuple[Any, ...]], action: str, name: str,
+                        roles: Any, active: Any, actor: str, at: Any) -> str | None:
+    """Apply one change to the replayed users; what is wrong with it, if anything."""
+    if action in ("add", "found"):
+        if name in replayed:
+            return f"registers {name} again"
+        if action == "add" and active is not True:
+            return f"adds {name} disabled"
+        replayed[name] = (sorted_or_not(roles), active, actor, at)
+        return None
+    if action != "disable":
+        return f"is not a change the program makes ({action!r})"
+    user = replayed.get(name)
+    if user is None:
+        return f"disables {name}, whom no change registered"
+    if user[1] is not True or active is not False or sorted_or_not(roles) != user[0]:
+        return f"is not the disabling of {name} as registered"
+    replayed[name] = (user[0], False, *user[2:])
+    return None
 
 
 def chain_end(log: str, what: str, count: int, link: str, head_count: int,

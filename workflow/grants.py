@@ -20,8 +20,8 @@ READ_ALL = "SELECT"
 APPEND = {"wf_history": "INSERT", "wf_refusal": "INSERT"}
 ADVANCE = {"wf_record": "INSERT, UPDATE", "wf_ref_counter": "INSERT, UPDATE",
            "wf_log_head": "UPDATE"}
-ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_policy_entry": "INSERT, UPDATE",
-              "wf_policy_change": "INSERT"}
+ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_user_change": "INSERT",
+              "wf_policy_entry": "INSERT, UPDATE", "wf_policy_change": "INSERT"}
 
 
 def group_role(schema: str, role: str) -> str:

@@ -64,6 +64,13 @@ def policy_change_row(entry_id: int, action: str, subject: str, kind: str, since
             "since": since, "until": until, "actor": actor, "at": at, "reason": reason}
 
 
+def user_change_row(action: str, name: str, roles: list[str], active: bool, actor: str,
+                    at: str) -> dict[str, Any]:
+    """A change to the users as its chain hashes it (roles sorted, the moment in ISO 8601)."""
+    return {"action": action, "name": name, "roles": sorted(roles), "active": active,
+            "actor": actor, "at": at}
+
+
 def chain_link(previous: str, row: dict[str, Any]) -> str:
     """The next link of a chain (refusals, policy changes): SHA-256(previous link || canonical
     row)."""

@@ -75,6 +75,9 @@ class LogHead(SQLModel, table=True):
     policy_changes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     policy_chain: str = Field(default=GENESIS, max_length=64,
                               sa_column_kwargs={"server_default": GENESIS})
+    user_changes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    user_chain: str = Field(default=GENESIS, max_length=64,
+                            sa_column_kwargs={"server_default": GENESIS})
 
 
 class Refusal(SQLModel, table=True):
@@ -144,6 +147,27 @@ class PolicyChange(SQLModel, table=True):
     at: datetime
     reason: str
     chain: str | None = Field(default=None, max_length=64)
+
+
+class UserChange(SQLModel, table=True):
+    """Every change to who may act: a user added (with roles) or disabled, by whom and when.
+
+    Chained as the policy changes are (``chain``; the log head keeps the count and the last
+    link), and the users must equal what the changes say, so ``audit verify`` finds a role
+    granted, a user slipped in or re-enabled behind the program's back. ``found`` records a
+    user as an upgrade found them, before changes were recorded (``?`` marks what was not).
+    """
+
+    __tablename__ = "wf_user_change"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    action: str  # add, disable, found
+    name: str = Field(max_length=200)
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    active: bool
+    actor: str
+    at: datetime
+    chain: str = Field(max_length=64)
 
 
 class Setting(SQLModel, table=True):

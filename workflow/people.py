@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 from workflow.access import NAME
 from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused, WorkflowError
-from workflow.models import User
+from workflow.ledger import chain_link, user_change_row
+from workflow.models import User, UserChange, locked_head
 
 ADMIN = "admin"
 
@@ -34,10 +35,25 @@ def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -
     user = User(name=name, roles=sorted(set(roles)), active=True, created_by=by,
                 created_at=to_storage(now))
     session.add(user)
+    _record(session, "add", user, by, now)
     return user
 
 
-def disable(session: Session, name: str) -> User:
+def _record(session: Session, action: str, user: User, actor: str, now: datetime) -> None:
+    """Append the change, linked to the one before; the log head (locked, as every writer locks
+    it) keeps the count and the last link."""
+    head = locked_head(session)
+    roles = sorted(user.roles)
+    link = chain_link(head.user_chain, user_change_row(action, user.name, roles, user.active,
+                                                       actor, iso(now)))
+    session.add(UserChange(action=action, name=user.name, roles=roles, active=user.active,
+                           actor=actor, at=to_storage(now), chain=link))
+    head.user_changes += 1
+    head.user_chain = link
+    session.add(head)
+
+
+def disable(session: Session, name: str, by: str, now: datetime) -> User:
     user = session.get(User, name)
     if user is None:
         raise NotFound(f"unknown user {name!r}")
@@ -49,6 +65,7 @@ def disable(session: Session, name: str) -> User:
             raise Refused("user disable", "last-admin", f"{name} is the last active admin")
     user.active = False
     session.add(user)
+    _record(session, "disable", user, by, now)
     return user
 
 
@@ -60,3 +77,10 @@ def as_dict(user: User) -> dict[str, Any]:
         "created_by": user.created_by,
         "created_at": iso(user.created_at),
     }
+
+
+def changes(session: Session) -> list[dict[str, Any]]:
+    """Every change to the users, oldest first."""
+    rows = session.exec(select(UserChange).order_by(UserChange.seq)).all()  # type: ignore[arg-type]
+    return [{"seq": c.seq, "action": c.action, "name": c.name, "roles": list(c.roles),
+             "active": c.active, "actor": c.actor, "at": iso(c.at)} for c in rows]

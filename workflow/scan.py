@@ -233,6 +233,37 @@ class Scanner:
                      "ORDER BY id", name="policy_entries")]
         return (tuple(head[0]) if head else None), changes, entries  # type: ignore[return-value]
 
+    def users(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
+                             list[tuple[Any, ...]]]:
+        """The users as stored: the head's (count, last link), the changes by sequence (seq,
+        action, name, roles, active, actor, at, chain) and the users by name (name, roles,
+        active, created_by, created_at); roles decoded and moments in ISO 8601 where
+        readable, as stored otherwise."""
+        with self._connection() as raw:
+            head = list(self._rows(raw, "SELECT user_changes, user_chain FROM wf_log_head "
+                                        "WHERE id = 1", name="user_head"))
+            changes = [(r[0], r[1], r[2], self._list(r[3]), self._flag(r[4]), r[5],
+                        self._moment(r[6]), r[7]) for r in self._rows(
+                raw, "SELECT seq, action, name, roles, active, actor, at, chain "
+                     "FROM wf_user_change ORDER BY seq", name="user_changes")]
+            users = [(r[0], self._list(r[1]), self._flag(r[2]), r[3], self._moment(r[4]))
+                     for r in self._rows(raw, "SELECT name, roles, active, created_by, "
+                                              "created_at FROM wf_user ORDER BY name",
+                                         name="users")]
+        return (tuple(head[0]) if head else None), changes, users  # type: ignore[return-value]
+
+    def _list(self, value: Any) -> Any:
+        """A stored list of names, decoded where it is one (as stored otherwise)."""
+        try:
+            decoded = self._json(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, list) else value
+
+    @staticmethod
+    def _flag(value: Any) -> Any:
+        return bool(value) if value in (0, 1) else value  # SQLite keeps booleans as 0 and 1
+
     @staticmethod
     def _day(value: Any) -> Any:
         return value.isoformat() if isinstance(value, date) else value
