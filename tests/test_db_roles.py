@@ -295,3 +295,34 @@ def test_an_admin_login_granted_before_the_user_log_can_still_add_users_after_th
             for role in [*result["roles"], admin]:
                 conn.execute(f'DROP OWNED BY "{role}"')
                 conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.mark.parametrize(("table", "changes", "needle"), [
+    ("wf_history", {"actor": "admin"}, "may not write a wf_history row for admin"),
+    ("wf_history", {"roles": '["approver"]'}, "only as an active user, with its own roles"),
+    ("wf_refusal", {"actor": "admin"}, "may not write a wf_refusal row for admin"),
+])
+def test_a_login_cannot_write_a_row_in_someone_elses_name_even_outside_the_program(
+        db_target, clock, granted, table, changes, needle):
+    """Table rights let a drafter's login insert rows; a trigger makes each row name that login,
+    with its own roles, so a decision cannot be forged in an approver's name."""
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    with pytest.raises(Refused):
+        drafter.fire(ref, "approve_for_us", actor=granted["drafter"])  # a refusal to copy
+    drafter.close()
+    url = _as_login(db_target, granted["drafter"]).replace("postgresql+psycopg://", "postgresql://")
+    base, options = url.split("?", 1)
+    schema = options.rsplit("%3D", 1)[1]
+    with psycopg.connect(base, options=f"-csearch_path={schema}") as conn:
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+            "table_name = %s AND column_name NOT IN ('seq') ORDER BY ordinal_position",
+            (schema, table))]
+        picked = ", ".join(f"%({c})s" if c in changes else c for c in columns)
+        numbered = table == "wf_history"  # its seq is the program's to give, not a sequence's
+        statement = (f"INSERT INTO {table} ({', '.join(columns)}{', seq' if numbered else ''}) "
+                     f"SELECT {picked}{', seq + 100' if numbered else ''} FROM {table} "
+                     "ORDER BY seq LIMIT 1")
+        with pytest.raises(psycopg.errors.RaiseException, match=needle):
+            conn.execute(statement, changes)

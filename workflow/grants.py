@@ -24,6 +24,35 @@ ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_user_change": "INSERT",
               "wf_policy_entry": "INSERT, UPDATE", "wf_policy_change": "INSERT"}
 
 
+# Rows that name who acted are written by that very login: table rights alone would let a
+# drafter's login insert a decision in an approver's name, with hashes anyone can recompute.
+WRITTEN_BY_ACTOR = ("wf_history", "wf_refusal", "wf_policy_change", "wf_user_change")
+ACTOR_IS_LOGIN = """
+CREATE OR REPLACE FUNCTION wf_written_by_its_actor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.actor IS DISTINCT FROM session_user THEN
+        RAISE EXCEPTION 'the login % may not write a % row for %', session_user, TG_TABLE_NAME,
+            NEW.actor;
+    END IF;
+    IF TG_TABLE_NAME = 'wf_history' THEN  -- nested: NEW.roles exists on that table only
+        IF NOT EXISTS (SELECT 1 FROM wf_user u WHERE u.name = session_user AND u.active
+                       AND CAST(u.roles AS jsonb) = CAST(NEW.roles AS jsonb)) THEN
+            RAISE EXCEPTION 'the login % may write history rows only as an active user, with '
+                'its own roles', session_user;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+
+def actor_triggers(table: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {table}_by_its_actor ON {table}",
+            f"CREATE TRIGGER {table}_by_its_actor BEFORE INSERT ON {table} FOR EACH ROW "
+            "EXECUTE FUNCTION wf_written_by_its_actor()"]
+
+
 def group_role(schema: str, role: str) -> str:
     """The database role of one workflow role in one schema (roles are server-wide)."""
     return f"wf_{schema}_{role}"[:63]
@@ -63,6 +92,8 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
             statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{name}"')
         statements += [f'GRANT {p} ON "{t}" TO "{name}"'
                        for t, p in privileges(role, read_only(role)).items()]
+    statements.append(ACTOR_IS_LOGIN)
+    statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
     for statement in statements:
         session.execute(text(statement))
     members: dict[str, list[str]] = {}
