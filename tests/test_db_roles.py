@@ -290,6 +290,12 @@ def test_an_admin_login_granted_before_the_user_log_can_still_add_users_after_th
         assert [c["action"] for c in as_admin.user_history()][-1] == "add"
         assert as_admin.verify()["user_changes"] == 3
         as_admin.close()
+        with psycopg.connect(base, autocommit=True) as conn:  # the upgrade made them anew
+            triggers = {r[0] for r in conn.execute(
+                "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                (db_target.rsplit("%3D", 1)[1],))}
+        assert {"wf_history_by_its_actor", "wf_user_change_by_its_actor"} <= triggers
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             for role in [*result["roles"], admin]:

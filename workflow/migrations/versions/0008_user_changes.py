@@ -88,9 +88,39 @@ def upgrade() -> None:
         _grant(bind)
 
 
+ACTOR_IS_LOGIN = """
+CREATE OR REPLACE FUNCTION wf_written_by_its_actor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.actor IS DISTINCT FROM session_user THEN
+        RAISE EXCEPTION 'the login % may not write a % row for %', session_user, TG_TABLE_NAME,
+            NEW.actor;
+    END IF;
+    IF TG_TABLE_NAME = 'wf_history' THEN
+        IF NOT EXISTS (SELECT 1 FROM wf_user u WHERE u.name = session_user AND u.active
+                       AND CAST(u.roles AS jsonb) = CAST(NEW.roles AS jsonb)) THEN
+            RAISE EXCEPTION 'the login % may write history rows only as an active user, with '
+                'its own roles', session_user;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+
 def _grant(bind: Any) -> None:
     """Where `db grant` made group roles for this schema, they read the new table, and the
-    admins' role records changes in it, as a new `db grant` would have them do."""
+    admins' role records changes in it, as a new `db grant` would have them do; where the
+    database authenticates by login, rows naming who acted must name the login writing them."""
+    by_login = bind.execute(sa.text(
+        "SELECT 1 FROM wf_setting WHERE key = 'actor_authentication' "
+        "AND value = 'database_login'")).first()
+    if by_login is not None:
+        bind.execute(sa.text(ACTOR_IS_LOGIN))
+        for table in ("wf_history", "wf_refusal", "wf_policy_change", "wf_user_change"):
+            bind.execute(sa.text(f"DROP TRIGGER IF EXISTS {table}_by_its_actor ON {table}"))
+            bind.execute(sa.text(f"CREATE TRIGGER {table}_by_its_actor BEFORE INSERT ON {table} "
+                                 "FOR EACH ROW EXECUTE FUNCTION wf_written_by_its_actor()"))
     schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
     prefix = f"wf_{schema}_".replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
     groups = [name for (name,) in bind.execute(sa.text(
@@ -109,6 +139,8 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS wf_user_change_no_{name}")
     else:
         op.execute("DROP TRIGGER IF EXISTS wf_user_change_append_only ON wf_user_change")
+        for table in ("wf_history", "wf_refusal", "wf_policy_change"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_by_its_actor ON {table}")
     with op.batch_alter_table("wf_log_head") as batch:
         batch.drop_column("user_chain")
         batch.drop_column("user_changes")
