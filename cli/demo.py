@@ -7,6 +7,7 @@ import click
 from cli.app import App, pass_app
 from cli.trail import print_trail
 from states import demo as story
+from workflow import interrupts
 from workflow.clock import as_utc
 from workflow.errors import WorkflowError
 
@@ -34,7 +35,8 @@ def demo(app: App) -> None:
     if users and "admin" not in wf.require_user(app.actor)["roles"]:
         raise WorkflowError(f"{app.actor} is not an admin of {app.db}, and the demo registers "
                             "its users as the admin")
-    ref = story.play(wf, app.actor, click.echo)
+    with interrupts.as_one():  # begun, the story is told to its end
+        ref = story.play(wf, app.actor, click.echo)
     click.echo(f"\nThe history of {ref}, oldest first:\n")
     print_trail(wf.history(ref))
     click.echo(f"\nExplore it: workflow --db {app.db} request show {ref}   "

@@ -129,3 +129,53 @@ def test_a_write_that_changes_nothing_is_not_taken_for_a_committed_change(wf):
         assert not held.committed
         wf.edit(ref, actor="dan", quantity=3)
         assert held.committed
+
+
+def test_the_demo_once_begun_is_told_to_its_end(run, monkeypatch):
+    """The story is many transactions: Ctrl-C after its first commit lets it finish, so a
+    database is never left with half a story that a second demo would refuse."""
+    real = interrupts.committing
+    pressed: list[bool] = []
+
+    @contextmanager
+    def interrupted() -> Iterator[None]:
+        with real():
+            if not pressed:
+                pressed.append(True)
+                _ctrl_c()
+            yield
+
+    monkeypatch.setattr(interrupts, "committing", interrupted)
+    result = run("demo", actor="aoki")
+    assert result.exit_code == 0, result.stderr
+    assert "The history of" in result.stdout
+    assert "interrupted after the change was committed" in result.stderr
+
+
+def test_a_program_ending_with_its_command_leaves_ctrl_c_ignored_as_it_winds_down(
+        monkeypatch):
+    monkeypatch.setattr(interrupts, "_ending", True)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with interrupts.held():
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "class Stop:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'cli.main':\n"
+            "            raise KeyboardInterrupt  # as if Ctrl-C came while it loads\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "from cli.entry import main\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")

@@ -22,6 +22,7 @@ from typing import Any
 class Held:
     committed: bool = False  # a COMMIT went through since the last write transaction began
     pressed: bool = False  # Ctrl-C came meanwhile, held back
+    whole: bool = False  # a command that must not stop half way (see as_one)
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.committed:
@@ -31,6 +32,15 @@ class Held:
 
 
 _held: Held | None = None
+_ending = False  # the program exits once the command is over (see ending_the_program)
+
+
+def ending_the_program() -> None:
+    """The program ends with its command: :func:`held` then leaves Ctrl-C ignored rather than
+    restoring it, so that one pressed while the program winds down (the output written, the
+    connections closing) cannot kill it with nothing said."""
+    global _ending
+    _ending = True
 
 
 def _main_thread() -> bool:
@@ -53,7 +63,22 @@ def held() -> Iterator[Held]:
         yield state
     finally:
         _held = None
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if _ending else previous)
+
+
+@contextmanager
+def as_one() -> Iterator[None]:
+    """A command of several transactions that must not stop half way (a story told from its
+    start): once its first change is committed, Ctrl-C is held back until its end."""
+    state = _held
+    if state is None:
+        yield
+        return
+    state.whole = True
+    try:
+        yield
+    finally:
+        state.whole = False
 
 
 @contextmanager
@@ -76,7 +101,7 @@ def beginning() -> None:
     """Before a write transaction begins: an interrupt held back since the last commit stops the
     command here, with nothing of this transaction done."""
     state = _held
-    if state is not None and state.committed:
+    if state is not None and state.committed and not state.whole:
         state.committed = False
         if state.pressed:
             state.pressed = False
