@@ -105,6 +105,16 @@ def test_an_auditor_login_can_only_read_even_outside_the_cli(db_target, clock, g
     assert auditor.get(ref)["state"] == "drafted"
 
 
+def test_an_auditor_login_drafting_gets_the_process_refusal_not_a_table_error(
+        db_target, clock, granted):
+    auditor = Workflow(_as_login(db_target, granted["auditor"]), clock=clock)
+    with pytest.raises(Refused) as refused:
+        auditor.create(actor=granted["auditor"], **PATRIOT)
+    assert (refused.value.event, refused.value.rule) == ("create", "role")
+    assert "only a drafter may create records" in str(refused.value)
+    auditor.close()
+
+
 def _members(db_target: str, login: str) -> list[str]:
     with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
         return [r[0] for r in conn.execute(

@@ -231,16 +231,33 @@ class Writing:
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, parsed, progress))
 
+    def _may_create(self, user: UserRow) -> None:
+        if not set(self.process.create_roles) & set(user.roles):
+            raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
+                          f" may create records; {user.name} holds {', '.join(user.roles)}")
+
     def _create_many(self, actor: str, batch: list[dict[str, Any]],
                      progress: Progress = None) -> list[str]:
+        try:
+            return self._created(actor, batch, progress)
+        except Refused as denied:
+            if denied.rule != "database-permission":
+                raise
+            try:  # the database's own roles refused the login: say why in the process's terms
+                with self.db.fast.reading() as tx:
+                    self._may_create(self._actor(tx, actor))
+            except WorkflowError as refusal:
+                raise refusal from None
+            raise
+
+    def _created(self, actor: str, batch: list[dict[str, Any]],
+                 progress: Progress = None) -> list[str]:
         now = as_utc(self.clock())
         refs = []
         with self.db.fast.transaction() as tx:
             tx.lock_head()
             user = self._actor(tx, actor)
-            if not set(self.process.create_roles) & set(user.roles):
-                raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
-                              f" may create records; {actor} holds {', '.join(user.roles)}")
+            self._may_create(user)
             prefix = self.process.ref_prefix
             first = tx.reserve_records(prefix, now.year, len(batch))
             for number, parsed in enumerate(_told(batch, progress), first):
