@@ -15,6 +15,7 @@ from cli.output import counted, emit_json, json_option, progress_bar, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL
 from workflow.errors import InvalidInput
+from workflow.values import span
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -177,6 +178,7 @@ def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json:
 @pass_app
 def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
     """History rows across all requests, oldest first, filtered."""
+    span(filter_values["since"], filter_values["until"])  # said before the database opens
     rows = app.user_workflow().log(**filter_values)
     if as_json:
         emit_json(rows)
@@ -229,6 +231,7 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
     """Stream history rows to a file, with a manifest (count, checkpoint, SHA-256) beside it."""
     from workflow.exports import manifest_path
 
+    span(since, until)  # in order, said before the database is opened
     _refuse(app, output, force, "an export needs a file, for its manifest goes beside it",
             manifest_path(output))
     wf = app.user_workflow()

@@ -101,7 +101,10 @@ OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]
 def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
                  **values: Any) -> None:
     """Change fields of a drafted request (its drafter only); records the changes."""
+    from workflow.writes import edit_values
+
     given = {k: v for k, v in values.items() if v is not None}
+    edit_values(app.process, given, clear)  # malformed: said before the database is opened
     changes = app.workflow().edit(ref, actor=app.actor, clear=clear, **given)
     if as_json:
         emit_json({"ref": ref.strip().upper(), "changes": changes})

@@ -13,6 +13,7 @@ from cli.output import counted, emit_json, json_option, printable, progress_bar,
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
+from workflow.values import span
 
 OPTION_NAMES = {"country": "--country", "decision_date": "--decision-date"}
 
@@ -78,6 +79,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
 @pass_app
 def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
     """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
+    span(filter_values["since"], filter_values["until"])  # said before the database opens
     rows = app.user_workflow().log(ref=ref, **filter_values)
     if as_json:
         emit_json(rows)

@@ -678,3 +678,16 @@ def test_an_import_names_an_unreadable_file_before_looking_for_the_database(tmp_
         result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "--as", "dan",
                                           "request", "import", str(path)])
         assert "no workflow database" not in assert_one_line_error(result, 2)
+
+
+@pytest.mark.parametrize("args", [
+    ["request", "edit", "TR-2026-0001"],
+    ["request", "edit", "TR-2026-0001", "--note", "x", "--clear", "note"],
+    ["audit", "export", "--format", "csv", "-o", "e.csv", "--since", "2027-01-01", "--until",
+     "2026-01-01"],
+    ["audit", "log", "--since", "2027-01-01", "--until", "2026-01-01"],
+    ["history", "TR-2026-0001", "--since", "2027-01-01", "--until", "2026-01-01"],
+])
+def test_malformed_input_is_named_before_looking_for_the_database(tmp_path, args):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "--as", "dan", *args])
+    assert "no workflow database" not in assert_one_line_error(result, 2)

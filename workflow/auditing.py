@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from workflow import values
 from workflow.clock import as_utc
-from workflow.errors import InvalidInput, NotFound
+from workflow.errors import NotFound
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -73,7 +73,7 @@ class Auditing:
         file is replaced only with ``force``, the database file never."""
         from workflow import exports
 
-        since, until = _span(since, until)
+        since, until = values.span(since, until)
         with self.db.read() as s:
             return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
                                   progress, database=self.db.path, force=force)
@@ -81,7 +81,7 @@ class Auditing:
     def export_size(self, *, since: Moment | None = None, until: Moment | None = None) -> int:
         from workflow import exports
 
-        since, until = _span(since, until)
+        since, until = values.span(since, until)
         with self.db.read() as s:
             return exports.count(s, since, until)
 
@@ -99,7 +99,7 @@ class Auditing:
             self.process.event(event)
         if state is not None:
             self.process.check_state(state)
-        since, until = _span(since, until)
+        since, until = values.span(since, until)
         canonical_ref = self._ref(ref) if ref is not None else None
         return list(self.db.scan.history_matching(
             ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until))
@@ -108,7 +108,7 @@ class Auditing:
                  ref: str | None = None) -> list[dict[str, Any]]:
         from workflow import inquiry
 
-        since, _ = _span(since, None)
+        since, _ = values.span(since, None)
         with self.db.read() as s:
             return inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
@@ -145,14 +145,3 @@ class Auditing:
     def _ref(self, ref: str) -> str:  # pragma: no cover - provided by Workflow
         """The canonical reference of an existing record, or NotFound."""
         raise NotImplementedError
-
-
-def _span(since: Moment | None, until: Moment | None
-          ) -> tuple[datetime | None, datetime | None]:
-    """Both ends as UTC moments (a bare day: ``since`` from its start, ``until`` to its end),
-    in order."""
-    start = None if since is None else values.moment("since", since)
-    end = None if until is None else values.moment("until", until, end_of_day=True)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"--since {start.isoformat()} is after --until {end.isoformat()}")
-    return start, end

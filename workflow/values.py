@@ -260,3 +260,13 @@ def to_json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def span(since: Any, until: Any) -> tuple[datetime | None, datetime | None]:
+    """Both ends of a span as UTC moments (a bare day: ``since`` from its start, ``until`` to
+    its end), in order; either may be None."""
+    start = None if since is None else moment("since", since)
+    end = None if until is None else moment("until", until, end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"--since {start.isoformat()} is after --until {end.isoformat()}")
+    return start, end

@@ -88,6 +88,40 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+def parse_fields(process: Process, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """A record's fields as typed, checked and made canonical (JSON values) before anything is
+    looked up; ``creating`` requires every required field."""
+    parsed: dict[str, Any] = {}
+    for name, value in fields.items():
+        spec = process.field(name)
+        if not spec.editable:
+            raise InvalidInput(f"{name}: set only by events, not by hand")
+        if value is not None:
+            parsed[name] = values.to_json(values.parse(spec.kind, name, value))
+    if creating:
+        missing = [s.name for s in process.fields if s.required and s.name not in parsed]
+        if missing:
+            raise InvalidInput(f"missing required fields: {', '.join(missing)}")
+    return parsed
+
+
+def edit_values(process: Process, fields: dict[str, Any], clear: Iterable[str] = ()
+                ) -> dict[str, Any]:
+    """What an edit would set (None: cleared), checked before anything is looked up."""
+    parsed = parse_fields(process, fields, creating=False)
+    for name in clear:
+        spec = process.field(name)
+        if not spec.editable or spec.required:
+            raise InvalidInput(f"{name}: cannot be cleared (it is "
+                               f"{'required' if spec.editable else 'set only by events'})")
+        if name in parsed:
+            raise InvalidInput(f"{name}: given a value and cleared at once")
+        parsed[name] = None
+    if not parsed:
+        raise InvalidInput("nothing to change: give at least one field")
+    return parsed
+
+
 class Writing:
     db: Database
     process: Process
@@ -141,18 +175,7 @@ class Writing:
         return None
 
     def _parse_fields(self, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-        parsed: dict[str, Any] = {}
-        for name, value in fields.items():
-            spec = self.process.field(name)
-            if not spec.editable:
-                raise InvalidInput(f"{name}: set only by events, not by hand")
-            if value is not None:
-                parsed[name] = values.to_json(values.parse(spec.kind, name, value))
-        if creating:
-            missing = [s.name for s in self.process.fields if s.required and s.name not in parsed]
-            if missing:
-                raise InvalidInput(f"missing required fields: {', '.join(missing)}")
-        return parsed
+        return parse_fields(self.process, fields, creating=creating)
 
     def _parse_args(self, event: Event, args: dict[str, Any]) -> dict[str, Any]:
         event.check_arguments(args)
@@ -275,17 +298,7 @@ class Writing:
 
         ``clear`` names optional fields to empty (recorded as ``[old, None]``).
         """
-        parsed = self._parse_fields(fields, creating=False)
-        for name in clear:
-            spec = self.process.field(name)
-            if not spec.editable or spec.required:
-                raise InvalidInput(f"{name}: cannot be cleared (it is "
-                                   f"{'required' if spec.editable else 'set only by events'})")
-            if name in parsed:
-                raise InvalidInput(f"{name}: given a value and cleared at once")
-            parsed[name] = None
-        if not parsed:
-            raise InvalidInput("nothing to change: give at least one field")
+        parsed = edit_values(self.process, fields, clear)
         return self._logged(actor, ref, "edit",
                             lambda seen: self._edit(ref, actor, expected_version, parsed, seen))
 
