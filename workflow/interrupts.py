@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,14 +81,21 @@ def as_one() -> Iterator[None]:
         state.whole = False
 
 
-@contextmanager
-def committing() -> Iterator[None]:
+_UNGUARDED = nullcontext()
+
+
+def committing() -> AbstractContextManager[None]:
     """Around a COMMIT: SIGINT is blocked until it is known whether the commit went through, so
-    an interrupt arriving meanwhile finds the change either not made or made and marked so."""
+    an interrupt arriving meanwhile finds the change either not made or made and marked so.
+    Outside :func:`held`, nothing to do (and nothing made: this is every write's path)."""
     state = _held
     if state is None or not _main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
+        return _UNGUARDED
+    return _guarded(state)
+
+
+@contextmanager
+def _guarded(state: Held) -> Iterator[None]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
