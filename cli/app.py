@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.output import say
+from cli import output
 from states import PROCESS
 from workflow.errors import InvalidInput
 from workflow.process import Process
@@ -39,7 +39,7 @@ class App:
                                    "keep nothing once the command ends; name a file")
             self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
                                       create=create)
-            self._workflow.waiting = say
+            self._workflow.waiting = output.say if output.on_terminal() else None  # a person
             if self._workflow.login is not None and not self.actor_named:
                 self.actor = self._workflow.login  # the database says who is acting
         return self._workflow

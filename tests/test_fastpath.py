@@ -213,11 +213,13 @@ def test_the_cli_says_it_is_waiting_for_a_busy_database(tmp_path, clock, monkeyp
 
     from click.testing import CliRunner
 
+    from cli import output
     from cli.main import cli
     from tests.conftest import request_new_args
     from workflow import Workflow, database
 
     monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(output, "on_terminal", lambda: True)  # said to a person, not a script
     path = str(tmp_path / "w.db")
     wf = Workflow(path, clock=clock, create=True)
     wf.init("admin", direct_schema=True)

@@ -586,11 +586,13 @@ def test_a_checkpoint_of_the_empty_log_is_consistent_with_any_later_log(
 def test_a_checkpoint_states_size_root_origin_time_and_the_chained_logs(wf, refs, clock):
     cp = wf.checkpoint()
     with wf.db.engine.connect() as conn:
-        policy_chain = conn.execute(select(HEAD.c.policy_chain)).scalar_one()
+        policy_chain, user_chain = conn.execute(
+            select(HEAD.c.policy_chain, HEAD.c.user_chain)).one()
     assert cp == {"origin": "transfer-workflow", "size": 8, "root": row(wf, 8)["root_hash"],
                   "at": clock().isoformat(), "refusals": 0, "refusal_chain": "0" * 64,
-                  "policy_changes": 4, "policy_chain": policy_chain}
-    assert policy_chain != "0" * 64
+                  "policy_changes": 4, "policy_chain": policy_chain, "user_changes": 8,
+                  "user_chain": user_chain}
+    assert "0" * 64 not in (policy_chain, user_chain)
 
 
 # -- signed checkpoints ----------------------------------------------------------------------------

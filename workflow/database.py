@@ -85,7 +85,12 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode")  # a damaged file fails here, before any -wal is made
+        try:  # a damaged file fails here, before any -wal is made
+            cursor.execute("PRAGMA journal_mode")
+        except UnicodeDecodeError:  # the damage reached SQLite's very error message
+            import sqlite3
+
+            raise sqlite3.DatabaseError("database disk image is malformed") from None
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
