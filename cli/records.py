@@ -94,8 +94,9 @@ OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]
 @click.argument("ref")
 @field_options(creating=False)
 @click.option("--clear", "clear", multiple=True, metavar="FIELD",
-              type=click.Choice(OPTIONAL),
-              help=f"Empty an optional field (repeatable): {', '.join(OPTIONAL)}.")
+              type=click.Choice(sorted({*OPTIONAL, *(n.replace("_", "-") for n in OPTIONAL)})),
+              help="Empty an optional field (repeatable), named as its option is or with _: "
+                   f"{', '.join(n.replace('_', '-') for n in OPTIONAL)}.")
 @json_option
 @pass_app
 def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
@@ -103,6 +104,7 @@ def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
     """Change fields of a drafted request (its drafter only); records the changes."""
     from workflow.writes import edit_values
 
+    clear = tuple(name.replace("-", "_") for name in clear)
     given = {k: v for k, v in values.items() if v is not None}
     edit_values(app.process, given, clear)  # malformed: said before the database is opened
     changes = app.workflow().edit(ref, actor=app.actor, clear=clear, **given)

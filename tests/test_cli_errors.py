@@ -691,3 +691,23 @@ def test_an_import_names_an_unreadable_file_before_looking_for_the_database(tmp_
 def test_malformed_input_is_named_before_looking_for_the_database(tmp_path, args):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "--as", "dan", *args])
     assert "no workflow database" not in assert_one_line_error(result, 2)
+
+
+def test_a_huge_unknown_reference_or_user_is_named_cut_short(run_ready, wf):
+    huge = "TR-" + "9" * 100_000
+    line = assert_one_line_error(run_ready("request", "show", huge, actor="dan"), 1)
+    assert "unknown reference 'TR-999" in line and "(100003 characters)" in line
+    assert len(line) < 200
+    named = assert_one_line_error(run_ready("request", "list", actor="x" * 5000), 1)
+    assert "(5000 characters)" in named and len(named) < 200
+
+
+def test_clear_takes_a_field_named_as_its_option_is(run_ready, wf):
+    ref = draft(wf, note="to go")
+    result = run_ready("request", "edit", ref, "--clear", "note", actor="dan")
+    assert result.exit_code == 0, result.stderr
+    ref2 = draft(wf, unit_value="100", currency="USD")
+    both = run_ready("request", "edit", ref2, "--clear", "unit-value", "--clear", "currency",
+                     actor="dan")
+    assert both.exit_code == 0, both.stderr
+    assert wf.get(ref2)["unit_value"] is None and wf.get(ref)["note"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+from workflow import values
 from workflow.errors import Refused, UnknownUser
 
 U = TypeVar("U")
@@ -22,7 +23,7 @@ def authenticate(login: str | None, actor: str) -> None:
 def require_active(actor: str, user: U | None) -> U:
     """``user`` as looked up for ``actor``: it must exist and be active."""
     if user is None:
-        raise UnknownUser(f"unknown user {actor!r}; an admin registers users with "
+        raise UnknownUser(f"unknown user {values.quoted(actor)}; an admin registers users with "
                           "`workflow user add`")
     if not getattr(user, "active", False):
         raise Refused("access", "active-user", f"user {actor!r} is disabled")

@@ -30,7 +30,7 @@ class Reading:
     def _record(self, tx: Tx, ref: str) -> RecordRow:
         record = tx.record(ref.strip().upper())
         if record is None:
-            raise NotFound(f"unknown reference {ref!r}")
+            raise NotFound(f"unknown reference {values.quoted(ref)}")
         return record
 
     def _ref(self, ref: str) -> str:

@@ -42,6 +42,13 @@ def _blank(value: str) -> bool:
                for c in value)
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """Text as a message names it: quoted, and cut short when long (the length said)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 def shown(value: Any) -> str:
     """A value as the person wrote it, for a message: text quoted, JSON's true, false and null
     as JSON spells them, numbers as their digits."""
