@@ -98,6 +98,28 @@ def rewrite_history(wf: Workflow, sql: str) -> None:
         conn.exec_driver_sql(sql)
 
 
+def as_attacker(wf: Workflow, table: str, *statements: str) -> None:
+    """Run ``statements`` as an attacker with database rights would: the append-only triggers
+    of ``table`` dropped first."""
+    with wf.db.engine.begin() as conn:
+        if wf.db.is_sqlite:
+            for op in ("update", "delete"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+        else:
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def audit_failure(wf: Workflow) -> str:
+    """What `verify` names, as it fails."""
+    from workflow.audit import AuditFailure
+
+    with pytest.raises(AuditFailure) as caught:
+        wf.verify()
+    return str(caught.value)
+
+
 def to_state(wf: Workflow, state: str, *, drafter: str = "dan", **overrides: Any) -> str:
     """A request by ``drafter`` driven into ``state`` along the main path."""
     ref = draft(wf, drafter, **overrides)

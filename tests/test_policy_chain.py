@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import assert_one_line_error
+from tests.conftest import as_attacker, assert_one_line_error, audit_failure
 from workflow import Workflow, schema
 from workflow.audit import AuditFailure
 from workflow.clock import iso
@@ -22,22 +22,10 @@ SEEDED = 4  # KP, UA, RU, IL
 
 
 def _sql(wf: Workflow, *statements: str) -> None:
-    """Run ``statements`` as an attacker with database rights would: triggers dropped first."""
-    with wf.db.engine.begin() as conn:
-        if wf.db.is_sqlite:
-            for op in ("update", "delete"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS wf_policy_change_no_{op}")
-        else:
-            conn.exec_driver_sql(
-                "DROP TRIGGER IF EXISTS wf_policy_change_append_only ON wf_policy_change")
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    as_attacker(wf, "wf_policy_change", *statements)
 
 
-def _failure(wf: Workflow) -> str:
-    with pytest.raises(AuditFailure) as caught:
-        wf.verify()
-    return str(caught.value)
+_failure = audit_failure
 
 
 @pytest.fixture

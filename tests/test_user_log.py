@@ -8,30 +8,17 @@ import json
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import CAST, assert_one_line_error
+from tests.conftest import CAST, as_attacker, assert_one_line_error, audit_failure
 from workflow import Refused, Workflow
-from workflow.audit import AuditFailure
 
 REGISTERED = 1 + len(CAST)  # the first admin, then the cast
 
 
 def _sql(wf: Workflow, *statements: str) -> None:
-    """Run ``statements`` as an attacker with database rights would: triggers dropped first."""
-    with wf.db.engine.begin() as conn:
-        if wf.db.is_sqlite:
-            for op in ("update", "delete"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS wf_user_change_no_{op}")
-        else:
-            conn.exec_driver_sql(
-                "DROP TRIGGER IF EXISTS wf_user_change_append_only ON wf_user_change")
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    as_attacker(wf, "wf_user_change", *statements)
 
 
-def _failure(wf: Workflow) -> str:
-    with pytest.raises(AuditFailure) as caught:
-        wf.verify()
-    return str(caught.value)
+_failure = audit_failure
 
 
 def test_every_user_added_or_disabled_is_a_change_with_who_and_when(wf, run_ready, clock):

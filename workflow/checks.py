@@ -274,31 +274,45 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
     return records
 
 
+def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[Any, ...]],
+                  row_of: Callable[[tuple[Any, ...]], dict[str, Any]],
+                  replay: Callable[[dict[Any, Any], tuple[Any, ...]], str | None]
+                  ) -> dict[Any, Any] | AuditFailure:
+    """A chained log of changes (``seq`` first, the stored link last) walked in order: each
+    link recomputed from the row ``row_of`` gives, each change replayed (``replay`` says what is
+    wrong with it, if anything), and the chain's end held against the log head's count and
+    link. Returns what the changes made, or the failure."""
+    link, replayed = GENESIS, {}
+    for change in changes:
+        seq, stored = change[0], change[-1]
+        try:
+            link = chain_link(link, row_of(change))
+        except (TypeError, ValueError, AttributeError):
+            link = ""
+        if link != stored:
+            return AuditFailure(f"{what} change {seq} does not follow from the changes before "
+                                "it (altered, removed or reordered)")
+        wrong = replay(replayed, change)
+        if wrong:
+            return AuditFailure(f"{what} change {seq} {wrong}")
+    if head is None:
+        return AuditFailure(f"the log head is missing: the {what} log cannot be checked")
+    ended = chain_end(f"{what} log", "changes", len(changes), link, head[0], head[1])
+    return replayed if ended is None else ended
+
+
 def check_policy(snapshot: Scanner) -> int | AuditFailure:
     """The policy changes' chain is unbroken and ends where the log head says, each change is
     one the program makes (an add or seed opens a new entry, an end closes an existing one and
     names it as it is), and the entries are exactly what the changes made of them; the failure
     is returned, to be raised after the history's."""
     head, changes, entries = snapshot.policy()
-    link, replayed = GENESIS, {}
-    for seq, entry_id, action, subject, kind, since, until, actor, at, reason, stored in changes:
-        try:
-            link = chain_link(link, policy_change_row(entry_id, action, subject, kind, since,
-                                                      until, actor, at, reason))
-        except (TypeError, ValueError):
-            link = ""
-        if link != stored:
-            return AuditFailure(f"policy change {seq} does not follow from the changes before "
-                                "it (altered, removed or reordered)")
-        wrong = _replay_policy_change(replayed, entry_id, action, subject, kind, since, until,
-                                      reason)
-        if wrong:
-            return AuditFailure(f"policy change {seq} {wrong}")
-    if head is None:
-        return AuditFailure("the log head is missing: the policy log cannot be checked")
-    ended = chain_end("policy log", "changes", len(changes), link, head[0], head[1])
-    if ended is not None:
-        return ended
+    # a change: seq, entry id, action, subject, kind, since, until, actor, at, reason, link
+    replayed = _replayed_log("policy", head, changes,
+                             lambda c: policy_change_row(*c[1:10]),
+                             lambda state, c: _replay_policy_change(state, *c[1:7], c[9]))
+    if isinstance(replayed, AuditFailure):
+        return replayed
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
     for entry_id in sorted(set(replayed) | set(stored_entries)):
         if replayed.get(entry_id) != stored_entries.get(entry_id):
@@ -315,23 +329,11 @@ def check_users(snapshot: Scanner) -> int | AuditFailure:
     behind the program's back shows. The failure is returned, to be raised after the
     history's."""
     head, changes, users = snapshot.users()
-    link, replayed = GENESIS, {}
-    for seq, action, name, roles, active, actor, at, stored in changes:
-        try:
-            link = chain_link(link, user_change_row(action, name, roles, active, actor, at))
-        except (TypeError, ValueError, AttributeError):
-            link = ""
-        if link != stored:
-            return AuditFailure(f"user change {seq} does not follow from the changes before "
-                                "it (altered, removed or reordered)")
-        wrong = _replay_user_change(replayed, action, name, roles, active, actor, at)
-        if wrong:
-            return AuditFailure(f"user change {seq} {wrong}")
-    if head is None:
-        return AuditFailure("the log head is missing: the user log cannot be checked")
-    ended = chain_end("user log", "changes", len(changes), link, head[0], head[1])
-    if ended is not None:
-        return ended
+    # a change: seq, action, name, roles, active, actor, at, link
+    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:7]),
+                             lambda state, c: _replay_user_change(state, *c[1:7]))
+    if isinstance(replayed, AuditFailure):
+        return replayed
     stored_users = {row[0]: (sorted_or_not(row[1]), *row[2:]) for row in users}
     for name in sorted(set(replayed) | set(stored_users)):
         if replayed.get(name) != stored_users.get(name):
