@@ -96,11 +96,21 @@ def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
         source = row["from"] or "(none)"
         ref = f"{row['ref']}  " if with_ref else ""
         click.echo(f"#{row['seq']}  {moment}  {ref}{row['event']}: {source} -> {row['to']}"
-                   f"  by {row['actor']} ({', '.join(row['roles'])})")
+                   f"  by {row['actor']} {_acting(row)}")
         if row["reason"]:
             click.echo(f"      reason: {printable(row['reason'])}")
         for name, (old, new) in row["changes"].items():
             click.echo(f"      {name}: {printable(old)} -> {printable(new)}")
+
+
+def _acting(row: dict[str, Any]) -> str:
+    """``as approver (also holds admin)``; rows from before the role acted under was kept list
+    the roles held: ``(admin, approver)``."""
+    if "acted_as" not in row:
+        return f"({', '.join(row['roles'])})"
+    others = [role for role in row["roles"] if role not in row["acted_as"]]
+    also = f" (also holds {', '.join(others)})" if others else ""
+    return f"as {' and '.join(row['acted_as'])}{also}"
 
 
 @click.command()

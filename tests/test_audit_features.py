@@ -424,13 +424,13 @@ def test_history_text_output_names_who_when_and_why(run_ready, trail):
     result = run_ready("history", trail["A"], "--event", "return", actor="aud")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "#6  2026-11-25 14:00:00Z  return: nsc_review -> drafted  by rita (reviewer)",
+        "#6  2026-11-25 14:00:00Z  return: nsc_review -> drafted  by rita as reviewer",
         "      reason: consent instrument unclear",
     ]
     logged = run_ready("audit", "log", "--actor", "ann", actor="aud")
     assert logged.stdout.splitlines() == [
         f"#7  2026-11-25 15:00:00Z  {trail['B']}  approve_for_us: nsc_review -> approved_for_us"
-        "  by ann (approver)",
+        "  by ann as approver",
     ]
 
 
@@ -559,7 +559,7 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
         rows = list(csv.DictReader(source))
     for row in rows:
         row["seq"] = int(row["seq"])
-        for name in ("roles", "changes", "consulted"):
+        for name in ("roles", "changes", "consulted", "acted_as"):
             row[name] = json.loads(row[name])
         for name in ("from", "reason"):
             row[name] = row[name] or None

@@ -316,6 +316,9 @@ def test_an_admin_login_granted_before_the_user_log_can_still_add_users_after_th
 @pytest.mark.parametrize(("table", "changes", "needle"), [
     ("wf_history", {"actor": "admin"}, "may not write a wf_history row for admin"),
     ("wf_history", {"roles": '["approver"]'}, "only as an active user, with its own roles"),
+    ("wf_history", {"acted_as": '["approver"]'}, "only acting as roles it holds"),
+    ("wf_history", {"acted_as": None}, "only acting as roles it holds"),
+    ("wf_history", {"acted_as": "[]"}, "only acting as roles it holds"),
     ("wf_refusal", {"actor": "admin"}, "may not write a wf_refusal row for admin"),
 ])
 def test_a_login_cannot_write_a_row_in_someone_elses_name_even_outside_the_program(

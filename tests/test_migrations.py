@@ -21,6 +21,7 @@ from tests.conftest import (
     assert_one_line_error,
     db_snapshot,
     request_new_args,
+    rows_as_before_0009,
 )
 from workflow import Refused, Workflow, schema
 from workflow.audit import AuditFailure
@@ -33,6 +34,13 @@ def _migrated(target: str, clock: Any) -> Workflow:
     wf.init("admin")
     wf.add_user("dan", ["drafter"], actor="admin")
     return wf
+
+
+@pytest.fixture
+def before_0009(monkeypatch: pytest.MonkeyPatch) -> None:
+    """History rows written as before revision 0009, so that the database can be taken back to
+    older revisions with them."""
+    rows_as_before_0009(monkeypatch)
 
 
 def _triggers(wf: Workflow) -> set[str]:
@@ -82,6 +90,7 @@ def test_directly_created_schema_has_the_same_triggers_and_revision(db_target, c
     assert wf.db.revision() == schema.HEAD
 
 
+@pytest.mark.usefixtures("before_0009")
 def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     wf = _migrated(db_target, clock)
     ref = wf.create(actor="dan", **PATRIOT)
@@ -106,6 +115,7 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
     assert "ix_wf_history_actor" not in indexes  # 0006: no query looks rows up by actor
 
 
+@pytest.mark.usefixtures("before_0009")
 def test_refusals_recorded_before_0004_are_chained_by_it(db_target, clock):
     """Every refusal is in the chain after the upgrade, older ones included: verify counts them,
     and removing one of them is caught."""
@@ -134,6 +144,7 @@ def test_refusals_recorded_before_0004_are_chained_by_it(db_target, clock):
         upgraded.verify()
 
 
+@pytest.mark.usefixtures("before_0009")
 def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, clock):
     wf = _migrated(db_target, clock)
     ref = wf.create(actor="dan", **PATRIOT)
@@ -150,6 +161,7 @@ def test_history_by_reference_reads_the_same_before_and_after_0005(db_target, cl
     assert [r["event"] for r in after[0]] == ["create", "submit"]
 
 
+@pytest.mark.usefixtures("before_0009")
 def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
     wf = _migrated(db_target, clock)
     ref = wf.create(actor="dan", **PATRIOT)
@@ -231,3 +243,40 @@ def test_0008_enters_the_users_it_finds_and_verify_then_checks_them(db_target, c
         conn.exec_driver_sql("UPDATE wf_user SET active = true WHERE name = 'dora'")
     with pytest.raises(AuditFailure, match="user dora differs from what the user changes say"):
         upgraded.verify()
+
+
+def test_0009_keeps_earlier_rows_as_they_were_and_later_rows_say_the_role(
+        db_target, clock, monkeypatch):
+    """Rows written before 0009 keep their bytes and hashes (no acted_as at all); rows after it
+    name the roles their actor was admitted under, which the history prints."""
+    wf = _migrated(db_target, clock)
+    with monkeypatch.context() as patched:
+        rows_as_before_0009(patched)
+        ref = wf.create(actor="dan", **PATRIOT)
+    schema.downgrade(wf.db.engine, "0008")
+    assert "acted_as" not in {c["name"] for c in inspect(wf.db.engine).get_columns("wf_history")}
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0008", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    upgraded.add_user("root2", ["admin", "drafter"], actor="admin")
+    upgraded.fire(ref, "submit", actor="root2")
+    created, submitted = upgraded.history(ref)
+    assert "acted_as" not in created
+    assert submitted["acted_as"] == ["admin"]  # not the request's drafter: only as admin
+    assert upgraded.verify()["rows"] == 2
+    text = Cli(db_target, clock)("history", ref, actor="admin").stdout.splitlines()
+    assert text[0].endswith("create: (none) -> drafted  by dan (drafter)")
+    assert text[-1].endswith("submit: drafted -> nsc_review  by root2 as admin (also holds "
+                             "drafter)")
+
+
+def test_0009_is_not_undone_over_rows_that_keep_the_role(db_target, clock):
+    """Dropping the column would leave those rows unverifiable: the downgrade is refused and
+    the database left as it was."""
+    wf = _migrated(db_target, clock)
+    wf.create(actor="dan", **PATRIOT)
+    before = db_snapshot(db_target, USER_LOG)
+    with pytest.raises(RuntimeError, match="1 history row"):
+        schema.downgrade(wf.db.engine, "0008")
+    assert db_snapshot(db_target, USER_LOG) == before
+    assert wf.verify()["rows"] == 1

@@ -68,15 +68,16 @@ class Auditing:
 
     def export(self, path: Path, fmt: str, *, since: Moment | None = None,
                until: Moment | None = None, progress: Progress = None,
-               force: bool = False) -> dict[str, Any]:
+               force: bool = False, key: Path | None = None) -> dict[str, Any]:
         """Write the rows of [since, until] to ``path`` and a manifest beside it; an existing
-        file is replaced only with ``force``, the database file never."""
+        file is replaced only with ``force``, the database file never. With ``key`` (an
+        Ed25519 private key file) the manifest and its checkpoint are signed."""
         from workflow import exports
 
         since, until = values.span(since, until)
         with self.db.read() as s:
             return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
-                                  progress, database=self.db.path, force=force)
+                                  progress, database=self.db.path, force=force, key=key)
 
     def export_size(self, *, since: Moment | None = None, until: Moment | None = None) -> int:
         from workflow import exports
@@ -85,11 +86,21 @@ class Auditing:
         with self.db.read() as s:
             return exports.count(s, since, until)
 
-    def check_export(self, path: Path) -> dict[str, Any]:
+    def check_export(self, path: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+        """Hold an export against its manifest and this database's log; with ``pubkey``, the
+        manifest must be signed with its key."""
         from workflow import exports
 
         with self.db.read() as s:
-            return exports.check_export(s, self.db.scan, path)
+            return exports.check_export(s, self.db.scan, path, pubkey)
+
+    @staticmethod
+    def check_export_offline(path: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+        """Hold an export against its manifest alone, with no database (see
+        :func:`workflow.exports.check_export_offline`)."""
+        from workflow import exports
+
+        return exports.check_export_offline(path, pubkey)
 
     def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
             state: str | None = None, since: Moment | None = None,

@@ -145,18 +145,22 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
     """
     seq, ref, event, source, dest, actor, roles, at, reason, changes, consulted, version = (
         sealed[:12])
+    acted_as = sealed[14]
     try:
         leaf = merkle.leaf_hash(assemble(seq, ref, event, source, dest, actor, roles, at,
-                                         reason, changes, consulted, version))
+                                         reason, changes, consulted, version, acted_as))
         if leaf.hex() == stored:
             return leaf
     except (TypeError, ValueError):
         pass  # not the stored shapes: the long way decides
     try:
-        return row_leaf({"seq": seq, "ref": ref, "event": event, "from": source, "to": dest,
-                         "actor": actor, "roles": _decoded(roles), "at": at, "reason": reason,
-                         "changes": _decoded(changes), "consulted": _decoded(consulted),
-                         "process_version": version})
+        row = {"seq": seq, "ref": ref, "event": event, "from": source, "to": dest,
+               "actor": actor, "roles": _decoded(roles), "at": at, "reason": reason,
+               "changes": _decoded(changes), "consulted": _decoded(consulted),
+               "process_version": version}
+        if acted_as is not None:
+            row["acted_as"] = _decoded(acted_as)
+        return row_leaf(row)
     except (TypeError, ValueError):
         return b""  # undecodable: altered
 

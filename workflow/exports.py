@@ -24,17 +24,19 @@ from typing import IO, Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from workflow import audit
+from workflow import audit, signing, subset
 from workflow.clock import as_utc
 from workflow.errors import InvalidInput
 from workflow.ledger import canonical, row_leaf
 from workflow.models import History
 from workflow.scan import Scanner
 
-COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason", "changes",
-           "consulted", "process_version"]
-NESTED = ("roles", "changes", "consulted")
+EARLIER_COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason",
+                   "changes", "consulted", "process_version"]  # exports before acted_as
+COLUMNS = [*EARLIER_COLUMNS, "acted_as"]
+NESTED = ("roles", "changes", "consulted", "acted_as")
 NULLABLE = ("from", "reason")
+ABSENT_WHEN_EMPTY = ("acted_as",)  # a row written before the log kept it has no such key
 COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
 
 
@@ -137,7 +139,8 @@ def count(session: Session, since: datetime | None, until: datetime | None) -> i
 
 def _csv_line(row: dict[str, Any]) -> str:
     buffer = io.StringIO()
-    values = [canonical(row[c]).decode() if c in NESTED else row[c] for c in COLUMNS]
+    values = [row.get(c) if c not in NESTED or row.get(c) is None else canonical(row[c]).decode()
+              for c in COLUMNS]
     csv.writer(buffer, lineterminator="\n").writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
 
@@ -145,50 +148,74 @@ def _csv_line(row: dict[str, Any]) -> str:
 def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: datetime | None,
            until: datetime | None, now: datetime,
            progress: Callable[[int], None] | None = None, *, database: Path | None = None,
-           force: bool = False) -> dict[str, Any]:
+           force: bool = False, key: Path | None = None) -> dict[str, Any]:
     """Write the rows of [since, until] up to a checkpoint taken now, and the manifest beside
-    them; ``database`` (the SQLite file, if any) is never written over."""
+    them; ``database`` (the SQLite file, if any) is never written over.
+
+    The manifest carries the hashes of the log's subtrees that hold no exported row
+    (``nodes``, see :mod:`workflow.subset`), so that the file's rows give back the checkpoint's
+    root without the database; with ``key``, the checkpoint and the manifest are signed.
+    """
     if fmt not in ("csv", "jsonl"):
         raise InvalidInput(f"unknown export format {fmt!r}; use csv or jsonl")
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
     refuse_outputs([path, manifest_path(path)], database, force=force)
-    cp = audit.checkpoint(session, now)
+    cp = audit.checkpoint(session, now, key)
     with replacing(path, force=force) as out:
-        rows, first, last, digest = _write_rows(out, scanner, fmt, since, until, cp["size"],
-                                                progress)
-    manifest = {
-        "file": path.name, "format": fmt, "rows": rows, "first_seq": first, "last_seq": last,
+        rows, runs, digest = _write_rows(out, scanner, fmt, since, until, cp["size"], progress)
+    manifest: dict[str, Any] = {
+        "file": path.name, "format": fmt, "rows": rows,
+        "first_seq": runs[0][0] + 1 if runs else None,
+        "last_seq": runs[-1][1] if runs else None,
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
+        "nodes": [node.hex() for node in _missing_roots(scanner, cp["size"], runs)],
     }
+    if key is not None:
+        manifest["signature"] = signing.sign(canonical(manifest), key)
     with replacing(manifest_path(path), force=force) as side:  # once the export is in place
         side.write(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
+def _missing_roots(scanner: Scanner, size: int, runs: list[tuple[int, int]]) -> list[bytes]:
+    """The roots of the subtrees holding no exported row, from the log's stored leaves."""
+    try:
+        return subset.range_roots(subset.missing(size, runs), scanner.leaf_range)
+    except ValueError:
+        raise audit.AuditFailure("the log's stored leaf hashes are not all there or not "
+                                 "readable; `workflow audit verify` names what") from None
+
+
 def _write_rows(out: IO[str], scanner: Scanner, fmt: str, since: datetime | None,
                 until: datetime | None, size: int, progress: Callable[[int], None] | None
-                ) -> tuple[int, int | None, int | None, str]:
-    """Stream the rows to ``out``: (count, first seq, last seq, SHA-256 of what was written)."""
+                ) -> tuple[int, list[tuple[int, int]], str]:
+    """Stream the rows to ``out``: (count, the runs of tree positions written, SHA-256 of what
+    was written)."""
     digest = hashlib.sha256()
-    rows, first, last = 0, None, None
+    rows = 0
     if fmt == "csv":
         header = ",".join(COLUMNS) + "\n"
         out.write(header)
         digest.update(header.encode())
-    for row, _record, _leaf, _root in scanner.history_between(since, until, size):
-        line = _csv_line(row) if fmt == "csv" else canonical(row).decode() + "\n"
-        out.write(line)
-        digest.update(line.encode())
-        rows += 1
-        first = row["seq"] if first is None else first
-        last = row["seq"]
-        if progress and rows % audit.BATCH == 0:
-            progress(audit.BATCH)
+    selected = scanner.history_between(since, until, size)
+
+    def written() -> Iterator[int]:
+        nonlocal rows
+        for row, _record, _leaf, _root in selected:
+            line = _csv_line(row) if fmt == "csv" else canonical(row).decode() + "\n"
+            out.write(line)
+            digest.update(line.encode())
+            rows += 1
+            if progress and rows % audit.BATCH == 0:
+                progress(audit.BATCH)
+            yield row["seq"] - 1
+
+    runs = subset.runs_of(written())
     if progress:
         progress(rows % audit.BATCH)
-    return rows, first, last, digest.hexdigest()
+    return rows, runs, digest.hexdigest()
 
 
 # -- checking an export ----------------------------------------------------------------------
@@ -204,13 +231,17 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, row
             return
         reader = csv.DictReader(source)
-        if reader.fieldnames != COLUMNS:
+        if reader.fieldnames not in (COLUMNS, EARLIER_COLUMNS):
             raise audit.AuditFailure("the CSV header is not the export's")
         for number, raw in enumerate(reader, 2):
             fields: dict[str, Any] = dict(raw)
             fields["seq"] = int(fields["seq"])
+            for name in ABSENT_WHEN_EMPTY:
+                if not fields.get(name):
+                    fields.pop(name, None)
             for name in NESTED:
-                fields[name] = json.loads(fields[name])
+                if name in fields:
+                    fields[name] = json.loads(fields[name])
             for name in NULLABLE:
                 fields[name] = fields[name] or None
             yield number, fields
@@ -263,7 +294,33 @@ def read_manifest(path: Path) -> dict[str, Any]:
             manifest[name] = as_utc(datetime.fromisoformat(manifest[name]))
     manifest["checkpoint"] = audit.parse_checkpoint(data.get("checkpoint"),
                                                     f"{where}: its checkpoint")
+    for name, valid, expected in OPTIONAL_FIELDS:
+        if name in data and not valid(data[name]):
+            raise InvalidInput(f"{where}: field {name!r} must be {expected}, not "
+                               f"{audit.shown(data[name])}")
+    manifest["nodes"] = (None if "nodes" not in data
+                         else [bytes.fromhex(node) for node in data["nodes"]])
+    manifest["signature"] = data.get("signature")
+    manifest["signed_bytes"] = canonical({k: v for k, v in data.items() if k != "signature"})
     return manifest
+
+
+OPTIONAL_FIELDS: list[tuple[str, Callable[[Any], bool], str]] = [  # absent from older exports
+    ("nodes", lambda v: isinstance(v, list) and all(
+        isinstance(n, str) and audit.HASH.fullmatch(n) for n in v),
+     "a list of 64-hex-character hashes"),
+    ("signature", lambda v: isinstance(v, str), "base64 text"),
+]
+
+
+def _check_signatures(manifest: dict[str, Any], pubkey: Path) -> None:
+    """The manifest, and the checkpoint in it, signed with the key whose public half is
+    ``pubkey``."""
+    if manifest["signature"] is None:
+        raise audit.AuditFailure("the manifest is not signed (export with --sign)")
+    if not signing.verify(manifest["signed_bytes"], manifest["signature"], pubkey):
+        raise audit.AuditFailure("the manifest's signature does not verify with that public key")
+    audit.check_signature(manifest["checkpoint"], pubkey)
 
 
 def _sha256(path: Path) -> str:
@@ -277,12 +334,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_export(session: Session, scanner: Scanner, path: Path) -> dict[str, Any]:
+def check_export(session: Session, scanner: Scanner, path: Path, pubkey: Path | None = None
+                 ) -> dict[str, Any]:
     """The file matches its manifest, and holds exactly the rows of the log the manifest's
     range selects up to its checkpoint: each as the log has it, in order, none left out, none
     repeated. The manifest's digest alone proves nothing (whoever edits the file can redo it):
-    the log is what the rows are held against."""
+    the log is what the rows are held against. With ``pubkey``, the manifest must be signed
+    with its key too."""
     manifest = read_manifest(path)
+    if pubkey is not None:
+        _check_signatures(manifest, pubkey)
     if _sha256(path) != manifest["sha256"]:
         raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
     size = manifest["checkpoint"]["size"]
@@ -292,11 +353,74 @@ def check_export(session: Session, scanner: Scanner, path: Path) -> dict[str, An
     selected = scanner.history_between(manifest["since"], manifest["until"], size)
     with closing(selected):
         rows, first, last = _match(path, manifest, tree, (r[0] for r in selected))
+    _same_ends(path, manifest, first, last)
+    return _checked(path, manifest, rows, pubkey, "database")
+
+
+def _same_ends(path: Path, manifest: dict[str, Any], first: int | None, last: int | None
+               ) -> None:
     if (first, last) != (manifest["first_seq"], manifest["last_seq"]):
         raise audit.AuditFailure(f"its manifest says rows {manifest['first_seq']} to "
                                  f"{manifest['last_seq']} but {path.name} holds rows {first} "
                                  f"to {last}")
-    return {"file": str(path), "rows": rows, "checkpoint_size": size}
+
+
+def _checked(path: Path, manifest: dict[str, Any], rows: int, pubkey: Path | None,
+             against: str) -> dict[str, Any]:
+    return {"file": str(path), "rows": rows, "checkpoint_size": manifest["checkpoint"]["size"],
+            "checked_against": against, "signed": manifest["signature"] is not None,
+            "signature_checked": pubkey is not None}
+
+
+def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, Any]:
+    """Without the database: the file matches its manifest, its rows lie in the manifest's
+    range, in order, each once, and together with the manifest's subtree hashes they give back
+    the checkpoint's root, so each is the log's row at its place. That no row of the range was
+    left out is vouched for by the manifest's signature (checked with ``pubkey``); against the
+    database, :func:`check_export` proves it."""
+    manifest = read_manifest(path)
+    if pubkey is not None:
+        _check_signatures(manifest, pubkey)
+    if manifest["nodes"] is None:
+        raise InvalidInput(f"{manifest_path(path)} carries no subtree hashes (an export made "
+                           "before they were written): check it against the database instead")
+    if _sha256(path) != manifest["sha256"]:
+        raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
+    size = manifest["checkpoint"]["size"]
+    leaves = bytearray()
+    runs: list[tuple[int, int]] = []
+    rows = 0
+    try:
+        for number, row in _rows(path, manifest["format"]):
+            seq = row.get("seq")
+            if not audit.is_count(seq) or not 0 < seq <= size:
+                raise audit.AuditFailure(f"line {number} names no row of the checkpoint", seq)
+            if runs and seq <= runs[-1][1]:
+                raise audit.AuditFailure(f"line {number} is out of order or repeated (rows go "
+                                         "by seq, each once)", seq, row.get("ref"))
+            if not _in_range(row, manifest):
+                raise audit.AuditFailure(f"line {number} holds it, but the manifest's range "
+                                         "does not select it", seq, row.get("ref"))
+            leaves += row_leaf(row)
+            subset.extend(runs, seq - 1)
+            rows += 1
+    except (ValueError, KeyError, TypeError, csv.Error) as error:
+        raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
+    except RecursionError:
+        raise audit.AuditFailure(f"line {rows + 1} cannot be read: nested too deeply") from None
+    if rows != manifest["rows"]:
+        raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
+                                 f"{manifest['rows']}")
+    _same_ends(path, manifest, runs[0][0] + 1 if runs else None, runs[-1][1] if runs else None)
+    try:
+        root = subset.root(size, runs, subset.packed(runs, leaves), manifest["nodes"])
+    except ValueError:
+        root = None
+    if root is None or root.hex() != manifest["checkpoint"]["root"]:
+        raise audit.AuditFailure(f"the rows of {path.name} and the manifest's subtree hashes do "
+                                 "not give the checkpoint's root: a row was altered, added or "
+                                 "left out")
+    return _checked(path, manifest, manifest["rows"], pubkey, "manifest")
 
 
 def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],

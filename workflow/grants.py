@@ -40,6 +40,12 @@ BEGIN
             RAISE EXCEPTION 'the login % may write history rows only as an active user, with '
                 'its own roles', session_user;
         END IF;
+        IF NEW.acted_as IS NULL OR jsonb_typeof(CAST(NEW.acted_as AS jsonb)) <> 'array'
+           OR jsonb_array_length(CAST(NEW.acted_as AS jsonb)) = 0
+           OR NOT CAST(NEW.acted_as AS jsonb) <@ CAST(NEW.roles AS jsonb) THEN
+            RAISE EXCEPTION 'the login % may write history rows only acting as roles it holds',
+                session_user;
+        END IF;
     END IF;
     RETURN NEW;
 END

@@ -41,10 +41,12 @@ def _text(value: str | None) -> str:
 
 def assemble(seq: int, ref: str, event: str, source: str | None, dest: str, actor: str,
              roles: str, at: str, reason: str | None, changes: str, consulted: str,
-             process_version: str) -> bytes:
+             process_version: str, acted_as: str | None = None) -> bytes:
     """The canonical bytes of a history row from its scalar values and the canonical JSON text
-    of its three structured ones: equal to ``canonical(row)`` with the keys in sorted order."""
-    return (f'{{"actor":{_string(actor)},"at":{_string(at)},"changes":{changes},'
+    of its structured ones: equal to ``canonical(row)`` with the keys in sorted order. A row
+    written before the log kept the role acted under has no ``acted_as`` key at all."""
+    acted = "" if acted_as is None else f'"acted_as":{acted_as},'
+    return (f'{{{acted}"actor":{_string(actor)},"at":{_string(at)},"changes":{changes},'
             f'"consulted":{consulted},"event":{_string(event)},"from":{_text(source)},'
             f'"process_version":{_string(process_version)},"reason":{_text(reason)},'
             f'"ref":{_string(ref)},"roles":{roles},"seq":{seq},"to":{_string(dest)}}}').encode()

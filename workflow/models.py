@@ -59,6 +59,10 @@ class History(SQLModel, table=True):
     process_version: str
     leaf_hash: str = Field(max_length=64)
     root_hash: str = Field(max_length=64)
+    # the roles that admitted the actor to this event (of those in ``roles``, which lists every
+    # role held); None on rows written before the log kept it (revision 0009)
+    acted_as: list[str] | None = Field(default=None,
+                                        sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class LogHead(SQLModel, table=True):

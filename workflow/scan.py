@@ -17,7 +17,7 @@ from workflow.clock import as_utc
 
 BATCH = 5000
 HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, roles, at, reason, "
-                   "changes, consulted, process_version, leaf_hash, root_hash")
+                   "changes, consulted, process_version, leaf_hash, root_hash, acted_as")
 
 
 def _sqlite_iso(value: str, *, strict: bool = False) -> str:
@@ -119,19 +119,21 @@ class Scanner:
         with self._connection() as raw:
             for r in self._rows(raw, sql, params, "history"):
                 row = {"seq": r[0], "ref": r[2], "event": r[3], "from": r[4], "to": r[5],
-                       "actor": r[6], "roles": self._json(r[7]), "at": self._iso(r[8]),
-                       "reason": r[9], "changes": self._json(r[10]),
-                       "consulted": self._json(r[11]), "process_version": r[12]}
+                       "actor": r[6], "roles": self._json(r[7])}
+                if r[15] is not None:
+                    row["acted_as"] = self._json(r[15])
+                row |= {"at": self._iso(r[8]), "reason": r[9], "changes": self._json(r[10]),
+                        "consulted": self._json(r[11]), "process_version": r[12]}
                 yield row, r[1], r[13], r[14]
 
     def sealed(self, start: int = 1) -> Iterator[tuple[Any, ...]]:
         """History rows from seq ``start`` on, as verification reads them: (seq, ref, event,
-        from, to, actor, roles, at, reason, changes, consulted, process_version, leaf, root),
-        the JSON columns as their stored text and ``at`` as its ISO 8601 text."""
+        from, to, actor, roles, at, reason, changes, consulted, process_version, leaf, root,
+        acted_as), the JSON columns as their stored text and ``at`` as its ISO 8601 text."""
         text = "" if self.sqlite else "::text"
         sql = (f"SELECT seq, ref, event, from_state, to_state, actor, roles{text}, at, reason, "
-               f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash "
-               "FROM wf_history WHERE seq >= ? ORDER BY seq")
+               f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash, "
+               f"acted_as{text} FROM wf_history WHERE seq >= ? ORDER BY seq")
         iso = self._stored_iso
         with self._connection() as raw:
             for r in self._rows(raw, sql, (start,), name="sealed"):
@@ -154,6 +156,13 @@ class Scanner:
             for r in self._rows(raw, "SELECT leaf_hash FROM wf_history WHERE seq < ? "
                                      "ORDER BY seq", (before,), name="leaves"):
                 yield r[0]
+
+    def leaf_range(self, lo: int, hi: int) -> Iterator[bytes]:
+        """The stored leaf hashes of the rows at tree positions [lo, hi) (seq lo + 1 to hi)."""
+        with self._connection() as raw:
+            for r in self._rows(raw, "SELECT leaf_hash FROM wf_history WHERE seq > ? AND "
+                                     "seq <= ? ORDER BY seq", (lo, hi), name="leaf_range"):
+                yield bytes.fromhex(r[0])
 
     def history_matching(self, *, ref: str | None = None, actor: str | None = None,
                          event: str | None = None, state: str | None = None,

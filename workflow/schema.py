@@ -92,4 +92,4 @@ def check(engine: Engine) -> None:
                          "program (written by a newer version?); refusing to touch it")
 
 
-HEAD = "0008"
+HEAD = "0009"

@@ -33,7 +33,9 @@ def record_dict(process: Process, record: Any) -> dict[str, Any]:
 
 
 def history_dict(row: History) -> dict[str, Any]:
-    return {
+    """A history row as the API returns it and its leaf hashes it: ``acted_as`` only where the
+    row keeps it (rows written before it was kept have no such key)."""
+    out: dict[str, Any] = {
         "seq": row.seq,
         "ref": row.ref,
         "event": row.event,
@@ -41,9 +43,14 @@ def history_dict(row: History) -> dict[str, Any]:
         "to": row.to_state,
         "actor": row.actor,
         "roles": list(row.roles),
+    }
+    if row.acted_as is not None:
+        out["acted_as"] = list(row.acted_as)
+    out |= {
         "at": iso(row.at),
         "reason": row.reason,
         "changes": dict(row.changes),
         "consulted": dict(row.consulted),
         "process_version": row.process_version,
     }
+    return out

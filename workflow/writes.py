@@ -28,7 +28,7 @@ from workflow.errors import (
 )
 from workflow.fastpath import RecordRow, Tx, UserRow
 from workflow.ledger import encode
-from workflow.process import Context, Event, PolicyView, Process, Restriction
+from workflow.process import Context, Event, Permit, PolicyView, Process, Restriction
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -122,6 +122,11 @@ def edit_values(process: Process, fields: dict[str, Any], clear: Iterable[str] =
     return parsed
 
 
+def admitted_as(permits: tuple[Permit, ...], user: UserRow, drafter: str) -> list[str]:
+    """The roles under which ``user`` is admitted by ``permits`` (sorted; empty: refused)."""
+    return sorted({p.role for p in permits if p.admits(user.name, user.role_set, drafter)})
+
+
 class Writing:
     db: Database
     process: Process
@@ -212,12 +217,13 @@ class Writing:
     # -- the three writes --------------------------------------------------------------------
 
     def _append(self, tx: Tx, record: RecordRow, event: str, source: str | None, dest: str,
-                user: UserRow, now: datetime, reason: str | None, changes: dict[str, Any],
-                consulted: dict[str, Any] | str) -> None:
+                user: UserRow, acted_as: list[str], now: datetime, reason: str | None,
+                changes: dict[str, Any], consulted: dict[str, Any] | str) -> None:
         tx.append_history(record, {
             "ref": record.ref, "event": event, "from": source, "to": dest, "actor": user.name,
-            "roles": list(user.roles), "at": _stamp(now), "reason": reason, "changes": changes,
-            "consulted": consulted, "process_version": self.process.version,
+            "roles": list(user.roles), "acted_as": acted_as, "at": _stamp(now),
+            "reason": reason, "changes": changes, "consulted": consulted,
+            "process_version": self.process.version,
         }, now)
 
     def _due_on(self, data: dict[str, Any]) -> date | None:
@@ -254,10 +260,13 @@ class Writing:
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, parsed, progress))
 
-    def _may_create(self, user: UserRow) -> None:
-        if not set(self.process.create_roles) & set(user.roles):
+    def _may_create(self, user: UserRow) -> list[str]:
+        """The roles the user creates records as; refused when none may."""
+        acted_as = sorted(set(self.process.create_roles) & user.role_set)
+        if not acted_as:
             raise Refused("create", "role", f"only a {' or '.join(self.process.create_roles)}"
                           f" may create records; {user.name} holds {', '.join(user.roles)}")
+        return acted_as
 
     def _create_many(self, actor: str, batch: list[dict[str, Any]],
                      progress: Progress = None) -> list[str]:
@@ -280,15 +289,15 @@ class Writing:
         with self.db.fast.transaction() as tx:
             tx.lock_head()
             user = self._actor(tx, actor)
-            self._may_create(user)
+            acted_as = self._may_create(user)
             prefix = self.process.ref_prefix
             first = tx.reserve_records(prefix, now.year, len(batch))
             for number, parsed in enumerate(_told(batch, progress), first):
                 ref = f"{prefix}-{now.year}-{number:04d}"
                 record = tx.insert_record(ref, self.process.name, self.process.initial, parsed,
                                           actor, now, self._due_on(parsed), deferred=True)
-                self._append(tx, record, "create", None, self.process.initial, user, now, None,
-                             {k: [None, v] for k, v in parsed.items()}, {})
+                self._append(tx, record, "create", None, self.process.initial, user, acted_as,
+                             now, None, {k: [None, v] for k, v in parsed.items()}, {})
                 refs.append(ref)
         return refs
 
@@ -316,9 +325,8 @@ class Writing:
             if record.state not in self.process.edit_states:
                 raise Refused("edit", "state", f"{record.ref} is {record.state}; edits are "
                               f"allowed only while {' or '.join(self.process.edit_states)}")
-            roles = frozenset(user.roles)
-            if not any(p.admits(actor, roles, record.created_by)
-                       for p in self.process.edit_permits):
+            acted_as = admitted_as(self.process.edit_permits, user, record.created_by)
+            if not acted_as:
                 who = " or ".join(p.describe(record.created_by)
                                   for p in self.process.edit_permits)
                 raise Refused("edit", "role", f"only {who} may edit {record.ref}")
@@ -328,8 +336,8 @@ class Writing:
                 return {}
             data = {k: v for k, v in {**record.data, **parsed}.items() if v is not None}
             self._update(tx, record, record.state, data, dict(record.participants))
-            self._append(tx, record, "edit", record.state, record.state, user, now, None,
-                         changes, {})
+            self._append(tx, record, "edit", record.state, record.state, user, acted_as, now,
+                         None, changes, {})
         return changes
 
     def fire(self, ref: str, event: str, *, actor: str, reason: str | None = None,
@@ -461,7 +469,9 @@ class Writing:
         text = consulted.get(subjects)
         if text is None:
             text = consulted[subjects] = encode(ctx.policy.consulted_record())
-        self._append(tx, record, spec.name, record.state, dest, user, now, reason, changes, text)
+        self._append(tx, record, spec.name, record.state, dest, user,
+                     admitted_as(spec.permits, user, record.created_by), now, reason, changes,
+                     text)
         return dest
 
 

@@ -1,0 +1,127 @@
+"""Each history row names the roles its actor acted under, beside every role they held.
+
+The history must answer "who, with which role": a person holding several roles acts under those
+that admit them to the event, and the row keeps exactly those, hashed with the rest of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    PATRIOT,
+    audit_failure,
+    draft,
+    rewrite_history,
+    rows_as_before_0009,
+    to_state,
+)
+from tests.test_audit_features import cli_json
+from workflow import Workflow
+
+
+def _last(wf: Workflow, ref: str) -> dict:
+    return wf.history(ref)[-1]
+
+
+def test_each_write_keeps_the_roles_that_admitted_its_actor(wf):
+    ref = draft(wf, "duo")  # holds approver and drafter: drafts only as a drafter
+    assert _last(wf, ref)["acted_as"] == ["drafter"]
+    assert _last(wf, ref)["roles"] == ["approver", "drafter"]
+    wf.edit(ref, actor="duo", note="checked twice")
+    assert _last(wf, ref)["acted_as"] == ["drafter"]
+    wf.fire(ref, "submit", actor="duo")
+    assert _last(wf, ref)["acted_as"] == ["drafter"]  # as its drafter; being an approver is
+    wf.fire(ref, "return", actor="ann", reason="consent instrument unclear")  # no permit to
+    assert _last(wf, ref)["acted_as"] == ["approver"]
+
+
+def test_someone_admitted_twice_over_is_named_under_both(wf):
+    wf.add_user("ada", ["admin", "drafter"], actor="admin")
+    ref = draft(wf, "ada")
+    assert _last(wf, ref)["acted_as"] == ["drafter"]  # admins do not create
+    wf.fire(ref, "submit", actor="ada")  # as its drafter and as an admin alike
+    assert _last(wf, ref)["acted_as"] == ["admin", "drafter"]
+    other = draft(wf, "dan")
+    wf.fire(other, "submit", actor="ada")  # someone else's request: only as an admin
+    assert _last(wf, other)["acted_as"] == ["admin"]
+
+
+def test_history_prints_the_role_acted_under_and_the_others_held(wf, run_ready):
+    wf.add_user("ada", ["admin", "approver"], actor="admin")
+    ref = to_state(wf, "nsc_review")
+    wf.fire(ref, "approve_for_us", actor="ada")
+    lines = run_ready("history", ref, actor="aud").stdout.splitlines()
+    assert lines[0].endswith("create: (none) -> drafted  by dan as drafter")
+    assert lines[-1].endswith("approve_for_us: nsc_review -> approved_for_us  by ada as approver "
+                              "(also holds admin)")
+    rows = cli_json(run_ready, "history", ref)
+    assert [r["acted_as"] for r in rows] == [["drafter"], ["drafter"], ["approver"]]
+    assert cli_json(run_ready, "audit", "log", "--actor", "ada")[0]["acted_as"] == ["approver"]
+
+
+@pytest.mark.parametrize("forged", ["'[\"admin\"]'", "NULL"])
+def test_verify_names_a_row_whose_role_was_changed_or_removed(wf, forged):
+    ref = to_state(wf, "approved_for_us")
+    rewrite_history(wf, f"UPDATE wf_history SET acted_as = {forged} WHERE seq = 3")
+    assert "row 3" in audit_failure(wf) and ref in audit_failure(wf)
+
+
+def test_exports_carry_it_and_check_against_the_log(wf, run_ready, tmp_path):
+    to_state(wf, "approved_for_us")
+    for fmt in ("jsonl", "csv"):
+        path = tmp_path / f"log.{fmt}"
+        assert run_ready("audit", "export", "--format", fmt, "-o", str(path),
+                         actor="aud").exit_code == 0
+        checked = run_ready("audit", "check-export", str(path), actor="aud")
+        assert checked.exit_code == 0, checked.stderr
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["acted_as"] for line in lines] == [
+        ["drafter"], ["drafter"], ["approver"]]
+    with (tmp_path / "log.csv").open(newline="") as source:
+        assert [row["acted_as"] for row in csv.DictReader(source)] == [
+            '["drafter"]', '["drafter"]', '["approver"]']
+
+
+def test_rows_from_before_it_was_kept_verify_export_and_print_as_they_did(
+        wf, run_ready, tmp_path, monkeypatch):
+    with monkeypatch.context() as patched:
+        rows_as_before_0009(patched)
+        ref = wf.create(actor="dan", **PATRIOT)
+    wf.fire(ref, "submit", actor="dan")
+    created, submitted = wf.history(ref)
+    assert "acted_as" not in created and submitted["acted_as"] == ["drafter"]
+    assert wf.verify()["rows"] == 2
+    assert run_ready("history", ref, actor="aud").stdout.splitlines()[0].endswith(
+        "by dan (drafter)")
+    path = tmp_path / "log.csv"
+    assert run_ready("audit", "export", "--format", "csv", "-o", str(path),
+                     actor="aud").exit_code == 0
+    with path.open(newline="") as source:
+        assert [row["acted_as"] for row in csv.DictReader(source)] == ["", '["drafter"]']
+    assert run_ready("audit", "check-export", str(path), actor="aud").exit_code == 0
+
+
+def test_an_export_written_before_the_column_existed_still_checks(
+        wf, run_ready, tmp_path, monkeypatch):
+    with monkeypatch.context() as patched:
+        rows_as_before_0009(patched)
+        to_state(wf, "nsc_review")
+    path = tmp_path / "old.csv"
+    assert run_ready("audit", "export", "--format", "csv", "-o", str(path),
+                     actor="aud").exit_code == 0
+    with path.open(newline="") as source:
+        rows = list(csv.reader(source))
+    with path.open("w", newline="") as out:  # the header and rows of the earlier export shape
+        csv.writer(out, lineterminator="\n").writerows(row[:-1] for row in rows)
+    manifest_path = Path(f"{path}.manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    checked = run_ready("audit", "check-export", str(path), actor="aud")
+    assert checked.exit_code == 0, checked.stderr
