@@ -589,7 +589,9 @@ def test_export_round_trips_through_check_export(wf, run_ready, trail, tmp_path,
     # rows appended later do not invalidate an earlier export
     wf.fire(trail["B"], "request_third_country", actor="dora", country="PL")
     assert _check(run_ready, path).exit_code == 0
-    assert wf.check_export(path) == {"file": str(path), "rows": 8, "checkpoint_size": 8}
+    assert wf.check_export(path) == {"file": str(path), "rows": 8, "checkpoint_size": 8,
+                                     "checked_against": "database", "signed": False,
+                                     "signature_checked": False}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

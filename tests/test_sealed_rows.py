@@ -64,7 +64,8 @@ def test_history_rows_store_their_json_columns_canonically(wf):
         assert stored[6] == ledger.encode(row["roles"])
         assert stored[9] == ledger.encode(row["changes"])
         assert stored[10] == ledger.encode(row["consulted"])
-        assert ledger.assemble(*stored[:12]) == ledger.canonical(row)
+        assert stored[14] == ledger.encode(row["acted_as"])
+        assert ledger.assemble(*stored[:12], stored[14]) == ledger.canonical(row)
 
 
 def test_a_row_stored_in_another_json_spelling_still_verifies(wf):
