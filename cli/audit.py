@@ -274,6 +274,10 @@ def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
     signed = " (signature checked)" if result["signature_checked"] else ""
     verb = "matches" if result["rows"] == 1 else "match"
     click.echo(f"ok: {counted(result['rows'], 'row')} {verb} the manifest and {against}{signed}")
+    if result["checked_against"] != "database" and not result["signature_checked"]:
+        click.echo(f"note: nothing vouches for that checkpoint ({result['checkpoint_size']} rows, "
+                   f"root {result['checkpoint_root']}): give --pubkey, or compare its root with "
+                   "a checkpoint you trust")
 
 
 def _refuse(app: App, output: Path, force: bool, why_not_stdout: str, *beside: Path) -> None:

@@ -106,11 +106,13 @@ def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
 def _acting(row: dict[str, Any]) -> str:
     """``as approver (also holds admin)``; rows from before the role acted under was kept list
     the roles held: ``(admin, approver)``."""
-    if "acted_as" not in row:
-        return f"({', '.join(row['roles'])})"
-    others = [role for role in row["roles"] if role not in row["acted_as"]]
+    acted, held = row.get("acted_as"), [printable(r) for r in row["roles"]]
+    if not isinstance(acted, list) or not acted:  # not kept (or, altered, not a list of roles)
+        return f"({', '.join(held)})"
+    acted = [printable(r) for r in acted]
+    others = [role for role in held if role not in acted]
     also = f" (also holds {', '.join(others)})" if others else ""
-    return f"as {' and '.join(row['acted_as'])}{also}"
+    return f"as {' and '.join(acted)}{also}"
 
 
 @click.command()

@@ -125,3 +125,32 @@ def test_an_export_written_before_the_column_existed_still_checks(
     manifest_path.write_text(json.dumps(manifest))
     checked = run_ready("audit", "check-export", str(path), actor="aud")
     assert checked.exit_code == 0, checked.stderr
+
+
+@pytest.mark.parametrize("stored", ["null", "[]", "7", '["approver", 7]'])
+def test_a_role_list_that_is_not_one_is_named_even_with_its_hashes_redone(wf, run_ready, stored):
+    """Stored, the roles acted under are a non-empty list of names: anything else is named by
+    verify, though whoever wrote it recomputed every hash after it (so that every way of
+    reading the row agrees on what it says), and the history still prints."""
+    from sqlalchemy import update
+
+    from workflow import ledger, merkle
+    from workflow.models import History, LogHead
+
+    ref = to_state(wf, "approved_for_us")
+    cast = "" if wf.db.is_sqlite else "::json"
+    rewrite_history(wf, f"UPDATE wf_history SET acted_as = '{stored}'{cast} WHERE seq = 3")
+    frontier = merkle.Frontier()
+    with wf.db.engine.begin() as conn:
+        for row, _record, _leaf, _root in list(wf.db.scan.history()):
+            row = {**row, "acted_as": json.loads(stored)} if row["seq"] == 3 else row
+            leaf = ledger.row_leaf(row)
+            frontier.append(leaf)
+            conn.execute(update(History.__table__).where(History.__table__.c.seq == row["seq"])
+                         .values(leaf_hash=leaf.hex(), root_hash=frontier.root().hex()))
+        conn.execute(update(LogHead.__table__).values(
+            size=frontier.size, frontier=[n.hex() for n in frontier.nodes]))
+    assert "row 3" in audit_failure(wf)
+    shown = run_ready("history", ref, actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert "by ann " in shown.stdout.splitlines()[-1]

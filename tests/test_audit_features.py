@@ -590,6 +590,7 @@ def test_export_round_trips_through_check_export(wf, run_ready, trail, tmp_path,
     wf.fire(trail["B"], "request_third_country", actor="dora", country="PL")
     assert _check(run_ready, path).exit_code == 0
     assert wf.check_export(path) == {"file": str(path), "rows": 8, "checkpoint_size": 8,
+                                     "checkpoint_root": manifest["checkpoint"]["root"],
                                      "checked_against": "database", "signed": False,
                                      "signature_checked": False}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, assert_one_line_error
+from tests.conftest import Cli, assert_one_line_error, rewrite_history
 from tests.test_audit_features import _export, _manifest, at, trail  # noqa: F401 (a fixture)
 from workflow import Workflow
 from workflow.audit import AuditFailure
@@ -62,7 +62,8 @@ def test_an_export_checks_offline_with_its_signature(run_ready, tmp_path, keys, 
     against_log = run_ready("audit", "check-export", str(path), "--pubkey", str(pub),
                             "--json", actor="aud")
     assert json.loads(against_log.stdout) == {
-        "file": str(path), "rows": rows, "checkpoint_size": 8, "checked_against": "database",
+        "file": str(path), "rows": rows, "checkpoint_size": 8,
+        "checkpoint_root": manifest["checkpoint"]["root"], "checked_against": "database",
         "signed": True, "signature_checked": True}
     assert len(manifest["nodes"]) <= 2 * 3 + 2  # a handful, however long the log
 
@@ -70,13 +71,18 @@ def test_an_export_checks_offline_with_its_signature(run_ready, tmp_path, keys, 
 def test_offline_without_a_key_checks_the_rows_against_the_checkpoint(
         run_ready, tmp_path):
     path = tmp_path / "log.jsonl"
-    _export(run_ready, path, "jsonl", "--since", "2026-11-25T11:00Z")
+    manifest = _export(run_ready, path, "jsonl", "--since", "2026-11-25T11:00Z")
+    root = manifest["checkpoint"]["root"]
     result = _offline(run_ready, path, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "file": str(path), "rows": 6, "checkpoint_size": 8, "checked_against": "manifest",
-        "signed": False, "signature_checked": False}
+        "file": str(path), "rows": 6, "checkpoint_size": 8, "checkpoint_root": root,
+        "checked_against": "manifest", "signed": False, "signature_checked": False}
     assert Workflow.check_export_offline(path)["rows"] == 6
+    said = _offline(run_ready, path).stdout.splitlines()
+    assert said == ["ok: 6 rows match the manifest and its checkpoint",
+                    f"note: nothing vouches for that checkpoint (8 rows, root {root}): give "
+                    "--pubkey, or compare its root with a checkpoint you trust"]
 
 
 def _failure(run: Cli, path: Path, *extra: str) -> str:
@@ -162,3 +168,77 @@ def test_an_export_without_subtree_hashes_is_bad_input_offline(run_ready, tmp_pa
     result = _offline(run_ready, path)
     assert_one_line_error(result, 2)
     assert "field 'nodes' must be a list of 64-hex-character hashes" in result.stderr
+
+
+def test_the_signing_key_is_never_written_over(run_ready, tmp_path, keys):
+    key, _ = keys
+    before = key.read_bytes()
+    for target in (key, Path(str(key).removesuffix(".manifest.json"))):
+        result = run_ready("audit", "export", "--format", "jsonl", "-o", str(target), "--sign",
+                           str(key), "--force", actor="aud")
+        assert_one_line_error(result, 2)
+        assert "is the signing key" in result.stderr
+    manifest_of = tmp_path / "x.jsonl"
+    (tmp_path / "x.jsonl.manifest.json").symlink_to(key)
+    result = run_ready("audit", "export", "--format", "jsonl", "-o", str(manifest_of), "--sign",
+                       str(key), "--force", actor="aud")
+    assert result.exit_code == 2
+    assert key.read_bytes() == before
+
+
+def test_an_unreadable_stored_leaf_leaves_no_export_behind(wf, run_ready, tmp_path):
+    rewrite_history(wf, "UPDATE wf_history SET leaf_hash = 'zz' WHERE seq = 1")
+    path = tmp_path / "log.jsonl"
+    result = run_ready("audit", "export", "--format", "jsonl", "-o", str(path), "--since",
+                       "2026-11-25T11:00Z", actor="aud")
+    assert_one_line_error(result, 1)
+    assert "stored leaf hashes" in result.stderr
+    assert not path.exists() and not _manifest(path).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".log.jsonl")]  # no temp
+
+
+def test_online_check_names_subtree_hashes_that_are_not_the_logs(run_ready, tmp_path):
+    path = tmp_path / "log.jsonl"
+    manifest = _export(run_ready, path, "jsonl", "--since", "2026-11-25T11:00Z")
+    assert manifest["nodes"]
+    _rewrite(path, path.read_text().splitlines(keepends=True), nodes=["0" * 64])
+    result = run_ready("audit", "check-export", str(path), actor="aud")
+    assert_one_line_error(result, 1)
+    assert "subtree hashes are not the log's" in result.stderr
+
+
+def test_a_slice_with_rows_left_out_inside_it_checks_both_ways(wf, run_ready, clock, tmp_path,
+                                                                monkeypatch):
+    """A writer whose clock lags stamps rows earlier than the rows before them: a time slice
+    then leaves rows out inside it, and each gap costs subtree hashes of its own; past a
+    number of them the export reads the leaves in one pass, with the same result."""
+    from workflow import exports
+
+    for hours in (12, 2, 13, 3, 14):  # alternating: 9+12, 9+2, ...
+        clock.set(at(hours=hours))
+        wf.create(actor="dan", **{"item": "PAC-3", "quantity": 1, "recipient": "US",
+                                  "end_user": "US Army", "manufacturer": "MHI",
+                                  "licensor": "LM", "licensor_country": "US"})
+    path = tmp_path / "gaps.jsonl"
+    window = ("--since", at(hours=12).isoformat(), "--until", at(hours=14).isoformat())
+    queried = _export(run_ready, path, "jsonl", *window)
+    assert _offline(run_ready, path).exit_code == 0
+    monkeypatch.setattr(exports, "RANGE_QUERIES", 0)
+    one_pass = _export(run_ready, path, "jsonl", *window, "--force")
+    assert one_pass["nodes"] == queried["nodes"] and len(queried["nodes"]) > 2
+    assert _offline(run_ready, path).exit_code == 0
+    assert run_ready("audit", "check-export", str(path), actor="aud").exit_code == 0
+
+
+def test_offline_input_that_overflows_or_cannot_be_encoded_is_named(run_ready, tmp_path, keys):
+    key, pub = keys
+    path = tmp_path / "log.jsonl"
+    _export(run_ready, path, "jsonl", "--since", "2026-11-25T11:00Z", "--sign", str(key))
+    lines = path.read_text().splitlines(keepends=True)
+    first = json.loads(lines[0])
+    first["at"] = "0001-01-01T00:00:00+05:00"
+    _rewrite(path, [json.dumps(first) + "\n", *lines[1:]])
+    assert "line 1" in _failure(run_ready, path)
+    _rewrite(path, lines, file="\ud800")
+    assert "signature does not verify" in _failure(run_ready, path, "--pubkey", str(pub))
+    assert run_ready("audit", "check-export", str(path), actor="aud").exit_code == 0

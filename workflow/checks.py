@@ -146,6 +146,8 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
     seq, ref, event, source, dest, actor, roles, at, reason, changes, consulted, version = (
         sealed[:12])
     acted_as = sealed[14]
+    if acted_as is not None and not _role_list(acted_as):
+        return b""  # kept, it names roles; anything else (JSON null, say) was altered
     try:
         leaf = merkle.leaf_hash(assemble(seq, ref, event, source, dest, actor, roles, at,
                                          reason, changes, consulted, version, acted_as))
@@ -163,6 +165,15 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
         return row_leaf(row)
     except (TypeError, ValueError):
         return b""  # undecodable: altered
+
+
+def _role_list(stored: Any) -> bool:
+    """A stored ``acted_as`` is a non-empty list of role names."""
+    try:
+        roles = _decoded(stored)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(roles, list) and bool(roles) and all(isinstance(r, str) for r in roles)
 
 
 def _decoded(value: Any) -> Any:

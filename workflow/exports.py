@@ -161,16 +161,20 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
     refuse_outputs([path, manifest_path(path)], database, force=force)
+    for output in (path, manifest_path(path)):
+        if key is not None and _same_file(output, key):
+            raise InvalidInput(f"{output} is the signing key {key}; never written over")
     cp = audit.checkpoint(session, now, key)
     with replacing(path, force=force) as out:
         rows, runs, digest = _write_rows(out, scanner, fmt, since, until, cp["size"], progress)
+        nodes = _missing_roots(scanner, cp["size"], runs)  # before the file is in place
     manifest: dict[str, Any] = {
         "file": path.name, "format": fmt, "rows": rows,
         "first_seq": runs[0][0] + 1 if runs else None,
         "last_seq": runs[-1][1] if runs else None,
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
-        "nodes": [node.hex() for node in _missing_roots(scanner, cp["size"], runs)],
+        "nodes": [node.hex() for node in nodes],
     }
     if key is not None:
         manifest["signature"] = signing.sign(canonical(manifest), key)
@@ -179,10 +183,17 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
     return manifest
 
 
+RANGE_QUERIES = 64  # beyond this many subtrees to hash, one pass over the leaves is cheaper
+
+
 def _missing_roots(scanner: Scanner, size: int, runs: list[tuple[int, int]]) -> list[bytes]:
-    """The roots of the subtrees holding no exported row, from the log's stored leaves."""
+    """The roots of the subtrees holding no exported row, from the log's stored leaves: a query
+    per subtree, or one pass over them all where the slice leaves many rows out inside it."""
+    ranges = subset.missing(size, runs)
     try:
-        return subset.range_roots(subset.missing(size, runs), scanner.leaf_range)
+        if len(ranges) <= RANGE_QUERIES:
+            return subset.range_roots(ranges, scanner.leaf_range)
+        return subset.range_roots(ranges, subset.slicer(scanner.leaf_range(0, size)))
     except ValueError:
         raise audit.AuditFailure("the log's stored leaf hashes are not all there or not "
                                  "readable; `workflow audit verify` names what") from None
@@ -301,7 +312,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     manifest["nodes"] = (None if "nodes" not in data
                          else [bytes.fromhex(node) for node in data["nodes"]])
     manifest["signature"] = data.get("signature")
-    manifest["signed_bytes"] = canonical({k: v for k, v in data.items() if k != "signature"})
+    manifest["as_read"] = data
     return manifest
 
 
@@ -318,7 +329,11 @@ def _check_signatures(manifest: dict[str, Any], pubkey: Path) -> None:
     ``pubkey``."""
     if manifest["signature"] is None:
         raise audit.AuditFailure("the manifest is not signed (export with --sign)")
-    if not signing.verify(manifest["signed_bytes"], manifest["signature"], pubkey):
+    try:
+        signed = canonical({k: v for k, v in manifest["as_read"].items() if k != "signature"})
+    except UnicodeEncodeError:  # text no export writes (a lone surrogate): signed by no one
+        signed = None
+    if signed is None or not signing.verify(signed, manifest["signature"], pubkey):
         raise audit.AuditFailure("the manifest's signature does not verify with that public key")
     audit.check_signature(manifest["checkpoint"], pubkey)
 
@@ -351,9 +366,14 @@ def check_export(session: Session, scanner: Scanner, path: Path, pubkey: Path | 
     if len(tree) != size or audit.merkle.root_of(tree).hex() != manifest["checkpoint"]["root"]:
         raise audit.AuditFailure("the manifest's checkpoint does not match this database's log")
     selected = scanner.history_between(manifest["since"], manifest["until"], size)
+    runs: list[tuple[int, int]] = []
     with closing(selected):
-        rows, first, last = _match(path, manifest, tree, (r[0] for r in selected))
+        rows, first, last = _match(path, manifest, tree, (r[0] for r in selected), runs)
     _same_ends(path, manifest, first, last)
+    if manifest["nodes"] is not None and manifest["nodes"] != subset.range_roots(
+            subset.missing(size, runs), lambda lo, hi: tree[lo:hi]):
+        raise audit.AuditFailure("the manifest's subtree hashes are not the log's (its rows "
+                                 "would not check with --offline)")
     return _checked(path, manifest, rows, pubkey, "database")
 
 
@@ -367,9 +387,10 @@ def _same_ends(path: Path, manifest: dict[str, Any], first: int | None, last: in
 
 def _checked(path: Path, manifest: dict[str, Any], rows: int, pubkey: Path | None,
              against: str) -> dict[str, Any]:
-    return {"file": str(path), "rows": rows, "checkpoint_size": manifest["checkpoint"]["size"],
-            "checked_against": against, "signed": manifest["signature"] is not None,
-            "signature_checked": pubkey is not None}
+    checkpoint = manifest["checkpoint"]
+    return {"file": str(path), "rows": rows, "checkpoint_size": checkpoint["size"],
+            "checkpoint_root": checkpoint["root"], "checked_against": against,
+            "signed": manifest["signature"] is not None, "signature_checked": pubkey is not None}
 
 
 def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, Any]:
@@ -424,10 +445,12 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
 
 
 def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
-           selected: Iterator[dict[str, Any]]) -> tuple[int, int | None, int | None]:
+           selected: Iterator[dict[str, Any]], runs: list[tuple[int, int]]
+           ) -> tuple[int, int | None, int | None]:
     """Read the export's rows against the log's: each must equal its leaf, and they must be
-    the selected rows one for one. Returns (rows, first seq, last seq); the first row out of
-    place is named once the file is read (with the count, when that is off too)."""
+    the selected rows one for one. Returns (rows, first seq, last seq), and fills ``runs``
+    with their tree positions; the first row out of place is named once the file is read
+    (with the count, when that is off too)."""
     rows, first, last = 0, None, None
     problem: audit.AuditFailure | None = None
     want = next(selected, None)
@@ -440,6 +463,7 @@ def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
             if want is not None and seq == want["seq"]:
                 first = seq if first is None else first
                 last, want = seq, next(selected, None)
+                subset.extend(runs, seq - 1)
             else:
                 problem = _misplaced(path.name, number, row, want, last, manifest)
     except (ValueError, KeyError, TypeError, csv.Error) as error:
@@ -486,7 +510,7 @@ def _misplaced(name: str, number: int, row: dict[str, Any], want: dict[str, Any]
 def _in_range(row: dict[str, Any], manifest: dict[str, Any]) -> bool:
     try:
         moment = as_utc(datetime.fromisoformat(row["at"]))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     since, until = manifest["since"], manifest["until"]
     return (since is None or moment >= since) and (until is None or moment <= until)

@@ -120,8 +120,9 @@ class Scanner:
             for r in self._rows(raw, sql, params, "history"):
                 row = {"seq": r[0], "ref": r[2], "event": r[3], "from": r[4], "to": r[5],
                        "actor": r[6], "roles": self._json(r[7])}
-                if r[15] is not None:
-                    row["acted_as"] = self._json(r[15])
+                acted_as = None if r[15] is None else self._json(r[15])
+                if acted_as is not None:  # a JSON null reads as absent, as the ORM reads it
+                    row["acted_as"] = acted_as
                 row |= {"at": self._iso(r[8]), "reason": r[9], "changes": self._json(r[10]),
                         "consulted": self._json(r[11]), "process_version": r[12]}
                 yield row, r[1], r[13], r[14]

@@ -11,7 +11,7 @@ another root.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 
 from workflow import merkle
@@ -93,6 +93,28 @@ def range_roots(ranges: Sequence[tuple[int, int]],
                              f"{hi - lo}")
         roots.append(frontier.root())
     return roots
+
+
+def slicer(leaves: Iterable[bytes]) -> Callable[[int, int], Iterator[bytes]]:
+    """``leaves_of`` for :func:`range_roots` from every leaf of the tree in order, read once:
+    each call takes the leaves at [lo, hi), passing over those before lo. Calls must come in
+    increasing order of position."""
+    stream = iter(leaves)
+    at = 0
+
+    def leaves_of(lo: int, hi: int) -> Iterator[bytes]:
+        nonlocal at
+        for _ in range(at, lo):
+            next(stream, None)
+        at = max(at, lo)
+        while at < hi:
+            leaf = next(stream, None)
+            if leaf is None:
+                return
+            at += 1
+            yield leaf
+
+    return leaves_of
 
 
 def root(size: int, runs: Runs, leaf_at: Callable[[int], bytes], nodes: Sequence[bytes]

@@ -123,8 +123,16 @@ def edit_values(process: Process, fields: dict[str, Any], clear: Iterable[str] =
 
 
 def admitted_as(permits: tuple[Permit, ...], user: UserRow, drafter: str) -> list[str]:
-    """The roles under which ``user`` is admitted by ``permits`` (sorted; empty: refused)."""
-    return sorted({p.role for p in permits if p.admits(user.name, user.role_set, drafter)})
+    """The roles under which ``user`` is admitted by ``permits`` (sorted; empty: refused);
+    remembered by the user row, which a batch fires every event with."""
+    own = user.name == drafter
+    key = (id(permits), own)
+    known = user.admitted.get(key)
+    if known is not None and known[0] is permits:
+        return known[1]
+    roles = sorted({p.role for p in permits if p.admits(user.name, user.role_set, drafter)})
+    user.admitted[key] = (permits, roles)
+    return roles
 
 
 class Writing:
