@@ -127,11 +127,12 @@ def test_an_export_written_before_the_column_existed_still_checks(
     assert checked.exit_code == 0, checked.stderr
 
 
-@pytest.mark.parametrize("stored", ["null", "[]", "7", '["approver", 7]'])
+@pytest.mark.parametrize("stored", ["null", "[]", "7", '[7, "approver"]'])
 def test_a_role_list_that_is_not_one_is_named_even_with_its_hashes_redone(wf, run_ready, stored):
-    """Stored, the roles acted under are a non-empty list of names: anything else is named by
-    verify, though whoever wrote it recomputed every hash after it (so that every way of
-    reading the row agrees on what it says), and the history still prints."""
+    """Stored, the roles acted under are a list of role names as the program writes it: a JSON
+    null (which every other way of reading the row takes for no list at all), an empty list or
+    anything else is named by verify, though whoever wrote it recomputed every hash after it,
+    and the history still prints."""
     from sqlalchemy import update
 
     from workflow import ledger, merkle
