@@ -242,3 +242,16 @@ def test_offline_input_that_overflows_or_cannot_be_encoded_is_named(run_ready, t
     _rewrite(path, lines, file="\ud800")
     assert "signature does not verify" in _failure(run_ready, path, "--pubkey", str(pub))
     assert run_ready("audit", "check-export", str(path), actor="aud").exit_code == 0
+
+
+@pytest.mark.parametrize(("stored", "said"), [
+    ("zz", "stored leaf hashes are not all readable"),
+    ("ab" * 32, "the manifest's checkpoint does not match this database's log")])
+def test_online_check_names_a_log_whose_stored_leaves_are_off(wf, run_ready, tmp_path, stored,
+                                                              said):
+    path = tmp_path / "log.jsonl"
+    _export(run_ready, path, "jsonl")
+    rewrite_history(wf, f"UPDATE wf_history SET leaf_hash = '{stored}' WHERE seq = 2")
+    result = run_ready("audit", "check-export", str(path), actor="aud")
+    assert_one_line_error(result, 1)
+    assert said in result.stderr

@@ -91,8 +91,7 @@ class Auditing:
         manifest must be signed with its key."""
         from workflow import exports
 
-        with self.db.read() as s:
-            return exports.check_export(s, self.db.scan, path, pubkey)
+        return exports.check_export(self.db.scan, path, pubkey)
 
     @staticmethod
     def check_export_offline(path: Path, *, pubkey: Path | None = None) -> dict[str, Any]:

@@ -349,8 +349,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_export(session: Session, scanner: Scanner, path: Path, pubkey: Path | None = None
-                 ) -> dict[str, Any]:
+def check_export(scanner: Scanner, path: Path, pubkey: Path | None = None) -> dict[str, Any]:
     """The file matches its manifest, and holds exactly the rows of the log the manifest's
     range selects up to its checkpoint: each as the log has it, in order, none left out, none
     repeated. The manifest's digest alone proves nothing (whoever edits the file can redo it):
@@ -362,8 +361,8 @@ def check_export(session: Session, scanner: Scanner, path: Path, pubkey: Path | 
     if _sha256(path) != manifest["sha256"]:
         raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
     size = manifest["checkpoint"]["size"]
-    tree = audit.leaves(session, size)
-    if len(tree) != size or audit.merkle.root_of(tree).hex() != manifest["checkpoint"]["root"]:
+    tree = _log_leaves(scanner, size)
+    if len(tree) != size or tree.root().hex() != manifest["checkpoint"]["root"]:
         raise audit.AuditFailure("the manifest's checkpoint does not match this database's log")
     selected = scanner.history_between(manifest["since"], manifest["until"], size)
     runs: list[tuple[int, int]] = []
@@ -371,10 +370,49 @@ def check_export(session: Session, scanner: Scanner, path: Path, pubkey: Path | 
         rows, first, last = _match(path, manifest, tree, (r[0] for r in selected), runs)
     _same_ends(path, manifest, first, last)
     if manifest["nodes"] is not None and manifest["nodes"] != subset.range_roots(
-            subset.missing(size, runs), lambda lo, hi: tree[lo:hi]):
+            subset.missing(size, runs), tree.between):
         raise audit.AuditFailure("the manifest's subtree hashes are not the log's (its rows "
                                  "would not check with --offline)")
     return _checked(path, manifest, rows, pubkey, "database")
+
+
+class PackedLeaves:
+    """The log's leaf hashes end to end (32 bytes each, not an object each) and the root they
+    make."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.frontier = audit.merkle.Frontier()
+
+    def append(self, leaf: bytes) -> None:
+        self.data += leaf
+        self.frontier.append(leaf)
+
+    def __len__(self) -> int:
+        return len(self.data) // 32
+
+    def __getitem__(self, index: int) -> bytes:
+        return bytes(self.data[32 * index:32 * index + 32])
+
+    def between(self, lo: int, hi: int) -> list[bytes]:
+        return [self[index] for index in range(lo, hi)]
+
+    def root(self) -> bytes:
+        return self.frontier.root()
+
+
+def _log_leaves(scanner: Scanner, size: int) -> PackedLeaves:
+    """The stored leaf hashes of the first ``size`` rows of the log."""
+    tree = PackedLeaves()
+    try:
+        for leaf in scanner.leaf_range(0, size):
+            if len(leaf) != 32:
+                raise ValueError
+            tree.append(leaf)
+    except ValueError:
+        raise audit.AuditFailure("the log's stored leaf hashes are not all readable; `workflow "
+                                 "audit verify` names what") from None
+    return tree
 
 
 def _same_ends(path: Path, manifest: dict[str, Any], first: int | None, last: int | None
@@ -444,7 +482,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
     return _checked(path, manifest, manifest["rows"], pubkey, "manifest")
 
 
-def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
+def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
            selected: Iterator[dict[str, Any]], runs: list[tuple[int, int]]
            ) -> tuple[int, int | None, int | None]:
     """Read the export's rows against the log's: each must equal its leaf, and they must be
@@ -483,7 +521,7 @@ def _match(path: Path, manifest: dict[str, Any], tree: list[bytes],
     return rows, first, last
 
 
-def _checked_seq(number: int, row: dict[str, Any], tree: list[bytes]) -> int:
+def _checked_seq(number: int, row: dict[str, Any], tree: PackedLeaves) -> int:
     """The row's seq, once the row is known to be that row of the log exactly."""
     seq = row.get("seq")
     if not audit.is_count(seq) or not 0 < seq <= len(tree):
