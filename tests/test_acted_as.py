@@ -23,6 +23,7 @@ from tests.conftest import (
 )
 from tests.test_audit_features import cli_json
 from workflow import Workflow
+from workflow.audit import AuditFailure
 
 
 def _last(wf: Workflow, ref: str) -> dict:
@@ -155,3 +156,34 @@ def test_a_role_list_that_is_not_one_is_named_even_with_its_hashes_redone(wf, ru
     shown = run_ready("history", ref, actor="aud")
     assert shown.exit_code == 0, shown.stderr
     assert "by ann " in shown.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_verify_names_a_role_the_process_does_not_admit_the_actor_under(wf, jobs):
+    """Rewritten with every hash redone, a decision by an admin who is also an approver that
+    claims to have been taken as the admin is named: approve_for_us admits only approvers (in
+    worker processes too)."""
+    from tests.test_tamper import reseal
+
+    wf.add_user("ada", ["admin", "approver"], actor="admin")
+    ref = to_state(wf, "nsc_review")
+    wf.fire(ref, "approve_for_us", actor="ada")
+    seq = _last(wf, ref)["seq"]
+    rewrite_history(wf, f"UPDATE wf_history SET acted_as = '[\"admin\"]' WHERE seq = {seq}")
+    reseal(wf)
+    with pytest.raises(AuditFailure) as caught:
+        wf.verify(jobs=jobs)
+    assert (caught.value.seq, caught.value.ref) == (seq, ref)
+    assert ("it says its actor acted as admin, but approve_for_us admits someone holding admin, "
+            "approver only as approver") in str(caught.value)
+
+
+def test_rows_of_another_process_version_are_not_judged_by_this_ones_permits(wf):
+    from tests.test_tamper import reseal
+
+    ref = to_state(wf, "nsc_review")
+    seq = _last(wf, ref)["seq"]
+    rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]', "
+                        f"process_version = 'transfer-request/0' WHERE seq = {seq}")
+    reseal(wf)
+    assert wf.verify()["rows"] == seq

@@ -72,7 +72,8 @@ def leaves(session: Session, size: int | None = None) -> list[bytes]:
 
 def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] | None = None,
            *, target: str | None = None, jobs: int | None = 1,
-           due_field: str | None = None) -> dict[str, Any]:
+           due_field: str | None = None, admission: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
     """Recompute every leaf and root, then check each record against its history.
 
     The log head, any rows past it, the refusal chain and the policy are read in one
@@ -104,7 +105,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if jobs > 1 and target is not None and size:
         from workflow import verify_jobs
 
-        frontier, records = verify_jobs.run(target, size, jobs, progress, due_field)
+        frontier, records = verify_jobs.run(target, size, jobs, progress, due_field,
+                                            admission)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress)
     if head[0] and _head_root(head) != frontier.root():
@@ -114,7 +116,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if isinstance(records, WorkflowError):
         raise records
     if records is None:
-        records = check_records(scanner, due_field)
+        records = check_records(scanner, due_field, admission)
     if isinstance(refusals, AuditFailure):
         raise refusals
     if isinstance(policy, AuditFailure):

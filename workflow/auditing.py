@@ -40,7 +40,8 @@ class Auditing:
             # workers open the database anew: not possible for a private in-memory one
             target = self.db.url if not self.db.is_sqlite or self.db.path else None
             result = audit.verify(s, self.db.scan, progress, target=target, jobs=jobs,
-                                  due_field=self.process.due_field)
+                                  due_field=self.process.due_field,
+                                  admission=self.process.admission())
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
                 result["consistency"]["signature_checked"] = pubkey is not None

@@ -172,12 +172,51 @@ def _decoded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def check_records(scanner: Scanner, due_field: str | None = None) -> int:
+def check_records(scanner: Scanner, due_field: str | None = None,
+                  admission: dict[str, Any] | None = None) -> int:
     """Each record's state, version, fields, drafter, drafting time, participants and due date
     equal what its history rows say (records and history read in one snapshot); ``due_field``
-    names the field the due date follows."""
+    names the field the due date follows. With ``admission`` (see
+    :meth:`workflow.process.Process.admission`), each row of that process version that keeps
+    the roles acted under keeps exactly those its permits admit the actor under."""
     with scanner.snapshot() as snapshot:
-        return _check_records(snapshot, due_field)
+        return _check_records(snapshot, due_field, Admission(admission))
+
+
+class Admission:
+    """Whether a row's roles acted under are those the process admits its actor under; the
+    answer for each (event, roles held, roles acted under, own record) is worked out once."""
+
+    def __init__(self, described: dict[str, Any] | None) -> None:
+        self.version = None if described is None else described["version"]
+        self.events: dict[str, list[list[Any]]] = {} if described is None else (
+            described["events"])
+        self._known: dict[tuple[Any, ...], str | None] = {}
+
+    def wrong(self, row: tuple[Any, ...], drafter: str) -> str | None:
+        """What is wrong with the row's roles acted under, if anything."""
+        _seq, _to, _changes, _ref, event, actor, _at, roles, acted_as, version = row
+        if acted_as is None or version != self.version or event not in self.events:
+            return None  # not kept, or another version's permits
+        key = (event, roles, acted_as, actor == drafter)
+        if key not in self._known:
+            self._known[key] = self._judged(event, roles, acted_as, actor == drafter)
+        return self._known[key]
+
+    def _judged(self, event: str, roles: Any, acted_as: Any, own: bool) -> str | None:
+        try:
+            held, acted = _decoded(roles), _decoded(acted_as)
+        except (TypeError, ValueError):
+            return "its roles are not readable (the row was altered)"
+        if not isinstance(held, list) or not isinstance(acted, list):
+            return "its roles are not readable (the row was altered)"
+        admitted = sorted({role for role, own_only in self.events[event]
+                           if role in held and (own or not own_only)})
+        if acted == admitted:
+            return None
+        return (f"it says its actor acted as {' and '.join(map(str, acted)) or 'nothing'}, but "
+                f"{event} admits someone holding {', '.join(map(str, held)) or 'no role'} "
+                f"only as {' and '.join(admitted) or 'nothing'}")
 
 
 def _decoded_json(value: Any) -> Any:
@@ -194,7 +233,7 @@ def _replayed(ref: str, rows: list[tuple[Any, ...]]) -> tuple[dict[str, Any], di
     leaves a record with."""
     data: dict[str, Any] = {}
     participants: dict[str, list[str]] = {}
-    for seq, _to, changes, row_ref, event, actor, _at in rows:
+    for seq, _to, changes, row_ref, event, actor, *_ in rows:
         if row_ref != ref:
             raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
         try:
@@ -232,7 +271,7 @@ def _day_text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else value.isoformat()
 
 
-def _check_records(snapshot: Scanner, due_field: str | None) -> int:
+def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
     for record, rows in snapshot.records_with_history():
         if record[0] is None:
@@ -243,7 +282,7 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
         if not rows:
             raise AuditFailure(f"{ref} has no history row at all", None, ref)
         data, participants = _replayed(ref, rows)
-        first_seq, _, _, _, first_event, first_actor, first_at = rows[0]
+        first_seq, _, _, _, first_event, first_actor, first_at = rows[0][:7]
         last_seq, last_to = rows[-1][:2]
         fields = _stored_dict(stored, "fields", last_seq, ref)
         if state != last_to:
@@ -268,6 +307,10 @@ def _check_records(snapshot: Scanner, due_field: str | None) -> int:
             raise AuditFailure(f"{ref} says it was drafted by {drafter} at "
                                f"{drafted.isoformat()}; its history says {first_actor} at {when}",
                                first_seq, ref)
+        for row in rows:
+            wrong = admission.wrong(row, drafter)
+            if wrong is not None:
+                raise AuditFailure(wrong, row[0], ref)
         if _stored_dict(joined, "participants", last_seq, ref) != participants:
             raise AuditFailure(f"{ref}'s participants differ from who its history says fired "
                                "its events", last_seq, ref)

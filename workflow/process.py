@@ -205,6 +205,15 @@ class Process:
         return (role not in self.create_roles and role != "admin"
                 and all(p.role != role for p in permits))
 
+    def admission(self) -> dict[str, Any]:
+        """Who each write admits, as plain data (verification reads it, in worker processes
+        too): this version, and for each event (``create`` and ``edit`` included) its permits
+        as ``[role, own]`` pairs."""
+        events = {e.name: [[p.role, p.own] for p in e.permits] for e in self.events}
+        events["create"] = [[role, False] for role in self.create_roles]
+        events["edit"] = [[p.role, p.own] for p in self.edit_permits]
+        return {"version": self.version, "events": events}
+
     def check_policy_subject(self, value: Any) -> str:
         """A policy subject in its canonical form (a country code upper-cased, say), so that an
         entry always names what the rules look up."""

@@ -290,9 +290,9 @@ class Scanner:
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,
-        due_on) with its history (seq, to, changes, ref, event, actor, at), the values as
-        stored (decoding them is the checker's, which can name the row a broken one belongs
-        to).
+        due_on) with its history (seq, to, changes, ref, event, actor, at, roles, acted_as,
+        process_version), the values as stored (decoding them is the checker's, which can name
+        the row a broken one belongs to; the roles as JSON text on either database).
 
         A merge of two ordered streams, so memory stays flat however large the log; history
         rows whose record is gone come with a record of (None, record id).
@@ -301,8 +301,10 @@ class Scanner:
             records = self._rows(raw, "SELECT id, ref, state, version, data, created_by, "
                                       "created_at, participants, due_on FROM wf_record "
                                       "ORDER BY id", name="records")
+            text = "" if self.sqlite else "::text"
             rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
-                                   "at FROM wf_history ORDER BY record_id, seq", name="rows")
+                                   f"at, roles{text}, acted_as{text}, process_version "
+                                   "FROM wf_history ORDER BY record_id, seq", name="rows")
             pending = next(rows, None)
             for record in records:
                 mine: list[tuple[Any, ...]] = []

@@ -52,7 +52,8 @@ def _work(task: dict[str, Any]) -> Verdict:
     try:
         scan = Database(task["target"]).scan
         if task["job"] == "records":
-            return ["ok", checks.check_records(scan, task.get("due_field"))]
+            return ["ok", checks.check_records(scan, task.get("due_field"),
+                                               task.get("admission"))]
         frontier = checks.check_rows(scan, task["start"], task["last"], size=task["size"],
                                      progress=lambda count: _say({"done": count}))
         return ["ok", frontier.size, [n.hex() for n in frontier.nodes]]
@@ -97,7 +98,8 @@ def _read(slot: int, out: IO[str], lines: queue.Queue[tuple[int, dict[str, Any] 
 
 
 def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | None,
-        due_field: str | None = None) -> tuple[merkle.Frontier, Any]:
+        due_field: str | None = None, admission: dict[str, Any] | None = None
+        ) -> tuple[merkle.Frontier, Any]:
     """Check the log in ``jobs`` ranges and the records beside them.
 
     Raises the rows' failure the sequential check would raise; otherwise returns the tree after
@@ -109,7 +111,7 @@ def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | Non
     parts = ranges(size, jobs)
     tasks = [{"job": "rows", "target": target, "start": start, "last": last, "size": size}
              for start, last in parts] + [{"job": "records", "target": target,
-                                          "due_field": due_field}]
+                                          "due_field": due_field, "admission": admission}]
     lines: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
     verdicts: dict[int, Verdict] = {}
     with contextlib.ExitStack() as stack:
