@@ -245,7 +245,7 @@ def test_offline_input_that_overflows_or_cannot_be_encoded_is_named(run_ready, t
 
 
 @pytest.mark.parametrize(("stored", "said"), [
-    ("zz", "stored leaf hashes are not all readable"),
+    ("zz", "stored leaf hashes are not all there or not readable"),
     ("ab" * 32, "the manifest's checkpoint does not match this database's log")])
 def test_online_check_names_a_log_whose_stored_leaves_are_off(wf, run_ready, tmp_path, stored,
                                                               said):

@@ -24,6 +24,7 @@ from workflow.ledger import (
     row_leaf,
     user_change_row,
 )
+from workflow.process import Permit, admitted_as
 from workflow.scan import Scanner
 
 BATCH = 2000
@@ -189,8 +190,9 @@ class Admission:
 
     def __init__(self, described: dict[str, Any] | None) -> None:
         self.version = None if described is None else described["version"]
-        self.events: dict[str, list[list[Any]]] = {} if described is None else (
-            described["events"])
+        self.events = {} if described is None else {
+            event: [Permit(role, own) for role, own in permits]
+            for event, permits in described["events"].items()}
         self._known: dict[tuple[Any, ...], str | None] = {}
 
     def wrong(self, row: tuple[Any, ...], drafter: str) -> str | None:
@@ -210,8 +212,7 @@ class Admission:
             return "its roles are not readable (the row was altered)"
         if not isinstance(held, list) or not isinstance(acted, list):
             return "its roles are not readable (the row was altered)"
-        admitted = sorted({role for role, own_only in self.events[event]
-                           if role in held and (own or not own_only)})
+        admitted = admitted_as(self.events[event], held, own)
         if acted == admitted:
             return None
         return (f"it says its actor acted as {' and '.join(map(str, acted)) or 'nothing'}, but "

@@ -168,10 +168,9 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
     with replacing(path, force=force) as out:
         rows, runs, digest = _write_rows(out, scanner, fmt, since, until, cp["size"], progress)
         nodes = _missing_roots(scanner, cp["size"], runs)  # before the file is in place
+    first, last = _ends(runs)
     manifest: dict[str, Any] = {
-        "file": path.name, "format": fmt, "rows": rows,
-        "first_seq": runs[0][0] + 1 if runs else None,
-        "last_seq": runs[-1][1] if runs else None,
+        "file": path.name, "format": fmt, "rows": rows, "first_seq": first, "last_seq": last,
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None, "sha256": digest, "checkpoint": cp,
         "nodes": [node.hex() for node in nodes],
@@ -183,6 +182,8 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
     return manifest
 
 
+UNREADABLE_LEAVES = ("the log's stored leaf hashes are not all there or not readable; "
+                     "`workflow audit verify` names what")
 RANGE_QUERIES = 64  # beyond this many subtrees to hash, one pass over the leaves is cheaper
 
 
@@ -195,8 +196,7 @@ def _missing_roots(scanner: Scanner, size: int, runs: list[tuple[int, int]]) -> 
             return subset.range_roots(ranges, scanner.leaf_range)
         return subset.range_roots(ranges, subset.slicer(scanner.leaf_range(0, size)))
     except ValueError:
-        raise audit.AuditFailure("the log's stored leaf hashes are not all there or not "
-                                 "readable; `workflow audit verify` names what") from None
+        raise audit.AuditFailure(UNREADABLE_LEAVES) from None
 
 
 def _write_rows(out: IO[str], scanner: Scanner, fmt: str, since: datetime | None,
@@ -365,10 +365,9 @@ def check_export(scanner: Scanner, path: Path, pubkey: Path | None = None) -> di
     if len(tree) != size or tree.root().hex() != manifest["checkpoint"]["root"]:
         raise audit.AuditFailure("the manifest's checkpoint does not match this database's log")
     selected = scanner.history_between(manifest["since"], manifest["until"], size)
-    runs: list[tuple[int, int]] = []
     with closing(selected):
-        rows, first, last = _match(path, manifest, tree, (r[0] for r in selected), runs)
-    _same_ends(path, manifest, first, last)
+        rows, runs = _match(path, manifest, tree, (r[0] for r in selected))
+    _same_ends(path, manifest, runs)
     if manifest["nodes"] is not None and manifest["nodes"] != subset.range_roots(
             subset.missing(size, runs), tree.between):
         raise audit.AuditFailure("the manifest's subtree hashes are not the log's (its rows "
@@ -406,17 +405,19 @@ def _log_leaves(scanner: Scanner, size: int) -> PackedLeaves:
     tree = PackedLeaves()
     try:
         for leaf in scanner.leaf_range(0, size):
-            if len(leaf) != 32:
-                raise ValueError
             tree.append(leaf)
     except ValueError:
-        raise audit.AuditFailure("the log's stored leaf hashes are not all readable; `workflow "
-                                 "audit verify` names what") from None
+        raise audit.AuditFailure(UNREADABLE_LEAVES) from None
     return tree
 
 
-def _same_ends(path: Path, manifest: dict[str, Any], first: int | None, last: int | None
-               ) -> None:
+def _ends(runs: list[tuple[int, int]]) -> tuple[int | None, int | None]:
+    """The first and last seq of rows at the runs' tree positions."""
+    return (runs[0][0] + 1, runs[-1][1]) if runs else (None, None)
+
+
+def _same_ends(path: Path, manifest: dict[str, Any], runs: list[tuple[int, int]]) -> None:
+    first, last = _ends(runs)
     if (first, last) != (manifest["first_seq"], manifest["last_seq"]):
         raise audit.AuditFailure(f"its manifest says rows {manifest['first_seq']} to "
                                  f"{manifest['last_seq']} but {path.name} holds rows {first} "
@@ -470,7 +471,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
     if rows != manifest["rows"]:
         raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
                                  f"{manifest['rows']}")
-    _same_ends(path, manifest, runs[0][0] + 1 if runs else None, runs[-1][1] if runs else None)
+    _same_ends(path, manifest, runs)
     try:
         root = subset.root(size, runs, subset.packed(runs, leaves), manifest["nodes"])
     except ValueError:
@@ -483,13 +484,13 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
 
 
 def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
-           selected: Iterator[dict[str, Any]], runs: list[tuple[int, int]]
-           ) -> tuple[int, int | None, int | None]:
+           selected: Iterator[dict[str, Any]]) -> tuple[int, list[tuple[int, int]]]:
     """Read the export's rows against the log's: each must equal its leaf, and they must be
-    the selected rows one for one. Returns (rows, first seq, last seq), and fills ``runs``
-    with their tree positions; the first row out of place is named once the file is read
-    (with the count, when that is off too)."""
-    rows, first, last = 0, None, None
+    the selected rows one for one. Returns the count and the runs of their tree positions; the
+    first row out of place is named once the file is read (with the count, when that is off
+    too)."""
+    rows = 0
+    runs: list[tuple[int, int]] = []
     problem: audit.AuditFailure | None = None
     want = next(selected, None)
     try:
@@ -499,11 +500,10 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
             if problem is not None:
                 continue
             if want is not None and seq == want["seq"]:
-                first = seq if first is None else first
-                last, want = seq, next(selected, None)
+                want = next(selected, None)
                 subset.extend(runs, seq - 1)
             else:
-                problem = _misplaced(path.name, number, row, want, last, manifest)
+                problem = _misplaced(path.name, number, row, want, _ends(runs)[1], manifest)
     except (ValueError, KeyError, TypeError, csv.Error) as error:
         raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
     except RecursionError:
@@ -518,7 +518,7 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
                                  problem.seq, problem.ref)
     if rows != expected:
         raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says {expected}")
-    return rows, first, last
+    return rows, runs
 
 
 def _checked_seq(number: int, row: dict[str, Any], tree: PackedLeaves) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
 from itertools import groupby
@@ -50,10 +50,6 @@ class UserRow:
     name: str
     roles: list[str]
     active: bool
-    # (id of a tuple of permits, whether the user drafted the record) -> (those permits, the
-    # roles they admit the user under): see writes.admitted_as
-    admitted: dict[tuple[int, bool], tuple[Any, list[str]]] = field(
-        default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def role_set(self) -> frozenset[str]:

@@ -6,7 +6,7 @@ Plain data and small functions only. A process module (such as ``states``) build
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -115,6 +115,13 @@ class Permit:
             return f"its drafter ({drafter})"
         article = "an" if self.role[0] in "aeiou" else "a"
         return f"{article} {self.role}"
+
+
+def admitted_as(permits: Iterable[Permit], roles: Collection[str], own_record: bool
+                ) -> list[str]:
+    """The roles (sorted) under which someone holding ``roles`` is admitted by ``permits``;
+    ``own_record``: they drafted the record. Empty: not admitted."""
+    return sorted({p.role for p in permits if p.role in roles and (own_record or not p.own)})
 
 
 @dataclass(frozen=True)

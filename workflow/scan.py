@@ -159,11 +159,15 @@ class Scanner:
                 yield r[0]
 
     def leaf_range(self, lo: int, hi: int) -> Iterator[bytes]:
-        """The stored leaf hashes of the rows at tree positions [lo, hi) (seq lo + 1 to hi)."""
+        """The stored leaf hashes of the rows at tree positions [lo, hi) (seq lo + 1 to hi);
+        ValueError at one that is not a SHA-256 in hex."""
         with self._connection() as raw:
             for r in self._rows(raw, "SELECT leaf_hash FROM wf_history WHERE seq > ? AND "
                                      "seq <= ? ORDER BY seq", (lo, hi), name="leaf_range"):
-                yield bytes.fromhex(r[0])
+                leaf = bytes.fromhex(r[0])
+                if len(leaf) != 32:
+                    raise ValueError("not a SHA-256")
+                yield leaf
 
     def history_matching(self, *, ref: str | None = None, actor: str | None = None,
                          event: str | None = None, state: str | None = None,

@@ -28,7 +28,7 @@ from workflow.errors import (
 )
 from workflow.fastpath import RecordRow, Tx, UserRow
 from workflow.ledger import encode
-from workflow.process import Context, Event, Permit, PolicyView, Process, Restriction
+from workflow.process import Context, Event, PolicyView, Process, Restriction, admitted_as
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -120,19 +120,6 @@ def edit_values(process: Process, fields: dict[str, Any], clear: Iterable[str] =
     if not parsed:
         raise InvalidInput("nothing to change: give at least one field")
     return parsed
-
-
-def admitted_as(permits: tuple[Permit, ...], user: UserRow, drafter: str) -> list[str]:
-    """The roles under which ``user`` is admitted by ``permits`` (sorted; empty: refused);
-    remembered by the user row, which a batch fires every event with."""
-    own = user.name == drafter
-    key = (id(permits), own)
-    known = user.admitted.get(key)
-    if known is not None and known[0] is permits:
-        return known[1]
-    roles = sorted({p.role for p in permits if p.admits(user.name, user.role_set, drafter)})
-    user.admitted[key] = (permits, roles)
-    return roles
 
 
 class Writing:
@@ -333,7 +320,8 @@ class Writing:
             if record.state not in self.process.edit_states:
                 raise Refused("edit", "state", f"{record.ref} is {record.state}; edits are "
                               f"allowed only while {' or '.join(self.process.edit_states)}")
-            acted_as = admitted_as(self.process.edit_permits, user, record.created_by)
+            acted_as = admitted_as(self.process.edit_permits, user.role_set,
+                                   actor == record.created_by)
             if not acted_as:
                 who = " or ".join(p.describe(record.created_by)
                                   for p in self.process.edit_permits)
@@ -478,8 +466,8 @@ class Writing:
         if text is None:
             text = consulted[subjects] = encode(ctx.policy.consulted_record())
         self._append(tx, record, spec.name, record.state, dest, user,
-                     admitted_as(spec.permits, user, record.created_by), now, reason, changes,
-                     text)
+                     admitted_as(spec.permits, user.role_set, user.name == record.created_by),
+                     now, reason, changes, text)
         return dest
 
 
