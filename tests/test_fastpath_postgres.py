@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from tests.conftest import draft
-from workflow import Workflow, fastpath, merkle
+from workflow import Workflow, fastpath, merkle, prepared
 from workflow.errors import Conflict, WorkflowError
 from workflow.models import LogHead, Record, RefCounter
 
@@ -68,6 +68,19 @@ def _round_trips(wf: Workflow, action: Callable[[], Any]) -> tuple[int, list[str
     return sum("\tReadyForQuery\t" in line for line in lines), sent
 
 
+def _spelled(wf: Workflow, query: str) -> list[str]:
+    """The statements of a query sent on the held connection, each prepared one as the SQL it
+    stands for (values left out)."""
+    known = prepared.on(wf.db.fast._held.driver_connection)
+    names = {name: sql for sql, name in known.names.items()}
+    statements = []
+    for text in query.strip('"').split("; "):
+        if text.startswith("EXECUTE "):
+            text = names[text.removeprefix("EXECUTE ").split("(")[0]]
+        statements.append(text)
+    return statements
+
+
 def _kept(wf: Workflow) -> tuple[int, int, list[tuple[str, int, int]]]:
     with wf.db.read() as s:
         return (len(s.exec(select(Record)).all()), s.exec(select(LogHead)).one().size,
@@ -86,8 +99,9 @@ def test_a_firing_begins_and_commits_within_its_two_round_trips(pg):
     pg.fire(first, "submit", actor="dan")  # the writer now holds its connection
     trips, sent = _round_trips(pg, lambda: pg.fire(second, "submit", actor="dan"))
     assert trips == 2
-    assert sent[0].startswith('"BEGIN; ') and sent[-1].endswith('; COMMIT"')
-    assert sent[-1].startswith('"WITH updated AS (UPDATE wf_record ')  # the writes: one statement
+    assert sent[0].startswith('"BEGIN; EXECUTE ') and sent[-1].endswith('; COMMIT"')
+    [writes] = _spelled(pg, sent[-1])[:-1]  # the writes: one statement, prepared by the first
+    assert writes.startswith("WITH updated AS (UPDATE wf_record ")
     assert pg.get(second)["state"] == "nsc_review"
     assert pg.verify()["rows"] == 4
     assert _clean(pg)
@@ -99,7 +113,8 @@ def test_an_edit_and_a_draft_send_begin_and_commit_with_their_statements(pg):
     assert trips == 2  # read as a firing reads, written as a firing writes
     for action in (lambda: pg.edit(ref, actor="dan", end_user="US Air Force"), lambda: draft(pg)):
         _, sent = _round_trips(pg, action)
-        assert sent[0].startswith('"BEGIN; SELECT size, frontier FROM wf_log_head')
+        assert sent[0].startswith('"BEGIN; ')
+        assert _spelled(pg, sent[0])[1] == fastpath.HEAD_SQL + " FOR UPDATE"
         assert sent[-1].endswith('; COMMIT"')
     assert pg.get(ref)["end_user"] == "US Air Force"
     assert pg.verify()["rows"] == 4

@@ -144,7 +144,10 @@ class Database:
                 )
                 _configure_sqlite(self.engine)
             else:
-                self.engine = create_engine(self.url, pool_pre_ping=False)
+                # psycopg's own automatic preparing would answer a rollback with DEALLOCATE ALL,
+                # taking the fast path's prepared statements with it (workflow.prepared)
+                self.engine = create_engine(self.url, pool_pre_ping=False,
+                                            connect_args={"prepare_threshold": None})
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)

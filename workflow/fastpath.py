@@ -17,7 +17,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from workflow import interrupts, merkle
+from workflow import interrupts, merkle, prepared
 from workflow.clock import iso
 from workflow.errors import Conflict, WorkflowError
 from workflow.ledger import assemble, chain_link, encode, refusal_row
@@ -228,14 +228,20 @@ class Tx:
     def _together(self, statements: list[tuple[str, tuple[Any, ...]]]
                   ) -> list[tuple[int, list[tuple[Any, ...]]]]:
         """PostgreSQL: several statements sent as one query, so in one round trip (values
-        bound by the client, which psycopg allows only that way); each one's row count and
-        rows, in order. Cheaper here than pipeline mode for a handful of statements."""
+        bound by the client, which psycopg allows only that way), each prepared once per
+        connection (:mod:`workflow.prepared`); each one's row count and rows, in order.
+        Cheaper here than pipeline mode for a handful of statements."""
         begin = self._begin
         if begin:
             statements = [("BEGIN", ()), *statements]
+        known = prepared.on(self.raw)
+        query, preparing = known.query(statements)
         cursor = self._client_cursor
-        cursor.execute("; ".join(sql.replace("?", "%s") for sql, _ in statements),
-                       tuple(value for _, values in statements for value in values))
+        try:
+            cursor.execute(query, tuple(value for _, values in statements for value in values))
+        except BaseException as error:
+            known.failed(preparing, error)
+            raise
         if begin:
             self._begin, self._began = False, True
         results = []
@@ -243,7 +249,7 @@ class Tx:
             rows = cursor.fetchall() if cursor.description is not None else []
             results.append((cursor.rowcount, rows))
             if not cursor.nextset():
-                return results[1:] if begin else results
+                return results[preparing + begin:]
 
     def lock_head(self) -> None:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock
