@@ -234,6 +234,9 @@ class Tx:
         begin = self._begin
         if begin:
             statements = [("BEGIN", ()), *statements]
+        from psycopg.pq import ExecStatus
+
+        tuples = ExecStatus.TUPLES_OK
         known = prepared.on(self.raw)
         query, preparing = known.query(statements)
         cursor = self._client_cursor
@@ -246,7 +249,8 @@ class Tx:
             self._begin, self._began = False, True
         results = []
         while True:
-            rows = cursor.fetchall() if cursor.description is not None else []
+            # the result's status, not its description: that builds a column object per field
+            rows = cursor.fetchall() if cursor.pgresult.status == tuples else []
             results.append((cursor.rowcount, rows))
             if not cursor.nextset():
                 return results[preparing + begin:]
