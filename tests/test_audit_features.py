@@ -292,6 +292,16 @@ def test_as_of_with_a_non_utc_moment_equals_the_same_utc_moment(wf, timeline):
                 [_without_as_of(r) for r in wf.list_as_of(moment)], (zone, moment)
 
 
+def test_as_of_the_calendars_last_day_is_the_log_as_it_stands(wf, timeline, run_ready):
+    """Within a day of the end of year 9999 no later row is looked for beyond it."""
+    live = [_without_as_of(wf.get(ref)) for ref in timeline["refs"].values()]
+    assert [_without_as_of(r) for r in wf.list_as_of("9999-12-31")] == live
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert _without_as_of(wf.get_as_of(timeline["refs"]["A"], last)) == live[0]
+    listed = cli_json(run_ready, "request", "list", "--as-of", "9999-12-31")
+    assert [r["ref"] for r in listed] == list(timeline["refs"].values())
+
+
 def test_request_show_and_list_as_of_on_the_cli(run_ready, timeline):
     seen, refs = timeline["seen"], timeline["refs"]
     moment, recorded = seen["A"][2]  # nsc_review

@@ -231,29 +231,44 @@ class Tx:
         bound by the client, which psycopg allows only that way), each prepared once per
         connection (:mod:`workflow.prepared`); each one's row count and rows, in order.
         Cheaper here than pipeline mode for a handful of statements."""
+        from psycopg.pq import ExecStatus
+
         begin = self._begin
         if begin:
             statements = [("BEGIN", ()), *statements]
-        from psycopg.pq import ExecStatus
-
-        tuples = ExecStatus.TUPLES_OK
-        known = prepared.on(self.raw)
-        query, preparing = known.query(statements)
-        cursor = self._client_cursor
+        values = tuple(value for _, more in statements for value in more)
         try:
-            cursor.execute(query, tuple(value for _, values in statements for value in values))
-        except BaseException as error:
-            known.failed(preparing, error)
-            raise
+            leading = self._send(statements, values)
+        except Exception as error:
+            # a statement the server lost in the query that opens the transaction: nothing is
+            # done yet, so roll back and send it once more, with the statements prepared afresh
+            if not (begin and prepared.lost(error)):
+                raise
+            self._client_cursor.execute("ROLLBACK")
+            leading = self._send(statements, values)
         if begin:
             self._begin, self._began = False, True
+        cursor = self._client_cursor
+        tuples = ExecStatus.TUPLES_OK
         results = []
         while True:
             # the result's status, not its description: that builds a column object per field
             rows = cursor.fetchall() if cursor.pgresult.status == tuples else []
             results.append((cursor.rowcount, rows))
             if not cursor.nextset():
-                return results[preparing + begin:]
+                return results[leading + begin:]
+
+    def _send(self, statements: list[tuple[str, tuple[Any, ...]]],
+              values: tuple[Any, ...]) -> int:
+        """Send the statements as one query; how many results come before their own."""
+        known = prepared.on(self.raw)
+        try:
+            query, leading = known.query(statements)
+            self._client_cursor.execute(query, values)
+        except BaseException:
+            known.failed()
+            raise
+        return leading
 
     def lock_head(self) -> None:
         """Read and lock the log head first, as every writer does: one lock order, no deadlock

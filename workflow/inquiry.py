@@ -67,8 +67,11 @@ def rows_by_record(session: Session, ref: str | None = None,
     if ref is not None:
         conditions += [History.record_id == record_id(ref), History.ref == ref]
     if until is not None:
-        later = session.exec(select(func.min(History.seq)).where(
-            History.at > until, History.at <= until + CLOCK_SKEW)).one()
+        try:
+            window = [History.at > until, History.at <= until + CLOCK_SKEW]
+        except OverflowError:  # within a day of the calendar's end: no bound above
+            window = [History.at > until]
+        later = session.exec(select(func.min(History.seq)).where(*window)).one()
         conditions.append(History.at <= until)
         if later is not None:
             conditions.append(History.seq < later)

@@ -5,11 +5,14 @@ query protocol allows, and that protocol parses and plans every statement every 
 ``PREPARE`` and ``EXECUTE`` keep that single round trip and plan each statement once per
 connection: the first query that needs a statement carries its ``PREPARE`` ahead of its use.
 
-A prepared statement outlives a rolled-back transaction, and a query that fails part way may or
-may not have run its ``PREPARE``s; after such a failure the connection's later statements take
-new names, so no name is ever prepared twice or used unprepared. Statements live as long as the
-server session: a connection pooler in front of PostgreSQL must keep each client on one session
-(PgBouncer's session mode), as it must for any session state.
+The fast path owns every prepared statement of its connections (psycopg's own preparing is
+switched off on them, see :mod:`workflow.database`). A prepared statement outlives a
+rolled-back transaction, and a query that fails part way may or may not have run its
+``PREPARE``s; so after any failed query the next one starts with ``DEALLOCATE ALL`` and
+prepares what it needs afresh: no name is used unprepared or prepared twice, and a session never
+holds more than :data:`LIMIT` of them. Statements live as long as the server session: a
+connection pooler in front of PostgreSQL must keep each client on one session (PgBouncer's
+session mode), as it must for any session state.
 """
 
 from __future__ import annotations
@@ -33,40 +36,48 @@ def numbered(sql: str) -> str:
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
 
 
+def lost(error: BaseException) -> bool:
+    """The server no longer runs a prepared statement as prepared: someone else deallocated
+    it, or a column it returns changed type since."""
+    from psycopg import errors
+
+    return isinstance(error, errors.InvalidSqlStatementName) or (
+        isinstance(error, errors.FeatureNotSupported) and "cached plan" in str(error))
+
+
 class Prepared:
     """The statements one connection has prepared, by their text."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
-        self.generation = 0  # raised after a failed query that prepared: fresh names
+        self.stale = False  # a query failed: what the server holds is not known
 
     def query(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[str, int]:
         """The statements as one query for a client-binding cursor (``%s`` placeholders), with
-        the ``PREPARE``s they need first; and how many results those ``PREPARE``s add."""
-        preparing: list[str] = []
+        the ``PREPARE``s they need first; and how many results come before the statements'
+        own. Call :meth:`failed` if the query is not answered in full."""
+        leading = ["DEALLOCATE ALL"] if self.stale else []
+        if self.stale:
+            self.names.clear()
+            self.stale = False
         texts: list[str] = []
         short = len(statements) <= SHORT
         for sql, values in statements:
             name = self.names.get(sql) if short and sql not in UNPREPARED else None
             if name is None and short and sql not in UNPREPARED and len(self.names) < LIMIT:
-                name = self.names[sql] = f"wf_{self.generation}_{len(self.names)}"
-                preparing.append(f"PREPARE {name} AS {numbered(sql)}")
+                name = self.names[sql] = f"wf_{len(self.names)}"
+                leading.append(f"PREPARE {name} AS {numbered(sql)}")
             if name is None:
                 texts.append(sql.replace("?", "%s"))
             else:
                 marks = ", ".join(["%s"] * len(values))
                 texts.append(f"EXECUTE {name}({marks})" if values else f"EXECUTE {name}")
-        return "; ".join([*preparing, *texts]), len(preparing)
+        return "; ".join([*leading, *texts]), len(leading)
 
-    def failed(self, prepared: int, error: BaseException) -> None:
-        """A query failed. If it prepared, which of its statements the server kept is unknown;
-        if the server had lost some (``DEALLOCATE`` or ``DISCARD`` sent by someone else), the
-        next query prepares every statement again."""
-        from psycopg.errors import InvalidSqlStatementName
-
-        if prepared or isinstance(error, InvalidSqlStatementName):
-            self.names.clear()
-            self.generation += 1
+    def failed(self) -> None:
+        """A query built by :meth:`query` failed or was interrupted, before or after it reached
+        the server: the next one clears the server's statements and prepares afresh."""
+        self.stale = True
 
 
 _by_connection: weakref.WeakKeyDictionary[Any, Prepared] = weakref.WeakKeyDictionary()
