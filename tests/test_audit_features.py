@@ -381,6 +381,9 @@ LOG_FILTERS = [
                   "--actor", "dora"], [3, 5], id="combined"),
     pytest.param(["--since", "2026-11-25T19:00:00+09:00"], [2, 3, 4, 5, 6, 7, 8],
                  id="since-with-offset"),
+    pytest.param(["--since", "0999-01-01"], [1, 2, 3, 4, 5, 6, 7, 8], id="since-year-999"),
+    pytest.param(["--until", "0999-01-01"], [], id="until-year-999"),
+    pytest.param(["--until", "0001-01-01"], [], id="until-year-1"),
 ]
 
 

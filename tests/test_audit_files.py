@@ -195,6 +195,23 @@ def test_an_existing_output_file_is_kept_unless_forced(db_target, run_ready, sto
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.parametrize("half", ["private", "public"])
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_a_key_is_never_written_over_even_forced(db_target, run_ready, story, tmp_path, command,
+                                                 half):
+    cp = tmp_path / "kept-cp.json"
+    checkpoint_file(run_ready, cp)
+    key = tmp_path / "signing.key"
+    assert run_ready("audit", "keygen", "-o", str(key), actor="aud").exit_code == 0
+    target = key if half == "private" else key.with_name("signing.key.pub")
+    before = bytes_of([key, key.with_name("signing.key.pub")])
+    line = assert_one_line_error(run_ready(*WRITERS[command](target, cp), "--force",
+                                           actor="aud"), 2)
+    assert f"{target} holds a key" in line
+    assert bytes_of([key, key.with_name("signing.key.pub")]) == before
+    assert not Path(f"{target}.manifest.json").exists()
+
+
 def test_a_kept_checkpoint_is_not_replaced_by_a_second_run(wf, run_ready, story, tmp_path,
                                                            clock):
     cp = tmp_path / "cp-1.json"

@@ -74,9 +74,22 @@ def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool)
                 raise InvalidInput(f"{path} is the database's own file {own}; never written "
                                    "over, not even with --force")
         refuse_special(path)
+        refuse_key(path)
         if not force and os.path.lexists(path):
             raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
                                "replace it)")
+
+
+def refuse_key(path: Path) -> None:
+    """A file holding a key (PEM, as ``audit keygen`` writes them) is never replaced, not even
+    with --force: a lost signing key or trust anchor cannot be had back."""
+    try:
+        with path.open("rb") as existing:
+            start = existing.read(64)
+    except OSError:
+        return  # nothing there (or nothing readable): writing it will tell
+    if start.startswith(b"-----BEGIN ") and b"KEY-----" in start:
+        raise InvalidInput(f"{path} holds a key; never written over, not even with --force")
 
 
 def refuse_special(path: Path) -> None:
@@ -113,6 +126,7 @@ def replacing(path: Path, *, force: bool) -> Iterator[IO[str]]:
             raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
                                "replace it)")
         refuse_special(path)
+        refuse_key(path)
         os.replace(temp, path)
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror}") from None

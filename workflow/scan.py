@@ -201,7 +201,8 @@ class Scanner:
 
     def _moment_in(self, moment: datetime) -> Any:
         utc = as_utc(moment)
-        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc
+        # as SQLAlchemy stores them, the year in four digits (strftime's %Y may not pad it)
+        return utc.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else utc
 
     def history_between(self, since: datetime | None, until: datetime | None, max_seq: int
                         ) -> Iterator[tuple[dict[str, Any], int, str, str]]:
