@@ -154,7 +154,8 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
         emit_json(result)
     else:
         click.echo(f"ok: {result['rows']} rows of {result['ref']} are in the log of "
-                   f"{result['checkpoint_size']} rows")
+                   f"{result['checkpoint_size']} rows, from its drafting on, none left out "
+                   "between them")
 
 
 @audit.command("refusals")

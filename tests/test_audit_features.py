@@ -738,7 +738,8 @@ def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
     assert [e["index"] for e in bundle["rows"]] == [0, 1, 3, 5, 7]
     result = check_proof(proven["path"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == f"ok: 5 rows of {ref} are in the log of 8 rows"
+    assert result.stdout.strip() == (f"ok: 5 rows of {ref} are in the log of 8 rows, from its "
+                                     "drafting on, none left out between them")
     as_json = check_proof(proven["path"], "--json")
     assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
                                             "signed": False, "signature_checked": False}
@@ -792,6 +793,43 @@ def test_a_forged_proof_file_fails_check_proof(wf, proven, forge, needle):
     assert proven["ref"] in line
     with pytest.raises(AuditFailure):
         wf.check_proof(bundle)
+
+
+LEFT_OUT = [
+    pytest.param(lambda rows: rows[:2] + rows[3:], "row 6", "rows between them were left out",
+                 id="a-decision-between"),
+    pytest.param(lambda rows: rows[1:], "row 2", "drafting, with which its proof begins",
+                 id="the-drafting"),
+    pytest.param(lambda rows: [], None, "holds none of", id="every-row"),
+    pytest.param(lambda rows: [rows[0], rows[2], rows[1], *rows[3:]], "row 2",
+                 "listed after row 4", id="reordered"),
+]
+
+
+@pytest.mark.parametrize(("cut", "where", "needle"), LEFT_OUT)
+def test_a_proof_with_rows_left_out_fails_check_proof(wf, proven, cut, where, needle):
+    """Every row left holds its inclusion proof, but the request's history no longer runs
+    from its drafting, each row leaving the state the one before entered."""
+    bundle = json.loads(proven["path"].read_text())
+    assert [e["row"]["event"] for e in bundle["rows"]] == [
+        "create", "edit", "submit", "return", "submit"]
+    bundle["rows"] = cut(bundle["rows"])
+    proven["path"].write_text(json.dumps(bundle))
+    line = assert_one_line_error(check_proof(proven["path"]), 1)
+    assert needle in line and proven["ref"] in line
+    if where is not None:
+        assert where in line
+    with pytest.raises(AuditFailure, match=needle):
+        wf.check_proof(bundle)
+
+
+def test_prove_refuses_a_request_drafted_after_the_checkpoint(run_ready, trail, tmp_path, wf):
+    _checkpoint(run_ready, tmp_path / "cp.json")
+    later = draft(wf)
+    result = run_ready("audit", "prove", later, "--checkpoint", str(tmp_path / "cp.json"),
+                       "-o", str(tmp_path / "p.json"), actor="aud")
+    assert "drafted after it" in assert_one_line_error(result, 1)
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_a_proof_against_a_signed_checkpoint_checks_with_its_key(run_ready, trail, tmp_path):

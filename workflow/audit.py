@@ -36,7 +36,7 @@ from workflow.checks import (
     check_users,
 )
 from workflow.clock import iso
-from workflow.errors import InvalidInput, WorkflowError
+from workflow.errors import InvalidInput, NotFound, WorkflowError
 from workflow.ledger import canonical, chain_link, row_leaf
 from workflow.models import (
     GENESIS,
@@ -323,6 +323,9 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
         for row in stream(session, History.record_id == record_id(ref), History.ref == ref,
                           History.seq <= size)
     ]
+    if not rows:
+        raise NotFound(f"{ref} has no rows in the log of {size} rows the checkpoint covers "
+                       "(it was drafted after it)")
     return {"checkpoint": cp, "ref": ref, "rows": rows}
 
 
@@ -337,6 +340,7 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
         check_signature(cp, pubkey)
     size, root = cp["size"], bytes.fromhex(cp["root"])
     seen: set[int] = set()
+    before: dict[str, Any] | None = None
     for number, entry in enumerate(rows, 1):
         row, index, proof = _proof_entry(entry, number)
         seq = row.get("seq")
@@ -349,8 +353,32 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
         if not merkle.verify_inclusion(index, size, row_leaf(row), proof, root):
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
                                seq, ref)
+        gap = _gap(before, row, ref)
+        if gap is not None:
+            raise AuditFailure(gap, seq, ref)
+        before = row
+    if not rows:
+        raise AuditFailure(f"the proof holds none of {ref}'s rows; it begins with its drafting",
+                           None, ref)
     return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
             "signed": "signature" in cp, "signature_checked": pubkey is not None}
+
+
+def _gap(before: dict[str, Any] | None, row: dict[str, Any], ref: str) -> str | None:
+    """Why a proof's row cannot follow the one before it in the request's history: a proof
+    runs from the drafting in log order, each row leaving the state the one before entered, so
+    rows left out before or between those it holds show. (Rows after its last cannot show:
+    nothing in a row points to the next; `audit verify` on the database checks those.)"""
+    if before is None:
+        if row.get("event") != "create" or row.get("from") is not None:
+            return f"it is not {ref}'s drafting, with which its proof begins (rows left out)"
+        return None
+    if row["seq"] <= before["seq"]:
+        return f"it is listed after row {before['seq']} (a proof keeps the log's order)"
+    if row.get("from") != before.get("to"):
+        return (f"it leaves {row.get('from')}, but row {before['seq']} before it left "
+                f"{ref} {before.get('to')}: rows between them were left out")
+    return None
 
 
 def _proof_entry(entry: Any, number: int) -> tuple[dict[str, Any], int, list[bytes]]:
