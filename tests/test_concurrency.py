@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -241,3 +244,29 @@ def test_an_admin_disabled_meanwhile_cannot_act_after_it(wf, db_target, clock, m
     assert refused.value.rule == "active-user"
     active = {u["name"] for u in wf.users() if "admin" in u["roles"] and u["active"]}
     assert active == {"admin", "third"}
+
+
+# -- several inits at once ------------------------------------------------------------------------
+
+
+def test_inits_at_once_on_a_new_database_all_succeed_and_one_initialises(db_target):
+    """The schema is migrated by one process at a time; the others wait, find it done, and
+    find the first one's admin."""
+    script = shutil.which("workflow")
+    assert script, "the workflow console script is not installed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    inits = [subprocess.Popen([script, "--db", db_target, "--as", f"adm{n}", "init"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for n in range(4)]
+    done = [(p.wait(timeout=120), "".join(p.communicate())) for p in inits]
+    assert [code for code, _ in done] == [0] * 4, done
+    firsts = [out for _, out in done if "with admin" in out]
+    assert len(firsts) == 1, done
+    assert all("already initialised; nothing changed" in out for _, out in done
+               if out not in firsts), done
+    wf = Workflow(db_target)
+    try:
+        assert [u["name"] for u in wf.users()] == [firsts[0].split("'")[1]]
+        assert wf.verify()["rows"] == 0
+    finally:
+        wf.close()

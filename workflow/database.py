@@ -209,7 +209,7 @@ class Database:
         if revision not in schema.known_revisions():
             self.check_schema()
         try:
-            schema.upgrade(self.engine)
+            schema.upgrade(self._writer)
         except DBAPIError as error:
             raise _database_error(error) from None
 
@@ -255,7 +255,7 @@ class Database:
                         id=1, size=0, frontier=[], refusals=0, refusal_chain=models.GENESIS))
                 schema.stamp(self.engine)
             else:
-                schema.upgrade(self.engine)
+                schema.upgrade(self._writer)
         except DBAPIError as error:
             raise _database_error(error) from None
 

@@ -58,9 +58,15 @@ def current(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, target: str = "head") -> None:
+    """Migrate in one transaction, one process at a time: a second process (two `init`s at
+    once on a new database) waits, then finds the revision the first left and has nothing to
+    do. SQLite: ``engine`` begins with BEGIN IMMEDIATE (the database's write engine);
+    PostgreSQL: an advisory lock held to the transaction's end."""
     from alembic import command
 
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('workflow schema'))"))
         command.upgrade(_config(conn), target)
 
 
