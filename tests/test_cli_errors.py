@@ -372,6 +372,11 @@ def test_malformed_user_name_is_exit_2(run_ready, name):
     _check_refused(run_ready, "admin", ["user", "add", "--role", "drafter", "--", name], 2, None)
 
 
+def test_a_name_with_a_letter_outside_ascii_is_told_what_is_allowed(run_ready):
+    _check_refused(run_ready, "admin", ["user", "add", "--role", "drafter", "émile"], 2,
+                   "ASCII letters")
+
+
 def test_unknown_policy_kind_is_exit_2(run_ready):
     argv = ["policy", "add", "FR", "--kind", "war", "--since", "2026-01-01", "--reason", "r"]
     _check_refused(run_ready, "admin", argv, 2, "kind")

@@ -131,3 +131,5 @@ def test_an_optional_field_can_be_cleared_and_the_change_is_recorded(wf, run_rea
         run_ready("request", "edit", ref, "--clear", "item", actor="dan"), 2)
     assert "nothing changed" in run_ready("request", "edit", ref, "--clear", "note",
                                           actor="dan").stderr
+    twice = run_ready("request", "edit", ref, "--clear", "note", "--clear", "note", actor="dan")
+    assert twice.exit_code == 0 and "nothing changed" in twice.stderr  # cleared once

@@ -19,7 +19,8 @@ ADMIN = "admin"
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput(
-            f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
+            f"user name {name!r}: use 1-64 ASCII letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
         )
     return name
 

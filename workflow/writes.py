@@ -109,7 +109,7 @@ def edit_values(process: Process, fields: dict[str, Any], clear: Iterable[str] =
                 ) -> dict[str, Any]:
     """What an edit would set (None: cleared), checked before anything is looked up."""
     parsed = parse_fields(process, fields, creating=False)
-    for name in clear:
+    for name in dict.fromkeys(clear):  # the same field cleared twice is cleared once
         spec = process.field(name)
         if not spec.editable or spec.required:
             raise InvalidInput(f"{name}: cannot be cleared (it is "
