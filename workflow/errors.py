@@ -55,3 +55,9 @@ class NotInitialised(WorkflowError):
 
 class Busy(WorkflowError):
     """Another writer held the database longer than the busy timeout (and the retries)."""
+
+
+class Replan(Busy):
+    """A prepared statement was lost in the middle of a transaction (deallocated, or a column
+    it returns changed type): the transaction was rolled back, to be tried again from the
+    start with its statements prepared afresh."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from workflow import interrupts, merkle, prepared
 from workflow.clock import iso
-from workflow.errors import Conflict, WorkflowError
+from workflow.errors import Conflict, Replan, WorkflowError
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
 
@@ -240,10 +240,12 @@ class Tx:
         try:
             leading = self._send(statements, values)
         except Exception as error:
-            # a statement the server lost in the query that opens the transaction: nothing is
-            # done yet, so roll back and send it once more, with the statements prepared afresh
-            if not (begin and prepared.lost(error)):
+            if not prepared.lost(error):
                 raise
+            if not begin:  # the transaction's earlier work is lost with it: all of it again
+                raise Replan("a prepared statement was lost; trying again") from None
+            # in the query that opens the transaction nothing is done yet: roll back and send
+            # it once more, with the statements prepared afresh
             self._client_cursor.execute("ROLLBACK")
             leading = self._send(statements, values)
         if begin:

@@ -38,11 +38,13 @@ def numbered(sql: str) -> str:
 
 def lost(error: BaseException) -> bool:
     """The server no longer runs a prepared statement as prepared: someone else deallocated
-    it, or a column it returns changed type since."""
+    it, or a column it returns changed type since ("cached plan must not change result type",
+    told by where the server raised it: the message itself may be translated)."""
     from psycopg import errors
 
     return isinstance(error, errors.InvalidSqlStatementName) or (
-        isinstance(error, errors.FeatureNotSupported) and "cached plan" in str(error))
+        isinstance(error, errors.FeatureNotSupported)
+        and error.diag.source_function == "RevalidateCachedQuery")
 
 
 class Prepared:

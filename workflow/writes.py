@@ -23,6 +23,7 @@ from workflow.errors import (
     InvalidInput,
     NotFound,
     Refused,
+    Replan,
     UnknownUser,
     WorkflowError,
 )
@@ -45,6 +46,8 @@ def retrying(attempt: Callable[[], T], waiting: Callable[[str], None] | None = N
     for tried in range(1, RETRIES):
         try:
             return attempt()
+        except Replan:
+            continue  # nothing to wait for
         except Busy:
             if waiting is not None:
                 waiting(f"the database is busy with another writer; waiting again (try "
