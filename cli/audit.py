@@ -104,7 +104,7 @@ def audit_keygen(app: App, output: Path, as_json: bool) -> None:
     """Make an Ed25519 key pair for signing checkpoints (never stored in the database)."""
     from workflow import signing
 
-    # an existing key is refused by keygen itself, --force or not
+    signing.refuse_existing(output)  # an existing file is refused, --force or not
     _refuse(app, output, True, "keys are written to files; give a file name",
             output.with_name(output.name + ".pub"))
     private, public = signing.keygen(output)
@@ -234,9 +234,10 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
     """Stream history rows to a file, with a manifest beside it: count, checkpoint, SHA-256,
     and the hashes that let `check-export --offline` tie the rows to the checkpoint without
     the database."""
-    from workflow.exports import manifest_path
+    from workflow.exports import manifest_path, refuse_signing_key
 
     span(since, until)  # in order, said before the database is opened
+    refuse_signing_key([output, manifest_path(output)], key)
     _refuse(app, output, force, "an export needs a file, for its manifest goes beside it",
             manifest_path(output))
     wf = app.user_workflow()

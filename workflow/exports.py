@@ -80,6 +80,13 @@ def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool)
                                "replace it)")
 
 
+def refuse_signing_key(paths: Iterable[Path], key: Path | None) -> None:
+    """An output that is the very key signing it is named as such."""
+    for output in paths:
+        if key is not None and _same_file(output, key):
+            raise InvalidInput(f"{output} is the signing key {key}; never written over")
+
+
 def refuse_key(path: Path) -> None:
     """A file holding a key (PEM, as ``audit keygen`` writes them) is never replaced, not even
     with --force: a lost signing key or trust anchor cannot be had back."""
@@ -174,10 +181,8 @@ def export(session: Session, scanner: Scanner, path: Path, fmt: str, since: date
         raise InvalidInput(f"unknown export format {fmt!r}; use csv or jsonl")
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
+    refuse_signing_key([path, manifest_path(path)], key)
     refuse_outputs([path, manifest_path(path)], database, force=force)
-    for output in (path, manifest_path(path)):
-        if key is not None and _same_file(output, key):
-            raise InvalidInput(f"{output} is the signing key {key}; never written over")
     cp = audit.checkpoint(session, now, key)
     with replacing(path, force=force) as out:
         rows, runs, digest = _write_rows(out, scanner, fmt, since, until, cp["size"], progress)

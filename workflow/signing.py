@@ -9,15 +9,21 @@ from pathlib import Path
 from workflow.errors import InvalidInput
 
 
+def refuse_existing(path: Path) -> Path:
+    """A key pair is written only where neither half exists; returns the public key's path."""
+    public_path = path.with_name(path.name + ".pub")
+    for target in (path, public_path):
+        if target.exists():
+            raise InvalidInput(f"{target} already exists; not overwriting a key")
+    return public_path
+
+
 def keygen(path: Path) -> tuple[Path, Path]:
     """Write a private key (PEM, PKCS#8, mode 600) to ``path`` and its public key beside it."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    public_path = path.with_name(path.name + ".pub")
-    for target in (path, public_path):
-        if target.exists():
-            raise InvalidInput(f"{target} already exists; not overwriting a key")
+    public_path = refuse_existing(path)
     if not path.parent.is_dir():
         raise InvalidInput(f"directory {path.parent} does not exist")
     key = Ed25519PrivateKey.generate()
