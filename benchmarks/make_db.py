@@ -36,7 +36,7 @@ def _plan(rng: random.Random) -> tuple[list[tuple[str, str, dict[str, str]]], bo
     if roll < 0.5:
         defers = [("defer", "abe", {"reason": "awaiting facts", "decision_date":
                                     (FIRST_DECISION + timedelta(days=d)).isoformat()})
-                  for d in range(1, rng.randint(6, 18))]
+                  for d in range(1, rng.randint(7, 19))]
         return ask + defers, False
     if roll < 0.6:
         return ask, True

@@ -90,6 +90,19 @@ def _encode_names(names: tuple[str, ...]) -> str:
     return encode(list(names))
 
 
+@lru_cache(maxsize=8)
+def _update_sql(state: bool, data: bool, participants: bool) -> str:
+    """A record's version-checked update, setting only the columns that change."""
+    sets = ["version = ?"]
+    if state:
+        sets.append("state = ?")
+    if data:
+        sets += ["data = ?", "due_on = ?"]
+    if participants:
+        sets.append("participants = ?")
+    return f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?"
+
+
 _last_frontier: tuple[str, tuple[bytes, ...]] = ("", ())
 
 
@@ -433,18 +446,16 @@ class Tx:
         same round trip, on SQLite with a batch's other updates of the same shape in one
         ``executemany``), which then raises :class:`Conflict` for it instead.
         """
-        same_data = data == record.data
-        sets, values = ["version = ?"], [record.version + 1]
-        if state != record.state:  # an unchanged indexed column is left out: no page written
-            sets.append("state = ?")
+        new_state, new_data = state != record.state, data != record.data
+        new_participants = participants != record.participants
+        values: list[Any] = [record.version + 1]
+        if new_state:  # an unchanged indexed column is left out: no page written
             values.append(state)
-        if not same_data:  # due_on follows from data: unchanged with it
-            sets += ["data = ?", "due_on = ?"]
+        if new_data:  # due_on follows from data: unchanged with it
             values += [self._json_in(data), self._day_in(due_on)]
-        if participants != record.participants:
-            sets.append("participants = ?")
+        if new_participants:
             values.append(self._json_in(participants))
-        sql = f"UPDATE wf_record SET {', '.join(sets)} WHERE id = ? AND version = ?"
+        sql = _update_sql(new_state, new_data, new_participants)
         params = (*values, record.id, record.version)
         if deferred:
             self._updates.append((record.ref, sql, params))
@@ -502,7 +513,10 @@ class Tx:
             if self._inserts:
                 self.cursor.executemany(RECORD_INSERT, self._inserts)
             self._sqlite_updates()
-            self.cursor.executemany(HISTORY_INSERT, self._appended)
+            if len(self._appended) == 1:  # one firing: executemany costs more for one row
+                self.cursor.execute(HISTORY_INSERT, self._appended[0])
+            else:
+                self.cursor.executemany(HISTORY_INSERT, self._appended)
             for sql, values in head:
                 self.run(sql, values)
         else:
@@ -525,6 +539,11 @@ class Tx:
     def _sqlite_updates(self) -> None:
         """The deferred updates in order, each run of one statement shape in one
         ``executemany``; a missed version fails the transaction naming its record."""
+        if len(self._updates) == 1:
+            [(ref, sql, values)] = self._updates
+            if self.cursor.execute(sql, values).rowcount != 1:
+                raise Conflict(ref)
+            return
         for sql, run in groupby(self._updates, key=itemgetter(1)):
             refs, params = zip(*((ref, values) for ref, _, values in run), strict=True)
             if self.cursor.executemany(sql, params).rowcount != len(params):
