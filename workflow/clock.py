@@ -25,3 +25,9 @@ def to_storage(moment: datetime) -> datetime:
 
 def iso(moment: datetime) -> str:
     return as_utc(moment).isoformat()
+
+
+def sqlite_text(moment: datetime) -> str:
+    """A moment as SQLAlchemy's SQLite DATETIME stores it ("YYYY-MM-DD HH:MM:SS.ffffff", UTC),
+    the year always in four digits (strftime's %Y may not pad it) and without strftime's cost."""
+    return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")

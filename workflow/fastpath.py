@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from workflow import interrupts, merkle, prepared
-from workflow.clock import iso
+from workflow.clock import iso, sqlite_text
 from workflow.errors import Conflict, Replan, WorkflowError
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.process import Restriction
@@ -192,9 +192,7 @@ class Tx:
     def _moment(self, value: datetime) -> Any:
         if self._moment_memo is not None and self._moment_memo[0] == value:
             return self._moment_memo[1]  # a batch stamps every row with one moment
-        utc = value.astimezone(UTC)
-        # SQLAlchemy's SQLite DATETIME text ("%Y-%m-%d %H:%M:%S.%f"), without strftime's cost
-        stored = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else utc
+        stored = sqlite_text(value) if self.sqlite else value.astimezone(UTC)
         self._moment_memo = (value, stored)
         return stored
 

@@ -65,10 +65,12 @@ class Prepared:
         texts: list[str] = []
         short = len(statements) <= SHORT
         for sql, values in statements:
-            name = self.names.get(sql) if short and sql not in UNPREPARED else None
-            if name is None and short and sql not in UNPREPARED and len(self.names) < LIMIT:
-                name = self.names[sql] = f"wf_{len(self.names)}"
-                leading.append(f"PREPARE {name} AS {numbered(sql)}")
+            name = None
+            if short and sql not in UNPREPARED:
+                name = self.names.get(sql)
+                if name is None and len(self.names) < LIMIT:
+                    name = self.names[sql] = f"wf_{len(self.names)}"
+                    leading.append(f"PREPARE {name} AS {numbered(sql)}")
             if name is None:
                 texts.append(sql.replace("?", "%s"))
             else:

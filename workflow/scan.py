@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from workflow.clock import as_utc
+from workflow.clock import as_utc, sqlite_text
 
 BATCH = 5000
 HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, roles, at, reason, "
@@ -200,9 +200,7 @@ class Scanner:
             yield row
 
     def _moment_in(self, moment: datetime) -> Any:
-        utc = as_utc(moment)
-        # as SQLAlchemy stores them, the year in four digits (strftime's %Y may not pad it)
-        return utc.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else utc
+        return sqlite_text(moment) if self.sqlite else as_utc(moment)
 
     def history_between(self, since: datetime | None, until: datetime | None, max_seq: int
                         ) -> Iterator[tuple[dict[str, Any], int, str, str]]:
