@@ -183,7 +183,22 @@ def test_rows_of_another_process_version_are_not_judged_by_this_ones_permits(wf)
 
     ref = to_state(wf, "nsc_review")
     seq = _last(wf, ref)["seq"]
+    rewrite_history(wf, "UPDATE wf_history SET process_version = 'transfer-request/0'")
+    rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]' "
+                        f"WHERE seq = {seq}")
+    reseal(wf)
+    assert wf.verify()["rows"] == seq
+
+
+def test_a_row_of_another_process_version_after_rows_of_this_one_is_named(wf):
+    from tests.test_tamper import reseal
+
+    ref = to_state(wf, "nsc_review")
+    seq = _last(wf, ref)["seq"]
     rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]', "
                         f"process_version = 'transfer-request/0' WHERE seq = {seq}")
     reseal(wf)
-    assert wf.verify()["rows"] == seq
+    with pytest.raises(AuditFailure) as caught:
+        wf.verify()
+    assert caught.value.seq == seq
+    assert "another process version than transfer-request/1" in str(caught.value)

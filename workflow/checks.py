@@ -194,10 +194,15 @@ class Admission:
             event: [Permit(role, own) for role, own in permits]
             for event, permits in described["events"].items()}
         self._known: dict[tuple[Any, ...], str | None] = {}
+        self.initial: str | None = None if described is None else described.get("initial")
+        self.edit_states: tuple[str, ...] = tuple((described or {}).get("edit_states", ()))
+        self.moves: dict[str, tuple[list[str], str]] = {
+            event: (sources, dest)
+            for event, (sources, dest) in (described or {}).get("transitions", {}).items()}
 
     def wrong(self, row: tuple[Any, ...], drafter: str) -> str | None:
         """What is wrong with the row's roles acted under, if anything."""
-        _seq, _to, _changes, _ref, event, actor, _at, roles, acted_as, version = row
+        _seq, _to, _changes, _ref, event, actor, _at, roles, acted_as, version = row[:10]
         if acted_as is None or version != self.version or event not in self.events:
             return None  # not kept, or another version's permits
         key = (event, roles, acted_as, actor == drafter)
@@ -218,6 +223,65 @@ class Admission:
         return (f"it says its actor acted as {' and '.join(map(str, acted)) or 'nothing'}, but "
                 f"{event} admits someone holding {', '.join(map(str, held)) or 'no role'} "
                 f"only as {' and '.join(admitted) or 'nothing'}")
+
+
+    def wrong_move(self, row: tuple[Any, ...]) -> str | None:
+        """What is wrong with the change of state a row of this process version records: a
+        drafting into the initial state, an edit that leaves the state as it is while edits are
+        allowed, an event of the process from one of its sources to its destination."""
+        dest, event, version, source = row[1], row[4], row[9], row[10]
+        if version != self.version or self.initial is None:
+            return None  # another version's process: its states are not this one's
+        if event == "create":
+            if source is None and dest == self.initial:
+                return None
+            return (f"it drafts the request from {source or 'nothing'} into {dest}; the process "
+                    f"drafts into {self.initial}")
+        if event == "edit":
+            if source == dest and source in self.edit_states:
+                return None
+            return (f"it edits the request from {source} to {dest}; an edit leaves the state as "
+                    f"it is, and only while {' or '.join(self.edit_states)}")
+        move = self.moves.get(event)
+        if move is None:
+            return f"its event {event} is not one of the process's"
+        sources, to = move
+        if source not in sources:
+            return f"{event} does not apply from {source} (only from {' or '.join(sources)})"
+        if dest != to:
+            return f"{event} leads to {to}, but the row says {dest}"
+        return None
+
+
+class Actors:
+    """Whether a row's actor is a registered user holding the roles the row lists (roles are
+    given when a user is added and never change; the users are checked against their own log)."""
+
+    def __init__(self, roles: dict[str, Any]) -> None:
+        self.roles = {name: sorted(map(str, held)) if isinstance(held, list) else None
+                      for name, held in roles.items()}
+        self._known: dict[tuple[Any, Any], str | None] = {}
+
+    def wrong(self, row: tuple[Any, ...]) -> str | None:
+        key = (row[5], row[7])
+        if key not in self._known:
+            self._known[key] = self._judged(*key)
+        return self._known[key]
+
+    def _judged(self, actor: Any, roles: Any) -> str | None:
+        if actor not in self.roles:
+            return f"its actor {actor} is no registered user"
+        try:
+            listed = _decoded(roles)
+        except (TypeError, ValueError):
+            return "its roles are not readable (the row was altered)"
+        if not isinstance(listed, list):
+            return "its roles are not readable (the row was altered)"
+        held = self.roles[actor]
+        if held is None or sorted(map(str, listed)) != held:
+            shown = ", ".join(map(str, listed)) or "no role"
+            return f"it says {actor} held {shown}, but {actor} holds {', '.join(held or [])}"
+        return None
 
 
 def _decoded_json(value: Any) -> Any:
@@ -274,6 +338,8 @@ def _day_text(value: Any) -> str | None:
 
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
+    actors = Actors(snapshot.user_roles())
+    order = LogOrder(admission.version)
     for record, rows in snapshot.records_with_history():
         if record[0] is None:
             seq = rows[0][0]
@@ -308,10 +374,17 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
             raise AuditFailure(f"{ref} says it was drafted by {drafter} at "
                                f"{drafted.isoformat()}; its history says {first_actor} at {when}",
                                first_seq, ref)
+        left = None
         for row in rows:
-            wrong = admission.wrong(row, drafter)
+            if row[10] != left:
+                before = "its row before left it" if left else "it is its drafting: it was"
+                raise AuditFailure(f"it says {ref} left {row[10] or 'no state'}, but {before} "
+                                   f"{left or 'in no state'}", row[0], ref)
+            left = row[1]
+            wrong = admission.wrong_move(row) or actors.wrong(row) or admission.wrong(row, drafter)
             if wrong is not None:
                 raise AuditFailure(wrong, row[0], ref)
+            order.saw(row)
         if _stored_dict(joined, "participants", last_seq, ref) != participants:
             raise AuditFailure(f"{ref}'s participants differ from who its history says fired "
                                "its events", last_seq, ref)
@@ -322,7 +395,49 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
             said = f"is due on {stored_due}" if stored_due else "has no due date"
             raise AuditFailure(f"{ref} {said} but its history says "
                                f"{due or 'it has none'}", last_seq, ref)
+    order.check(snapshot)
     return records
+
+
+class LogOrder:
+    """What once begun goes on for every later row: once a row keeps the roles acted under,
+    every row after it does; once a row is of the process version in use, every row after it
+    is. Rows are seen by record, so the extremes are kept and, where they cross, the first
+    row out of order is looked up by sequence."""
+
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+        self.first_kept: int | None = None  # lowest row keeping the roles acted under
+        self.last_unkept = 0  # highest row not keeping them
+        self.first_current: int | None = None  # lowest row of the version in use
+        self.last_other = 0  # highest row of another version
+
+    def saw(self, row: tuple[Any, ...]) -> None:
+        seq = row[0]
+        if row[8] is None:
+            self.last_unkept = max(self.last_unkept, seq)
+        elif self.first_kept is None or seq < self.first_kept:
+            self.first_kept = seq
+        if self.version is None:
+            return
+        if row[9] != self.version:
+            self.last_other = max(self.last_other, seq)
+        elif self.first_current is None or seq < self.first_current:
+            self.first_current = seq
+
+    def check(self, snapshot: Scanner) -> None:
+        if self.first_kept is not None and self.last_unkept > self.first_kept:
+            found = snapshot.first_after(self.first_kept, "acted_as IS NULL")
+            if found is not None:
+                raise AuditFailure("it does not keep the roles its actor acted under, as every "
+                                   f"row from row {self.first_kept} on does", *found)
+        if self.first_current is not None and self.last_other > self.first_current:
+            found = snapshot.first_after(self.first_current, "process_version <> ?",
+                                         (self.version,))
+            if found is not None:
+                raise AuditFailure(f"it is of another process version than {self.version}, "
+                                   f"which every row from row {self.first_current} on is of "
+                                   "(written by another program, or altered)", *found)
 
 
 def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[Any, ...]],

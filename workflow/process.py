@@ -213,13 +213,16 @@ class Process:
                 and all(p.role != role for p in permits))
 
     def admission(self) -> dict[str, Any]:
-        """Who each write admits, as plain data (verification reads it, in worker processes
-        too): this version, and for each event (``create`` and ``edit`` included) its permits
-        as ``[role, own]`` pairs."""
+        """Who each write admits and where it leads, as plain data (verification reads it, in
+        worker processes too): this version, for each event (``create`` and ``edit`` included)
+        its permits as ``[role, own]`` pairs, and the moves: the initial state, the states
+        edits are allowed in, each event's ``[sources, destination]``."""
         events = {e.name: [[p.role, p.own] for p in e.permits] for e in self.events}
         events["create"] = [[role, False] for role in self.create_roles]
         events["edit"] = [[p.role, p.own] for p in self.edit_permits]
-        return {"version": self.version, "events": events}
+        return {"version": self.version, "events": events, "initial": self.initial,
+                "edit_states": list(self.edit_states),
+                "transitions": {e.name: [list(e.sources), e.dest] for e in self.events}}
 
     def check_policy_subject(self, value: Any) -> str:
         """A policy subject in its canonical form (a country code upper-cased, say), so that an

@@ -151,6 +151,22 @@ class Scanner:
                                         "ORDER BY seq LIMIT 1", (first,), name="below"))
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def first_after(self, seq: int, condition: str, params: tuple[Any, ...] = ()
+                    ) -> tuple[int, str] | None:
+        """The lowest-numbered history row after ``seq`` (seq, ref) that meets ``condition``
+        (SQL over the table's columns), if any."""
+        with self._connection() as raw:
+            rows = list(self._rows(raw, f"SELECT seq, ref FROM wf_history WHERE seq > ? AND "
+                                        f"{condition} ORDER BY seq LIMIT 1", (seq, *params),
+                                   name="after"))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def user_roles(self) -> dict[str, list[str]]:
+        """Each user's roles as stored (JSON text decoded), by name."""
+        with self._connection() as raw:
+            return {r[0]: self._list(r[1]) for r in self._rows(
+                raw, "SELECT name, roles FROM wf_user", name="user_roles")}
+
     def leaf_hashes(self, before: int) -> Iterator[str]:
         """The stored leaf hashes of the rows numbered below ``before``, by seq."""
         with self._connection() as raw:
@@ -294,7 +310,7 @@ class Scanner:
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,
         due_on) with its history (seq, to, changes, ref, event, actor, at, roles, acted_as,
-        process_version), the values as stored (decoding them is the checker's, which can name
+        process_version, from), the values as stored (decoding them is the checker's, which can name
         the row a broken one belongs to; the roles as JSON text on either database).
 
         A merge of two ordered streams, so memory stays flat however large the log; history
@@ -306,8 +322,9 @@ class Scanner:
                                       "ORDER BY id", name="records")
             text = "" if self.sqlite else "::text"
             rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
-                                   f"at, roles{text}, acted_as{text}, process_version "
-                                   "FROM wf_history ORDER BY record_id, seq", name="rows")
+                                   f"at, roles{text}, acted_as{text}, process_version, "
+                                   "from_state FROM wf_history ORDER BY record_id, seq",
+                                   name="rows")
             pending = next(rows, None)
             for record in records:
                 mine: list[tuple[Any, ...]] = []
