@@ -156,6 +156,10 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
         click.echo(f"ok: {result['rows']} rows of {result['ref']} are in the log of "
                    f"{result['checkpoint_size']} rows, from its drafting on, none left out "
                    "between them")
+        if not result["counted"]:
+            say("note: its last row was written before rows kept their request's version "
+                "(revision 0010): a row left out before it that leaves the state as it found "
+                "it would not show")
 
 
 @audit.command("refusals")

@@ -258,9 +258,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def rows_as_before_0009(monkeypatch: pytest.MonkeyPatch) -> None:
     """History rows written from now on as the program wrote them before revision 0009:
-    without the role acted under."""
+    without the role acted under (nor the request's version, kept from 0010 on)."""
+    _rows_without(monkeypatch, "acted_as", "version")
+
+
+def rows_as_before_0010(monkeypatch: pytest.MonkeyPatch) -> None:
+    """History rows written from now on as the program wrote them before revision 0010:
+    without the request's version."""
+    _rows_without(monkeypatch, "version")
+
+
+def _rows_without(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
     from workflow.fastpath import Tx
 
     append = Tx.append_history
     monkeypatch.setattr(Tx, "append_history", lambda self, record, row, at: append(
-        self, record, {k: v for k, v in row.items() if k != "acted_as"}, at))
+        self, record, {k: v for k, v in row.items() if k not in keys}, at))

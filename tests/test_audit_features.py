@@ -571,7 +571,7 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
     with path.open(newline="", encoding="utf-8") as source:
         rows = list(csv.DictReader(source))
     for row in rows:
-        row["seq"] = int(row["seq"])
+        row["seq"], row["version"] = int(row["seq"]), int(row["version"])
         for name in ("roles", "changes", "consulted", "acted_as"):
             row[name] = json.loads(row[name])
         for name in ("from", "reason"):
@@ -742,9 +742,11 @@ def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
                                      "drafting on, none left out between them")
     as_json = check_proof(proven["path"], "--json")
     assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
-                                            "signed": False, "signature_checked": False}
+                                            "signed": False, "signature_checked": False,
+                                            "counted": True}
     assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
-                                      "signed": False, "signature_checked": False}
+                                      "signed": False, "signature_checked": False,
+                                      "counted": True}
 
 
 def test_a_proof_stays_valid_after_rows_are_appended(wf, run_ready, proven, trail, tmp_path):
@@ -801,8 +803,15 @@ LEFT_OUT = [
     pytest.param(lambda rows: rows[1:], "row 2", "drafting, with which its proof begins",
                  id="the-drafting"),
     pytest.param(lambda rows: [], None, "holds none of", id="every-row"),
-    pytest.param(lambda rows: [rows[0], rows[2], rows[1], *rows[3:]], "row 2",
-                 "listed after row 4", id="reordered"),
+    pytest.param(lambda rows: [rows[0], rows[2], rows[1], *rows[3:]], "row 4",
+                 "row 3, but the proof's row 2", id="reordered"),
+    # rows that leave the state as they found it, or a cycle that ends where it began: each
+    # row counts its place in the request's history
+    pytest.param(lambda rows: [rows[0], *rows[2:]], "row 4",
+                 "row 3, but the proof's row 2: 1 row before it left out", id="an-edit"),
+    pytest.param(lambda rows: rows[:2] + rows[4:], "row 8",
+                 "row 5, but the proof's row 3: 2 rows before it left out",
+                 id="a-return-and-resubmission"),
 ]
 
 

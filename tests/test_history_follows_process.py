@@ -8,6 +8,8 @@ roles a user never held, a row no longer keeping the roles acted under.
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import as_attacker, audit_failure, rewrite_history, to_state
 from tests.test_tamper import reseal
 from workflow import Workflow
@@ -116,3 +118,55 @@ def test_verify_names_it_on_the_command_line(wf, run_ready):
     result = run_ready("audit", "verify", actor="aud")
     assert result.exit_code == 1
     assert f"row {seq} ({ref}): approve_for_us does not apply from denied" in result.output
+
+
+def test_each_row_keeps_its_place_in_its_requests_history(wf):
+    ref = to_state(wf, "nsc_review")
+    wf.fire(ref, "return", actor="rita", reason="incomplete")
+    wf.edit(ref, actor="dan", quantity=8)
+    assert [row["version"] for row in wf.history(ref)] == [1, 2, 3, 4]
+    assert wf.get(ref)["version"] == 4
+
+
+def test_a_row_miscounting_its_place_is_named(wf):
+    ref = to_state(wf, "nsc_review")
+    seq = wf.history(ref)[-1]["seq"]
+    rewrite_history(wf, f"UPDATE wf_history SET version = 5 WHERE seq = {seq}")
+    reseal(wf)
+    assert audit_failure(wf).endswith(
+        f"row {seq} ({ref}): it counts itself {ref}'s row 5, but it is its row 2")
+
+
+def test_a_row_dropping_its_place_after_rows_keeping_it_is_named(wf):
+    to_state(wf, "nsc_review")
+    ref = to_state(wf, "nsc_review")
+    seq = wf.history(ref)[-1]["seq"]
+    rewrite_history(wf, f"UPDATE wf_history SET version = NULL WHERE seq = {seq}")
+    reseal(wf)
+    assert audit_failure(wf).endswith(
+        f"row {seq} ({ref}): it does not keep its request's version, as every row from row 1 "
+        "on does")
+
+
+def test_check_proof_says_when_its_rows_do_not_count_their_place(wf, run_ready, tmp_path,
+                                                                 monkeypatch):
+    """Rows written before revision 0010 carry no count: check-proof can then show only the
+    state each row left, and says so."""
+    from tests.conftest import rows_as_before_0010
+    from tests.test_audit_features import _checkpoint, _prove, check_proof
+
+    with monkeypatch.context() as patched:
+        rows_as_before_0010(patched)
+        ref = to_state(wf, "nsc_review")
+    _checkpoint(run_ready, tmp_path / "cp.json")
+    _prove(run_ready, ref, tmp_path / "cp.json", tmp_path / "proof.json")
+    result = check_proof(tmp_path / "proof.json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"ok: 2 rows of {ref} are in the log of 2 rows")
+    assert "before rows kept their request's version (revision 0010)" in result.stderr
+    assert json.loads(check_proof(tmp_path / "proof.json", "--json").stdout)["counted"] is False
+    wf.fire(ref, "return", actor="rita", reason="incomplete")
+    _checkpoint(run_ready, tmp_path / "cp2.json")
+    _prove(run_ready, ref, tmp_path / "cp2.json", tmp_path / "proof2.json")
+    result = check_proof(tmp_path / "proof2.json")
+    assert result.exit_code == 0 and "revision 0010" not in result.stderr

@@ -22,6 +22,7 @@ from tests.conftest import (
     db_snapshot,
     request_new_args,
     rows_as_before_0009,
+    rows_as_before_0010,
 )
 from workflow import Refused, Workflow, schema
 from workflow.audit import AuditFailure
@@ -278,5 +279,36 @@ def test_0009_is_not_undone_over_rows_that_keep_the_role(db_target, clock):
     before = db_snapshot(db_target, USER_LOG)
     with pytest.raises(RuntimeError, match="1 history row"):
         schema.downgrade(wf.db.engine, "0008")
+    assert db_snapshot(db_target, USER_LOG) == before
+    assert wf.verify()["rows"] == 1
+
+
+def test_0010_keeps_earlier_rows_as_they_were_and_later_rows_count_their_place(
+        db_target, clock, monkeypatch):
+    """Rows written before 0010 keep their bytes and hashes (no version at all); rows after it
+    keep the request's version after them, counting the rows before 0010 too."""
+    wf = _migrated(db_target, clock)
+    with monkeypatch.context() as patched:
+        rows_as_before_0010(patched)
+        ref = wf.create(actor="dan", **PATRIOT)
+        wf.edit(ref, actor="dan", quantity=8)
+    schema.downgrade(wf.db.engine, "0009")
+    assert "version" not in {c["name"] for c in inspect(wf.db.engine).get_columns("wf_history")}
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0009", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    upgraded.fire(ref, "submit", actor="dan")
+    created, edited, submitted = upgraded.history(ref)
+    assert "version" not in created and "version" not in edited
+    assert submitted["version"] == 3
+    assert upgraded.verify()["rows"] == 3
+
+
+def test_0010_is_not_undone_over_rows_that_count_their_place(db_target, clock):
+    wf = _migrated(db_target, clock)
+    wf.create(actor="dan", **PATRIOT)
+    before = db_snapshot(db_target, USER_LOG)
+    with pytest.raises(RuntimeError, match="1 history row"):
+        schema.downgrade(wf.db.engine, "0009")
     assert db_snapshot(db_target, USER_LOG) == before
     assert wf.verify()["rows"] == 1

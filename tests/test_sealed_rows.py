@@ -65,7 +65,8 @@ def test_history_rows_store_their_json_columns_canonically(wf):
         assert stored[9] == ledger.encode(row["changes"])
         assert stored[10] == ledger.encode(row["consulted"])
         assert stored[14] == ledger.encode(row["acted_as"])
-        assert ledger.assemble(*stored[:12], stored[14]) == ledger.canonical(row)
+        assert stored[15] == row["version"]
+        assert ledger.assemble(*stored[:12], stored[14], stored[15]) == ledger.canonical(row)
 
 
 def test_a_row_stored_in_another_json_spelling_still_verifies(wf):

@@ -353,7 +353,7 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
         if not merkle.verify_inclusion(index, size, row_leaf(row), proof, root):
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
                                seq, ref)
-        gap = _gap(before, row, ref)
+        gap = _gap(before, row, ref) or _miscounted(row, number, ref)
         if gap is not None:
             raise AuditFailure(gap, seq, ref)
         before = row
@@ -361,13 +361,15 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
         raise AuditFailure(f"the proof holds none of {ref}'s rows; it begins with its drafting",
                            None, ref)
     return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
-            "signed": "signature" in cp, "signature_checked": pubkey is not None}
+            "signed": "signature" in cp, "signature_checked": pubkey is not None,
+            "counted": "version" in (before or {})}
 
 
 def _gap(before: dict[str, Any] | None, row: dict[str, Any], ref: str) -> str | None:
     """Why a proof's row cannot follow the one before it in the request's history: a proof
-    runs from the drafting in log order, each row leaving the state the one before entered, so
-    rows left out before or between those it holds show. (Rows after its last cannot show:
+    runs from the drafting in log order, each row leaving the state the one before entered (and
+    each keeping its place in the request's history, see :func:`_miscounted`), so rows left out
+    before or between those it holds show. (Rows after its last cannot show:
     nothing in a row points to the next; `audit verify` on the database checks those.)"""
     if before is None:
         if row.get("event") != "create" or row.get("from") is not None:
@@ -378,6 +380,23 @@ def _gap(before: dict[str, Any] | None, row: dict[str, Any], ref: str) -> str | 
     if row.get("from") != before.get("to"):
         return (f"it leaves {row.get('from')}, but row {before['seq']} before it left "
                 f"{ref} {before.get('to')}: rows between them were left out")
+    return None
+
+
+def _miscounted(row: dict[str, Any], number: int, ref: str) -> str | None:
+    """Why a row that keeps its request's version (its place in the request's history) is not
+    the proof's row of that number: rows before it were left out, or it is not what it says."""
+    if "version" not in row:
+        return None  # written before the log kept it (revision 0010)
+    version = row["version"]
+    if not is_count(version) or version < 1:
+        return "its request's version is not a count from 1 (the row was altered)"
+    if version > number:
+        left = version - number
+        return (f"it is {ref}'s row {version}, but the proof's row {number}: {left} "
+                f"{'row' if left == 1 else 'rows'} before it left out")
+    if version < number:
+        return f"it is {ref}'s row {version}, but the proof's row {number}"
     return None
 
 

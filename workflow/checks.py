@@ -146,13 +146,16 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
     """
     seq, ref, event, source, dest, actor, roles, at, reason, changes, consulted, version = (
         sealed[:12])
-    acted_as = sealed[14]
+    acted_as, counted = sealed[14], sealed[15]
     if acted_as is not None and not (isinstance(acted_as, str) and acted_as.startswith('["')):
         return b""  # kept as the program writes it, a list of role names: a JSON null (which
         # reads back as no list at all), an empty list or anything else was altered
+    if counted is not None and (not isinstance(counted, int) or isinstance(counted, bool)):
+        return b""  # a count is a whole number; SQLite would keep anything
     try:
         leaf = merkle.leaf_hash(assemble(seq, ref, event, source, dest, actor, roles, at,
-                                         reason, changes, consulted, version, acted_as))
+                                         reason, changes, consulted, version, acted_as,
+                                         counted))
         if leaf.hex() == stored:
             return leaf
     except (TypeError, ValueError):
@@ -164,6 +167,8 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes:
                "process_version": version}
         if acted_as is not None:
             row["acted_as"] = _decoded(acted_as)
+        if counted is not None:
+            row["version"] = counted
         return row_leaf(row)
     except (TypeError, ValueError):
         return b""  # undecodable: altered
@@ -375,7 +380,10 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
                                f"{drafted.isoformat()}; its history says {first_actor} at {when}",
                                first_seq, ref)
         left = None
-        for row in rows:
+        for place, row in enumerate(rows, 1):
+            if row[11] is not None and row[11] != place:
+                raise AuditFailure(f"it counts itself {ref}'s row {row[11]}, but it is its row "
+                                   f"{place}", row[0], ref)
             if row[10] != left:
                 before = "its row before left it" if left else "it is its drafting: it was"
                 raise AuditFailure(f"it says {ref} left {row[10] or 'no state'}, but {before} "
@@ -400,15 +408,17 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
 
 
 class LogOrder:
-    """What once begun goes on for every later row: once a row keeps the roles acted under,
-    every row after it does; once a row is of the process version in use, every row after it
-    is. Rows are seen by record, so the extremes are kept and, where they cross, the first
-    row out of order is looked up by sequence."""
+    """What once begun goes on for every later row: once a row keeps the roles acted under (or
+    its request's version), every row after it does; once a row is of the process version in
+    use, every row after it is. Rows are seen by record, so the extremes are kept and, where
+    they cross, the first row out of order is looked up by sequence."""
 
     def __init__(self, version: str | None) -> None:
         self.version = version
         self.first_kept: int | None = None  # lowest row keeping the roles acted under
         self.last_unkept = 0  # highest row not keeping them
+        self.first_counted: int | None = None  # lowest row keeping its request's version
+        self.last_uncounted = 0  # highest row not keeping it
         self.first_current: int | None = None  # lowest row of the version in use
         self.last_other = 0  # highest row of another version
 
@@ -418,6 +428,10 @@ class LogOrder:
             self.last_unkept = max(self.last_unkept, seq)
         elif self.first_kept is None or seq < self.first_kept:
             self.first_kept = seq
+        if row[11] is None:
+            self.last_uncounted = max(self.last_uncounted, seq)
+        elif self.first_counted is None or seq < self.first_counted:
+            self.first_counted = seq
         if self.version is None:
             return
         if row[9] != self.version:
@@ -431,6 +445,11 @@ class LogOrder:
             if found is not None:
                 raise AuditFailure("it does not keep the roles its actor acted under, as every "
                                    f"row from row {self.first_kept} on does", *found)
+        if self.first_counted is not None and self.last_uncounted > self.first_counted:
+            found = snapshot.first_after(self.first_counted, "version IS NULL")
+            if found is not None:
+                raise AuditFailure("it does not keep its request's version, as every row from "
+                                   f"row {self.first_counted} on does", *found)
         if self.first_current is not None and self.last_other > self.first_current:
             found = snapshot.first_after(self.first_current, "process_version <> ?",
                                          (self.version,))

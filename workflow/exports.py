@@ -33,10 +33,11 @@ from workflow.scan import Scanner
 
 EARLIER_COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason",
                    "changes", "consulted", "process_version"]  # exports before acted_as
-COLUMNS = [*EARLIER_COLUMNS, "acted_as"]
+BEFORE_VERSION = [*EARLIER_COLUMNS, "acted_as"]  # exports before the version was kept
+COLUMNS = [*BEFORE_VERSION, "version"]
 NESTED = ("roles", "changes", "consulted", "acted_as")
 NULLABLE = ("from", "reason")
-ABSENT_WHEN_EMPTY = ("acted_as",)  # a row written before the log kept it has no such key
+ABSENT_WHEN_EMPTY = ("acted_as", "version")  # a row written before the log kept it has none
 COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
 
 
@@ -261,7 +262,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, row
             return
         reader = csv.DictReader(source)
-        if reader.fieldnames not in (COLUMNS, EARLIER_COLUMNS):
+        if reader.fieldnames not in (COLUMNS, BEFORE_VERSION, EARLIER_COLUMNS):
             raise audit.AuditFailure("the CSV header is not the export's")
         for number, raw in enumerate(reader, 2):
             fields: dict[str, Any] = dict(raw)
@@ -272,6 +273,8 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
             for name in NESTED:
                 if name in fields:
                     fields[name] = json.loads(fields[name])
+            if "version" in fields:
+                fields["version"] = int(fields["version"])
             for name in NULLABLE:
                 fields[name] = fields[name] or None
             yield number, fields

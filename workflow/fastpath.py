@@ -41,8 +41,8 @@ NEXT_IDS_SQL = {  # ids for new records: SQLite's writer holds the lock, Postgre
 }
 HISTORY_INSERT = (
     "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, roles, "
-    "at, reason, changes, consulted, process_version, leaf_hash, root_hash, acted_as) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "at, reason, changes, consulted, process_version, leaf_hash, root_hash, acted_as, version) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 @dataclass
@@ -480,15 +480,16 @@ class Tx:
         acted_as = row.get("acted_as")  # None only for rows shaped as before it was kept
         if acted_as is not None:
             acted_as = _encode_small(acted_as)
+        version = row.get("version")  # likewise
         leaf = merkle.leaf_hash(assemble(
             seq, row["ref"], row["event"], row["from"], row["to"], row["actor"], roles, row["at"],
-            row["reason"], changes, consulted, row["process_version"], acted_as))
+            row["reason"], changes, consulted, row["process_version"], acted_as, version))
         frontier.append(leaf)
         values = (seq, record.id, row["ref"], row["event"], row["from"], row["to"],
                   row["actor"], self._json_text(roles), self._moment(at), row["reason"],
                   self._json_text(changes), self._json_text(consulted),
                   row["process_version"], leaf.hex(), frontier.root().hex(),
-                  None if acted_as is None else self._json_text(acted_as))
+                  None if acted_as is None else self._json_text(acted_as), version)
         self._appended.append(values)
         return int(row["seq"])
 

@@ -41,15 +41,19 @@ def _text(value: str | None) -> str:
 
 def assemble(seq: int, ref: str, event: str, source: str | None, dest: str, actor: str,
              roles: str, at: str, reason: str | None, changes: str, consulted: str,
-             process_version: str, acted_as: str | None = None) -> bytes:
+             process_version: str, acted_as: str | None = None,
+             version: int | None = None) -> bytes:
     """The canonical bytes of a history row from its scalar values and the canonical JSON text
     of its structured ones: equal to ``canonical(row)`` with the keys in sorted order. A row
-    written before the log kept the role acted under has no ``acted_as`` key at all."""
+    written before the log kept the role acted under has no ``acted_as`` key at all, one
+    written before it kept the request's version no ``version``."""
     acted = "" if acted_as is None else f'"acted_as":{acted_as},'
+    counted = "" if version is None else f',"version":{version}'
     return (f'{{{acted}"actor":{_string(actor)},"at":{_string(at)},"changes":{changes},'
             f'"consulted":{consulted},"event":{_string(event)},"from":{_text(source)},'
             f'"process_version":{_string(process_version)},"reason":{_text(reason)},'
-            f'"ref":{_string(ref)},"roles":{roles},"seq":{seq},"to":{_string(dest)}}}').encode()
+            f'"ref":{_string(ref)},"roles":{roles},"seq":{seq},"to":{_string(dest)}{counted}}}'
+            ).encode()
 
 
 def refusal_row(at: str, actor: str, ref: str | None, event: str, state: str | None, rule: str,

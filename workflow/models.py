@@ -63,6 +63,9 @@ class History(SQLModel, table=True):
     # role held); None on rows written before the log kept it (revision 0009)
     acted_as: list[str] | None = Field(default=None,
                                         sa_column=Column(JSON(none_as_null=True), nullable=True))
+    # the request's version after this row: its place in the request's history, from 1 (its
+    # drafting); None on rows written before the log kept it (revision 0010)
+    version: int | None = Field(default=None, nullable=True)
 
 
 class LogHead(SQLModel, table=True):

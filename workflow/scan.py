@@ -17,7 +17,7 @@ from workflow.clock import as_utc, sqlite_text
 
 BATCH = 5000
 HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, roles, at, reason, "
-                   "changes, consulted, process_version, leaf_hash, root_hash, acted_as")
+                   "changes, consulted, process_version, leaf_hash, root_hash, acted_as, version")
 
 
 def _sqlite_iso(value: str, *, strict: bool = False) -> str:
@@ -125,16 +125,19 @@ class Scanner:
                     row["acted_as"] = acted_as
                 row |= {"at": self._iso(r[8]), "reason": r[9], "changes": self._json(r[10]),
                         "consulted": self._json(r[11]), "process_version": r[12]}
+                if r[16] is not None:
+                    row["version"] = r[16]
                 yield row, r[1], r[13], r[14]
 
     def sealed(self, start: int = 1) -> Iterator[tuple[Any, ...]]:
         """History rows from seq ``start`` on, as verification reads them: (seq, ref, event,
         from, to, actor, roles, at, reason, changes, consulted, process_version, leaf, root,
-        acted_as), the JSON columns as their stored text and ``at`` as its ISO 8601 text."""
+        acted_as, version), the JSON columns as their stored text and ``at`` as its ISO 8601
+        text."""
         text = "" if self.sqlite else "::text"
         sql = (f"SELECT seq, ref, event, from_state, to_state, actor, roles{text}, at, reason, "
                f"changes{text}, consulted{text}, process_version, leaf_hash, root_hash, "
-               f"acted_as{text} FROM wf_history WHERE seq >= ? ORDER BY seq")
+               f"acted_as{text}, version FROM wf_history WHERE seq >= ? ORDER BY seq")
         iso = self._stored_iso
         with self._connection() as raw:
             for r in self._rows(raw, sql, (start,), name="sealed"):
@@ -310,8 +313,9 @@ class Scanner:
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,
         due_on) with its history (seq, to, changes, ref, event, actor, at, roles, acted_as,
-        process_version, from), the values as stored (decoding them is the checker's, which can name
-        the row a broken one belongs to; the roles as JSON text on either database).
+        process_version, from, version), the values as stored (decoding them is the checker's,
+        which can name the row a broken one belongs to; the roles as JSON text on either
+        database).
 
         A merge of two ordered streams, so memory stays flat however large the log; history
         rows whose record is gone come with a record of (None, record id).
@@ -323,7 +327,8 @@ class Scanner:
             text = "" if self.sqlite else "::text"
             rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
                                    f"at, roles{text}, acted_as{text}, process_version, "
-                                   "from_state FROM wf_history ORDER BY record_id, seq",
+                                   "from_state, version FROM wf_history "
+                                   "ORDER BY record_id, seq",
                                    name="rows")
             pending = next(rows, None)
             for record in records:

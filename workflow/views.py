@@ -33,8 +33,9 @@ def record_dict(process: Process, record: Any) -> dict[str, Any]:
 
 
 def history_dict(row: History) -> dict[str, Any]:
-    """A history row as the API returns it and its leaf hashes it: ``acted_as`` only where the
-    row keeps it (rows written before it was kept have no such key)."""
+    """A history row as the API returns it and its leaf hashes it: ``acted_as`` and
+    ``version`` only where the row keeps them (rows written before they were kept have no such
+    keys)."""
     out: dict[str, Any] = {
         "seq": row.seq,
         "ref": row.ref,
@@ -53,4 +54,6 @@ def history_dict(row: History) -> dict[str, Any]:
         "consulted": dict(row.consulted),
         "process_version": row.process_version,
     }
+    if row.version is not None:
+        out["version"] = row.version
     return out

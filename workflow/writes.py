@@ -217,11 +217,14 @@ class Writing:
     def _append(self, tx: Tx, record: RecordRow, event: str, source: str | None, dest: str,
                 user: UserRow, acted_as: list[str], now: datetime, reason: str | None,
                 changes: dict[str, Any], consulted: dict[str, Any] | str) -> None:
+        """The history row of a write; ``record`` as it was before it (a new one at version 1,
+        which its drafting row keeps)."""
         tx.append_history(record, {
             "ref": record.ref, "event": event, "from": source, "to": dest, "actor": user.name,
             "roles": list(user.roles), "acted_as": acted_as, "at": _stamp(now),
             "reason": reason, "changes": changes, "consulted": consulted,
             "process_version": self.process.version,
+            "version": record.version + (source is not None),
         }, now)
 
     def _due_on(self, data: dict[str, Any]) -> date | None:
