@@ -154,6 +154,23 @@ def test_an_attempt_by_someone_not_registered_is_recorded(wf, attempt):
     assert wf.verify()["refusals"] == 1
 
 
+@pytest.mark.parametrize(("name", "recorded"), [
+    ("sato ", "'sato '"), ("\uff53\uff41\uff54\uff4f", "'\\uff53\\uff41\\uff54\\uff4f'"),
+    ("-sato", "'-sato'"), ("eve\x1b[31m", "'eve\\x1b[31m'"),
+    ("x" * 5000, "'" + "x" * 64 + "'... (5000 characters)"),
+])
+def test_a_name_no_user_could_have_is_recorded_quoted_in_ascii(wf, run_ready, name, recorded):
+    """A look-alike of a user's name is recorded too, spelled so that an auditor sees what was
+    typed and no terminal acts on it."""
+    ref = draft(wf)
+    result = run_ready("advance", ref, "submit", actor=name)
+    assert "unknown user" in assert_one_line_error(result, 1)
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["rule"], logged["event"]) == (
+        recorded, "registered-user", "submit")
+    assert wf.verify()["refusals"] == 1
+
+
 def test_the_cli_records_an_unregistered_actor_and_keeps_its_exit_code(wf, run_ready):
     result = run_ready("request", "list", actor="mallory")
     assert "unknown user 'mallory'" in assert_one_line_error(result, 1)

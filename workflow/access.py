@@ -12,6 +12,16 @@ U = TypeVar("U")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # a user name: a login's too
 
 
+def recorded_name(name: str, limit: int = 64) -> str:
+    """A name as the refusal log keeps it: as it is when a user could be so named, else quoted
+    in printable ASCII (so ``'sato '`` or ``'\\uff53ato'``), cut short when long."""
+    if NAME.fullmatch(name):
+        return name
+    if len(name) <= limit:
+        return ascii(name)
+    return f"{name[:limit]!a}... ({len(name)} characters)"
+
+
 def authenticate(login: str | None, actor: str) -> None:
     """On a database that authenticates by login, the actor must be that login."""
     if login is not None and actor != login:

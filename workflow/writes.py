@@ -190,12 +190,13 @@ class Writing:
         """Append a refused attempt to the refusal log, in its own transaction; where the
         database authenticates by login, under the login that tried (whatever --as said).
 
-        An unknown actor's attempt is recorded only under a well-formed name: anything else
-        could never be registered, and its text is not for an auditor's terminal."""
+        An unknown actor named otherwise than a user name can be is recorded under the name as
+        :func:`workflow.access.recorded_name` spells it: its own text is not for an auditor's
+        terminal."""
         rule = "conflict" if isinstance(error, Conflict) else error.rule
         who = self.login if self.login is not None else actor
-        if isinstance(error, UnknownUser) and not access.NAME.fullmatch(who):
-            return
+        if isinstance(error, UnknownUser):
+            who = access.recorded_name(who)
         try:
             with self.db.fast.transaction() as tx:
                 tx.insert_refusal(as_utc(self.clock()), who, seen.get("ref", ref),
