@@ -780,6 +780,8 @@ FORGERIES = [
     pytest.param(lambda b: b["checkpoint"].update(root="ab" * 32), "inclusion proof",
                  id="checkpoint-root"),
     pytest.param(lambda b: b["rows"][1].update(index=2), "is not", id="index"),
+    pytest.param(lambda b: b["rows"][0]["row"].update(seq=True), "row 1 (TR-2026-0001): the "
+                 "row is not", id="seq-not-a-number"),
     pytest.param(lambda b: b["rows"][1]["row"].update(ref="TR-2026-0002"), "is not",
                  id="row-of-another-request"),
 ]

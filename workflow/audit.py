@@ -344,8 +344,9 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
     for number, entry in enumerate(rows, 1):
         row, index, proof = _proof_entry(entry, number)
         seq = row.get("seq")
-        if row.get("ref") != ref or seq != index + 1:
-            raise AuditFailure(f"the row is not {ref}'s row {index + 1}", seq, ref)
+        if row.get("ref") != ref or not is_count(seq) or seq != index + 1:
+            raise AuditFailure(f"the row is not {ref}'s row {index + 1}",
+                               seq if is_count(seq) else index + 1, ref)
         if seq in seen:
             raise AuditFailure("it appears more than once in the proof (a proof names each "
                                "row once)", seq, ref)
