@@ -177,3 +177,27 @@ def test_an_interruption_right_after_begin_leaves_no_transaction_open(wf, db_tar
     monkeypatch.undo()
     assert wf.fire(then, "submit", actor="dan") == "nsc_review"
     assert wf.verify()["rows"] == 4
+
+
+def test_a_session_the_server_ended_is_told_in_one_line_and_the_next_firing_reconnects(
+        wf, caplog):
+    """The held connection's session ended by the server: the firing fails with one error,
+    nothing is logged on the way (a dead connection is discarded, not reset), and the next
+    firing takes a fresh connection."""
+    if wf.db.is_sqlite:
+        pytest.skip("a SQLite connection has no server session to end")
+    import psycopg
+
+    from workflow.errors import WorkflowError
+
+    first, then = draft(wf), draft(wf)
+    wf.fire(first, "submit", actor="dan")
+    pid = wf.db.fast._held.driver_connection.info.backend_pid
+    with psycopg.connect(wf.db.engine.url.render_as_string(hide_password=False).replace(
+            "postgresql+psycopg", "postgresql").split("?", 1)[0], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with caplog.at_level("DEBUG", logger="sqlalchemy.pool"), pytest.raises(WorkflowError):
+        wf.fire(then, "submit", actor="dan")
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")] == []
+    assert wf.fire(then, "submit", actor="dan") == "nsc_review"
+    assert wf.verify()["rows"] == 4

@@ -71,8 +71,7 @@ class Writer:
     def _drop_held(self) -> None:
         held, self._held, self._seen = self._held, None, None
         if held is not None:
-            with suppress(self.engine.dialect.dbapi.Error):
-                held.close()
+            _give_back(held)
 
     @contextmanager
     def _connection(self) -> Iterator[tuple[Any, bool]]:
@@ -91,7 +90,7 @@ class Writer:
         try:
             yield proxy.driver_connection, False
         finally:
-            proxy.close()
+            _give_back(proxy)
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
@@ -108,7 +107,7 @@ class Writer:
         finally:
             with suppress(errors):
                 raw.rollback()
-            proxy.close()
+            _give_back(proxy)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -156,3 +155,13 @@ class Writer:
         if not self.sqlite and raw.autocommit:
             with suppress(self.engine.dialect.dbapi.Error):
                 raw.autocommit = False
+
+
+def _give_back(proxy: Any) -> None:
+    """A connection back to the pool, or, when the server ended it, discarded: the pool's
+    reset would fail on it and log a traceback where the caller reports one line."""
+    if getattr(proxy.driver_connection, "broken", False):
+        proxy.invalidate()
+        return
+    with suppress(Exception):
+        proxy.close()
