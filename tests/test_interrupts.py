@@ -179,3 +179,23 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+
+
+def test_ctrl_c_while_the_server_writes_a_big_batch_applies_nothing(wf, run_ready, tmp_path,
+                                                                    monkeypatch):
+    """On PostgreSQL a batch's writes are sent without their COMMIT: Ctrl-C while the server
+    still works on them cancels the batch (only a small write's query carries its COMMIT)."""
+    if wf.db.is_sqlite:
+        pytest.skip("SQLite writes in the program's own process, before its COMMIT")
+    real = Tx._send
+
+    def interrupted(self: Tx, statements: list, values: tuple) -> int:
+        if len(statements) > 40:
+            _ctrl_c()  # arrives while the batch's query is with the server
+        return real(self, statements, values)
+
+    monkeypatch.setattr(Tx, "_send", interrupted)
+    result = run_ready("request", "import", str(_drafts(tmp_path, 50)), actor="dan")
+    assert assert_one_line_error(result, 130) == "error: interrupted"
+    assert wf.list() == []
+    assert wf.verify()["rows"] == 0

@@ -522,8 +522,12 @@ class Tx:
             inserts = [(RECORD_INSERT, values) for values in self._inserts]
             statements = [*((HISTORY_INSERT, values) for values in self._appended), *head]
             # the writes as one statement (see _finish_and_commit) would not let an update see
-            # a record inserted beside it: with new records, updates go as statements of their own
-            if self._began and (not self._updates or (len(self._updates) == 1 and not inserts)):
+            # a record inserted beside it: with new records, updates go as statements of their own.
+            # A batch's writes go without COMMIT, so Ctrl-C may still cancel them while the
+            # server works (the commit alone is shielded from it, see interrupts.committing)
+            short = len(inserts) + len(statements) <= prepared.SHORT
+            if self._began and short and (
+                    not self._updates or (len(self._updates) == 1 and not inserts)):
                 self._finish_and_commit(inserts + statements)
             else:
                 updates = [(sql, values) for _, sql, values in self._updates]
