@@ -253,3 +253,42 @@ def test_threads_never_take_an_autocommit_connection_from_the_pool(pg):
     event.remove(pg.db.engine.pool, "checkout", checkout)
     assert taken and all(state == (False, IDLE) for state in taken), taken
     assert pg.verify()["rows"] >= 8
+
+
+def test_the_program_keeps_its_session_settings_whatever_the_server_defaults_to(
+        db_target, clock):
+    """A server (or database, or role) defaulting to serializable transactions and another
+    DateStyle: writers still queue on the log head instead of failing, and times still read."""
+    if not db_target.startswith("postgresql"):
+        pytest.skip("PostgreSQL's session settings")
+    from tests.samples import PATRIOT
+
+    strict = db_target + "%20-cdefault_transaction_isolation%3Dserializable%20-cDateStyle%3DSQL,DMY"
+    setup = Workflow(strict, clock=clock, create=True)
+    setup.init("admin", direct_schema=True)
+    setup.add_user("dan", ["drafter"], actor="admin")
+    setup.close()
+    failures: list[BaseException] = []
+
+    def drafts() -> None:
+        wf = Workflow(strict, clock=clock)
+        try:
+            for _ in range(5):
+                refs = wf.create_many([PATRIOT] * 20, actor="dan")
+                wf.fire(refs[0], "submit", actor="dan")
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            wf.close()
+
+    threads = [threading.Thread(target=drafts) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    wf = Workflow(strict, clock=clock)
+    assert len(wf.list()) == 400
+    assert wf.history(wf.list()[0]["ref"])[0]["at"] == clock.now.isoformat()
+    assert wf.verify()["rows"] == 420
+    wf.close()

@@ -100,6 +100,20 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+# The session settings the program is written for, whatever the server or the database defaults
+# to: each transaction sees what was committed before each of its statements (the log head's
+# lock orders writers; a stricter level would fail them instead), and times in ISO 8601 (the
+# only style psycopg reads).
+POSTGRES_SESSION = "-c default_transaction_isolation=read\\ committed -c DateStyle=ISO"
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _settings(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        given = params.get("options")
+        params["options"] = f"{given} {POSTGRES_SESSION}" if given else POSTGRES_SESSION
+
+
 def _database_error(error: DBAPIError) -> WorkflowError:
     return driver_error(error.orig if error.orig is not None else error)
 
@@ -148,6 +162,7 @@ class Database:
                 # taking the fast path's prepared statements with it (workflow.prepared)
                 self.engine = create_engine(self.url, pool_pre_ping=False,
                                             connect_args={"prepare_threshold": None})
+                _configure_postgres(self.engine)
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
         self._writer = self.engine.execution_options(wf_write=True)
