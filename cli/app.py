@@ -29,13 +29,20 @@ class App:
         self.process: Process = PROCESS
         self._workflow: Workflow | None = None
 
+    @property
+    def db_shown(self) -> str:
+        """The database as messages name it (a URL without its password)."""
+        from workflow.database import shown
+
+        return shown(self.db)
+
     def workflow(self, *, create: bool = False) -> Workflow:
         if self._workflow is None:
             from workflow.database import database_url, in_memory
             from workflow.engine import Workflow
 
             if in_memory(database_url(self.db)):
-                raise InvalidInput(f"--db: {self.db!r} is a database in memory, which would "
+                raise InvalidInput(f"--db: {self.db_shown!r} is a database in memory, which would "
                                    "keep nothing once the command ends; name a file")
             self._workflow = Workflow(self.db, process=self.process, clock=self.clock,
                                       create=create)

@@ -25,7 +25,7 @@ def demo(app: App) -> None:
     wf = app.workflow(create=True)
     fresh = "the demo needs a fresh database (use --db to name another)"
     if wf.holds_records():
-        raise WorkflowError(f"{app.db} already holds requests; {fresh}")
+        raise WorkflowError(f"{app.db_shown} already holds requests; {fresh}")
     users = [user["name"] for user in wf.users()] if wf.db.is_initialised() else []
     today = as_utc(wf.clock()).date()
     in_force = {entry["country"] for entry in wf.policy(as_of=today)} if users else None
@@ -33,8 +33,8 @@ def demo(app: App) -> None:
     if problem:
         raise WorkflowError(problem)
     if users and "admin" not in wf.require_user(app.actor)["roles"]:
-        raise WorkflowError(f"{app.actor} is not an admin of {app.db}, and the demo registers "
-                            "its users as the admin")
+        raise WorkflowError(f"{app.actor} is not an admin of {app.db_shown}, and the demo "
+                            "registers its users as the admin")
     with interrupts.as_one():  # begun, the story is told to its end
         ref = story.play(wf, app.actor, click.echo)
     click.echo(f"\nThe history of {ref}, oldest first:\n")

@@ -24,10 +24,10 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"initialised": created, "admin": name if created else None})
     elif created:
-        say(f"initialised {app.db} with admin {name!r} and the seeded restrictions")
+        say(f"initialised {app.db_shown} with admin {name!r} and the seeded restrictions")
     else:
         unused = f" ({admin!r} was not made an admin: `user add` does that)" if admin else ""
-        say(f"{app.db} is already initialised; nothing changed{unused}")
+        say(f"{app.db_shown} is already initialised; nothing changed{unused}")
 
 
 @click.group()

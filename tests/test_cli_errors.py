@@ -716,3 +716,27 @@ def test_clear_takes_a_field_named_as_its_option_is(run_ready, wf):
                      actor="dan")
     assert both.exit_code == 0, both.stderr
     assert wf.get(ref2)["unit_value"] is None and wf.get(ref)["note"] is None
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:5432/test%00_other",
+                                 "postgresql://postgres@127.0.0.1:5432/test\x00_other",
+                                 "db\x00.sqlite"])
+def test_a_nul_in_the_database_address_is_bad_input(url):
+    result = CliRunner().invoke(cli, ["--db", url, "--as", "aoki", "user", "list"])
+    assert "NUL" in assert_one_line_error(result, 2)
+    from workflow import InvalidInput, Workflow
+
+    with pytest.raises(InvalidInput, match="holds a NUL character"):
+        Workflow(url)
+
+
+def test_a_password_in_the_database_url_is_never_printed(db_target):
+    if not db_target.startswith("postgresql"):
+        pytest.skip("a SQLite path holds no password")
+    secret = db_target.replace("postgres@", "postgres:s3cret-pw@", 1)
+    init = CliRunner().invoke(cli, ["--db", secret, "--as", "aoki", "init"])
+    assert init.exit_code == 0, init.stderr
+    assert "s3cret-pw" not in init.stderr and "***" in init.stderr
+    bad = CliRunner().invoke(cli, ["--db", "postgresql://u:s3cret-pw@127.0.0.1:54x/db",
+                                   "--as", "aoki", "user", "list"])
+    assert "s3cret-pw" not in assert_one_line_error(bad, 2)

@@ -21,8 +21,24 @@ SQLITE_PAGE_SIZE = 2048
 BUSY_TIMEOUT_MS = 30_000
 
 
+def shown(target: str) -> str:
+    """A ``--db`` target as messages name it: a URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "://" not in target:
+        return target
+    try:
+        return make_url(target).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return target.split("://", 1)[0] + "://…"  # unreadable: its scheme only
+
+
 def database_url(target: str) -> str:
     """A URL stays a URL (``postgresql://`` meaning psycopg 3); anything else is a SQLite path."""
+    if "\x00" in target or "%00" in target:
+        raise InvalidInput("--db: the database address holds a NUL character, which would cut "
+                           "it short")
     if "://" in target:
         for plain in ("postgresql://", "postgres://"):
             if target.startswith(plain):
@@ -164,7 +180,8 @@ class Database:
                                             connect_args={"prepare_threshold": None})
                 _configure_postgres(self.engine)
         except Exception as error:  # any URL the dialects reject is bad input
-            raise InvalidInput(f"--db: cannot use {target!r}: {error}") from None
+            raise InvalidInput(f"--db: cannot use {shown(target)!r}: "
+                               f"{str(error).replace(target, shown(target))}") from None
         self._writer = self.engine.execution_options(wf_write=True)
         self.fast = writer.Writer(self.engine, self.is_sqlite, driver_error)
         self.scan = scan.Scanner(self.engine, self.is_sqlite, driver_error)
