@@ -345,3 +345,49 @@ def test_a_login_cannot_write_a_row_in_someone_elses_name_even_outside_the_progr
                      "ORDER BY seq LIMIT 1")
         with pytest.raises(psycopg.errors.RaiseException, match=needle):
             conn.execute(statement, changes)
+
+
+def test_a_temporary_table_cannot_stand_in_for_the_users_the_trigger_reads(
+        db_target, clock, granted):
+    """A login may create a temporary table of any name; the trigger that holds each history
+    row to its writer's registered roles reads the schema's own users, not such a table."""
+    drafter = granted["drafter"]
+    wf = Workflow(_as_login(db_target, drafter), clock=clock)
+    ref = wf.create(actor=drafter, **PATRIOT)
+    [row] = wf.history(ref)
+    wf.close()
+    with psycopg.connect(_as_login(db_target, drafter).replace("+psycopg", "")) as conn:
+        conn.execute("CREATE TEMP TABLE wf_user AS SELECT * FROM wf_user")
+        conn.execute("UPDATE pg_temp.wf_user SET roles = '[\"approver\"]'")
+        record_id = conn.execute("SELECT id FROM wf_record").fetchone()[0]
+        with pytest.raises(psycopg.errors.RaiseException, match="with its own roles"):
+            conn.execute(
+                "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, "
+                "actor, roles, at, reason, changes, consulted, process_version, leaf_hash, "
+                "root_hash, acted_as, version) VALUES (2, %s, %s, 'approve_for_us', "
+                "'nsc_review', 'approved_for_us', %s, '[\"approver\"]', now(), NULL, '{}', "
+                "'{}', 'transfer-request/1', %s, %s, '[\"approver\"]', 2)",
+                (record_id, ref, drafter, "0" * 64, "0" * 64))
+    assert row["version"] == 1
+
+
+def test_0011_pins_the_trigger_functions_search_path_of_a_database_granted_before(
+        db_target, clock, granted):
+    from workflow import schema
+
+    def pinned(wf: Workflow) -> list[str] | None:
+        with wf.db.engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE proname = 'wf_written_by_its_actor' AND nspname = current_schema()"
+            )).scalar()
+
+    wf = Workflow(db_target, clock=clock)
+    assert any(c.startswith("search_path=") and c.endswith(", pg_temp") for c in pinned(wf))
+    schema.downgrade(wf.db.engine, "0010")
+    assert pinned(wf) is None
+    wf.close()
+    assert Workflow.upgrade(db_target)["to"] == schema.HEAD
+    wf = Workflow(db_target, clock=clock)
+    assert any(c.startswith("search_path=") and c.endswith(", pg_temp") for c in pinned(wf))
+    wf.close()

@@ -26,9 +26,12 @@ ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_user_change": "INSERT",
 
 # Rows that name who acted are written by that very login: table rights alone would let a
 # drafter's login insert a decision in an approver's name, with hashes anyone can recompute.
+# The function looks its tables up in its own schema only, with temporary tables last: a login
+# may create a temporary table of any name, which would otherwise be found first.
 WRITTEN_BY_ACTOR = ("wf_history", "wf_refusal", "wf_policy_change", "wf_user_change")
 ACTOR_IS_LOGIN = """
-CREATE OR REPLACE FUNCTION wf_written_by_its_actor() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION wf_written_by_its_actor() RETURNS trigger LANGUAGE plpgsql
+SET search_path = {schema}, pg_temp AS $$
 BEGIN
     IF NEW.actor IS DISTINCT FROM session_user THEN
         RAISE EXCEPTION 'the login % may not write a % row for %', session_user, TG_TABLE_NAME,
@@ -51,6 +54,16 @@ BEGIN
 END
 $$
 """
+
+
+def actor_is_login(schema: str) -> str:
+    """The function of the triggers that make each login write rows in its own name only."""
+    return ACTOR_IS_LOGIN.format(schema=quoted(schema))
+
+
+def quoted(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def actor_triggers(table: str) -> list[str]:
@@ -98,7 +111,7 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
             statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{name}"')
         statements += [f'GRANT {p} ON "{t}" TO "{name}"'
                        for t, p in privileges(role, read_only(role)).items()]
-    statements.append(ACTOR_IS_LOGIN)
+    statements.append(actor_is_login(schema))
     statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
     for statement in statements:
         session.execute(text(statement))

@@ -98,4 +98,4 @@ def check(engine: Engine) -> None:
                          "program (written by a newer version?); refusing to touch it")
 
 
-HEAD = "0010"
+HEAD = "0011"
