@@ -252,8 +252,7 @@ def test_granting_makes_the_granting_workflow_take_the_actor_from_its_login(
 
 def test_a_login_named_outside_the_user_name_pattern_still_has_its_refusals_recorded(
         db_target, clock, granted):
-    """Only an unknown user's attempt is left out for an odd name; a login's refusal is
-    recorded under the login, whatever its name."""
+    """A login's refusal is recorded under the login, whatever its name."""
     from workflow.grants import group_role
 
     login = f"svc${uuid.uuid4().hex[:6]}"
@@ -261,7 +260,8 @@ def test_a_login_named_outside_the_user_name_pattern_still_has_its_refusals_reco
     schema = db_target.rsplit("search_path%3D", 1)[1]
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{login}" LOGIN')
-        conn.execute(f'GRANT "{group_role(schema, "drafter")}" TO "{login}"')
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(f'GRANT "{group_role(database, schema, "drafter")}" TO "{login}"')
     try:
         odd = Workflow(_as_login(db_target, login), clock=clock)
         with pytest.raises(Refused) as refused:
@@ -391,3 +391,121 @@ def test_0011_pins_the_trigger_functions_search_path_of_a_database_granted_befor
     wf = Workflow(db_target, clock=clock)
     assert any(c.startswith("search_path=") and c.endswith(", pg_temp") for c in pinned(wf))
     wf.close()
+
+
+@pytest.fixture
+def two_databases(db_target: str) -> Iterator[list[str]]:
+    """Two fresh databases on the server, each with the workflow in its `public` schema."""
+    if "://" not in db_target:
+        pytest.skip("database logins need PostgreSQL")
+    base = db_target.split("?", 1)[0]
+    names = [f"wf_two_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    yield [base.rsplit("/", 1)[0] + "/" + name for name in names]
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for (role,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'wf\\_%' "
+                                    "AND NOT EXISTS (SELECT 1 FROM pg_shdepend d WHERE "
+                                    "d.refobjid = pg_roles.oid)").fetchall():
+            if role.startswith(("wf_admin_", "wf_drafter_", "wf_reviewer_", "wf_approver_",
+                                "wf_auditor_")):
+                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_each_database_has_roles_of_its_own(two_databases, clock, logins):
+    """Two databases using the same schema name: a login granted in one reaches nothing in the
+    other, and disabling it in the other takes nothing from it in the first."""
+    first, second = two_databases
+    drafter = logins["drafter"]
+    roles = []
+    for target, users in ((first, [drafter]), (second, [])):
+        wf = Workflow(target, clock=clock, create=True)
+        wf.init("admin")
+        for name in users:
+            wf.add_user(name, ["drafter"], actor="admin")
+        roles.append(set(wf.grant_database_roles(actor="admin")["roles"]))
+        wf.close()
+    assert not roles[0] & roles[1]
+    with psycopg.connect(_as_login(second, drafter).replace("+psycopg", "")) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT * FROM wf_user")
+    mine = Workflow(_as_login(first, drafter), clock=clock)
+    assert mine.create(actor=drafter, **PATRIOT) == "TR-2026-0001"
+    mine.close()
+
+
+def test_db_grant_runs_again_after_users_are_added(db_target, clock, granted_to_this_login,
+                                                    logins):
+    """Once the login is the actor, an admin's login runs `db grant` again for a user added
+    since; so may the login owning the tables, naming an admin."""
+    with psycopg.connect(db_target.split("?", 1)[0]) as conn:
+        me = conn.info.user
+    tag = uuid.uuid4().hex[:6]
+    admin, later, latest = f"adm_{tag}", f"late_{tag}", f"last_{tag}"
+    base = db_target.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{admin}" LOGIN CREATEROLE')
+        conn.execute(f'CREATE ROLE "{later}" LOGIN')
+        conn.execute(f'CREATE ROLE "{latest}" LOGIN')
+    try:
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(admin, ["admin"], actor=me)
+        assert admin in owner.grant_database_roles(actor=me)["logins"]
+        owner.close()
+        as_admin = Workflow(_as_login(db_target, admin), clock=clock)
+        as_admin.add_user(later, ["drafter"], actor=admin)
+        assert as_admin.grant_database_roles(actor=admin)["logins"][later] == ["drafter"]
+        as_admin.add_user(latest, ["drafter"], actor=admin)
+        as_admin.close()
+        result = Cli(db_target, clock)("db", "grant", actor=admin)  # the owner's connection
+        assert result.exit_code == 0, result.stderr
+        for name in (later, latest):
+            drafter = Workflow(_as_login(db_target, name), clock=clock)
+            assert drafter.create(actor=name, **PATRIOT).startswith("TR-")
+            drafter.close()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            for name in (admin, later, latest):
+                conn.execute(f'DROP OWNED BY "{name}"')
+                conn.execute(f'DROP ROLE "{name}"')
+
+
+def test_db_grant_takes_this_database_out_of_the_roles_named_before(db_target, clock, logins):
+    """Roles named `wf_<schema>_<role>`, as `db grant` once named them, are shared by every
+    database with that schema: granting again gives this one roles of its own and leaves the
+    shared ones nothing here, and disabling a user still in them takes them away too."""
+    from workflow.grants import legacy_role
+
+    base = db_target.split("?", 1)[0]
+    schema = db_target.rsplit("search_path%3D", 1)[1]
+    with psycopg.connect(base) as conn:
+        me = conn.info.user
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init(me)
+    wf.add_user(logins["drafter"], ["drafter"], actor=me)
+    legacy = legacy_role(schema, "drafter")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{legacy}" NOLOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{legacy}"')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{legacy}"')
+        conn.execute(f'GRANT "{legacy}" TO "{logins["drafter"]}"')
+    try:
+        result = wf.grant_database_roles(actor=me)
+        with psycopg.connect(base, autocommit=True) as conn:
+            assert not conn.execute("SELECT has_schema_privilege(%s, %s, 'USAGE')",
+                                    (legacy, schema)).fetchone()[0]
+            conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{legacy}"')  # not granted again
+        wf.disable_user(logins["drafter"], actor=me)
+        with psycopg.connect(base, autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                "WHERE u.rolname = %s", (logins["drafter"],)).fetchone()[0] == 0
+    finally:
+        wf.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            for role in [*result["roles"], legacy]:
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')

@@ -39,14 +39,16 @@ class Administering:
             self._log_refusal(actor, None, action, {}, error)
             raise
 
-    def _user(self, s: Any, actor: str) -> User:
-        """The acting user: registered, active and, where the database says so, its login."""
+    def _user(self, s: Any, actor: str, *, owner: bool = False) -> User:
+        """The acting user: registered, active and, where the database says so, its login
+        (unless ``owner``: the login owns the tables, see :meth:`grant_database_roles`)."""
         from workflow.models import User
 
-        access.authenticate(self.login, actor)
+        if not owner:
+            access.authenticate(self.login, actor)
         return access.require_active(actor, s.get(User, actor))
 
-    def _admin(self, s: Any, actor: str, action: str) -> User:
+    def _admin(self, s: Any, actor: str, action: str, *, owner: bool = False) -> User:
         """The acting admin of an administrative change.
 
         Once the role is known (a read-only login could not lock anything), the log head is
@@ -54,10 +56,10 @@ class Administering:
         change committed before it, the actor's own disabling included, and checks such as
         "the last admin" or "already restricted" cannot race.
         """
-        access.require_admin(self._user(s, actor), action)
+        access.require_admin(self._user(s, actor, owner=owner), action)
         _lock_log(s)
         s.expire_all()
-        user = self._user(s, actor)
+        user = self._user(s, actor, owner=owner)
         access.require_admin(user, action)
         return user
 
@@ -130,12 +132,17 @@ class Administering:
         return self._recorded(actor, "user disable", attempt)
 
     def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
-        """Create PostgreSQL roles for the process's roles and authenticate actors by login."""
+        """Create PostgreSQL roles for the process's roles and authenticate actors by login.
+
+        Run again (after adding users) by an admin's own login, or over the login that owns the
+        tables naming an admin: that login may change anything in them anyway, and only it may
+        make roles the database does not have yet."""
         from workflow import grants
 
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
-                self._admin(s, actor, "db grant")
+                owner = self.login is not None and grants.may_own(s)
+                self._admin(s, actor, "db grant", owner=owner)
                 granted = grants.grant(s, self.process.roles, self.process.read_only)
             self.login = self._database_login()  # from now on the actor is the login
             return granted

@@ -6,6 +6,7 @@ After :func:`grant`, the database authenticates who acts: the actor is the login
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,9 +73,31 @@ def actor_triggers(table: str) -> list[str]:
             "EXECUTE FUNCTION wf_written_by_its_actor()"]
 
 
-def group_role(schema: str, role: str) -> str:
-    """The database role of one workflow role in one schema (roles are server-wide)."""
+def group_role(database: str, schema: str, role: str) -> str:
+    """The database role of one workflow role in one schema of one database: roles are
+    server-wide, so the name carries a digest of both (and stays short whatever they are)."""
+    digest = hashlib.sha256(f"{database}\x00{schema}".encode()).hexdigest()[:10]
+    return f"wf_{role}_{digest}"[:63]
+
+
+def legacy_role(schema: str, role: str) -> str:
+    """The name :func:`group_role` gave before it told databases apart: shared by every
+    database with a schema of that name, so a database no longer grants it anything once its
+    own roles are made."""
     return f"wf_{schema}_{role}"[:63]
+
+
+def _where(session: Any) -> tuple[str, str]:
+    row = session.execute(text("SELECT current_database(), current_schema()")).one()
+    return str(row[0]), str(row[1])
+
+
+def may_own(session: Any) -> bool:
+    """The login owns the workflow's tables (or is a superuser): it may grant on them."""
+    return bool(session.execute(text(
+        "SELECT r.rolsuper OR t.tableowner = session_user FROM pg_roles r, pg_tables t "
+        "WHERE r.rolname = session_user AND t.schemaname = current_schema() "
+        "AND t.tablename = 'wf_log_head'")).scalar())
 
 
 def privileges(role: str, read_only: bool) -> dict[str, str]:
@@ -95,24 +118,16 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         raise WorkflowError("database roles need PostgreSQL; SQLite has no logins")
-    schema = session.execute(text("SELECT current_schema()")).scalar()
-    statements: list[str] = []
-    for role in roles:
-        name = group_role(schema, role)
-        exists = session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
-                                 {"n": name}).first()
-        if not exists:
-            statements.append(f'CREATE ROLE "{name}" NOLOGIN')
-        statements += [
-            f'GRANT USAGE ON SCHEMA "{schema}" TO "{name}"',
-            f'GRANT {READ_ALL} ON ALL TABLES IN SCHEMA "{schema}" TO "{name}"',
-        ]
-        if not read_only(role):
-            statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{name}"')
-        statements += [f'GRANT {p} ON "{t}" TO "{name}"'
-                       for t, p in privileges(role, read_only(role)).items()]
-    statements.append(actor_is_login(schema))
-    statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
+    database, schema = _where(session)
+    names = {role: group_role(database, schema, role) for role in roles}
+    made = {r for r, name in names.items() if _exists(session, name)}
+    if may_own(session) or not _by_login(session):
+        statements = _privileges(session, schema, names, read_only)
+    elif made == set(roles):  # an admin's login: the roles and their rights are there already
+        statements = []
+    else:
+        raise WorkflowError("this database's roles are not all made yet, which takes the login "
+                            "that owns its tables: run `workflow db grant` over that connection")
     for statement in statements:
         session.execute(text(statement))
     members: dict[str, list[str]] = {}
@@ -124,12 +139,55 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
         if login is None:
             continue
         for role in user.roles:
-            session.execute(text(f'GRANT "{group_role(schema, role)}" TO "{user.name}"'))
+            session.execute(text(f'GRANT "{group_role(database, schema, role)}" TO "{user.name}"'))
         members[user.name] = list(user.roles)
     setting = session.get(Setting, AUTH_KEY) or Setting(key=AUTH_KEY, value=AUTH_BY_LOGIN)
     setting.value = AUTH_BY_LOGIN
     session.add(setting)
-    return {"schema": schema, "roles": [group_role(schema, r) for r in roles], "logins": members}
+    return {"schema": schema, "roles": list(names.values()), "logins": members}
+
+
+def _exists(session: Any, name: str) -> bool:
+    return session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
+                           {"n": name}).first() is not None
+
+
+def _by_login(session: Any) -> bool:
+    from workflow.models import Setting
+
+    setting = session.get(Setting, AUTH_KEY)
+    return setting is not None and setting.value == AUTH_BY_LOGIN
+
+
+def _holds_schema(session: Any, name: str, schema: str) -> bool:
+    return _exists(session, name) and bool(session.execute(
+        text("SELECT has_schema_privilege(:n, :s, 'USAGE')"), {"n": name, "s": schema}).scalar())
+
+
+def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any) -> list[str]:
+    """What the login owning the tables runs: each role made and given its rights, the roles
+    named as before taken out of this schema, the login trigger made."""
+    at = quoted(schema)
+    statements: list[str] = []
+    for role, name in names.items():
+        if not _exists(session, name):
+            statements.append(f'CREATE ROLE "{name}" NOLOGIN')
+        statements += [
+            f'GRANT USAGE ON SCHEMA {at} TO "{name}"',
+            f'GRANT {READ_ALL} ON ALL TABLES IN SCHEMA {at} TO "{name}"',
+        ]
+        if not read_only(role):
+            statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA {at} TO "{name}"')
+        statements += [f'GRANT {p} ON "{t}" TO "{name}"'
+                       for t, p in privileges(role, read_only(role)).items()]
+        legacy = legacy_role(schema, role)
+        if legacy != name and _holds_schema(session, legacy, schema):
+            statements += [f'REVOKE ALL ON ALL TABLES IN SCHEMA {at} FROM "{legacy}"',
+                           f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA {at} FROM "{legacy}"',
+                           f'REVOKE ALL ON SCHEMA {at} FROM "{legacy}"']
+    statements.append(actor_is_login(schema))
+    statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
+    return statements
 
 
 def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
@@ -144,12 +202,16 @@ def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
     setting = session.get(Setting, AUTH_KEY)
     if setting is None or setting.value != AUTH_BY_LOGIN:
         return
-    schema = session.execute(text("SELECT current_schema()")).scalar()
+    database, schema = _where(session)
     for role in roles:
-        group = group_role(schema, role)
-        member = session.execute(text(
-            "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-            "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
-            {"g": group, "u": name}).first()
-        if member is not None:
-            session.execute(text(f'REVOKE "{group}" FROM "{name}"'))
+        groups = [group_role(database, schema, role)]
+        legacy = legacy_role(schema, role)
+        if _holds_schema(session, legacy, schema):  # granted before roles told databases apart
+            groups.append(legacy)
+        for group in groups:
+            member = session.execute(text(
+                "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
+                {"g": group, "u": name}).first()
+            if member is not None:
+                session.execute(text(f'REVOKE "{group}" FROM "{name}"'))

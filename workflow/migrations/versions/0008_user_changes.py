@@ -121,14 +121,19 @@ def _grant(bind: Any) -> None:
             bind.execute(sa.text(f"DROP TRIGGER IF EXISTS {table}_by_its_actor ON {table}"))
             bind.execute(sa.text(f"CREATE TRIGGER {table}_by_its_actor BEFORE INSERT ON {table} "
                                  "FOR EACH ROW EXECUTE FUNCTION wf_written_by_its_actor()"))
-    schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
+    database, schema = bind.execute(sa.text("SELECT current_database(), current_schema()")).one()
     prefix = f"wf_{schema}_".replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
     groups = [name for (name,) in bind.execute(sa.text(
         "SELECT rolname FROM pg_roles WHERE rolname LIKE :p"), {"p": prefix + "%"})]
+    # the roles as `db grant` names them since it tells databases apart: wf_<role>_<digest>
+    digest = hashlib.sha256(f"{database}\x00{schema}".encode()).hexdigest()[:10]
+    groups += [name for (name,) in bind.execute(sa.text(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE :p"), {"p": f"wf\\_%\\_{digest}"})]
     for group in groups:
         bind.execute(sa.text(f'GRANT SELECT ON wf_user_change TO "{group}"'))
-    admin = f"wf_{schema}_admin"[:63]
-    if admin in groups:
+    admin = next((g for g in groups if g in (f"wf_{schema}_admin"[:63], f"wf_admin_{digest}")),
+                 None)
+    if admin is not None:
         bind.execute(sa.text(f'GRANT INSERT ON wf_user_change TO "{admin}"'))
         bind.execute(sa.text(f'GRANT USAGE ON SEQUENCE wf_user_change_seq_seq TO "{admin}"'))
 
