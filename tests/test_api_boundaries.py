@@ -193,3 +193,11 @@ def test_as_of_a_bare_day_means_as_that_day_ended_as_on_the_command_line(wf, run
     with pytest.raises(NotFound, match="did not exist yet"):
         wf.get_as_of(ref, "2026-11-24")
 
+
+
+def test_a_nul_in_a_name_or_reference_is_no_one_and_nothing(wf):
+    with pytest.raises(NotFound, match="unknown user"):
+        wf.restrict("FR", "embargo", "2030-01-01", actor="ad\x00min", reason="test")
+    assert wf.refusals(actor="a\x00b") == []
+    assert wf.refusals(ref="TR-\x00") == []
+    assert [r["rule"] for r in wf.refusals()] == ["registered-user"]

@@ -292,3 +292,21 @@ def test_the_program_keeps_its_session_settings_whatever_the_server_defaults_to(
     assert wf.history(wf.list()[0]["ref"])[0]["at"] == clock.now.isoformat()
     assert wf.verify()["rows"] == 420
     wf.close()
+
+
+def test_a_lock_timeout_is_a_busy_database_tried_again(db_target, clock, wf):
+    """A server set to give up waiting for locks: the firing is tried again, then told the
+    database is busy, and nothing is half done."""
+    if not db_target.startswith("postgresql"):
+        pytest.skip("PostgreSQL's lock_timeout")
+    from workflow.errors import Busy
+
+    ref = draft(wf)
+    impatient = Workflow(db_target + "%20-clock_timeout%3D100", clock=clock)
+    with psycopg.connect(db_target.replace("+psycopg", "")) as holder:
+        holder.execute("SELECT 1 FROM wf_log_head FOR UPDATE")
+        with pytest.raises(Busy, match="busy"):
+            impatient.fire(ref, "submit", actor="dan")
+    assert impatient.fire(ref, "submit", actor="dan") == "nsc_review"
+    assert [r["rule"] for r in impatient.refusals()] == []
+    impatient.close()

@@ -46,7 +46,8 @@ class Administering:
 
         if not owner:
             access.authenticate(self.login, actor)
-        return access.require_active(actor, s.get(User, actor))
+        stored = None if "\x00" in actor else s.get(User, actor)  # no stored name holds one
+        return access.require_active(actor, stored)
 
     def _admin(self, s: Any, actor: str, action: str, *, owner: bool = False) -> User:
         """The acting admin of an administrative change.

@@ -148,7 +148,8 @@ def driver_error(error: BaseException) -> WorkflowError:
                              "permissions")
     if "unable to open" in lowered:
         return WorkflowError(f"cannot open the database file ({text})")
-    if "locked" in lowered or "busy" in lowered or "deadlock" in lowered:
+    if any(word in lowered for word in ("locked", "busy", "deadlock", "lock timeout",
+                                         "could not serialize")):
         return Busy("the database is busy (locked by another writer); try again")
     if "permission denied" in lowered:
         return Refused("access", "database-permission",

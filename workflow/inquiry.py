@@ -16,6 +16,8 @@ from workflow.process import Process
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
              ref: str | None = None) -> list[dict[str, Any]]:
+    if any(value is not None and "\x00" in value for value in (actor, ref)):
+        return []  # no stored name or reference holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
     if actor is not None:
         query = query.where(Refusal.actor == actor)
