@@ -509,3 +509,12 @@ def test_db_grant_takes_this_database_out_of_the_roles_named_before(db_target, c
             for role in [*result["roles"], legacy]:
                 conn.execute(f'DROP OWNED BY "{role}"')
                 conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_init_again_by_an_auditors_login_changes_nothing_and_says_so(db_target, clock,
+                                                                      granted):
+    auditor = _as_login(db_target, granted["auditor"])
+    result = Cli(auditor, clock)("init", actor=granted["auditor"])
+    assert result.exit_code == 0, result.stderr
+    assert "already initialised; nothing changed" in result.stderr
+    assert Workflow(auditor, clock=clock).init(granted["auditor"]) is False

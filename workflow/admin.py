@@ -74,6 +74,9 @@ class Administering:
         people.check_name(admin)
         self.db.create_schema(direct=direct_schema)
         now = as_utc(self.clock())
+        with self.db.read() as s:  # done already: nothing to lock (a reading login could not)
+            if s.exec(select(User)).first() is not None:
+                return False
         with self.db.write() as s:
             _lock_log(s)  # two inits at once: the second finds the first's admin
             if s.exec(select(User)).first() is not None:
