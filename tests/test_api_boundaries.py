@@ -177,10 +177,10 @@ def test_the_cli_records_an_unregistered_actor_and_keeps_its_exit_code(wf, run_r
     assert [r["actor"] for r in wf.refusals()] == ["mallory"]
 
 
-def test_a_malformed_unknown_name_is_refused_but_not_stored(wf):
+def test_a_malformed_unknown_name_is_refused_and_stored_only_as_printable_text(wf):
     with pytest.raises(NotFound):
         wf.create(actor="\x1b[31mx", **PATRIOT)
-    assert wf.refusals() == []
+    assert [r["actor"] for r in wf.refusals()] == ["'\\x1b[31mx'"]
 
 
 def test_as_of_a_bare_day_means_as_that_day_ended_as_on_the_command_line(wf, run_ready):
