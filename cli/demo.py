@@ -29,7 +29,7 @@ def demo(app: App) -> None:
     users = [user["name"] for user in wf.users()] if wf.db.is_initialised() else []
     today = as_utc(wf.clock()).date()
     in_force = {entry["country"] for entry in wf.policy(as_of=today)} if users else None
-    problem = story.obstacle(app.db, users, app.actor, in_force)
+    problem = story.obstacle(app.db_shown, users, app.actor, in_force)
     if problem:
         raise WorkflowError(problem)
     if users and "admin" not in wf.require_user(app.actor)["roles"]:
@@ -39,5 +39,5 @@ def demo(app: App) -> None:
         ref = story.play(wf, app.actor, click.echo)
     click.echo(f"\nThe history of {ref}, oldest first:\n")
     print_trail(wf.history(ref))
-    click.echo(f"\nExplore it: workflow --db {app.db} request show {ref}   "
+    click.echo(f"\nExplore it: workflow --db {app.db_shown} request show {ref}   "
                f"(as {app.actor}; or --as sato, suzuki, ito)")

@@ -4,6 +4,7 @@ attempt by someone not allowed to act is recorded. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -201,3 +202,11 @@ def test_a_nul_in_a_name_or_reference_is_no_one_and_nothing(wf):
     assert wf.refusals(actor="a\x00b") == []
     assert wf.refusals(ref="TR-\x00") == []
     assert [r["rule"] for r in wf.refusals()] == ["registered-user"]
+
+
+def test_refusals_of_a_name_no_user_could_have_are_found_by_that_name(wf, run_ready):
+    ref = draft(wf)
+    run_ready("advance", ref, "submit", actor="sato ")
+    assert [r["actor"] for r in wf.refusals(actor="sato ")] == ["'sato '"]
+    listed = run_ready("audit", "refusals", "--actor", "sato ", "--json", actor="aud")
+    assert [r["actor"] for r in json.loads(listed.stdout)] == ["'sato '"]

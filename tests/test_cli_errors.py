@@ -740,3 +740,13 @@ def test_a_password_in_the_database_url_is_never_printed(db_target):
     bad = CliRunner().invoke(cli, ["--db", "postgresql://u:s3cret-pw@127.0.0.1:54x/db",
                                    "--as", "aoki", "user", "list"])
     assert "s3cret-pw" not in assert_one_line_error(bad, 2)
+
+
+def test_the_demo_never_prints_the_urls_password(db_target):
+    if not db_target.startswith("postgresql"):
+        pytest.skip("a SQLite path holds no password")
+    secret = db_target.replace("postgres@", "postgres:s3cret-pw@", 1)
+    for _ in range(2):  # played, then refused on a database that already has its users
+        result = CliRunner().invoke(cli, ["--db", secret, "--as", "aoki", "demo"])
+        assert "s3cret-pw" not in result.output + result.stderr
+    assert result.exit_code != 0

@@ -497,7 +497,10 @@ def test_db_grant_takes_this_database_out_of_the_roles_named_before(db_target, c
         with psycopg.connect(base, autocommit=True) as conn:
             assert not conn.execute("SELECT has_schema_privilege(%s, %s, 'USAGE')",
                                     (legacy, schema)).fetchone()[0]
-            conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{legacy}"')  # not granted again
+            assert not conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT')",
+                                    (legacy, f'"{schema}".wf_log_head')).fetchone()[0]
+            # as in a database not granted again yet: its tables still granted to the old role
+            conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{legacy}"')
         wf.disable_user(logins["drafter"], actor=me)
         with psycopg.connect(base, autocommit=True) as conn:
             assert conn.execute(
@@ -518,3 +521,35 @@ def test_init_again_by_an_auditors_login_changes_nothing_and_says_so(db_target, 
     assert result.exit_code == 0, result.stderr
     assert "already initialised; nothing changed" in result.stderr
     assert Workflow(auditor, clock=clock).init(granted["auditor"]) is False
+
+
+def test_disabling_a_user_leaves_the_roles_another_database_shares_alone(two_databases, clock,
+                                                                          logins):
+    """On `public`, where everyone may use the schema, a database with roles of its own takes a
+    disabled user out of those only, not out of the shared `wf_public_…` roles an older grant
+    of another database may still rely on."""
+    from workflow.grants import legacy_role
+
+    first, _ = two_databases
+    drafter = logins["drafter"]
+    legacy = legacy_role("public", "drafter")
+    with psycopg.connect(first, autocommit=True) as conn:
+        me = conn.info.user
+        conn.execute(f'CREATE ROLE "{legacy}" NOLOGIN')
+        conn.execute(f'GRANT "{legacy}" TO "{drafter}"')
+    try:
+        wf = Workflow(first, clock=clock, create=True)
+        wf.init(me)
+        wf.add_user(drafter, ["drafter"], actor=me)
+        wf.grant_database_roles(actor=me)
+        wf.disable_user(drafter, actor=me)
+        wf.close()
+        with psycopg.connect(first, autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = %s AND u.rolname = %s",
+                (legacy, drafter)).fetchone()[0] == 1
+    finally:
+        with psycopg.connect(first, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{legacy}"')
+            conn.execute(f'DROP ROLE "{legacy}"')

@@ -310,3 +310,18 @@ def test_a_lock_timeout_is_a_busy_database_tried_again(db_target, clock, wf):
     assert impatient.fire(ref, "submit", actor="dan") == "nsc_review"
     assert [r["rule"] for r in impatient.refusals()] == []
     impatient.close()
+
+
+def test_pgoptions_still_choose_the_schema(db_target, clock, monkeypatch):
+    """The program's own session settings are made after connecting, so a schema chosen with
+    PGOPTIONS (or a service file) is the one used."""
+    if not db_target.startswith("postgresql"):
+        pytest.skip("libpq's PGOPTIONS")
+    base, schema = db_target.split("?", 1)[0], db_target.rsplit("%3D", 1)[1]
+    monkeypatch.setenv("PGOPTIONS", f"-c search_path={schema}")
+    wf = Workflow(base, clock=clock, create=True)
+    wf.init("admin", direct_schema=True)
+    wf.close()
+    with psycopg.connect(base) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND "
+                            "tablename = 'wf_log_head'", (schema,)).fetchone()[0] == 1

@@ -245,8 +245,9 @@ class Admission:
         if event == "edit":
             if source == dest and source in self.edit_states:
                 return None
+            allowed = " or ".join(self.edit_states) or "no state at all"
             return (f"it edits the request from {source} to {dest}; an edit leaves the state as "
-                    f"it is, and only while {' or '.join(self.edit_states)}")
+                    f"it is, and only while {allowed}")
         move = self.moves.get(event)
         if move is None:
             return f"its event {event} is not one of the process's"
@@ -285,7 +286,8 @@ class Actors:
         held = self.roles[actor]
         if held is None or sorted(map(str, listed)) != held:
             shown = ", ".join(map(str, listed)) or "no role"
-            return f"it says {actor} held {shown}, but {actor} holds {', '.join(held or [])}"
+            holds = ", ".join(held) if held else "roles that cannot be read"
+            return f"it says {actor} held {shown}, but {actor} holds {holds}"
         return None
 
 

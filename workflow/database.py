@@ -36,7 +36,7 @@ def shown(target: str) -> str:
 
 def database_url(target: str) -> str:
     """A URL stays a URL (``postgresql://`` meaning psycopg 3); anything else is a SQLite path."""
-    if "\x00" in target or "%00" in target:
+    if "\x00" in target or ("://" in target and "%00" in target):
         raise InvalidInput("--db: the database address holds a NUL character, which would cut "
                            "it short")
     if "://" in target:
@@ -116,18 +116,23 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-# The session settings the program is written for, whatever the server or the database defaults
-# to: each transaction sees what was committed before each of its statements (the log head's
-# lock orders writers; a stricter level would fail them instead), and times in ISO 8601 (the
-# only style psycopg reads).
-POSTGRES_SESSION = "-c default_transaction_isolation=read\\ committed -c DateStyle=ISO"
+# The session settings the program is written for, whatever the server, the database, the role
+# or PGOPTIONS default to: each transaction sees what was committed before each of its
+# statements (the log head's lock orders writers; a stricter level would fail them instead),
+# and times in ISO 8601 (the only style psycopg reads). Set once per connection, in one round trip.
+POSTGRES_SESSION = ("SELECT set_config('default_transaction_isolation', 'read committed', false), "
+                    "set_config('DateStyle', 'ISO', false)")
 
 
 def _configure_postgres(engine: Engine) -> None:
-    @event.listens_for(engine, "do_connect")
-    def _settings(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
-        given = params.get("options")
-        params["options"] = f"{given} {POSTGRES_SESSION}" if given else POSTGRES_SESSION
+    @event.listens_for(engine, "connect")
+    def _settings(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # kept, whatever becomes of the first transaction
+        try:
+            dbapi_connection.execute(POSTGRES_SESSION)
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 def _database_error(error: DBAPIError) -> WorkflowError:

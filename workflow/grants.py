@@ -160,8 +160,11 @@ def _by_login(session: Any) -> bool:
 
 
 def _holds_schema(session: Any, name: str, schema: str) -> bool:
+    """The role has rights on this schema's tables (schema usage alone says nothing: PUBLIC
+    has it on ``public``)."""
     return _exists(session, name) and bool(session.execute(
-        text("SELECT has_schema_privilege(:n, :s, 'USAGE')"), {"n": name, "s": schema}).scalar())
+        text("SELECT has_table_privilege(:n, quote_ident(:s) || '.wf_log_head', 'SELECT')"),
+        {"n": name, "s": schema}).scalar())
 
 
 def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any) -> list[str]:

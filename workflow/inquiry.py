@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from workflow import audit
+from workflow.access import recorded_name
 from workflow.clock import as_utc, iso
 from workflow.models import History, Record, Refusal, record_id
 from workflow.process import Process
@@ -16,11 +17,11 @@ from workflow.process import Process
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
              ref: str | None = None) -> list[dict[str, Any]]:
-    if any(value is not None and "\x00" in value for value in (actor, ref)):
-        return []  # no stored name or reference holds one (PostgreSQL cannot even compare it)
+    if ref is not None and "\x00" in ref:
+        return []  # no stored reference holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
-    if actor is not None:
-        query = query.where(Refusal.actor == actor)
+    if actor is not None:  # a name no user could have is kept as recorded_name spells it
+        query = query.where(Refusal.actor == recorded_name(actor))
     if since is not None:
         query = query.where(Refusal.at >= since)
     if ref is not None:

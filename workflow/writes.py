@@ -195,7 +195,7 @@ class Writing:
         terminal."""
         rule = "conflict" if isinstance(error, Conflict) else error.rule
         who = self.login if self.login is not None else actor
-        if isinstance(error, UnknownUser):
+        if isinstance(error, UnknownUser) and self.login is None:  # a login is what it is
             who = access.recorded_name(who)
         try:
             with self.db.fast.transaction() as tx:
