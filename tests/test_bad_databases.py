@@ -304,7 +304,7 @@ def locked(ready_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         holder.close()
 
 
-@pytest.mark.parametrize("argv", [*WRITES, ["init"]], ids=ids)
+@pytest.mark.parametrize("argv", WRITES, ids=ids)
 def test_locked_sqlite_gives_one_busy_line_and_changes_nothing(locked, argv):
     before = db_snapshot(locked)
     refusals = sqlite3.connect(locked).execute("SELECT count(*) FROM wf_refusal").fetchone()
@@ -315,6 +315,15 @@ def test_locked_sqlite_gives_one_busy_line_and_changes_nothing(locked, argv):
     assert db_snapshot(locked) == before
     assert sqlite3.connect(locked).execute(
         "SELECT count(*) FROM wf_refusal").fetchone() == refusals
+
+
+def test_init_again_on_a_locked_sqlite_says_nothing_changed(locked):
+    """Initialised already: init reads that before it would lock anything."""
+    before = db_snapshot(locked)
+    result = invoke(locked, "init")
+    assert result.exit_code == 0, result.stderr
+    assert "already initialised; nothing changed" in result.stderr
+    assert db_snapshot(locked) == before
 
 
 @pytest.mark.parametrize("argv", READS, ids=ids)
