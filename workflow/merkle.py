@@ -46,6 +46,23 @@ class Frontier:
             nodes.append(_sha256(b"\x01" + nodes.pop() + right).digest())
             index >>= 1
 
+    def append_and_root(self, leaf: bytes) -> bytes:
+        """:meth:`append` then :meth:`root`, in one call: verification does both for every
+        row."""
+        index = self.size
+        nodes = self.nodes
+        nodes.append(leaf)
+        self.size += 1
+        sha256 = _sha256
+        while index & 1:
+            right = nodes.pop()
+            nodes.append(sha256(b"\x01" + nodes.pop() + right).digest())
+            index >>= 1
+        root = nodes[-1]
+        for node in nodes[-2::-1]:
+            root = sha256(b"\x01" + node + root).digest()
+        return root
+
     def root(self) -> bytes:
         nodes = self.nodes
         if not nodes:
