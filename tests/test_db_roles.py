@@ -553,3 +553,33 @@ def test_disabling_a_user_leaves_the_roles_another_database_shares_alone(two_dat
         with psycopg.connect(first, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{legacy}"')
             conn.execute(f'DROP ROLE "{legacy}"')
+
+
+def test_only_a_login_whose_role_drafts_may_insert_requests(db_target, clock,
+                                                             granted_to_this_login):
+    """Outside the program too: a reviewer's or approver's login updates requests as events
+    move them, but inserting one is for those who draft."""
+    tag = uuid.uuid4().hex[:6]
+    reviewer = f"rev_{tag}"
+    base = db_target.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{reviewer}" LOGIN')
+        me = conn.info.user
+    try:
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(reviewer, ["reviewer"], actor=me)
+        owner.grant_database_roles(actor=me)
+        owner.close()
+        insert = ("INSERT INTO wf_record (ref, process, state, version, data, participants, "
+                  "created_by, created_at) VALUES (%s, 'p', 'drafted', 1, '{}', '{}', %s, now())")
+        with psycopg.connect(_as_login(db_target, reviewer).replace("+psycopg", "")) as conn, \
+                pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(insert, ("TR-X-1", reviewer))
+        drafter = granted_to_this_login["drafter"]
+        with psycopg.connect(_as_login(db_target, drafter).replace("+psycopg", "")) as conn:
+            conn.execute(insert, ("TR-X-2", drafter))
+            conn.rollback()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{reviewer}"')
+            conn.execute(f'DROP ROLE "{reviewer}"')

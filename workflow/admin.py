@@ -147,7 +147,8 @@ class Administering:
             with self.db.write() as s:
                 owner = self.login is not None and grants.may_own(s)
                 self._admin(s, actor, "db grant", owner=owner)
-                granted = grants.grant(s, self.process.roles, self.process.read_only)
+                granted = grants.grant(s, self.process.roles, self.process.read_only,
+                                       lambda role: role in self.process.create_roles)
             self.login = self._database_login()  # from now on the actor is the login
             return granted
 

@@ -19,8 +19,8 @@ AUTH_BY_LOGIN = "database_login"
 
 READ_ALL = "SELECT"
 APPEND = {"wf_history": "INSERT", "wf_refusal": "INSERT"}
-ADVANCE = {"wf_record": "INSERT, UPDATE", "wf_ref_counter": "INSERT, UPDATE",
-           "wf_log_head": "UPDATE"}
+ADVANCE = {"wf_record": "UPDATE", "wf_log_head": "UPDATE"}
+CREATE = {"wf_record": "INSERT, UPDATE", "wf_ref_counter": "INSERT, UPDATE"}  # those who draft
 ADMINISTER = {"wf_user": "INSERT, UPDATE", "wf_user_change": "INSERT",
               "wf_policy_entry": "INSERT, UPDATE", "wf_policy_change": "INSERT"}
 
@@ -100,17 +100,19 @@ def may_own(session: Any) -> bool:
         "AND t.tablename = 'wf_log_head'")).scalar())
 
 
-def privileges(role: str, read_only: bool) -> dict[str, str]:
-    """Table -> privileges beyond SELECT for a workflow role; read-only roles get none."""
+def privileges(role: str, read_only: bool, creates: bool = True) -> dict[str, str]:
+    """Table -> privileges beyond SELECT for a workflow role; read-only roles get none, and
+    only roles that draft requests may insert them."""
     if read_only:
         return {}
-    granted = {**APPEND, **ADVANCE}
+    granted = {**APPEND, **ADVANCE, **(CREATE if creates else {})}
     if role == "admin":
         granted.update(ADMINISTER)
     return granted
 
 
-def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any]:
+def grant(session: Any, roles: tuple[str, ...], read_only: Any,
+          creates: Any = lambda _role: True) -> dict[str, Any]:
     from sqlmodel import select
 
     from workflow.models import Setting, User
@@ -122,7 +124,7 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any) -> dict[str, Any
     names = {role: group_role(database, schema, role) for role in roles}
     made = {r for r, name in names.items() if _exists(session, name)}
     if may_own(session) or not _by_login(session):
-        statements = _privileges(session, schema, names, read_only)
+        statements = _privileges(session, schema, names, read_only, creates)
     elif made == set(roles):  # an admin's login: the roles and their rights are there already
         statements = []
     else:
@@ -167,7 +169,8 @@ def _holds_schema(session: Any, name: str, schema: str) -> bool:
         {"n": name, "s": schema}).scalar())
 
 
-def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any) -> list[str]:
+def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any,
+                creates: Any) -> list[str]:
     """What the login owning the tables runs: each role made and given its rights, the roles
     named as before taken out of this schema, the login trigger made."""
     at = quoted(schema)
@@ -175,6 +178,9 @@ def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any
     for role, name in names.items():
         if not _exists(session, name):
             statements.append(f'CREATE ROLE "{name}" NOLOGIN')
+        elif not creates(role):  # granted by an earlier version to every role that writes
+            statements += [f'REVOKE INSERT ON "wf_record" FROM "{name}"',
+                           f'REVOKE INSERT, UPDATE ON "wf_ref_counter" FROM "{name}"']
         statements += [
             f'GRANT USAGE ON SCHEMA {at} TO "{name}"',
             f'GRANT {READ_ALL} ON ALL TABLES IN SCHEMA {at} TO "{name}"',
@@ -182,7 +188,7 @@ def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any
         if not read_only(role):
             statements.append(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA {at} TO "{name}"')
         statements += [f'GRANT {p} ON "{t}" TO "{name}"'
-                       for t, p in privileges(role, read_only(role)).items()]
+                       for t, p in privileges(role, read_only(role), creates(role)).items()]
         legacy = legacy_role(schema, role)
         if legacy != name and _holds_schema(session, legacy, schema):
             statements += [f'REVOKE ALL ON ALL TABLES IN SCHEMA {at} FROM "{legacy}"',
