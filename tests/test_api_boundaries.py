@@ -210,3 +210,16 @@ def test_refusals_of_a_name_no_user_could_have_are_found_by_that_name(wf, run_re
     assert [r["actor"] for r in wf.refusals(actor="sato ")] == ["'sato '"]
     listed = run_ready("audit", "refusals", "--actor", "sato ", "--json", actor="aud")
     assert [r["actor"] for r in json.loads(listed.stdout)] == ["'sato '"]
+
+
+def test_a_week_is_no_day_wherever_a_day_is_asked_for(wf, run_ready):
+    """A day may be written in any ISO 8601 form naming one; a week alone names none."""
+    for week in ("2027W01", "2027-W01"):
+        result = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", week,
+                           "--reason", "test")
+        assert "expected a date as YYYY-MM-DD (or another ISO 8601 form naming a day)" in (
+            assert_one_line_error(result, 2))
+    result = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2027W011",
+                       "--reason", "test")
+    assert result.exit_code == 0, result.stderr
+    assert "since 2027-01-04" in result.stdout + result.stderr

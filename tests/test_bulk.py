@@ -232,3 +232,50 @@ def test_a_progress_bar_shows_on_a_terminal_for_a_long_import(run_ready, tmp_pat
     assert result.exit_code == 0, result.stderr
     assert shown == [(10_000, "drafting")]
     assert len(wf.list()) == 10_000
+
+
+def test_a_csv_cut_short_inside_a_quoted_value_is_refused_and_nothing_applied(
+        run_ready, tmp_path, wf, db_target):
+    """A file cut off mid-line leaves a quote open: taken as it stands it would record a final
+    decision with half its reason."""
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    cut = tmp_path / "cut.csv"
+    cut.write_text(f'{ref},deny,"Denied: the recipient has not yet\n')
+    before = db_snapshot(db_target)
+    line = assert_one_line_error(run_ready("advance", "--from", str(cut), actor="ann"), 2)
+    assert "cut.csv line 1: unexpected end of data" in line
+    drafts = tmp_path / "drafts.csv"
+    drafts.write_text(",".join(PATRIOT) + ",note\n" + ",".join(map(str, PATRIOT.values()))
+                      + ',"Only under MDAA art\n')
+    assert "unexpected end of data" in assert_one_line_error(
+        run_ready("request", "import", str(drafts), actor="dan"), 2)
+    after = tmp_path / "after.csv"
+    after.write_text(f'{ref},deny,"no"t\n')  # text after a closing quote
+    assert assert_one_line_error(run_ready("advance", "--from", str(after), actor="ann"), 2)
+    assert db_snapshot(db_target) == before
+
+
+def test_an_import_row_with_fewer_values_than_the_header_is_refused(run_ready, tmp_path, wf):
+    path = tmp_path / "short.csv"
+    values = list(map(str, PATRIOT.values()))
+    path.write_text(",".join(PATRIOT) + "\n" + ",".join(values) + "\n"
+                    + ",".join(values[:-1]) + "\n")
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert f"short.csv line 3: {len(values) - 1} values where the header names {len(values)}" \
+        in line
+    assert wf.list() == []
+
+
+def test_blank_lines_before_the_header_are_skipped(run_ready, tmp_path, wf):
+    ref = draft(wf)
+    firings = tmp_path / "lead.csv"
+    firings.write_text(f"\n\nreference,event\n{ref},submit\n")
+    result = run_ready("advance", "--from", str(firings), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    drafts = tmp_path / "lead2.csv"
+    drafts.write_text("\ufeff\n" + ",".join(PATRIOT) + "\n"
+                      + ",".join(map(str, PATRIOT.values())) + "\n")
+    result = run_ready("request", "import", str(drafts), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert [r["state"] for r in wf.list()] == ["nsc_review", "drafted"]

@@ -51,13 +51,15 @@ def _duplicate(names: Sequence[str]) -> str | None:
 
 def _csv_rows(source: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
     """CSV rows with the line each starts on (a quoted value may span lines), whichever line
-    endings the file uses (old Mac files end lines with CR alone); what the CSV reader cannot
-    read is bad input naming its line."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    endings the file uses (old Mac files end lines with CR alone), blank lines left out; what
+    the CSV reader cannot read is bad input naming its line. Strictly: a quote left open at the
+    end (a file cut short) or text after a closing quote is refused, not taken as it stands."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
     try:
         for row in reader:
-            yield start, row
+            if any(cell.strip() for cell in row):
+                yield start, row
             start = reader.line_num + 1
     except csv.Error as error:
         raise InvalidInput(f"{source} line {reader.line_num}: {error}") from None
@@ -149,12 +151,14 @@ def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
     if twice is not None:
         raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
     records = []
+    named = max((i + 1 for i, name in enumerate(header) if name), default=0)
     for number, row in reader:
-        if not row:
-            continue
         if len(row) > len(header):
             raise InvalidInput(f"{source} line {number}: more values than the header has "
                                "columns")
+        if len(row) < named:
+            raise InvalidInput(f"{source} line {number}: {len(row)} values where the header "
+                               f"names {named} columns (a value may be empty, not left out)")
         records.append({k: v for k, v in zip(header, row, strict=False) if v != ""})
     return records
 

@@ -161,10 +161,14 @@ def iso_date(name: str, value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
+    text_value = str(value).strip()
     try:
-        return date.fromisoformat(str(value).strip())
+        if _WEEK.fullmatch(text_value):
+            raise ValueError("a week, not a day")
+        return date.fromisoformat(text_value)
     except ValueError:
-        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD, got {shown(value)}") from None
+        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD (or another ISO 8601 form "
+                           f"naming a day), got {shown(value)}") from None
 
 
 def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
