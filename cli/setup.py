@@ -69,9 +69,13 @@ def user_list(app: App, as_json: bool) -> None:
 @pass_app
 def user_disable(app: App, name: str, as_json: bool) -> None:
     """Disable user NAME: they can no longer act or read. Their history stays."""
-    disabled = app.workflow().disable_user(name, actor=app.actor)
+    wf = app.workflow()
+    was = next((u for u in wf.users() if u["name"] == name), None)
+    disabled = wf.disable_user(name, actor=app.actor)
     if as_json:
         emit_json(disabled)
+    elif was is not None and not was["active"]:
+        say(f"{disabled['name']} was already disabled; nothing changed")
     else:
         say(f"disabled {disabled['name']}")
 

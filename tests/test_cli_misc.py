@@ -465,3 +465,20 @@ def test_an_interrupt_while_the_command_line_is_read_is_one_line_too(run_ready, 
     assert result.stdout == ""
     assert result.stderr == "error: interrupted\n"
 
+
+
+def test_disabling_a_disabled_user_says_nothing_changed(run_ready, wf):
+    first = run_ready("user", "disable", "dora")
+    assert first.exit_code == 0 and "disabled dora" in first.stderr
+    again = run_ready("user", "disable", "dora")
+    assert again.exit_code == 0, again.stderr
+    assert "dora was already disabled; nothing changed" in again.stderr
+    assert [c["action"] for c in wf.user_history()].count("disable") == 1
+
+
+def test_a_user_added_twice_or_told_apart_by_case_is_a_recorded_refusal(run_ready, wf):
+    for name in ("dan", "DAN"):
+        line = assert_one_line_error(run_ready("user", "add", name, "--role", "approver"), 1)
+        assert line.endswith("[rule: unique-name]")
+    assert [(r["event"], r["rule"]) for r in wf.refusals()] == [
+        ("user add", "unique-name"), ("user add", "unique-name")]

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from workflow.access import NAME
 from workflow.clock import iso, to_storage
-from workflow.errors import InvalidInput, NotFound, Refused, WorkflowError
+from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.ledger import chain_link, user_change_row
 from workflow.models import User, UserChange, locked_head
 
@@ -27,12 +27,13 @@ def check_name(name: str) -> str:
 
 def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -> User:
     if session.get(User, name) is not None:
-        raise WorkflowError(f"user {name!r} already exists")
+        raise Refused("user add", "unique-name", f"user {name!r} already exists")
     from sqlalchemy import func
 
     twin = session.exec(select(User.name).where(func.lower(User.name) == name.lower())).first()
     if twin is not None:  # two people told apart by case alone would pass for one another
-        raise WorkflowError(f"user {name!r} differs only in case from the existing user {twin!r}")
+        raise Refused("user add", "unique-name",
+                      f"user {name!r} differs only in case from the existing user {twin!r}")
     user = User(name=name, roles=sorted(set(roles)), active=True, created_by=by,
                 created_at=to_storage(now))
     session.add(user)
