@@ -75,10 +75,12 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
     """
     from workflow import bulk
 
-    records = bulk.drafts(file, fmt)  # malformed input is named before the database is opened
+    numbered = bulk.numbered_drafts(file, fmt)  # malformed input is named before the database
+    records = [record for _, record in numbered]  # is opened
+    places = [f"{file} line {line}" for line, _ in numbered]
     wf = app.workflow()
     with progress_bar(len(records), "drafting") as progress:
-        refs = wf.create_many(records, actor=app.actor, progress=progress)
+        refs = wf.create_many(records, actor=app.actor, progress=progress, places=places)
     if as_json:
         emit_json([{"ref": r} for r in refs])
     else:

@@ -47,10 +47,12 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
             raise click.UsageError("give either REF EVENT [options] or --from FILE, not both")
         from workflow import bulk
 
-        firings = bulk.firings(source, app.process.arguments)
+        numbered = bulk.numbered_firings(source, app.process.arguments)
+        firings = [firing for _, firing in numbered]
+        places = [f"{source} line {line}" for line, _ in numbered]
         wf = app.workflow()
         with progress_bar(len(firings), "firing") as progress:
-            states = wf.fire_many(firings, actor=app.actor, progress=progress)
+            states = wf.fire_many(firings, actor=app.actor, progress=progress, places=places)
         results = [{"ref": f["ref"].strip().upper(), "event": f["event"], "state": s}
                    for f, s in zip(firings, states, strict=True)]
         if as_json:

@@ -279,3 +279,21 @@ def test_blank_lines_before_the_header_are_skipped(run_ready, tmp_path, wf):
     result = run_ready("request", "import", str(drafts), actor="dan")
     assert result.exit_code == 0, result.stderr
     assert [r["state"] for r in wf.list()] == ["nsc_review", "drafted"]
+
+
+def test_bulk_errors_name_the_files_line(run_ready, tmp_path, wf):
+    """Blank lines and the header are counted: the line named is the line to look at."""
+    first, second = draft(wf), draft(wf)
+    firings = tmp_path / "pos.csv"
+    firings.write_text(f"reference,event\n\n{first},submit\n\n{second},submitt\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(firings), actor="dan"), 2)
+    assert f"{firings} line 5: firing 2: unknown event 'submitt'" in line
+    firings.write_text(f"reference,event\n\n{first},submit\n\n{second},approve\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(firings), actor="dan"), 1)
+    assert f"({firings} line 5: firing 2 of 2; nothing was applied)" in line
+    drafts = tmp_path / "drafts.jsonl"
+    drafts.write_text(json.dumps(PATRIOT) + "\n\n" + json.dumps({**PATRIOT, "quantity": 0})
+                      + "\n")
+    line = assert_one_line_error(run_ready("request", "import", str(drafts), actor="dan"), 2)
+    assert f"{drafts} line 3: record 2: quantity" in line
+    assert [r["state"] for r in wf.list()] == ["drafted", "drafted"]

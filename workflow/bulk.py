@@ -86,12 +86,18 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
     """CSV rows ``reference,event[,reason[,argument...]]`` with the process's event arguments
     in the order given; a header row (first cell ``ref`` or ``reference``) is checked and
     skipped."""
+    return [firing for _, firing in numbered_firings(source, arguments)]
+
+
+def numbered_firings(source: Path | str, arguments: tuple[str, ...]
+                     ) -> list[tuple[int, dict[str, Any]]]:
+    """:func:`firings`, each with the line of the file it starts on."""
     columns = ("ref", "event", "reason", *arguments)
     rows = list(_csv_rows(source, _text(source)))
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
         _firing_header(source, rows[0][1], columns)
         rows = rows[1:]
-    out = []
+    out: list[tuple[int, dict[str, Any]]] = []
     for number, row in rows:
         cells = [c.strip() for c in row]
         if not any(cells):
@@ -100,7 +106,7 @@ def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, An
             optional = "".join(f"[,{c}" for c in columns[2:]) + "]" * len(columns[2:])
             raise InvalidInput(f"{source} line {number}: expected {','.join(columns[:2])}"
                                f"{optional}, got {len(cells)} column(s)")
-        out.append({k: v for k, v in zip(columns, cells, strict=False) if v})
+        out.append((number, {k: v for k, v in zip(columns, cells, strict=False) if v}))
     if not out:
         raise InvalidInput(f"{source} holds no firings")
     return out
@@ -118,11 +124,11 @@ def _no_constant(name: str) -> Any:
     raise InvalidInput(f"{name} is not a JSON number")
 
 
-def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
+def _jsonl_records(source: Path | str, text: str) -> list[tuple[int, dict[str, Any]]]:
     """One object per line; lines end at ``\\n`` only (JSON strings may hold U+2028)."""
     from decimal import Decimal  # amounts keep the digits written, as they do typed in CSV
 
-    records = []
+    records: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -139,18 +145,18 @@ def _jsonl_records(source: Path | str, text: str) -> list[dict[str, Any]]:
             raise InvalidInput(f"{source} line {number}: nested too deeply") from None
         if not isinstance(record, dict):
             raise InvalidInput(f"{source} line {number}: expected a JSON object")
-        records.append(record)
+        records.append((number, record))
     return records
 
 
-def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
+def _csv_records(source: Path | str, text: str) -> list[tuple[int, dict[str, Any]]]:
     """A header of field names (``-`` or ``_``), then one record per row."""
     reader = _csv_rows(source, text)
     header = [name.strip().replace("-", "_") for name in next(reader, (1, []))[1]]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
         raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
-    records = []
+    records: list[tuple[int, dict[str, Any]]] = []
     named = max((i + 1 for i, name in enumerate(header) if name), default=0)
     for number, row in reader:
         if len(row) > len(header):
@@ -159,7 +165,7 @@ def _csv_records(source: Path | str, text: str) -> list[dict[str, Any]]:
         if len(row) < named:
             raise InvalidInput(f"{source} line {number}: {len(row)} values where the header "
                                f"names {named} columns (a value may be empty, not left out)")
-        records.append({k: v for k, v in zip(header, row, strict=False) if v != ""})
+        records.append((number, {k: v for k, v in zip(header, row, strict=False) if v != ""}))
     return records
 
 
@@ -174,6 +180,12 @@ def _format_of(source: Path | str, text: str) -> str:
 
 def drafts(source: Path | str, fmt: str | None = None) -> list[dict[str, Any]]:
     """Records to draft: CSV with a header of field names, or JSON Lines of objects."""
+    return [record for _, record in numbered_drafts(source, fmt)]
+
+
+def numbered_drafts(source: Path | str, fmt: str | None = None
+                    ) -> list[tuple[int, dict[str, Any]]]:
+    """:func:`drafts`, each with the line of the file it starts on."""
     if fmt not in (None, "csv", "jsonl"):
         raise InvalidInput(f"unknown format {fmt!r}; use csv or jsonl")
     text = _text(source)

@@ -8,7 +8,7 @@ Merkle log. A refusal or a conflict writes nothing to the record and is logged o
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -58,6 +58,13 @@ def retrying(attempt: Callable[[], T], waiting: Callable[[str], None] | None = N
 _stamp = lru_cache(maxsize=4)(iso)  # a batch stamps every row with the same moment
 PROGRESS_STEP = 1000
 Progress = Callable[[int], None] | None
+
+
+def _at(places: Sequence[str] | None, number: int) -> str:
+    """Where item ``number`` of a batch comes from, if the caller said (``x.csv line 5: ``)."""
+    if not places or number > len(places):
+        return ""
+    return f"{places[number - 1]}: "
 
 
 def _told(items: Iterable[T], progress: Progress) -> Iterator[T]:
@@ -245,20 +252,23 @@ class Writing:
                             lambda seen: self._create_many(actor, [parsed])[0])
 
     def create_many(self, records: Iterable[dict[str, Any]], *, actor: str,
-                    progress: Progress = None) -> list[str]:
+                    progress: Progress = None, places: Sequence[str] | None = None
+                    ) -> list[str]:
         """Draft many records in one transaction: all or nothing. ``progress`` is told how many
-        more are checked and written, every thousand or so."""
+        more are checked and written, every thousand or so; ``places`` says where each record
+        comes from (``"drafts.csv line 5"``), for the errors that name one."""
         with collector_paused():
-            return self._drafted_many(records, actor, progress)
+            return self._drafted_many(records, actor, progress, places)
 
     def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str,
-                      progress: Progress = None) -> list[str]:
+                      progress: Progress = None, places: Sequence[str] | None = None
+                      ) -> list[str]:
         parsed = []
         for number, fields in enumerate(records, 1):
             try:
                 parsed.append(self._parse_fields(dict(fields), creating=True))
             except InvalidInput as error:
-                raise InvalidInput(f"record {number}: {error}") from None
+                raise InvalidInput(f"{_at(places, number)}record {number}: {error}") from None
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, parsed, progress))
 
@@ -356,18 +366,21 @@ class Writing:
             actor, [(ref, spec, cleaned, parsed, expected_version)], seen)[0])
 
     def fire_many(self, firings: Iterable[dict[str, Any]], *, actor: str,
-                  progress: Progress = None) -> list[str]:
+                  progress: Progress = None, places: Sequence[str] | None = None
+                  ) -> list[str]:
         """Fire many events in one transaction, all or nothing.
 
         Each firing is ``{"ref", "event", "reason"?, "expected_version"?, **args}``; the first
-        refusal aborts the whole batch and names its position. ``progress`` is told how many
-        more are checked, every thousand or so.
+        refusal aborts the whole batch and names its position (and its place, from ``places``,
+        such as ``"firings.csv line 5"``). ``progress`` is told how many more are checked, every
+        thousand or so.
         """
         with collector_paused():
-            return self._fired_many(firings, actor, progress)
+            return self._fired_many(firings, actor, progress, places)
 
     def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str,
-                    progress: Progress = None) -> list[str]:
+                    progress: Progress = None, places: Sequence[str] | None = None
+                    ) -> list[str]:
         batch = []
         for number, firing in enumerate(firings, 1):
             item = dict(firing)
@@ -378,17 +391,19 @@ class Writing:
                 expected = item.pop("expected_version", None)
                 batch.append((ref, spec, cleaned, self._parse_args(spec, item), expected))
             except KeyError as missing:
-                raise InvalidInput(f"firing {number}: {missing.args[0]} is missing") from None
+                raise InvalidInput(f"{_at(places, number)}firing {number}: {missing.args[0]} "
+                                   "is missing") from None
             except InvalidInput as error:
-                raise InvalidInput(f"firing {number}: {error}") from None
+                raise InvalidInput(f"{_at(places, number)}firing {number}: {error}") from None
         return self._logged(actor, None, "batch",
-                            lambda seen: self._fire_many(actor, batch, seen, progress))
+                            lambda seen: self._fire_many(actor, batch, seen, progress, places))
 
     def _fire_many(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
                                                        int | None]],
-                   seen: dict[str, Any], progress: Progress = None) -> list[str]:
+                   seen: dict[str, Any], progress: Progress = None,
+                   places: Sequence[str] | None = None) -> list[str]:
         try:
-            return self._fired(actor, batch, seen, progress)
+            return self._fired(actor, batch, seen, progress, places)
         except Refused as denied:
             if denied.rule != "database-permission":
                 raise
@@ -415,7 +430,8 @@ class Writing:
 
     def _fired(self, actor: str, batch: list[tuple[str, Event, str | None, dict[str, Any],
                                                    int | None]],
-               seen: dict[str, Any], progress: Progress = None) -> list[str]:
+               seen: dict[str, Any], progress: Progress = None,
+               places: Sequence[str] | None = None) -> list[str]:
         now = as_utc(self.clock())
         states: list[str] = []
         consulted: dict[tuple[str, ...], str] = {}
@@ -433,8 +449,8 @@ class Writing:
                 except NotFound as unknown:
                     if len(batch) == 1:
                         raise
-                    raise NotFound(f"{unknown} (firing {number} of {len(batch)}; nothing was "
-                                   "applied)") from None
+                    raise NotFound(f"{unknown} ({_at(places, number)}firing {number} of "
+                                   f"{len(batch)}; nothing was applied)") from None
                 seen.update(ref=record.ref, state=record.state)
                 if expected is not None and record.version != expected:
                     raise Conflict(record.ref)
@@ -445,8 +461,8 @@ class Writing:
                     if len(batch) == 1:
                         raise
                     raise Refused(refusal.event, refusal.rule,
-                                  f"{refusal.reason} (firing {number} of {len(batch)}; nothing "
-                                  "was applied)") from None
+                                  f"{refusal.reason} ({_at(places, number)}firing {number} of "
+                                  f"{len(batch)}; nothing was applied)") from None
         return states
 
     def _fire_one(self, tx: Tx, record: RecordRow, user: UserRow, spec: Event,
