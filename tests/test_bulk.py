@@ -297,3 +297,11 @@ def test_bulk_errors_name_the_files_line(run_ready, tmp_path, wf):
     line = assert_one_line_error(run_ready("request", "import", str(drafts), actor="dan"), 2)
     assert f"{drafts} line 3: record 2: quantity" in line
     assert [r["state"] for r in wf.list()] == ["drafted", "drafted"]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_where_it_stops_being(run_ready, tmp_path, wf):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(",".join(PATRIOT).encode() + b"\n" + b"caf\xe9\n")
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    width = len(",".join(PATRIOT)) + 1
+    assert line.endswith(f"{path} is not UTF-8 text (line 2, byte {width + 4} of the file)")

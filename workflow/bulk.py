@@ -32,11 +32,14 @@ def _read_bytes(source: Path | str) -> bytes:
 
 def _text(source: Path | str) -> str:
     """The file's text, decoded as UTF-8 with a leading byte-order mark dropped."""
+    raw = _read_bytes(source)
     try:
-        return _read_bytes(source).decode("utf-8-sig")
-    except UnicodeDecodeError:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
         name = "standard input" if str(source) == "-" else source
-        raise InvalidInput(f"{name} is not UTF-8 text") from None
+        line = raw[:error.start].count(b"\n") + 1
+        raise InvalidInput(f"{name} is not UTF-8 text (line {line}, byte {error.start + 1} of "
+                           "the file)") from None
 
 
 def _duplicate(names: Sequence[str]) -> str | None:
