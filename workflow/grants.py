@@ -204,12 +204,7 @@ def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
     database authenticates by login, so that it can no longer read or write outside the
     program either. Part of the disabling's transaction: if the acting login may not revoke
     them, nothing is disabled."""
-    from workflow.models import Setting
-
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    setting = session.get(Setting, AUTH_KEY)
-    if setting is None or setting.value != AUTH_BY_LOGIN:
+    if session.get_bind().dialect.name != "postgresql" or not _by_login(session):
         return
     database, schema = _where(session)
     for role in roles:
