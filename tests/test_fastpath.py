@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from tests.conftest import PATRIOT, draft
+from workflow.clock import as_utc, iso, sqlite_text
 from workflow.errors import Busy, Conflict, InvalidInput, WorkflowError
-from workflow.fastpath import Tx
+from workflow.fastpath import Tx, encode_participants
+from workflow.ledger import encode
 from workflow.models import History, LogHead, Record, RefCounter
 
 
@@ -386,3 +390,32 @@ def test_a_new_sqlite_database_has_small_pages_and_wal(tmp_path, direct):
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == SQLITE_PAGE_SIZE < 4096
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+names = st.text(max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(names, st.lists(names, max_size=3), max_size=4))
+def test_participants_are_stored_in_the_canonical_encoding(participants):
+    assert encode_participants(participants) == encode(participants)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), None])))
+def test_moments_are_spelled_alike_whatever_their_zone(moment):
+    """The texts of a moment already in UTC are those of the same moment taken through
+    as_utc: stored (SQLite's DATETIME) and shown (ISO 8601)."""
+    utc = as_utc(moment)
+    assert sqlite_text(moment) == utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert iso(moment) == utc.isoformat()
+
+
+def test_a_damaged_drafting_time_is_named_when_the_record_is_read(wf):
+    if not wf.db.is_sqlite:
+        pytest.skip("PostgreSQL keeps a moment as a timestamp: no text to damage")
+    ref = draft(wf)
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_record SET created_at = 'yesterday'")
+    with pytest.raises(WorkflowError, match=f"{ref}: its stored fields cannot be read"):
+        wf.fire(ref, "submit", actor="dan")

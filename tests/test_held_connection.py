@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -201,3 +201,24 @@ def test_a_session_the_server_ended_is_told_in_one_line_and_the_next_firing_reco
     assert [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")] == []
     assert wf.fire(then, "submit", actor="dan") == "nsc_review"
     assert wf.verify()["rows"] == 4
+
+
+def test_a_restriction_added_through_the_same_program_is_consulted_at_once(wf):
+    """What a firing consulted is kept per policy read and day: a change the program makes
+    itself is read afresh, so the next firing's row holds the new entry."""
+    before, after = to_state(wf, "nsc_review"), to_state(wf, "nsc_review")
+    wf.fire(before, "approve_for_us", actor="ann")
+    wf.restrict("US", "embargo", date(2027, 6, 1), reason="test", actor="admin")
+    wf.fire(after, "approve_for_us", actor="ann")
+    [entry] = wf.history(after)[-1]["consulted"]["restrictions"]["US"]
+    assert (entry["kind"], entry["since"], entry["in_force"]) == ("embargo", "2027-06-01", False)
+    assert wf.history(before)[-1]["consulted"]["restrictions"] == {"US": []}
+
+
+def test_the_consulted_policy_is_dated_the_day_of_each_firing(wf, clock):
+    first, second = to_state(wf, "nsc_review"), to_state(wf, "nsc_review")
+    wf.fire(first, "approve_for_us", actor="ann")
+    clock.set(clock() + timedelta(days=1))
+    wf.fire(second, "approve_for_us", actor="ann")
+    days = [wf.history(ref)[-1]["consulted"]["as_of"] for ref in (first, second)]
+    assert date.fromisoformat(days[1]) - date.fromisoformat(days[0]) == timedelta(days=1)

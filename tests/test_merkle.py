@@ -553,3 +553,16 @@ def test_consistency_verifier_agrees_with_the_naive_one_on_arbitrary_proofs(case
     for candidate in (junk, proof(m, data)[: len(junk)], [*proof(m, data), *junk]):
         assert merkle.verify_consistency(m, n, first, second, candidate) == \
             naive_verify_consistency(m, n, first, second, candidate)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(hashes, max_size=40), st.lists(hashes, min_size=1, max_size=5))
+def test_a_copied_frontier_grows_apart_from_its_original(data, more):
+    original = merkle.Frontier()
+    for item in data:
+        original.append(ref_leaf(item))
+    twin = original.copy()
+    for item in more:
+        twin.append(ref_leaf(item))
+    assert (original.size, original.root()) == (len(data), mth(data))
+    assert (twin.size, twin.root()) == (len(data) + len(more), mth([*data, *more]))

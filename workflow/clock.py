@@ -24,10 +24,14 @@ def to_storage(moment: datetime) -> datetime:
 
 
 def iso(moment: datetime) -> str:
+    if moment.tzinfo is UTC:  # already UTC, as the writers' moments are: no copy
+        return moment.isoformat()
     return as_utc(moment).isoformat()
 
 
 def sqlite_text(moment: datetime) -> str:
     """A moment as SQLAlchemy's SQLite DATETIME stores it ("YYYY-MM-DD HH:MM:SS.ffffff", UTC),
     the year always in four digits (strftime's %Y may not pad it) and without strftime's cost."""
+    if moment.tzinfo is UTC:  # the same text, less the offset: no copies
+        return moment.isoformat(" ", "microseconds")[:26]
     return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -21,6 +21,7 @@ from workflow import interrupts, merkle, prepared
 from workflow.clock import iso, sqlite_text
 from workflow.errors import Conflict, Replan, WorkflowError
 from workflow.ledger import assemble, chain_link, encode, refusal_row
+from workflow.ledger import string as _string
 from workflow.process import Restriction
 
 USER_SQL = "SELECT name, roles, active FROM wf_user WHERE name = ?"
@@ -65,7 +66,17 @@ class RecordRow:
     data: dict[str, Any]
     participants: dict[str, list[str]]
     created_by: str
-    created_at: datetime | None = None
+    stored_at: Any = None  # created_at as the driver returned it: decoded only when asked for
+
+    @property
+    def created_at(self) -> datetime | None:
+        return None if self.stored_at is None else moment_out(self.stored_at)
+
+
+def moment_out(value: Any) -> datetime:
+    """A stored moment as an aware UTC datetime (SQLite keeps text, PostgreSQL a datetime)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _as_is(text: str) -> str:
@@ -88,6 +99,14 @@ def _encode_small(value: Any) -> str:
 def _encode_names(names: tuple[str, ...]) -> str:
     """A user's roles: the same few lists over and over."""
     return encode(list(names))
+
+
+def encode_participants(participants: dict[str, list[str]]) -> str:
+    """``encode(participants)`` for who fired what (names by event), put together directly:
+    every firing writes it."""
+    return "{" + ",".join(
+        f"{_string(event)}:[{','.join([_string(name) for name in names])}]"
+        for event, names in sorted(participants.items())) + "}"
 
 
 @lru_cache(maxsize=8)
@@ -302,8 +321,11 @@ class Tx:
             data, participants = self._json_out(row[4]), self._json_out(row[5])
             if not isinstance(data, dict) or not isinstance(participants, dict):
                 raise TypeError("fields and participants are JSON objects")
-            return RecordRow(row[0], row[1], row[2], row[3], data, participants, row[6],
-                             self._moment_out(row[7]))
+            record = RecordRow(row[0], row[1], row[2], row[3], data, participants, row[6],
+                               row[7])
+            if isinstance(row[7], str):
+                datetime.fromisoformat(row[7])  # unreadable text fails here, not when shown
+            return record
         except (TypeError, ValueError):
             raise WorkflowError(f"{row[1]}: its stored fields cannot be read (the database was "
                                 "changed behind the program; `workflow audit verify` names "
@@ -326,10 +348,6 @@ class Tx:
             row = self.run(USER_SQL, (name,)).fetchone()
             self._users[name] = None if row is None else self._user_row(row)
         return self._users[name]
-
-    def _moment_out(self, value: Any) -> datetime:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def record(self, ref: str) -> RecordRow | None:
         """The record as this transaction last read or wrote it."""
@@ -452,7 +470,7 @@ class Tx:
         if new_data:  # due_on follows from data: unchanged with it
             values += [self._json_in(data), self._day_in(due_on)]
         if new_participants:
-            values.append(self._json_in(participants))
+            values.append(self._json_text(encode_participants(participants)))
         sql = _update_sql(new_state, new_data, new_participants)
         params = (*values, record.id, record.version)
         if deferred:
@@ -461,7 +479,7 @@ class Tx:
             return False
         self._records[record.ref] = RecordRow(
             record.id, record.ref, state, record.version + 1, data, participants,
-            record.created_by, record.created_at)
+            record.created_by, record.stored_at)
         return True
 
     def append_history(self, record: RecordRow, row: dict[str, Any], at: datetime) -> int:

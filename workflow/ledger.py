@@ -24,7 +24,9 @@ GENESIS = "0" * 64
 encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 """Canonical JSON text of any value."""
 
-_string = json.encoder.encode_basestring
+string = json.encoder.encode_basestring
+"""A string's canonical JSON text (quoted, escaped as :data:`encode` escapes it)."""
+_string = string
 
 
 def canonical(row: dict[str, Any]) -> bytes:

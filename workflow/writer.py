@@ -8,34 +8,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
-from typing import Any
+from contextlib import contextmanager, suppress
+from typing import Any, NamedTuple
 
 from workflow import interrupts, merkle
 from workflow.fastpath import Tx, UserRow
 from workflow.process import Restriction
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):
     """What a committed write transaction read, valid while no other connection has written
     since: SQLite's ``data_version`` tells (it changes only for other connections' commits)."""
 
     data_version: int
-    head: tuple[int, tuple[bytes, ...]] | None
+    head: merkle.Frontier | None  # the transaction's own, which is over: copied for the next
     users: dict[str, UserRow | None]
     policy: list[Restriction] | None
 
     @classmethod
     def of(cls, tx: Tx, data_version: int) -> Seen:
-        frontier = tx.frontier
-        head = None if frontier is None else (frontier.size, tuple(frontier.nodes))
-        return cls(data_version, head, tx._users, tx._policy)  # the transaction is over
+        return cls(data_version, tx.frontier, tx._users, tx._policy)  # the transaction is over
 
     def prime(self, tx: Tx) -> None:
         if self.head is not None:
-            tx.frontier = merkle.Frontier(*self.head)
+            tx.frontier = self.head.copy()
         tx._users.update(self.users)
         tx._policy = self.policy
 
@@ -73,23 +69,27 @@ class Writer:
         if held is not None:
             _give_back(held)
 
-    @contextmanager
-    def _connection(self) -> Iterator[tuple[Any, bool]]:
-        """A driver connection and whether it is the held one."""
+    def _take(self) -> tuple[Any, Any]:
+        """A driver connection, and the pool's proxy to give back by :meth:`_release` (None:
+        the held one, whose lock is then taken)."""
         if self._holds and self._held_free.acquire(blocking=False):
             try:
                 me = threading.get_ident()
                 if self._held is None:
                     self._held, self._held_by = self.engine.raw_connection(), me
                 if self._held_by == me:
-                    yield self._held.driver_connection, True
-                    return
-            finally:
+                    return self._held.driver_connection, None
+            except BaseException:
                 self._held_free.release()
+                raise
+            self._held_free.release()
         proxy = self.engine.raw_connection()
-        try:
-            yield proxy.driver_connection, False
-        finally:
+        return proxy.driver_connection, proxy
+
+    def _release(self, proxy: Any) -> None:
+        if proxy is None:
+            self._held_free.release()
+        else:
             _give_back(proxy)
 
     @contextmanager
@@ -113,41 +113,48 @@ class Writer:
     def transaction(self) -> Iterator[Tx]:
         errors = self.engine.dialect.dbapi.Error
         interrupts.beginning()
-        with self._connection() as (raw, held):
-            try:
-                version = None
-                try:  # whatever interrupts, from BEGIN on, leaves no transaction open
-                    if not self.sqlite:
-                        raw.autocommit = True  # the Tx sends BEGIN and COMMIT itself
-                    tx = Tx(raw, self.sqlite, opens=not self.sqlite)
-                    if self.sqlite:
-                        tx.cursor.execute("BEGIN IMMEDIATE")
-                    if held and self.sqlite:
-                        version = tx.cursor.execute("PRAGMA data_version").fetchone()[0]
+        raw, proxy = self._take()
+        held = proxy is None
+        try:
+            version = None
+            try:  # whatever interrupts, from BEGIN on, leaves no transaction open
+                if not self.sqlite:
+                    raw.autocommit = True  # the Tx sends BEGIN and COMMIT itself
+                tx = Tx(raw, self.sqlite, opens=not self.sqlite)
+                if self.sqlite:
+                    cursor = tx.cursor
+                    cursor.execute("BEGIN IMMEDIATE")
+                    if held:
+                        version = cursor.execute("PRAGMA data_version").fetchone()[0]
                         seen = self._seen
                         if seen is not None and seen.data_version == version:
                             seen.prime(tx)
-                    yield tx
-                    tx.finish()
-                except BaseException:
-                    raw.rollback()
-                    raise
-                self._seen = None  # until the commit is known to have happened
-                with interrupts.committing() if tx.wrote else nullcontext():
-                    raw.commit()  # nothing to send when the Tx committed in its last round trip
-                if version is not None:
-                    self._seen = Seen.of(tx, version)
-            except errors as error:
-                with suppress(errors):
-                    raw.rollback()
-                self._as_found(raw)
-                if held:
-                    self._drop_held()  # back to the pool: not to be touched after this
-                raise self.describe(error) from None
+                yield tx
+                tx.finish()
             except BaseException:
-                self._as_found(raw)
+                raw.rollback()
                 raise
+            self._seen = None  # until the commit is known to have happened
+            if tx.wrote:
+                with interrupts.committing():
+                    raw.commit()
+            else:
+                raw.commit()  # nothing to send when the Tx committed in its last round trip
+            if version is not None:
+                self._seen = Seen.of(tx, version)
             self._as_found(raw)
+        except errors as error:
+            with suppress(errors):
+                raw.rollback()
+            self._as_found(raw)
+            if held:
+                self._drop_held()  # back to the pool: not to be touched after this
+            raise self.describe(error) from None
+        except BaseException:
+            self._as_found(raw)
+            raise
+        finally:
+            self._release(proxy)
 
     def _as_found(self, raw: Any) -> None:
         """PostgreSQL: the connection back out of autocommit before the pool or the ORM may see

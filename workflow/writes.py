@@ -139,6 +139,9 @@ class Writing:
     machinery: Machinery
     login: str | None
     waiting: Callable[[str], None] | None = None  # told when a busy database is tried again
+    # the policy's canonical texts per set of subjects consulted, kept while the policy read
+    # (the very list, as the writer reuses it) and the day are the same: (policy, day, texts)
+    _consulted_memo: tuple[list[Restriction], date, dict[tuple[str, ...], str]] | None = None
 
     # -- shared checks ---------------------------------------------------------------------
 
@@ -434,13 +437,13 @@ class Writing:
                places: Sequence[str] | None = None) -> list[str]:
         now = as_utc(self.clock())
         states: list[str] = []
-        consulted: dict[tuple[str, ...], str] = {}
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
             if len(batch) > 1:
                 tx.prefetch_records([ref.strip().upper() for ref, *_ in batch])
             user = self._actor(tx, actor)
             restrictions = tx.policy()
+            consulted = self._consulted_texts(restrictions, now.date())
             for number, (ref, spec, reason, parsed, expected) in enumerate(
                     _told(batch, progress), 1):
                 seen.update(ref=ref, event=spec.name, state=None)
@@ -464,6 +467,15 @@ class Writing:
                                   f"{refusal.reason} ({_at(places, number)}firing {number} of "
                                   f"{len(batch)}; nothing was applied)") from None
         return states
+
+    def _consulted_texts(self, restrictions: list[Restriction], today: date
+                         ) -> dict[tuple[str, ...], str]:
+        """The canonical texts of what firings consulted, per set of subjects: the same while
+        the policy read and the day are (a policy read afresh is another list)."""
+        memo = self._consulted_memo
+        if memo is None or memo[0] is not restrictions or memo[1] != today:
+            memo = self._consulted_memo = (restrictions, today, {})
+        return memo[2]
 
     def _fire_one(self, tx: Tx, record: RecordRow, user: UserRow, spec: Event,
                   reason: str | None, parsed: dict[str, Any], now: datetime,
