@@ -350,7 +350,7 @@ def main() -> None:
     parser.add_argument("--big-db", help="reuse a database built by make_db.py")
     args = parser.parse_args()
     fires, requests, runs = (200, 2_000, 3) if args.quick else (2_000, 100_000, 7)
-    rounds = 2 if args.quick else 3
+    rounds = 2 if args.quick else 5
     postgres = os.environ.get("WORKFLOW_BENCH_POSTGRES_URL") or os.environ.get(
         "WORKFLOW_TEST_POSTGRES_URL")
     print(f"{'benchmark':<46} {'ours':>12} {'baseline':>12} {'unit':<9} {'ratio':>7}  "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import PATRIOT, assert_one_line_error, db_snapshot, draft
 from workflow import Refused
 
@@ -305,3 +307,19 @@ def test_a_file_that_is_not_utf8_is_named_with_where_it_stops_being(run_ready, t
     line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
     width = len(",".join(PATRIOT)) + 1
     assert line.endswith(f"{path} is not UTF-8 text (line 2, byte {width + 4} of the file)")
+
+
+def test_a_refusal_inside_a_batch_is_recorded_in_the_state_the_database_holds(wf):
+    """The batch moved the request on before a later firing of it was refused, and rolled back:
+    the refusal log keeps the state the request is in, which its history agrees with; the
+    message says what the firing met inside the batch."""
+    wf.add_user("both", ["drafter", "approver"], actor="admin")
+    ref = draft(wf, actor="both")
+    with pytest.raises(Refused) as refused:
+        wf.fire_many([{"ref": ref, "event": "submit"},
+                      {"ref": ref, "event": "approve_for_us"}], actor="both")
+    assert refused.value.rule == "separation-of-duties"
+    [logged] = wf.refusals(ref=ref)
+    assert (logged["state"], logged["event"]) == ("drafted", "approve_for_us")
+    assert "firing 2 of 2; nothing was applied" in logged["message"]
+    assert wf.get(ref)["state"] == "drafted"

@@ -437,6 +437,7 @@ class Writing:
                places: Sequence[str] | None = None) -> list[str]:
         now = as_utc(self.clock())
         states: list[str] = []
+        committed: dict[str, str] = {}  # each record's state before the batch, for a refusal
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
             if len(batch) > 1:
@@ -454,7 +455,9 @@ class Writing:
                         raise
                     raise NotFound(f"{unknown} ({_at(places, number)}firing {number} of "
                                    f"{len(batch)}; nothing was applied)") from None
-                seen.update(ref=record.ref, state=record.state)
+                # a refusal is recorded in the state the database holds, not one this
+                # batch reached and rolls back
+                seen.update(ref=record.ref, state=committed.setdefault(record.ref, record.state))
                 if expected is not None and record.version != expected:
                     raise Conflict(record.ref)
                 try:
