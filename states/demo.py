@@ -55,9 +55,9 @@ def obstacle(db: str, registered: list[str], admin: str, in_force: set[str] | No
     taken = [name for name in cast if name in known]
     if taken:
         return f"{db} already has users {', '.join(taken)}; {fresh}"
-    if in_force is not None and ("UA" not in in_force or "PL" in in_force):
-        return (f"{db}'s policy today does not restrict UA while leaving PL open, as the story "
-                f"needs; {fresh}")
+    if in_force is not None and ("UA" not in in_force or in_force & {"US", "PL"}):
+        return (f"{db}'s policy today does not restrict UA while leaving the US and PL open, as "
+                f"the story needs; {fresh}")
     return None
 
 

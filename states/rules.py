@@ -23,8 +23,11 @@ REQUIRED_FOR_SUBMIT = (
 )
 
 
-def next_new_year(ctx: Context) -> date:
-    """The default decision date of a third-country request: 1 January of next year."""
+def next_new_year(ctx: Context) -> date | None:
+    """The default decision date of a third-country request: 1 January of next year (none in
+    the last year a date can have)."""
+    if ctx.today.year >= date.max.year:
+        return None
     return date(ctx.today.year + 1, 1, 1)
 
 
@@ -100,7 +103,10 @@ def third_country_unrestricted(ctx: Context) -> str | None:
 
 def decision_in_later_year(ctx: Context) -> str | None:
     decision = ctx.args.get("decision_date")
-    if decision is not None and decision.year <= ctx.today.year:
+    if decision is None:
+        return (f"no calendar year follows {ctx.today.year}: no decision date can fall in a "
+                "later one")
+    if decision.year <= ctx.today.year:
         return (
             f"the decision date {decision.isoformat()} must fall in a later calendar year "
             f"than today ({ctx.today.isoformat()})"

@@ -56,3 +56,36 @@ def test_an_end_after_the_start_still_ends_the_restriction(wf):
     ended = wf.end_restriction("UA", date(2022, 2, 25), reason="ceasefire", actor="admin")
     assert [(e["since"], e["until"]) for e in ended] == [("2022-02-24", "2022-02-25")]
     assert wf.refusals() == []
+
+
+def test_a_refusal_the_busy_database_would_not_take_says_it_was_not_recorded(
+        wf, db_target, clock, monkeypatch):
+    """Recording a refusal waits for the database as a write does, tries again, and when the
+    database stays busy says so beside the refusal rather than dropping it in silence."""
+    if not wf.db.is_sqlite:
+        pytest.skip("SQLite's busy timeout is what is waited out here")
+    import sqlite3
+
+    from workflow import Workflow, database
+
+    wf.add_user("gone", ["drafter"], actor="admin")
+    wf.disable_user("gone", actor="admin")
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
+    other = Workflow(db_target, clock=clock)  # its connections wait 50 ms
+    holder = sqlite3.connect(db_target, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Refused) as refused:
+            other.require_user("gone")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert str(refused.value).startswith("access refused: user 'gone' is disabled")
+    assert "(and it could not be recorded: " in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert [r["actor"] for r in wf.refusals()].count("gone") == 0
+    with pytest.raises(Refused) as again:
+        other.require_user("gone")
+    assert "could not be recorded" not in str(again.value)
+    assert [r["actor"] for r in wf.refusals()].count("gone") == 1
+    other.close()

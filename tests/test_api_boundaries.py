@@ -223,3 +223,58 @@ def test_a_week_is_no_day_wherever_a_day_is_asked_for(wf, run_ready):
                        "--reason", "test")
     assert result.exit_code == 0, result.stderr
     assert "since 2027-01-04" in result.stdout + result.stderr
+
+
+# -- values of the wrong type ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "needle"), [
+    pytest.param(lambda wf, ref: wf.fire(ref, "submit", actor="dan", reason=123),
+                 "reason: expected text, got int", id="reason-int"),
+    pytest.param(lambda wf, ref: wf.fire(ref, "submit", actor=None), "actor: expected text",
+                 id="actor-none"),
+    pytest.param(lambda wf, ref: wf.fire(None, "submit", actor="dan"), "ref: expected text",
+                 id="ref-none"),
+    pytest.param(lambda wf, ref: wf.fire(ref, "submit", actor="dan", expected_version="a"),
+                 "expected_version: expected a version", id="version-text"),
+    pytest.param(lambda wf, ref: wf.fire(ref, "submit", actor="dan", expected_version=True),
+                 "expected_version", id="version-bool"),
+    pytest.param(lambda wf, ref: wf.fire(ref, "submit", actor="dan", expected_version=0),
+                 "expected_version", id="version-zero"),
+    pytest.param(lambda wf, ref: wf.fire_many([5], actor="dan"),
+                 "firing 1: expected a mapping", id="firing-not-a-mapping"),
+    pytest.param(lambda wf, ref: wf.fire_many([{"ref": ref, "event": "submit",
+                                                "expected_version": "1"}], actor="dan"),
+                 "firing 1: expected_version", id="firing-version-text"),
+    pytest.param(lambda wf, ref: wf.fire_many([{"ref": ref, "event": "submit"}], actor=7),
+                 "actor: expected text", id="batch-actor-int"),
+    pytest.param(lambda wf, ref: wf.create_many([5], actor="dan"),
+                 "record 1: expected a mapping", id="draft-not-a-mapping"),
+    pytest.param(lambda wf, ref: wf.create(actor=None, **PATRIOT), "actor: expected text",
+                 id="drafter-none"),
+    pytest.param(lambda wf, ref: wf.edit(ref, actor="dan", expected_version="1", item="x"),
+                 "expected_version", id="edit-version-text"),
+    pytest.param(lambda wf, ref: wf.edit(None, actor="dan", item="x"), "ref: expected text",
+                 id="edit-ref-none"),
+    pytest.param(lambda wf, ref: wf.get(None, actor="dan"), "ref: expected text",
+                 id="get-ref-none"),
+    pytest.param(lambda wf, ref: wf.get(ref, actor=5), "actor: expected text",
+                 id="get-actor-int"),
+    pytest.param(lambda wf, ref: wf.history(b"TR-2026-0001"), "ref: expected text",
+                 id="history-ref-bytes"),
+])
+def test_a_value_of_the_wrong_type_is_bad_input_and_nothing_is_recorded(wf, call, needle):
+    ref = draft(wf)
+    before = db_snapshot(wf.db.url)
+    refusals = len(wf.refusals())
+    with pytest.raises(InvalidInput, match=needle):
+        call(wf, ref)
+    assert db_snapshot(wf.db.url) == before
+    assert len(wf.refusals()) == refusals
+
+
+def test_an_empty_batch_fires_nothing(wf):
+    before = db_snapshot(wf.db.url)
+    assert wf.fire_many([], actor="dan") == []
+    assert wf.create_many([], actor="dan") == []
+    assert db_snapshot(wf.db.url) == before

@@ -323,3 +323,18 @@ def test_a_refusal_inside_a_batch_is_recorded_in_the_state_the_database_holds(wf
     assert (logged["state"], logged["event"]) == ("drafted", "approve_for_us")
     assert "firing 2 of 2; nothing was applied" in logged["message"]
     assert wf.get(ref)["state"] == "drafted"
+
+
+def test_a_file_of_one_firing_names_its_line_too(run_ready, tmp_path, wf):
+    ref = draft(wf)
+    firings = tmp_path / "one.csv"
+    firings.write_text(f"ref,event\n{ref},approve\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(firings), actor="dan"), 1)
+    assert f"({firings} line 2: firing 1 of 1; nothing was applied)" in line
+    firings.write_text("ref,event\nTR-2026-0099,submit\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(firings), actor="dan"), 1)
+    assert "unknown reference" in line
+    assert f"({firings} line 2: firing 1 of 1; nothing was applied)" in line
+    with pytest.raises(Refused) as lone:
+        wf.fire(ref, "approve", actor="dan")
+    assert "firing 1 of 1" not in str(lone.value)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sysconfig
 import time
+from datetime import date
 from pathlib import Path
 
 import click
@@ -209,13 +210,18 @@ def test_demo_is_refused_before_any_change_when_played_by_one_of_its_users(run, 
     assert not db_snapshot(run.target)
 
 
+@pytest.mark.parametrize("change", ["UA-ended", "US-restricted", "PL-restricted"])
 def test_demo_is_refused_before_any_change_where_the_policy_no_longer_tells_it(run_ready, wf,
-                                                                             clock):
-    wf.end_restriction("UA", clock().date(), reason="ceasefire", actor="admin")
+                                                                             clock, change):
+    country, what = change.split("-")
+    if what == "ended":
+        wf.end_restriction(country, clock().date(), reason="ceasefire", actor="admin")
+    else:
+        wf.restrict(country, "embargo", date(2020, 1, 1), reason="test", actor="admin")
     before = db_snapshot(run_ready.target)
     result = run_ready("demo", actor="admin")
     line = assert_one_line_error(result, 1)
-    assert "does not restrict UA while leaving PL open" in line
+    assert "does not restrict UA while leaving the US and PL open" in line
     assert result.stdout == ""
     assert db_snapshot(run_ready.target) == before
 

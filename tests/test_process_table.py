@@ -423,6 +423,18 @@ def test_decision_date_not_in_a_later_calendar_year_is_refused(wf, decision):
             country="PL", decision_date=decision)
 
 
+@pytest.mark.parametrize("decision", [None, date(9999, 12, 31)])
+def test_in_the_last_year_a_date_can_have_no_decision_date_is_later(wf, clock, decision):
+    """No calendar year follows 9999: the request is refused by the rule, and recorded, whether
+    the decision date is left to its default or given."""
+    ref = to_state(wf, "approved_for_us")
+    clock.set(datetime(9999, 6, 1, tzinfo=UTC))
+    given = {} if decision is None else {"decision_date": decision}
+    refused(wf, ref, "request_third_country", "dan", "decision-in-later-year", "9999",
+            country="PL", **given)
+    assert wf.refusals(ref=ref)[-1]["rule"] == "decision-in-later-year"
+
+
 # -- defer -----------------------------------------------------------------------------------------
 
 

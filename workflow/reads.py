@@ -28,7 +28,7 @@ class Reading:
     clock: Clock
 
     def _record(self, tx: Tx, ref: str) -> RecordRow:
-        record = tx.record(ref.strip().upper())
+        record = tx.record(values.given_text("ref", ref).strip().upper())
         if record is None:
             raise NotFound(f"unknown reference {values.quoted(ref)}")
         return record

@@ -103,6 +103,23 @@ def text(name: str, value: Any) -> str:
     return cleaned
 
 
+def given_text(name: str, value: Any) -> str:
+    """A name or reference handed to the API: text, as typed (looked up, not stored)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name}: expected text, got {type(value).__name__}")
+    return value
+
+
+def version(name: str, value: Any) -> int | None:
+    """A version a caller expects a record to be at: a whole number from 1, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{name}: expected a version (a whole number from 1), got "
+                           f"{shown(value)}")
+    return value
+
+
 def _typed(name: str, value: Any, expected: str) -> str:
     """What was typed, trimmed: text or a ``Decimal`` (never a float, whose digits are not
     those typed)."""
@@ -245,6 +262,8 @@ def reason(value: str | None) -> str | None:
     """A free-text reason on one line: blank means none; too long or unsafe is malformed."""
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"reason: expected text, got {type(value).__name__}")
     cleaned = _encodable("reason", value).strip()
     if len(cleaned) > MAX_REASON:
         raise InvalidInput(f"reason: longer than {MAX_REASON} characters ({len(cleaned)})")

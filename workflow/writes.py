@@ -8,7 +8,7 @@ Merkle log. A refusal or a conflict writes nothing to the record and is logged o
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -146,6 +146,7 @@ class Writing:
     # -- shared checks ---------------------------------------------------------------------
 
     def _actor(self, tx: Tx, actor: str) -> UserRow:
+        values.given_text("actor", actor)
         access.authenticate(self.login, actor)
         return access.require_active(actor, tx.user(actor))
 
@@ -207,12 +208,17 @@ class Writing:
         who = self.login if self.login is not None else actor
         if isinstance(error, UnknownUser) and self.login is None:  # a login is what it is
             who = access.recorded_name(who)
-        try:
+        message = str(error)
+
+        def record() -> None:
             with self.db.fast.transaction() as tx:
                 tx.insert_refusal(as_utc(self.clock()), who, seen.get("ref", ref),
-                                  seen.get("event", event), seen.get("state"), rule, str(error))
-        except WorkflowError:
-            pass  # the refusal itself is what the caller must see
+                                  seen.get("event", event), seen.get("state"), rule, message)
+
+        try:
+            retrying(record, self.waiting)
+        except WorkflowError as failure:  # the refusal is what the caller must see: with a word
+            error.args = (f"{message} (and it could not be recorded: {failure})",)
 
     def _logged(self, actor: str, ref: str | None, event: str,
                 attempt: Callable[[dict[str, Any]], T]) -> T:
@@ -250,6 +256,7 @@ class Writing:
 
     def create(self, *, actor: str, **fields: Any) -> str:
         """Draft a new record; returns its reference."""
+        values.given_text("actor", actor)
         parsed = self._parse_fields(fields, creating=True)
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, [parsed])[0])
@@ -266,12 +273,17 @@ class Writing:
     def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str,
                       progress: Progress = None, places: Sequence[str] | None = None
                       ) -> list[str]:
+        values.given_text("actor", actor)
         parsed = []
         for number, fields in enumerate(records, 1):
             try:
+                if not isinstance(fields, Mapping):
+                    raise InvalidInput(f"expected a mapping of fields, got {type(fields).__name__}")
                 parsed.append(self._parse_fields(dict(fields), creating=True))
             except InvalidInput as error:
                 raise InvalidInput(f"{_at(places, number)}record {number}: {error}") from None
+        if not parsed:
+            return []  # nothing drafted, no number taken
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, parsed, progress))
 
@@ -322,6 +334,9 @@ class Writing:
 
         ``clear`` names optional fields to empty (recorded as ``[old, None]``).
         """
+        values.given_text("ref", ref)
+        values.given_text("actor", actor)
+        values.version("expected_version", expected_version)
         parsed = edit_values(self.process, fields, clear)
         return self._logged(actor, ref, "edit",
                             lambda seen: self._edit(ref, actor, expected_version, parsed, seen))
@@ -362,6 +377,9 @@ class Writing:
 
         A refusal (state, role, rule) or a conflict is also appended to the refusal log.
         """
+        values.given_text("ref", ref)
+        values.given_text("actor", actor)
+        values.version("expected_version", expected_version)
         spec = self.process.event(event)
         cleaned = values.reason(reason)
         parsed = self._parse_args(spec, args)
@@ -384,20 +402,26 @@ class Writing:
     def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str,
                     progress: Progress = None, places: Sequence[str] | None = None
                     ) -> list[str]:
+        values.given_text("actor", actor)
         batch = []
         for number, firing in enumerate(firings, 1):
-            item = dict(firing)
             try:
+                if not isinstance(firing, Mapping):
+                    raise InvalidInput(f"expected a mapping of ref, event and the rest, got "
+                                       f"{type(firing).__name__}")
+                item = dict(firing)
                 ref = str(item.pop("ref"))
                 spec = self.process.event(str(item.pop("event")))
                 cleaned = values.reason(item.pop("reason", None))
-                expected = item.pop("expected_version", None)
+                expected = values.version("expected_version", item.pop("expected_version", None))
                 batch.append((ref, spec, cleaned, self._parse_args(spec, item), expected))
             except KeyError as missing:
                 raise InvalidInput(f"{_at(places, number)}firing {number}: {missing.args[0]} "
                                    "is missing") from None
             except InvalidInput as error:
                 raise InvalidInput(f"{_at(places, number)}firing {number}: {error}") from None
+        if not batch:
+            return []  # nothing to fire, as nothing to draft in create_many
         return self._logged(actor, None, "batch",
                             lambda seen: self._fire_many(actor, batch, seen, progress, places))
 
@@ -451,7 +475,7 @@ class Writing:
                 try:
                     record = self._record(tx, ref)
                 except NotFound as unknown:
-                    if len(batch) == 1:
+                    if len(batch) == 1 and not places:  # a lone firing, not a file's
                         raise
                     raise NotFound(f"{unknown} ({_at(places, number)}firing {number} of "
                                    f"{len(batch)}; nothing was applied)") from None
@@ -464,7 +488,7 @@ class Writing:
                     states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
                                                  restrictions, consulted))
                 except Refused as refusal:
-                    if len(batch) == 1:
+                    if len(batch) == 1 and not places:  # a lone firing, not a file's
                         raise
                     raise Refused(refusal.event, refusal.rule,
                                   f"{refusal.reason} ({_at(places, number)}firing {number} of "
