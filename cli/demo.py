@@ -23,7 +23,7 @@ def demo(app: App) -> None:
     may you be one of the story's users).
     """
     wf = app.workflow(create=True)
-    fresh = "the demo needs a fresh database (use --db to name another)"
+    fresh = "the demo needs a fresh database (name another: workflow --db FILE demo)"
     if wf.holds_records():
         raise WorkflowError(f"{app.db_shown} already holds requests; {fresh}")
     users = [user["name"] for user in wf.users()] if wf.db.is_initialised() else []

@@ -61,7 +61,8 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
     if as_json:
         emit_json(ended)
     else:
-        say(f"{country}: {counted(len(ended), 'restriction')} end on {on.isoformat()}")
+        ends = "ends" if len(ended) == 1 else "end"
+        say(f"{country}: {counted(len(ended), 'restriction')} {ends} on {on.isoformat()}")
 
 
 @policy.command("history")

@@ -63,7 +63,7 @@ class ProcessName(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         check = {
             "event": lambda v: self.process.event(v).name,
-            "logged-event": lambda v: v if v in ("create", "edit") else self.process.event(v).name,
+            "logged-event": self.process.logged_event,
             "state": self.process.check_state,
             "role": self.process.check_role,
             "kind": self.process.check_policy_kind,

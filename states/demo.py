@@ -47,7 +47,7 @@ def obstacle(db: str, registered: list[str], admin: str, in_force: set[str] | No
     """Why the story cannot be played into ``db`` by ``admin``, if it cannot: the admin is one
     of its cast, its users are already registered, or the policy in force today (``in_force``,
     None before the database is seeded) no longer gives the refusal and the consent it tells."""
-    fresh = "the demo needs a fresh database (use --db to name another)"
+    fresh = "the demo needs a fresh database (name another: workflow --db FILE demo)"
     cast = [name for name, _, _ in CAST]
     if admin.lower() in cast:  # names differing only in case are one person's
         return f"{admin} plays a part in the story; play it as another user (--as)"

@@ -246,15 +246,16 @@ def test_a_csv_cut_short_inside_a_quoted_value_is_refused_and_nothing_applied(
     cut.write_text(f'{ref},deny,"Denied: the recipient has not yet\n')
     before = db_snapshot(db_target)
     line = assert_one_line_error(run_ready("advance", "--from", str(cut), actor="ann"), 2)
-    assert "cut.csv line 1: unexpected end of data" in line
+    assert "cut.csv line 1: a quoted value is not closed before the file ends" in line
     drafts = tmp_path / "drafts.csv"
     drafts.write_text(",".join(PATRIOT) + ",note\n" + ",".join(map(str, PATRIOT.values()))
                       + ',"Only under MDAA art\n')
-    assert "unexpected end of data" in assert_one_line_error(
+    assert "a quoted value is not closed" in assert_one_line_error(
         run_ready("request", "import", str(drafts), actor="dan"), 2)
     after = tmp_path / "after.csv"
     after.write_text(f'{ref},deny,"no"t\n')  # text after a closing quote
-    assert assert_one_line_error(run_ready("advance", "--from", str(after), actor="ann"), 2)
+    assert "text follows a closing quote" in assert_one_line_error(
+        run_ready("advance", "--from", str(after), actor="ann"), 2)
     assert db_snapshot(db_target) == before
 
 

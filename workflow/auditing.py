@@ -106,8 +106,8 @@ class Auditing:
             state: str | None = None, since: Moment | None = None,
             until: Moment | None = None) -> list[dict[str, Any]]:
         """History rows across requests (or of one), oldest first, filtered."""
-        if event is not None and event not in ("create", "edit"):
-            self.process.event(event)
+        if event is not None:
+            self.process.logged_event(event)
         if state is not None:
             self.process.check_state(state)
         since, until = values.span(since, until)

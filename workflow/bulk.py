@@ -65,7 +65,15 @@ def _csv_rows(source: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as error:
-        raise InvalidInput(f"{source} line {reader.line_num}: {error}") from None
+        said = CSV_ERRORS.get(str(error), str(error))
+        raise InvalidInput(f"{source} line {reader.line_num}: {said}") from None
+
+
+CSV_ERRORS = {  # the csv module's words for a strict reader's refusals, said plainly
+    "unexpected end of data": "a quoted value is not closed before the file ends",
+    "',' expected after '\"'": "text follows a closing quote (a quote inside a quoted value is "
+                                "written twice)",
+}
 
 
 def _firing_header(source: Path | str, header: list[str], columns: tuple[str, ...]) -> None:

@@ -191,6 +191,15 @@ class Process:
         known = ", ".join(e.name for e in self.events)
         raise InvalidInput(f"unknown event {name!r}; the process has: {known}")
 
+    def logged_event(self, name: str) -> str:
+        """An event a history row may name: drafting and editing besides the process's own."""
+        if name in ("create", "edit"):
+            return name
+        if any(event.name == name for event in self.events):
+            return name
+        known = ", ".join(["create", "edit", *(e.name for e in self.events)])
+        raise InvalidInput(f"unknown event {name!r}; history rows name: {known}")
+
     def check_state(self, name: str) -> str:
         if name not in self.states:
             raise InvalidInput(f"unknown state {name!r}; the process has: {', '.join(self.states)}")
