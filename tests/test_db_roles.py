@@ -583,3 +583,36 @@ def test_only_a_login_whose_role_drafts_may_insert_requests(db_target, clock,
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{reviewer}"')
             conn.execute(f'DROP ROLE "{reviewer}"')
+
+
+def test_an_admin_login_that_may_not_revoke_roles_is_refused_in_plain_words(
+        db_target, clock, granted_to_this_login):
+    """Disabling takes the login out of its database roles in the same transaction; an admin's
+    login without CREATEROLE may not, so nothing is disabled, and the refusal says why and is
+    recorded."""
+    with psycopg.connect(db_target.split("?", 1)[0]) as conn:
+        me = conn.info.user
+    admin = f"weak_{uuid.uuid4().hex[:6]}"
+    base = db_target.split("?", 1)[0]
+    drafter = granted_to_this_login["drafter"]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{admin}" LOGIN')
+    try:
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(admin, ["admin"], actor=me)
+        owner.grant_database_roles(actor=me)
+        weak = Workflow(_as_login(db_target, admin), clock=clock)
+        with pytest.raises(Refused) as refused:
+            weak.disable_user(drafter, actor=admin)
+        assert refused.value.rule == "database-permission"
+        assert "needs CREATEROLE" in str(refused.value)
+        assert f"{drafter} stays enabled" in str(refused.value)
+        assert [u["active"] for u in owner.users() if u["name"] == drafter] == [True]
+        assert _members(db_target, drafter)
+        assert owner.refusals(actor=admin)[-1]["rule"] == "database-permission"
+        weak.close()
+        owner.close()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{admin}"')
+            conn.execute(f'DROP ROLE "{admin}"')

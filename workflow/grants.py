@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from workflow.errors import WorkflowError
+from workflow.errors import Refused, WorkflowError
 
 AUTH_KEY = "actor_authentication"
 AUTH_BY_LOGIN = "database_login"
@@ -218,4 +218,21 @@ def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
                 "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
                 {"g": group, "u": name}).first()
             if member is not None:
-                session.execute(text(f'REVOKE "{group}" FROM "{name}"'))
+                _revoke(session, group, name)
+
+
+def _revoke(session: Any, group: str, name: str) -> None:
+    """One login out of one group role; a login not allowed to is refused in the process's
+    terms (the disabling is then undone with the rest of its transaction)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        session.execute(text(f'REVOKE "{group}" FROM "{name}"'))
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise Refused("user disable", "database-permission",
+                      f"this login may not take {name} out of database role {group}, so "
+                      f"{name} stays enabled: an admin's login needs CREATEROLE for this (or "
+                      "disable over the login owning the tables, naming an admin with --as)"
+                      ) from None
