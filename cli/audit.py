@@ -209,17 +209,19 @@ def audit_report(app: App, as_json: bool) -> None:
     table([{"ref": r["ref"], "state": r["state"],
             "seconds_in_state": ", ".join(f"{s} {_seconds(v)}"
                                           for s, v in r["seconds_in_state"].items())}
-           for r in report["requests"]], ["ref", "state", "seconds_in_state"], "  none")
+           for r in report["requests"]], ["ref", "state", "seconds_in_state"], "  none",
+          within=True)
     click.echo("\nTime in state (across requests):")
     table([{"state": s, **v} for s, v in report["states"].items()],
-          ["state", "requests", "median_seconds", "max_seconds"], "  none")
+          ["state", "requests", "median_seconds", "max_seconds"], "  none", within=True)
     click.echo("\nDecisions per actor:")
     table([{"actor": a, "decisions": ", ".join(f"{e} {n}" for e, n in d.items())}
-           for a, d in report["decisions"].items()], ["actor", "decisions"], "  none")
+           for a, d in report["decisions"].items()], ["actor", "decisions"], "  none",
+          within=True)
     breaches = report["separation_of_duties"]
     click.echo(f"\nSeparation of duties: {len(breaches)} breach(es)")
     table(breaches, ["ref", "seq", "event", "actor"], "  none: no decision was taken by someone "
-          "the separation of duties excludes")
+          "the separation of duties excludes", within=True)
 
 
 @audit.command("export")

@@ -62,9 +62,12 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str, *,
+          within: bool = False) -> None:
+    """Rows under their column names; none: ``empty`` said on stderr, or on stdout ``within`` a
+    report whose headings are there too."""
     if not rows:
-        say(empty)
+        click.echo(empty, err=not within)
         return
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]

@@ -936,3 +936,14 @@ def test_keygen_and_prove_tell_a_script_what_they_wrote(run_ready, trail, tmp_pa
     assert json.loads(proved.stdout) == {"ref": trail["A"], "rows": len(bundle["rows"]),
                                          "checkpoint_size": bundle["checkpoint"]["size"],
                                          "output": str(out)}
+
+
+def test_the_report_text_is_whole_on_stdout_even_where_a_part_is_empty(run_ready):
+    """Redirected to a file, the report keeps its 'none' lines under their headings."""
+    result = run_ready("audit", "report", actor="admin")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    heading = lines.index("Time in each state, per request (seconds; the current state until now):")
+    assert lines[heading + 1] == "  none"
+    assert "  none: no decision was taken by someone the separation of duties excludes" in lines
+    assert result.stderr == ""
