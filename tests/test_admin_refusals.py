@@ -81,7 +81,9 @@ def test_a_refusal_the_busy_database_would_not_take_says_it_was_not_recorded(
         holder.rollback()
         holder.close()
     assert str(refused.value).startswith("access refused: user 'gone' is disabled")
+    assert str(refused.value).endswith("[rule: active-user]")
     assert "(and it could not be recorded: " in str(refused.value)
+    assert "(and it could not be recorded: " in refused.value.reason
     assert "\n" not in str(refused.value)
     assert [r["actor"] for r in wf.refusals()].count("gone") == 0
     with pytest.raises(Refused) as again:

@@ -278,3 +278,18 @@ def test_an_empty_batch_fires_nothing(wf):
     assert wf.fire_many([], actor="dan") == []
     assert wf.create_many([], actor="dan") == []
     assert db_snapshot(wf.db.url) == before
+
+
+@pytest.mark.parametrize(("actor", "call", "rule"), [
+    ("ghost", "create_many", "registered-user"), ("ghost", "fire_many", "registered-user"),
+    ("gone", "create_many", "active-user"), ("gone", "fire_many", "active-user"),
+    ("ann", "create_many", "role"),
+])
+def test_an_empty_batch_still_checks_who_asks(wf, actor, call, rule):
+    """Nothing to do is no way around the checks: the attempt is refused and recorded."""
+    wf.add_user("gone", ["drafter"], actor="admin")
+    wf.disable_user("gone", actor="admin")
+    with pytest.raises(WorkflowError) as refused:
+        getattr(wf, call)([], actor=actor)
+    assert getattr(refused.value, "rule", None) == rule
+    assert wf.refusals()[-1]["rule"] == rule

@@ -213,17 +213,21 @@ def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
         if _holds_schema(session, legacy, schema):  # granted before roles told databases apart
             groups.append(legacy)
         for group in groups:
-            member = session.execute(text(
-                "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-                "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
-                {"g": group, "u": name}).first()
-            if member is not None:
+            if _member(session, group, name):
                 _revoke(session, group, name)
 
 
+def _member(session: Any, group: str, name: str) -> bool:
+    return session.execute(text(
+        "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+        "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = :g AND u.rolname = :u"),
+        {"g": group, "u": name}).first() is not None
+
+
 def _revoke(session: Any, group: str, name: str) -> None:
-    """One login out of one group role; a login not allowed to is refused in the process's
-    terms (the disabling is then undone with the rest of its transaction)."""
+    """One login out of one group role; a login not allowed to (refused, or, where the server
+    only warns, still a member afterwards) is refused in the process's terms, and the disabling
+    is then undone with the rest of its transaction."""
     from sqlalchemy.exc import DBAPIError
 
     try:
@@ -231,8 +235,10 @@ def _revoke(session: Any, group: str, name: str) -> None:
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
-        raise Refused("user disable", "database-permission",
-                      f"this login may not take {name} out of database role {group}, so "
-                      f"{name} stays enabled: an admin's login needs CREATEROLE for this (or "
-                      "disable over the login owning the tables, naming an admin with --as)"
-                      ) from None
+    else:
+        if not _member(session, group, name):
+            return
+    raise Refused("user disable", "database-permission",
+                  f"this login may not take {name} out of database role {group}, so {name} "
+                  "stays enabled: an admin's login needs CREATEROLE for this (or disable over "
+                  "the login owning the tables, naming an admin with --as)")

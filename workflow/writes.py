@@ -218,7 +218,12 @@ class Writing:
         try:
             retrying(record, self.waiting)
         except WorkflowError as failure:  # the refusal is what the caller must see: with a word
-            error.args = (f"{message} (and it could not be recorded: {failure})",)
+            note = f"(and it could not be recorded: {failure})"
+            if isinstance(error, Refused):  # its reason says so too, where that is shown alone
+                error.reason = f"{error.reason} {note}"
+                error.args = (f"{error.event} refused: {error.reason} [rule: {error.rule}]",)
+            else:
+                error.args = (f"{message} {note}",)
 
     def _logged(self, actor: str, ref: str | None, event: str,
                 attempt: Callable[[dict[str, Any]], T]) -> T:
@@ -282,10 +287,19 @@ class Writing:
                 parsed.append(self._parse_fields(dict(fields), creating=True))
             except InvalidInput as error:
                 raise InvalidInput(f"{_at(places, number)}record {number}: {error}") from None
-        if not parsed:
-            return []  # nothing drafted, no number taken
+        if not parsed:  # nothing drafted, no number taken; who asked is checked all the same
+            return self._logged(actor, None, "create", lambda seen: self._nothing(actor, True))
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, parsed, progress))
+
+    def _nothing(self, actor: str, creating: bool) -> list[str]:
+        """An empty batch: the actor checked as for any (and, ``creating``, allowed to draft),
+        nothing written."""
+        with self.db.fast.reading() as tx:
+            user = self._actor(tx, actor)
+        if creating:
+            self._may_create(user)
+        return []
 
     def _may_create(self, user: UserRow) -> list[str]:
         """The roles the user creates records as; refused when none may."""
@@ -420,8 +434,8 @@ class Writing:
                                    "is missing") from None
             except InvalidInput as error:
                 raise InvalidInput(f"{_at(places, number)}firing {number}: {error}") from None
-        if not batch:
-            return []  # nothing to fire, as nothing to draft in create_many
+        if not batch:  # nothing to fire; who asked is checked all the same
+            return self._logged(actor, None, "batch", lambda seen: self._nothing(actor, False))
         return self._logged(actor, None, "batch",
                             lambda seen: self._fire_many(actor, batch, seen, progress, places))
 
