@@ -493,8 +493,9 @@ class Tx:
         frontier = self.frontier
         assert frontier is not None
         seq = row["seq"] = frontier.size + 1
-        roles, changes, consulted = (_encode_small(row[k])
-                                     for k in ("roles", "changes", "consulted"))
+        roles = _encode_small(row["roles"])
+        changes = _encode_small(row["changes"])
+        consulted = _encode_small(row["consulted"])
         acted_as = row.get("acted_as")  # None only for rows shaped as before it was kept
         if acted_as is not None:
             acted_as = _encode_small(acted_as)
@@ -502,12 +503,15 @@ class Tx:
         leaf = merkle.leaf_hash(assemble(
             seq, row["ref"], row["event"], row["from"], row["to"], row["actor"], roles, row["at"],
             row["reason"], changes, consulted, row["process_version"], acted_as, version))
-        frontier.append(leaf)
+        root = frontier.append_and_root(leaf)
+        if self.sqlite:  # JSON columns take the canonical text as it is
+            stored = (roles, changes, consulted, acted_as)
+        else:
+            stored = tuple(None if text is None else self._json_text(text)
+                           for text in (roles, changes, consulted, acted_as))
         values = (seq, record.id, row["ref"], row["event"], row["from"], row["to"],
-                  row["actor"], self._json_text(roles), self._moment(at), row["reason"],
-                  self._json_text(changes), self._json_text(consulted),
-                  row["process_version"], leaf.hex(), frontier.root().hex(),
-                  None if acted_as is None else self._json_text(acted_as), version)
+                  row["actor"], stored[0], self._moment(at), row["reason"], stored[1], stored[2],
+                  row["process_version"], leaf.hex(), root.hex(), stored[3], version)
         self._appended.append(values)
         return int(row["seq"])
 
