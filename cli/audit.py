@@ -82,8 +82,8 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
 @force_option
 @pass_app
 def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: bool) -> None:
-    """Print a checkpoint to keep or publish: tree size and root, time, and the refusal and
-    policy logs' counts and last links."""
+    """Print a checkpoint to keep or publish: tree size and root, time, and the refusal,
+    policy and user logs' counts and last links."""
     if output is not None:
         _refuse(app, output, force, "leave out -o to print the checkpoint to stdout")
     cp = app.user_workflow().checkpoint(key=key)
