@@ -144,7 +144,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
     from workflow.auditing import Auditing
 
     try:
-        bundle = json.loads(file.read_text())
+        bundle = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput(f"{file} is not a proof file (not JSON)") from None
     result = Auditing.check_proof(bundle, pubkey=pubkey)
@@ -286,6 +286,8 @@ def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
         click.echo(f"note: nothing vouches for that checkpoint ({result['checkpoint_size']} rows, "
                    f"root {result['checkpoint_root']}): give --pubkey, or compare its root with "
                    "a checkpoint you trust")
+    elif result["signed"] and not result["signature_checked"]:
+        say("note: the manifest is signed but its signature was not checked (give --pubkey)")
 
 
 def _refuse(app: App, output: Path, force: bool, why_not_stdout: str, *beside: Path) -> None:

@@ -293,3 +293,11 @@ def test_an_empty_batch_still_checks_who_asks(wf, actor, call, rule):
         getattr(wf, call)([], actor=actor)
     assert getattr(refused.value, "rule", None) == rule
     assert wf.refusals()[-1]["rule"] == rule
+
+
+def test_a_start_finer_than_a_microsecond_takes_in_no_row_before_it(wf, clock):
+    clock.set(datetime(2026, 11, 25, 10, 0, 0, 1, tzinfo=UTC))
+    ref = draft(wf)
+    assert [r["ref"] for r in wf.log(since="2026-11-25T10:00:00.0000010")] == [ref]
+    assert wf.log(since="2026-11-25T10:00:00.0000015") == []
+    assert [r["ref"] for r in wf.log(until="2026-11-25T10:00:00.0000015")][-1] == ref

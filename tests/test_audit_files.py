@@ -624,3 +624,102 @@ def test_an_older_checkpoint_without_refusals_still_reads_and_checks_the_history
                        actor="aud")
     assert proved.exit_code == 0, proved.stderr
     assert check_proof(proof, "--pubkey", f"{key}.pub").exit_code == 0
+
+
+# -- exports held to the form they are written in ----------------------------------------------
+
+
+def _forge_first_reason(lines: list[str]) -> list[str]:
+    """A duplicate key before the logged one: a reader keeping the first sees the forgery,
+    one keeping the last (as json.loads does) the logged text."""
+    first = lines[0]
+    return [first.replace('"reason":', '"reason":"FORGED","reason":', 1), *lines[1:]]
+
+
+def test_a_jsonl_line_that_is_not_its_rows_canonical_bytes_fails_check_export(
+        wf, run_ready, story, tmp_path):
+    path = tmp_path / "history.jsonl"
+    export_file(run_ready, path, "jsonl")
+    rewrite_export(path, _forge_first_reason, "jsonl")
+    line = assert_one_line_error(check_export(run_ready, path), 1)
+    assert "line 1 cannot be read: it is not the row's canonical JSON" in line
+    for offline in (False, True):
+        args = ["audit", "check-export", str(path), *(["--offline"] if offline else [])]
+        assert "line 1 cannot be read" in assert_one_line_error(run_ready(*args, actor="aud"), 1)
+    export_file(run_ready, spaced := tmp_path / "spaced.jsonl", "jsonl")
+    rewrite_export(spaced, lambda rows: [rows[0].replace(",", ", ", 1), *rows[1:]], "jsonl")
+    assert "line 1 cannot be read" in assert_one_line_error(check_export(run_ready, spaced), 1)
+
+
+@pytest.mark.parametrize(("old", "new", "needle"), [
+    pytest.param("\n1,", "\n\u0661,", "its seq is not a number in digits 0-9", id="arabic-digit"),
+    pytest.param("\n1,", "\n1_0,", "its seq is not a number in digits 0-9", id="underscore"),
+    pytest.param('"[""drafter""]"', '"[ ""drafter"" ]"', "its roles is not canonical JSON",
+                 id="spaced-json"),
+])
+def test_a_csv_row_not_in_the_exports_form_is_named_by_its_line(wf, run_ready, story, tmp_path,
+                                                                 old, new, needle):
+    path = tmp_path / "history.csv"
+    export_file(run_ready, path, "csv")
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    rewrite_export(path, lambda rows: rows, "csv")
+    line = assert_one_line_error(check_export(run_ready, path), 1)
+    assert f"line 2 cannot be read: {needle}" in line
+
+
+def test_a_csv_export_with_a_cell_past_the_csv_modules_default_limit_checks(
+        wf, run_ready, story, tmp_path):
+    import csv
+
+    path = tmp_path / "history.csv"
+    export_file(run_ready, path, "csv")
+    before = csv.field_size_limit(64)  # as if a consulted policy were longer than the default
+    try:
+        assert check_export(run_ready, path).exit_code == 0
+    finally:
+        csv.field_size_limit(before)
+
+
+def test_a_signed_export_checked_without_the_key_says_so(wf, run_ready, story, tmp_path):
+    key = tmp_path / "k.key"
+    assert run_ready("audit", "keygen", "-o", str(key), actor="aud").exit_code == 0
+    path = tmp_path / "history.jsonl"
+    export_file(run_ready, path, "jsonl", "--sign", str(key))
+    result = check_export(run_ready, path)
+    assert result.exit_code == 0, result.stderr
+    assert "the manifest is signed but its signature was not checked" in result.stderr
+
+
+def test_a_manifest_time_that_cannot_be_told_in_utc_is_refused_in_one_line(
+        wf, run_ready, story, tmp_path):
+    path = tmp_path / "history.jsonl"
+    export_file(run_ready, path, "jsonl")
+    rewrite_export(path, lambda rows: rows, "jsonl", since="0001-01-01T00:00:00+01:00")
+    for offline in (False, True):
+        args = ["audit", "check-export", str(path), *(["--offline"] if offline else [])]
+        result = run_ready(*args, actor="aud")
+        assert result.exit_code != 0
+        line = assert_one_line_error(result, result.exit_code)
+        assert "since" in line and "unexpected" not in line
+
+
+def test_a_proof_with_text_beyond_ascii_checks_whatever_the_locale(
+        wf, run_ready, clock, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ref = draft(wf, item="PAC-3 \u2708 \u65e5\u672c")
+    cp = tmp_path / "cp.json"
+    assert run_ready("audit", "checkpoint", "-o", str(cp), actor="aud").exit_code == 0
+    proof = tmp_path / "proof.json"
+    assert run_ready("audit", "prove", ref, "--checkpoint", str(cp), "-o", str(proof),
+                     actor="aud").exit_code == 0
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.argv[0] = 'workflow'; from cli.main import main; "
+         "main()", "audit", "check-proof", str(proof)],
+        capture_output=True, env=env, cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert done.returncode == 0, done.stderr.decode()

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,7 @@ def checkpoint(session: Session, now: datetime, key: Path | None = None) -> dict
 def read_checkpoint(path: Path, pubkey: Path | None) -> dict[str, Any]:
     """Load a checkpoint file; with ``pubkey``, its signature must verify."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise InvalidInput(f"cannot read checkpoint {path}: {error.strerror}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested past all reason too
@@ -193,9 +193,12 @@ def is_count(value: Any) -> bool:
 
 
 def is_moment(value: Any) -> bool:
+    """An ISO 8601 time that can also be told in UTC (one hour past the first day cannot)."""
     try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
         return False
     return True
 
@@ -351,7 +354,12 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
             raise AuditFailure("it appears more than once in the proof (a proof names each "
                                "row once)", seq, ref)
         seen.add(seq)
-        if not merkle.verify_inclusion(index, size, row_leaf(row), proof, root):
+        try:
+            leaf = row_leaf(row)
+        except (ValueError, TypeError):  # text no UTF-8 can hold (a lone surrogate), say
+            raise AuditFailure("the row cannot be encoded as the log hashes rows (text that is "
+                               "not valid Unicode)", seq, ref) from None
+        if not merkle.verify_inclusion(index, size, leaf, proof, root):
             raise AuditFailure("its inclusion proof does not verify against the checkpoint",
                                seq, ref)
         gap = _gap(before, row, ref) or _miscounted(row, number, ref)

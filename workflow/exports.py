@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from workflow import audit, signing, subset
 from workflow.clock import as_utc
 from workflow.errors import InvalidInput
-from workflow.ledger import canonical, row_leaf
+from workflow.ledger import canonical, encode, row_leaf
 from workflow.models import History
 from workflow.scan import Scanner
 
@@ -253,31 +253,77 @@ def _write_rows(out: IO[str], scanner: Scanner, fmt: str, since: datetime | None
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The export's rows with their lines, each held to the form the export writes: a JSONL
+    line is the row's canonical JSON exactly (keys sorted and each once, no spaces, ``\n``
+    ending it), a CSV row's numbers are digits and its nested cells canonical JSON; a line not
+    so is named as unreadable."""
     with path.open(encoding="utf-8", newline="") as source:
         if fmt == "jsonl":
             for number, line in enumerate(source, 1):
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError(f"line {number} is not a JSON object")
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError("it is not a JSON object")
+                    if encode(row) + "\n" != line and encode(row) != line:
+                        raise ValueError("it is not the row's canonical JSON (keys sorted, each "
+                                         "once, no spaces)")
+                except (ValueError, RecursionError) as error:
+                    raise _unreadable(number, error) from None
                 yield number, row
             return
+        if csv.field_size_limit() < CSV_FIELD_LIMIT:  # a consulted policy may be long
+            csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.DictReader(source)
         if reader.fieldnames not in (COLUMNS, BEFORE_VERSION, EARLIER_COLUMNS):
             raise audit.AuditFailure("the CSV header is not the export's")
-        for number, raw in enumerate(reader, 2):
-            fields: dict[str, Any] = dict(raw)
-            fields["seq"] = int(fields["seq"])
-            for name in ABSENT_WHEN_EMPTY:
-                if not fields.get(name):
-                    fields.pop(name, None)
-            for name in NESTED:
-                if name in fields:
-                    fields[name] = json.loads(fields[name])
-            if "version" in fields:
-                fields["version"] = int(fields["version"])
-            for name in NULLABLE:
-                fields[name] = fields[name] or None
-            yield number, fields
+        number = 1
+        while True:
+            try:
+                raw = next(reader, None)
+            except csv.Error as error:
+                raise _unreadable(reader.line_num, error) from None
+            if raw is None:
+                return
+            number += 1
+            try:
+                yield number, _csv_row(raw)
+            except (ValueError, KeyError, TypeError, RecursionError) as error:
+                raise _unreadable(number, error) from None
+
+
+CSV_FIELD_LIMIT = 1 << 30
+
+
+def _unreadable(number: int, error: BaseException) -> audit.AuditFailure:
+    said = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+    return audit.AuditFailure(f"line {number} cannot be read: {said}")
+
+
+def _csv_row(raw: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(raw)
+    if None in fields:
+        raise ValueError("it has more cells than the header names")
+    fields["seq"] = _digits("seq", fields["seq"])
+    for name in ABSENT_WHEN_EMPTY:
+        if not fields.get(name):
+            fields.pop(name, None)
+    for name in NESTED:
+        if name in fields:
+            text = fields[name]
+            fields[name] = json.loads(text)
+            if encode(fields[name]) != text:
+                raise ValueError(f"its {name} is not canonical JSON")
+    if "version" in fields:
+        fields["version"] = _digits("version", fields["version"])
+    for name in NULLABLE:
+        fields[name] = fields[name] or None
+    return fields
+
+
+def _digits(name: str, text: Any) -> int:
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit():
+        raise ValueError(f"its {name} is not a number in digits 0-9")
+    return int(text)
 
 
 def _is_seq(value: Any) -> bool:
@@ -471,7 +517,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
     size = manifest["checkpoint"]["size"]
     leaves = bytearray()
     runs: list[tuple[int, int]] = []
-    rows = 0
+    rows = number = 0
     try:
         for number, row in _rows(path, manifest["format"]):
             seq = row.get("seq")
@@ -487,9 +533,9 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
             subset.extend(runs, seq - 1)
             rows += 1
     except (ValueError, KeyError, TypeError, csv.Error) as error:
-        raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
+        raise audit.AuditFailure(f"line {number} cannot be read: {error}") from None
     except RecursionError:
-        raise audit.AuditFailure(f"line {rows + 1} cannot be read: nested too deeply") from None
+        raise audit.AuditFailure(f"line {number} cannot be read: nested too deeply") from None
     if rows != manifest["rows"]:
         raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
                                  f"{manifest['rows']}")
@@ -511,7 +557,7 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
     the selected rows one for one. Returns the count and the runs of their tree positions; the
     first row out of place is named once the file is read (with the count, when that is off
     too)."""
-    rows = 0
+    rows = number = 0
     runs: list[tuple[int, int]] = []
     problem: audit.AuditFailure | None = None
     want = next(selected, None)
@@ -527,9 +573,9 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
             else:
                 problem = _misplaced(path.name, number, row, want, _ends(runs)[1], manifest)
     except (ValueError, KeyError, TypeError, csv.Error) as error:
-        raise audit.AuditFailure(f"line {rows + 1} cannot be read: {error}") from None
+        raise audit.AuditFailure(f"line {number} cannot be read: {error}") from None
     except RecursionError:
-        raise audit.AuditFailure(f"line {rows + 1} cannot be read: nested too deeply") from None
+        raise audit.AuditFailure(f"line {number} cannot be read: nested too deeply") from None
     if problem is None and want is not None:
         problem = audit.AuditFailure(f"it is missing from {path.name}, which ends before it",
                                      want["seq"], want["ref"])

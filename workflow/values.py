@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
@@ -191,7 +191,9 @@ def iso_date(name: str, value: Any) -> date:
 def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
     """A UTC moment from ``YYYY-MM-DD`` or an ISO 8601 date-time (naive means UTC).
 
-    A bare date means its first instant, or with ``end_of_day`` its last.
+    A bare date means its first instant, or with ``end_of_day`` its last. A time finer than a
+    microsecond (what is stored) is cut toward the inside of a span: down for its end, up for
+    its start, so that no row before the start is taken in.
     """
     if isinstance(value, datetime):
         parsed = value
@@ -201,7 +203,10 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
             parsed = _bare_day(text_value, end_of_day)
             if parsed is None:
                 parsed = datetime.fromisoformat(text_value.replace("Z", "+00:00"))
-        except ValueError:
+                finer = _FINER.search(text_value)
+                if finer and not end_of_day and finer.group(1).strip("0"):
+                    parsed += timedelta(microseconds=1)
+        except (ValueError, OverflowError):
             raise InvalidInput(
                 f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time, got {shown(value)}"
             ) from None
@@ -214,6 +219,7 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
 
 
 _WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
+_FINER = re.compile(r"[0-9]{2}:?[0-9]{2}:?[0-9]{2}[.,][0-9]{6}([0-9]+)")  # past microseconds
 
 
 def _bare_day(text_value: str, end_of_day: bool) -> datetime | None:
