@@ -723,3 +723,19 @@ def test_a_proof_with_text_beyond_ascii_checks_whatever_the_locale(
          "main()", "audit", "check-proof", str(proof)],
         capture_output=True, env=env, cwd=Path(__file__).resolve().parent.parent, check=False)
     assert done.returncode == 0, done.stderr.decode()
+
+
+@pytest.mark.parametrize("command", ["export", "checkpoint"])
+def test_an_output_name_too_long_beside_its_companions_is_refused_before_writing(
+        run_ready, story, tmp_path, command):
+    """The manifest (and each temporary file) is named longer than the export: a name that
+    would leave the export standing without its manifest is refused before anything is
+    written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    name = out / ("e" * 236)
+    args = (["audit", "export", "--format", "jsonl", "-o", str(name)] if command == "export"
+            else ["audit", "checkpoint", "-o", str(out / ("c" * 245))])
+    line = assert_one_line_error(run_ready(*args, actor="aud"), 2)
+    assert "its name is too long for the file system" in line
+    assert list(out.iterdir()) == []

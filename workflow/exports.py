@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +70,7 @@ def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool)
     kept = [database.with_name(database.name + s) for s in COMPANIONS] if database else []
     for path in paths:
         _refuse_nameless(path)
+        _refuse_too_long(path)
         for own in kept:
             if _same_file(path, own):
                 raise InvalidInput(f"{path} is the database's own file {own}; never written "
@@ -79,6 +80,23 @@ def refuse_outputs(paths: Iterable[Path], database: Path | None, *, force: bool)
         if not force and os.path.lexists(path):
             raise InvalidInput(f"{path} already exists; not overwriting it (give --force to "
                                "replace it)")
+
+
+def _temporary(path: Path) -> Path:
+    """Where :func:`replacing` writes ``path`` before moving it into place."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _refuse_too_long(path: Path) -> None:
+    """A name the file system cannot hold, written as it is or under its temporary name, is
+    refused before anything is written (an export would otherwise stand without its manifest)."""
+    try:
+        limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    if len(os.fsencode(_temporary(path).name)) > limit:
+        raise InvalidInput(f"cannot write {path}: its name is too long for the file system "
+                           f"(at most {limit - 14} bytes here, counting what is added beside it)")
 
 
 def refuse_signing_key(paths: Iterable[Path], key: Path | None) -> None:
@@ -126,7 +144,7 @@ def _same_file(path: Path, other: Path) -> bool:
 def replacing(path: Path, *, force: bool) -> Iterator[IO[str]]:
     """A text file written whole or not at all: into a temporary file beside ``path``, moved
     into place once complete (over an existing file only with ``force``)."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temp = _temporary(path)
     try:
         with temp.open("x", encoding="utf-8", newline="") as out:
             yield out
@@ -139,7 +157,8 @@ def replacing(path: Path, *, force: bool) -> Iterator[IO[str]]:
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
     finally:
-        temp.unlink(missing_ok=True)
+        with suppress(OSError):  # what could not be made cannot be in the way
+            temp.unlink(missing_ok=True)
 
 
 # -- writing an export -----------------------------------------------------------------------
