@@ -283,7 +283,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
                     row = json.loads(line)
                     if not isinstance(row, dict):
                         raise ValueError("it is not a JSON object")
-                    if encode(row) + "\n" != line and encode(row) != line:
+                    if line.removesuffix("\n") != encode(row):
                         raise ValueError("it is not the row's canonical JSON (keys sorted, each "
                                          "once, no spaces)")
                 except (ValueError, RecursionError) as error:
