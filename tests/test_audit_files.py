@@ -678,6 +678,7 @@ def test_a_csv_export_with_a_cell_past_the_csv_modules_default_limit_checks(
     before = csv.field_size_limit(64)  # as if a consulted policy were longer than the default
     try:
         assert check_export(run_ready, path).exit_code == 0
+        assert csv.field_size_limit() == 64  # the process's own limit, put back
     finally:
         csv.field_size_limit(before)
 

@@ -290,24 +290,29 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise _unreadable(number, error) from None
                 yield number, row
             return
-        if csv.field_size_limit() < CSV_FIELD_LIMIT:  # a consulted policy may be long
-            csv.field_size_limit(CSV_FIELD_LIMIT)
-        reader = csv.DictReader(source)
-        if reader.fieldnames not in (COLUMNS, BEFORE_VERSION, EARLIER_COLUMNS):
-            raise audit.AuditFailure("the CSV header is not the export's")
-        number = 1
-        while True:
-            try:
-                raw = next(reader, None)
-            except csv.Error as error:
-                raise _unreadable(reader.line_num, error) from None
-            if raw is None:
-                return
-            number += 1
-            try:
-                yield number, _csv_row(raw)
-            except (ValueError, KeyError, TypeError, RecursionError) as error:
-                raise _unreadable(number, error) from None
+        # a consulted policy may be longer than the csv module lets a cell be; the limit is
+        # the process's, so it is put back once the file is read
+        limit = csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        try:
+            reader = csv.DictReader(source)
+            if reader.fieldnames not in (COLUMNS, BEFORE_VERSION, EARLIER_COLUMNS):
+                raise audit.AuditFailure("the CSV header is not the export's")
+            number = 1
+            while True:
+                try:
+                    raw = next(reader, None)
+                except csv.Error as error:
+                    raise _unreadable(reader.line_num, error) from None
+                if raw is None:
+                    return
+                number += 1
+                try:
+                    fields = _csv_row(raw)
+                except (ValueError, KeyError, TypeError, RecursionError) as error:
+                    raise _unreadable(number, error) from None
+                yield number, fields
+        finally:
+            csv.field_size_limit(limit)
 
 
 CSV_FIELD_LIMIT = 1 << 30
