@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -19,6 +20,22 @@ from workflow.errors import WorkflowError
 def _as_login(target: str, login: str) -> str:
     scheme, rest = target.split("://", 1)
     return f"{scheme}://{login}@{rest.split('@', 1)[1]}"
+
+
+@contextmanager
+def a_login(db_target: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """A new PostgreSQL login (its name, and the tests' own login), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    base = db_target.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+        me = conn.info.user
+    try:
+        yield name, me
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{name}"')
+            conn.execute(f'DROP ROLE "{name}"')
 
 
 @pytest.fixture
@@ -559,13 +576,7 @@ def test_only_a_login_whose_role_drafts_may_insert_requests(db_target, clock,
                                                              granted_to_this_login):
     """Outside the program too: a reviewer's or approver's login updates requests as events
     move them, but inserting one is for those who draft."""
-    tag = uuid.uuid4().hex[:6]
-    reviewer = f"rev_{tag}"
-    base = db_target.split("?", 1)[0]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{reviewer}" LOGIN')
-        me = conn.info.user
-    try:
+    with a_login(db_target, "rev") as (reviewer, me):
         owner = Workflow(db_target, clock=clock)
         owner.add_user(reviewer, ["reviewer"], actor=me)
         owner.grant_database_roles(actor=me)
@@ -579,10 +590,6 @@ def test_only_a_login_whose_role_drafts_may_insert_requests(db_target, clock,
         with psycopg.connect(_as_login(db_target, drafter).replace("+psycopg", "")) as conn:
             conn.execute(insert, ("TR-X-2", drafter))
             conn.rollback()
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP OWNED BY "{reviewer}"')
-            conn.execute(f'DROP ROLE "{reviewer}"')
 
 
 def test_an_admin_login_that_may_not_revoke_roles_is_refused_in_plain_words(
@@ -590,14 +597,8 @@ def test_an_admin_login_that_may_not_revoke_roles_is_refused_in_plain_words(
     """Disabling takes the login out of its database roles in the same transaction; an admin's
     login without CREATEROLE may not, so nothing is disabled, and the refusal says why and is
     recorded."""
-    with psycopg.connect(db_target.split("?", 1)[0]) as conn:
-        me = conn.info.user
-    admin = f"weak_{uuid.uuid4().hex[:6]}"
-    base = db_target.split("?", 1)[0]
     drafter = granted_to_this_login["drafter"]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{admin}" LOGIN')
-    try:
+    with a_login(db_target, "weak") as (admin, me):
         owner = Workflow(db_target, clock=clock)
         owner.add_user(admin, ["admin"], actor=me)
         owner.grant_database_roles(actor=me)
@@ -612,7 +613,3 @@ def test_an_admin_login_that_may_not_revoke_roles_is_refused_in_plain_words(
         assert owner.refusals(actor=admin)[-1]["rule"] == "database-permission"
         weak.close()
         owner.close()
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP OWNED BY "{admin}"')
-            conn.execute(f'DROP ROLE "{admin}"')

@@ -11,6 +11,10 @@ class WorkflowError(Exception):
 
     exit_code = 1
 
+    def annotate(self, note: str) -> None:
+        """Say more on the same line (why a refusal could not be recorded, say)."""
+        self.args = (f"{self} {note}",)
+
 
 class InvalidInput(WorkflowError):
     """A malformed value: reported before anything is looked up."""
@@ -39,6 +43,11 @@ class Refused(WorkflowError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"{event} refused: {reason} [rule: {rule}]")
+
+    def annotate(self, note: str) -> None:
+        """The note joins the reason, which is also shown alone, ahead of the rule."""
+        self.reason = f"{self.reason} {note}"
+        self.args = (f"{self.event} refused: {self.reason} [rule: {self.rule}]",)
 
 
 class Conflict(WorkflowError):

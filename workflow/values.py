@@ -89,9 +89,7 @@ def check_safe(name: str, value: str) -> str:
 
 
 def text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name}: expected text, got {type(value).__name__}")
-    _encodable(name, value)
+    _encodable(name, given_text(name, value))
     cleaned = value.strip()
     if not cleaned:
         raise InvalidInput(f"{name}: must not be empty")
@@ -268,9 +266,7 @@ def reason(value: str | None) -> str | None:
     """A free-text reason on one line: blank means none; too long or unsafe is malformed."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"reason: expected text, got {type(value).__name__}")
-    cleaned = _encodable("reason", value).strip()
+    cleaned = _encodable("reason", given_text("reason", value)).strip()
     if len(cleaned) > MAX_REASON:
         raise InvalidInput(f"reason: longer than {MAX_REASON} characters ({len(cleaned)})")
     check_safe("reason", cleaned)

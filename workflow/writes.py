@@ -218,12 +218,7 @@ class Writing:
         try:
             retrying(record, self.waiting)
         except WorkflowError as failure:  # the refusal is what the caller must see: with a word
-            note = f"(and it could not be recorded: {failure})"
-            if isinstance(error, Refused):  # its reason says so too, where that is shown alone
-                error.reason = f"{error.reason} {note}"
-                error.args = (f"{error.event} refused: {error.reason} [rule: {error.rule}]",)
-            else:
-                error.args = (f"{message} {note}",)
+            error.annotate(f"(and it could not be recorded: {failure})")
 
     def _logged(self, actor: str, ref: str | None, event: str,
                 attempt: Callable[[dict[str, Any]], T]) -> T:
