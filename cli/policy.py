@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import counted, emit_json, json_option, say, table
-from cli.types import COUNTRY, DATE, REASON, ProcessName
+from cli.types import COUNTRY, DATE, REASON, UNTIL, ProcessName
 from states import PROCESS
 
 
@@ -19,11 +19,19 @@ def policy() -> None:
 
 @policy.command("list")
 @click.option("--as-of", type=DATE, help="Only the restrictions in force on this day.")
+@click.option("--known-at", type=UNTIL,
+              help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
+                   "date-time, UTC; a bare date means the end of that day): restrictions added "
+                   "and ends recorded later are left out.")
 @json_option
 @pass_app
-def policy_list(app: App, as_of: date | None, as_json: bool) -> None:
-    """List the restrictions (all of them, or those in force on --as-of)."""
-    rows = app.user_workflow().policy(as_of)
+def policy_list(app: App, as_of: date | None, known_at: datetime | None,
+                as_json: bool) -> None:
+    """List the restrictions (all of them, or those in force on --as-of).
+
+    --as-of reads their dates as they stand now, so an end recorded later for an earlier day
+    shows; add --known-at to see them as the policy stood at a past moment."""
+    rows = app.user_workflow().policy(as_of, known_at)
     if as_json:
         emit_json(rows)
     else:

@@ -286,6 +286,59 @@ def test_policy_add_and_end_show_in_policy_list_as_of(run_ready):
     assert countries(None) == ["FR", "IL", "KP", "RU", "UA"]
 
 
+def test_policy_list_known_at_shows_the_policy_as_recorded_then(run_ready, wf, clock):
+    clock.advance(days=1)
+    _ok(run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2026-03-01",
+                  "--reason", "test embargo"))
+    added_at = clock.now
+    clock.advance(days=1)
+    _ok(run_ready("policy", "end", "UA", "--on", "2026-06-01", "--reason", "ceasefire"))
+
+    def known(when: str, *more: str) -> dict[str, Any]:
+        rows = _data(run_ready("policy", "list", "--known-at", when, *more, "--json",
+                               actor="aud"))
+        assert all(set(r) == POLICY_KEYS for r in rows)
+        return {r["country"]: (r["until"], r["reason"]) for r in rows}
+
+    assert known("2026-11-24") == {}  # before init: nothing was recorded
+    seeded = known(START.isoformat())
+    assert sorted(seeded) == ["IL", "KP", "RU", "UA"] and seeded["UA"][0] is None
+    assert sorted(known((added_at - timedelta(microseconds=1)).isoformat())) == sorted(seeded)
+    assert "FR" in known(added_at.isoformat())
+    day_of_end = known((added_at + timedelta(days=1)).date().isoformat())  # a day: as it ended
+    assert day_of_end["UA"] == ("2026-06-01", seeded["UA"][1])  # the end keeps the reason
+    assert day_of_end == known("2030-01-01") == {
+        r["country"]: (r["until"], r["reason"]) for r in wf.policy()}
+    # in force on 2026-07-01 as recorded on the day FR was added: UA had no end yet
+    assert sorted(known(added_at.date().isoformat(), "--as-of", "2026-07-01")) == [
+        "FR", "IL", "KP", "RU", "UA"]
+    assert sorted(known("2030-01-01", "--as-of", "2026-07-01")) == ["FR", "IL", "KP", "RU"]
+    assert wf.policy(as_of="2026-07-01", known_at=added_at) == _data(run_ready(
+        "policy", "list", "--as-of", "2026-07-01", "--known-at", added_at.isoformat(),
+        "--json", actor="aud"))
+
+
+def test_policy_known_at_goes_by_the_log_order_when_clocks_disagree(wf, clock):
+    """A change stamped earlier than one logged before it (its writer's clock was behind) was
+    not yet recorded when the earlier-logged one was made: the replay stops at the first
+    change made later than the moment asked about."""
+    clock.advance(days=2)
+    wf.restrict("FR", "embargo", "2026-03-01", reason="first", actor="admin")
+    clock.advance(days=-1)  # a writer whose clock is a day behind
+    wf.restrict("DE", "embargo", "2026-03-01", reason="second", actor="admin")
+    halfway = START + timedelta(days=1, hours=12)
+    assert [r["country"] for r in wf.policy(known_at=halfway)] == ["KP", "UA", "RU", "IL"]
+    assert [r["country"] for r in wf.policy(known_at=START + timedelta(days=3))][-2:] == [
+        "FR", "DE"]
+
+
+def test_policy_list_known_at_refuses_what_is_not_a_moment(run_ready, db_target):
+    before = db_snapshot(db_target)
+    result = run_ready("policy", "list", "--known-at", "yesterday", actor="aud")
+    assert "--known-at" in assert_one_line_error(result, 2)
+    assert db_snapshot(db_target) == before
+
+
 def test_ended_restriction_no_longer_refuses_a_third_country(run_ready, clock):
     ref = _new(run_ready)
     _ok(run_ready("advance", ref, "submit", actor="dan"))

@@ -6,7 +6,7 @@ These run through SQLModel sessions; the ORM is imported only when one of them i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values
@@ -156,12 +156,18 @@ class Administering:
 
     # -- policy -------------------------------------------------------------------------------
 
-    def policy(self, as_of: date | str | None = None) -> list[dict[str, Any]]:
+    def policy(self, as_of: date | str | None = None,
+               known_at: datetime | date | str | None = None) -> list[dict[str, Any]]:
+        """The restrictions, or those in force on ``as_of`` (by their dates as they stand
+        now); with ``known_at``, as they were recorded at that moment (a day: as it ended),
+        later additions and ends left out."""
         from workflow import policy
 
         day = None if as_of is None else values.iso_date("as_of", as_of)
+        moment = (None if known_at is None
+                  else values.moment("known_at", known_at, end_of_day=True))
         with self.db.read() as s:
-            return policy.listing(s, self.process.policy_subject, day)
+            return policy.listing(s, self.process.policy_subject, day, moment)
 
     def policy_history(self) -> list[dict[str, Any]]:
         from workflow import policy

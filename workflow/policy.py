@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -84,8 +85,28 @@ def entry_dict(entry: Restriction | PolicyEntry, subject_key: str) -> dict[str, 
     }
 
 
-def listing(session: Session, subject_key: str, as_of: date | None) -> list[dict[str, Any]]:
-    rows = restrictions(session)
+def known_at(session: Session, moment: datetime) -> list[Restriction]:
+    """The restrictions as recorded at ``moment``: the policy changes replayed up to the first
+    one made later. Going by the log's order (not by each change's time alone, which is its
+    writer's clock), what is rebuilt is a policy that really stood."""
+    entries: dict[int, Restriction] = {}
+    for change in session.exec(select(PolicyChange).order_by(PolicyChange.seq)).all():
+        if as_utc(change.at) > moment:
+            break
+        opened = entries.get(change.entry_id)
+        if change.action == "end" and opened is not None:  # an end keeps the entry's reason
+            entries[change.entry_id] = replace(opened, until=change.until)
+        else:
+            entries[change.entry_id] = Restriction(change.subject, change.kind, change.since,
+                                                   change.until, change.reason)
+    return [entries[entry_id] for entry_id in sorted(entries)]
+
+
+def listing(session: Session, subject_key: str, as_of: date | None,
+            recorded_at: datetime | None = None) -> list[dict[str, Any]]:
+    """The restrictions (as they stand, or as recorded at ``recorded_at``), those in force on
+    ``as_of`` if given."""
+    rows = restrictions(session) if recorded_at is None else known_at(session, recorded_at)
     if as_of is not None:
         rows = [r for r in rows if r.in_force_on(as_of)]
     return [entry_dict(r, subject_key) for r in rows]
