@@ -197,15 +197,20 @@ def _seconds(value: float) -> str:
 
 
 @audit.command("report")
+@click.option("--as-of", type=UNTIL,
+              help="As the log stood at this moment (YYYY-MM-DD or an ISO 8601 date-time, UTC; "
+                   "a bare date means the end of that day): the current states counted up to "
+                   "it.")
 @json_option
 @pass_app
-def audit_report(app: App, as_json: bool) -> None:
+def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
     """Time spent in each state, decisions per actor, and separation-of-duties breaches."""
-    report = app.user_workflow().report()
+    report = app.user_workflow().report(as_of)
     if as_json:
         emit_json(report)
         return
-    click.echo("Time in each state, per request (seconds; the current state until now):")
+    until = "now" if as_of is None else report["at"]
+    click.echo(f"Time in each state, per request (seconds; the current state until {until}):")
     table([{"ref": r["ref"], "state": r["state"],
             "seconds_in_state": ", ".join(f"{s} {_seconds(v)}"
                                           for s, v in r["seconds_in_state"].items())}

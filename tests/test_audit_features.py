@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import START, Cli, assert_one_line_error, draft
+from tests.conftest import START, Cli, assert_one_line_error, db_snapshot, draft
 from workflow import Conflict, NotFound, Refused, Workflow, ledger
 from workflow.audit import AuditFailure
 
@@ -544,6 +544,34 @@ def test_report_lists_a_forged_self_approval_as_a_separation_of_duties_breach(
     with pytest.raises(AuditFailure) as caught:
         wf.verify()
     assert (caught.value.seq, caught.value.ref) == (9, ref)
+
+
+def test_report_as_of_a_moment_is_the_report_the_log_gave_then(wf, run_ready, reported):
+    # at 6:00: A approved for the US an hour before, B in review for two hours, C not drafted
+    report = cli_json(run_ready, "audit", "report", "--as-of", iso(at(hours=6)))
+    assert report["at"] == iso(at(hours=6))
+    assert report["requests"] == [
+        {"ref": reported["A"], "state": "approved_for_us",
+         "seconds_in_state": {"drafted": 7200.0, "nsc_review": 10800.0,
+                              "approved_for_us": 3600.0}},
+        {"ref": reported["B"], "state": "nsc_review",
+         "seconds_in_state": {"drafted": 10800.0, "nsc_review": 7200.0}},
+    ]
+    assert report["decisions"] == {"ann": {"approve_for_us": 1}}
+    assert report == wf.report(as_of=at(hours=6))
+    text = run_ready("audit", "report", "--as-of", iso(at(hours=6)), actor="aud").stdout
+    assert f"the current state until {iso(at(hours=6))}" in text
+    assert reported["C"] not in text
+    # before anything was drafted: an empty report; a moment still to come: as of now
+    assert cli_json(run_ready, "audit", "report", "--as-of", "2026-11-24")["requests"] == []
+    assert cli_json(run_ready, "audit", "report", "--as-of", "2030-01-01") == wf.report()
+
+
+def test_report_as_of_what_is_not_a_moment_is_exit_2(run_ready, db_target, reported):
+    before = db_snapshot(db_target)
+    result = run_ready("audit", "report", "--as-of", "noon", actor="aud")
+    assert "--as-of" in assert_one_line_error(result, 2)
+    assert db_snapshot(db_target) == before
 
 
 def test_report_on_an_empty_log(run_ready, clock):

@@ -123,11 +123,17 @@ class Auditing:
         with self.db.read() as s:
             return inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, as_of: Moment | None = None) -> dict[str, Any]:
+        """Time in each state, decisions per actor and separation-of-duties breaches; with
+        ``as_of`` (a day: as it ended), as the log stood then, the time in each current state
+        counted up to that moment (or up to now, if it is later)."""
         from workflow import inquiry
 
+        now = as_utc(self.clock())
+        moment = None if as_of is None else values.moment("as_of", as_of, end_of_day=True)
         with self.db.read() as s:
-            return inquiry.report(s, self.process, as_utc(self.clock()))
+            return inquiry.report(s, self.process, now if moment is None else min(now, moment),
+                                  until=moment)
 
     def get_as_of(self, ref: str, moment: Moment) -> dict[str, Any]:
         """The record as its history says it was at ``moment`` (naive means UTC)."""

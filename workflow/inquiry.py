@@ -84,14 +84,17 @@ def rows_by_record(session: Session, ref: str | None = None,
     return grouped
 
 
-def report(session: Session, process: Process, now: datetime) -> dict[str, Any]:
-    """Time in each state, decisions per actor, and separation-of-duties breaches."""
+def report(session: Session, process: Process, now: datetime,
+           until: datetime | None = None) -> dict[str, Any]:
+    """Time in each state (the current one counted up to ``now``), decisions per actor, and
+    separation-of-duties breaches; with ``until``, over the log as it stood then (see
+    :func:`rows_by_record`)."""
     per_request: list[dict[str, Any]] = []
     per_state: dict[str, list[float]] = {}
     decisions: dict[str, dict[str, int]] = {}
     breaches: list[dict[str, Any]] = []
     refs = dict(session.exec(select(Record.id, Record.ref)).all())
-    for rid, rows in sorted(rows_by_record(session).items()):
+    for rid, rows in sorted(rows_by_record(session, until=until).items()):
         spent: dict[str, float] = {}
         for row, after in zip(rows, [*rows[1:], None], strict=True):
             end = as_utc(after.at) if after is not None else as_utc(now)
