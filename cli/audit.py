@@ -209,8 +209,8 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
     if as_json:
         emit_json(report)
         return
-    until = "now" if as_of is None else report["at"]
-    click.echo(f"Time in each state, per request (seconds; the current state until {until}):")
+    click.echo("Time in each state, per request (seconds; the current state until "
+               f"{report['at']}):")
     table([{"ref": r["ref"], "state": r["state"],
             "seconds_in_state": ", ".join(f"{s} {_seconds(v)}"
                                           for s, v in r["seconds_in_state"].items())}

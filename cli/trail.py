@@ -118,11 +118,15 @@ def _acting(row: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--on", "on", type=DATE, help="The day to check (default: today, UTC).")
+@click.option("--on", "on", type=DATE,
+              help="The day whose due decisions to list (default: today, UTC).")
 @json_option
 @pass_app
 def due(app: App, on: date | None, as_json: bool) -> None:
-    """Third-country reviews whose decision date has come."""
+    """Third-country reviews whose decision date has come.
+
+    The reviews pending now, held to --on's day: what will be due by then. What was pending
+    on a past day: `request list --as-of DAY --state third_country_review`."""
     rows = app.user_workflow().due(on)
     if as_json:
         emit_json(rows)

@@ -301,3 +301,52 @@ def test_a_start_finer_than_a_microsecond_takes_in_no_row_before_it(wf, clock):
     assert [r["ref"] for r in wf.log(since="2026-11-25T10:00:00.0000010")] == [ref]
     assert wf.log(since="2026-11-25T10:00:00.0000015") == []
     assert [r["ref"] for r in wf.log(until="2026-11-25T10:00:00.0000015")][-1] == ref
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("2026-11-25", "2026-11-25T00:00:00", "2026-11-25T23:59:59.999999"),
+    ("2026-11-25Z", "2026-11-25T00:00:00", "2026-11-25T23:59:59.999999"),  # a day, in UTC
+    ("2026-11-25T10", "2026-11-25T10:00:00", "2026-11-25T10:59:59.999999"),
+    ("2026-11-25T10:30", "2026-11-25T10:30:00", "2026-11-25T10:30:59.999999"),
+    ("2026-11-25 10:30:15Z", "2026-11-25T10:30:15", "2026-11-25T10:30:15.999999"),
+    ("20261125T103015", "2026-11-25T10:30:15", "2026-11-25T10:30:15.999999"),
+    ("2026-11-25T10:30:15.250", "2026-11-25T10:30:15.250000", "2026-11-25T10:30:15.250999"),
+    ("2026-11-25T10:30:15.123456", "2026-11-25T10:30:15.123456", "2026-11-25T10:30:15.123456"),
+    ("2026-11-25T19:30+09:00", "2026-11-25T10:30:00", "2026-11-25T10:30:59.999999"),
+])
+def test_a_moment_as_text_is_the_span_its_precision_names(text, start, end):
+    from workflow import values
+
+    assert values.moment("m", text).isoformat() == start + "+00:00"
+    assert values.moment("m", text, end_of_day=True).isoformat() == end + "+00:00"
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-25+09:00",  # an offset needs a time of day
+    "2026-11-25-05:00",
+    "2026-11-25X10:00",  # a date and its time are joined by T or a space
+    "2026-11-25T10:30:15Zjunk",
+    "2026-11-25T24:00",
+])
+def test_a_moment_not_written_as_iso_8601_says_is_bad_input(wf, text):
+    for call in (lambda: wf.log(since=text), lambda: wf.log(until=text),
+                 lambda: wf.list_as_of(text)):
+        with pytest.raises(InvalidInput, match="expected YYYY-MM-DD or an ISO 8601 date-time"):
+            call()
+
+
+def test_a_time_the_trail_prints_typed_back_in_takes_in_its_whole_second(run_ready, wf, clock):
+    clock.set(datetime(2026, 11, 25, 10, 0, 0, 654321, tzinfo=UTC))
+    ref = draft(wf)
+    clock.advance(seconds=1)
+    wf.fire(ref, "submit", actor="dan")
+    trail = run_ready("history", ref, actor="aud")
+    assert trail.exit_code == 0, trail.stderr
+    printed = next(line for line in trail.stdout.splitlines() if "submit" in line)
+    assert "2026-11-25 10:00:01Z" in printed  # the trail prints times to the second
+    shown = run_ready("request", "show", ref, "--as-of", "2026-11-25 10:00:01Z", "--json",
+                      actor="aud")
+    assert json.loads(shown.stdout)["state"] == "nsc_review"
+    assert [r["event"] for r in wf.log(since="2026-11-25 10:00:01Z",
+                                       until="2026-11-25 10:00:01Z")] == ["submit"]
+    assert [r["event"] for r in wf.log(until="2026-11-25T10:00:00Z")] == ["create"]

@@ -261,6 +261,22 @@ def test_get_as_of_before_creation_is_not_found(wf, timeline):
         wf.get_as_of(ref, created - timedelta(microseconds=1))
 
 
+def test_get_as_of_a_record_its_log_order_hides_says_the_clocks_disagreed(wf, clock):
+    clock.set(datetime(2026, 1, 2, 0, 30, tzinfo=UTC))
+    draft(wf, "dan")
+    clock.set(datetime(2026, 1, 1, 23, 30, tzinfo=UTC))  # a writer an hour behind
+    late = draft(wf, "dora")
+    with pytest.raises(NotFound) as hidden:
+        wf.get_as_of(late, "2026-01-01T23:45Z")
+    assert str(hidden.value) == (
+        f"{late} did not exist yet at 2026-01-01T23:45:59.999999+00:00 by the log's order, "
+        "though its first row is stamped 2026-01-01T23:30:00+00:00: a row logged before it "
+        "carries a later time (the writers' clocks disagreed)")
+    with pytest.raises(NotFound) as before:  # before its own stamp: nothing more to say
+        wf.get_as_of(late, "2026-01-01T23:00Z")
+    assert str(before.value).endswith("did not exist yet at 2026-01-01T23:00:59.999999+00:00")
+
+
 def test_get_as_of_now_equals_the_record(wf, timeline, clock):
     for ref in timeline["refs"].values():
         live = wf.get(ref)
@@ -548,7 +564,8 @@ def test_report_lists_a_forged_self_approval_as_a_separation_of_duties_breach(
 
 def test_report_as_of_a_moment_is_the_report_the_log_gave_then(wf, run_ready, reported):
     # at 6:00: A approved for the US an hour before, B in review for two hours, C not drafted
-    report = cli_json(run_ready, "audit", "report", "--as-of", iso(at(hours=6)))
+    six = at(hours=6).isoformat(timespec="microseconds")  # to the microsecond: that instant
+    report = cli_json(run_ready, "audit", "report", "--as-of", six)
     assert report["at"] == iso(at(hours=6))
     assert report["requests"] == [
         {"ref": reported["A"], "state": "approved_for_us",
@@ -559,7 +576,7 @@ def test_report_as_of_a_moment_is_the_report_the_log_gave_then(wf, run_ready, re
     ]
     assert report["decisions"] == {"ann": {"approve_for_us": 1}}
     assert report == wf.report(as_of=at(hours=6))
-    text = run_ready("audit", "report", "--as-of", iso(at(hours=6)), actor="aud").stdout
+    text = run_ready("audit", "report", "--as-of", six, actor="aud").stdout
     assert f"the current state until {iso(at(hours=6))}" in text
     assert reported["C"] not in text
     # before anything was drafted: an empty report; a moment still to come: as of now
@@ -966,12 +983,14 @@ def test_keygen_and_prove_tell_a_script_what_they_wrote(run_ready, trail, tmp_pa
                                          "output": str(out)}
 
 
-def test_the_report_text_is_whole_on_stdout_even_where_a_part_is_empty(run_ready):
-    """Redirected to a file, the report keeps its 'none' lines under their headings."""
+def test_the_report_text_is_whole_on_stdout_even_where_a_part_is_empty(run_ready, clock):
+    """Redirected to a file, the report keeps its 'none' lines under their headings, and says
+    when it was taken."""
     result = run_ready("audit", "report", actor="admin")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    heading = lines.index("Time in each state, per request (seconds; the current state until now):")
+    heading = lines.index("Time in each state, per request (seconds; the current state until "
+                          f"{iso(clock())}):")
     assert lines[heading + 1] == "  none"
     assert "  none: no decision was taken by someone the separation of duties excludes" in lines
     assert result.stderr == ""

@@ -143,9 +143,10 @@ class Auditing:
         canonical_ref = self._ref(ref)
         with self.db.read() as s:
             rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
-        found = inquiry.as_of(self.process, rows, moment)
-        if found is None:
-            raise NotFound(f"{canonical_ref} did not exist yet at {moment.isoformat()}")
+            found = inquiry.as_of(self.process, rows, moment)
+            if found is None:
+                raise NotFound(f"{canonical_ref} did not exist yet at {moment.isoformat()}"
+                               f"{inquiry.skew_note(s, canonical_ref, moment)}")
         return found
 
     def list_as_of(self, moment: Moment, *, state: str | None = None) -> list[dict[str, Any]]:

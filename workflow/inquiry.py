@@ -84,6 +84,18 @@ def rows_by_record(session: Session, ref: str | None = None,
     return grouped
 
 
+def skew_note(session: Session, ref: str, moment: datetime) -> str:
+    """Where a record's first row is stamped by ``moment`` but the log as it stood then left it
+    out (a row logged before it carries a later time), a note saying so; otherwise nothing."""
+    first = session.exec(select(History).where(
+        History.record_id == record_id(ref), History.ref == ref).order_by(
+        History.seq).limit(1)).first()  # type: ignore[arg-type]
+    if first is None or as_utc(first.at) > moment:
+        return ""
+    return (f" by the log's order, though its first row is stamped {iso(first.at)}: a row "
+            "logged before it carries a later time (the writers' clocks disagreed)")
+
+
 def report(session: Session, process: Process, now: datetime,
            until: datetime | None = None) -> dict[str, Any]:
     """Time in each state (the current one counted up to ``now``), decisions per actor, and

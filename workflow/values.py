@@ -189,25 +189,26 @@ def iso_date(name: str, value: Any) -> date:
 def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
     """A UTC moment from ``YYYY-MM-DD`` or an ISO 8601 date-time (naive means UTC).
 
-    A bare date means its first instant, or with ``end_of_day`` its last. A time finer than a
-    microsecond (what is stored) is cut toward the inside of a span: down for its end, up for
-    its start, so that no row before the start is taken in.
+    Text names the span its precision gives, and the moment is the span's start, or with
+    ``end_of_day`` (the end of a span asked about) its end: a bare date (``Z`` after it changes
+    nothing) is its first or last instant, ``10:30`` its minute's, ``10:30:15`` its second's,
+    so a time printed to the second and typed back in takes in that whole second. A time finer
+    than a microsecond (what is stored) is cut toward the inside of a span: down for its end,
+    up for its start, so that no row before the start is taken in. A date and its time are
+    joined by ``T`` or a space; an offset needs a time of day.
     """
     if isinstance(value, datetime):
         parsed = value
     else:
         text_value = str(value).strip()
         try:
-            parsed = _bare_day(text_value, end_of_day)
+            parsed = _bare_day(text_value.removesuffix("Z").removesuffix("z"), end_of_day)
             if parsed is None:
-                parsed = datetime.fromisoformat(text_value.replace("Z", "+00:00"))
-                finer = _FINER.search(text_value)
-                if finer and not end_of_day and finer.group(1).strip("0"):
-                    parsed += timedelta(microseconds=1)
+                parsed = _date_time(text_value, end_of_day)
         except (ValueError, OverflowError):
             raise InvalidInput(
-                f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time, got {shown(value)}"
-            ) from None
+                f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time (a date, T, a time of "
+                f"day), got {shown(value)}") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     try:
@@ -217,7 +218,28 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
 
 
 _WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
-_FINER = re.compile(r"[0-9]{2}:?[0-9]{2}:?[0-9]{2}[.,][0-9]{6}([0-9]+)")  # past microseconds
+# a day (calendar or week form), then T or a space, then a time of day as precise as given
+_DATE_TIME = re.compile(r"(?:[0-9]{4}-?[0-9]{2}-?[0-9]{2}|[0-9]{4}-?W[0-9]{2}-?[0-9])[Tt ]"
+                        r"[0-9]{2}(?::?([0-9]{2})(?::?([0-9]{2})(?:[.,]([0-9]+))?)?)?"
+                        r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?")
+_SPAN = {1: 3_600_000_000, 2: 60_000_000, 3: 1_000_000}  # µs in an hour, a minute, a second
+
+
+def _date_time(text_value: str, end_of_day: bool) -> datetime:
+    """A date-time: its span's first instant, or its last (see :func:`moment`)."""
+    shape = _DATE_TIME.fullmatch(text_value)
+    if shape is None:
+        raise ValueError("not a date, T and a time of day")
+    parsed = datetime.fromisoformat(text_value[:-1] + "+00:00" if text_value[-1] in "Zz"
+                                    else text_value)
+    minute, second, fraction = shape.groups()
+    if fraction is None:
+        span = _SPAN[1 + (minute is not None) + (second is not None)]
+    else:  # fromisoformat keeps the first six digits
+        span = 10 ** max(0, 6 - len(fraction))
+        if len(fraction) > 6 and fraction[6:].strip("0") and not end_of_day:
+            return parsed + timedelta(microseconds=1)  # past microseconds: up, for a start
+    return parsed + timedelta(microseconds=span - 1) if end_of_day else parsed
 
 
 def _bare_day(text_value: str, end_of_day: bool) -> datetime | None:
