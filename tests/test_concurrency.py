@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import draft, to_state
 from workflow import Conflict, Refused, Workflow
+from workflow.clock import iso
 
 THREADS = 6
 BARRIER_TIMEOUT = 60
@@ -270,3 +272,68 @@ def test_inits_at_once_on_a_new_database_all_succeed_and_one_initialises(db_targ
         assert wf.verify()["rows"] == 0
     finally:
         wf.close()
+
+
+# -- a write is stamped in its place in the log ---------------------------------------------------
+
+
+@contextmanager
+def log_head_held(db_target: str) -> Iterator[None]:
+    """Another connection holding the log head, as a writer does until it commits."""
+    if "://" not in db_target:
+        import sqlite3
+
+        conn = sqlite3.connect(db_target, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    import psycopg
+
+    url, _, options = db_target.partition("?")
+    with psycopg.connect(url, options=options.removeprefix("options=").replace("%3D", "=")
+                         ) as conn:
+        conn.execute("SELECT 1 FROM wf_log_head WHERE id = 1 FOR UPDATE")
+        yield
+        conn.rollback()
+
+
+@pytest.mark.parametrize("write", ["fire", "create", "edit", "fire_many", "refused"])
+def test_a_write_that_waits_for_another_is_stamped_after_the_wait(wf, db_target, clock, write):
+    ref = draft(wf)
+    calls = {
+        "fire": lambda flow: flow.fire(ref, "submit", actor="dan"),
+        "create": lambda flow: draft(flow),
+        "edit": lambda flow: flow.edit(ref, actor="dan", note="later"),
+        "fire_many": lambda flow: flow.fire_many([{"ref": ref, "event": "submit"}],
+                                                 actor="dan"),
+        "refused": lambda flow: flow.fire(ref, "approve_for_us", actor="dan"),
+    }
+    errors: list[BaseException] = []
+
+    def waiting_writer() -> None:
+        flow = Workflow(db_target, clock=clock)
+        try:
+            calls[write](flow)
+        except Refused:
+            pass
+        except BaseException as error:  # asserted on below
+            errors.append(error)
+        finally:
+            flow.close()
+
+    with log_head_held(db_target):
+        thread = threading.Thread(target=waiting_writer)
+        thread.start()
+        thread.join(timeout=0.5)  # it waits for the head
+        assert thread.is_alive()
+        clock.advance(hours=1)
+    thread.join(timeout=BARRIER_TIMEOUT)
+    assert not thread.is_alive() and not errors, errors
+    if write == "refused":
+        assert wf.refusals()[-1]["at"] == iso(clock())
+    else:
+        assert wf.log()[-1]["at"] == iso(clock())

@@ -802,3 +802,75 @@ def test_triggers_installed_by_workflow_init_refuse_rewrites(run, clock):
                     conn.exec_driver_sql(statement)
         assert flow.verify()["rows"] == 1
         assert len(flow.refusals()) == 1
+
+
+# -- what a reader of the stored JSON would see otherwise -------------------------------------
+
+
+def _set_json_text(wf: Workflow, table: str, column: str, text: str, where: str,
+                   key: Any) -> None:
+    """Store ``text`` as it is (SQLAlchemy's JSON type would encode it again)."""
+    drop_history_trigger(wf)
+    with wf.db.engine.begin() as conn:
+        if is_sqlite(wf):
+            conn.exec_driver_sql(f"UPDATE {table} SET {column} = ? WHERE {where} = ?",
+                                 (text, key))
+        else:  # json keeps the text as written, a key given twice too
+            conn.exec_driver_sql(f"UPDATE {table} SET {column} = %s::json WHERE {where} = %s",
+                                 (text, key))
+
+
+def test_a_history_row_given_a_key_twice_is_altered_though_it_decodes_to_the_same(
+        wf, refs, run_ready):
+    """A second copy of a key in front of the real one: SQLite's JSON functions read the first,
+    a decoder the last; the row's canonical bytes would still come out the same."""
+    _set_json_text(wf, "wf_history", "changes", '{"quantity":[2,300],"quantity":[2,3]}',
+                   "seq", 8)
+    error = failure(wf)
+    assert "does not match its leaf hash" in str(error)
+    assert_names(error, cli_failure(run_ready), 8, refs["C"])
+
+
+def test_a_request_given_a_field_twice_is_named(wf, refs, run_ready):
+    with wf.db.engine.connect() as conn:
+        data = conn.execute(select(RECORD.c.data).where(RECORD.c.ref == refs["C"])).scalar_one()
+    _set_json_text(wf, "wf_record", "data", '{"quantity":300,' + json.dumps(data)[1:], "ref",
+                   refs["C"])
+    error = failure(wf)
+    assert f"{refs['C']}'s stored fields are not readable" in str(error)
+    assert_names(error, cli_failure(run_ready), seq_of(wf, refs["C"], "edit"), refs["C"])
+
+
+def test_a_change_whose_old_value_was_never_there_is_named(wf, refs, run_ready):
+    """The edit made quantity 2 into 3; resealed to say it was 5 before, the row is hashed
+    right, but the rows before it leave 2."""
+    drop_history_trigger(wf)
+    set_row(wf, 8, changes={"quantity": [5, 3]})
+    reseal(wf)
+    error = failure(wf)
+    assert "it says quantity was 5, but the rows before it leave 2" in str(error)
+    assert_names(error, cli_failure(run_ready), 8, refs["C"])
+
+
+def test_a_record_id_that_is_no_number_is_named_not_a_crash(wf, refs, run_ready, db_target):
+    if not is_sqlite(wf):
+        pytest.skip("PostgreSQL keeps only integers in an integer column")
+    drop_history_trigger(wf)
+    with sqlite3.connect(db_target) as conn:  # the attacker's own: no foreign keys enforced
+        conn.execute("UPDATE wf_history SET record_id = 'abc' WHERE ref = ?", (refs["C"],))
+    error = failure(wf)
+    assert f"{refs['C']} has no history row at all" in str(error)
+    assert "TypeError" not in cli_failure(run_ready)
+
+
+@pytest.mark.parametrize("stored", [20270101, b"\x00"], ids=["number", "bytes"])
+def test_a_due_date_that_is_no_date_is_named_not_a_crash(wf, refs, run_ready, stored):
+    if not is_sqlite(wf):
+        pytest.skip("PostgreSQL keeps only dates in a date column")
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_record SET due_on = ? WHERE ref = ?",
+                             (stored, refs["A"]))
+    error = failure(wf)
+    assert f"is due on {stored!r} but its history says 2027-01-01" in str(error)
+    assert_names(error, cli_failure(run_ready), seq_of(wf, refs["A"], "request_third_country"),
+                 refs["A"])

@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from workflow import merkle
@@ -176,7 +176,19 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes | None:
 
 
 def _decoded(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    return _strict.decode(value) if isinstance(value, str) else value
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: a key given twice is an altered text (one
+    reader takes the first, another the last; the canonical bytes hold one of them)."""
+    decoded = dict(pairs)
+    if len(decoded) != len(pairs):
+        raise ValueError("a key given twice")
+    return decoded
+
+
+_strict = json.JSONDecoder(object_pairs_hook=_once_each)
 
 
 def check_records(scanner: Scanner, due_field: str | None = None,
@@ -292,21 +304,22 @@ class Actors:
         return None
 
 
-_raw_decode = json.JSONDecoder().raw_decode
+_raw_decode = _strict.raw_decode
 
 
 def _decoded_json(value: Any) -> Any:
+    """Stored JSON text decoded, a key given twice refused (ValueError)."""
     if value == "{}":
         return {}  # most rows change no field: no need to decode
     if not isinstance(value, str):
         return value
-    try:  # stored canonically, without whitespace around it: json.loads less its two scans
+    try:  # stored canonically, without whitespace around it: decode less its two scans
         decoded, end = _raw_decode(value)
         if end == len(value):
             return decoded
     except ValueError:
         pass
-    return json.loads(value)  # anything else: decoded as any JSON text is, or refused
+    return _strict.decode(value)  # anything else: decoded as any JSON text is, or refused
 
 
 WRITES_WITHOUT_EVENT = ("create", "edit")  # history events that are not the process's own
@@ -321,7 +334,13 @@ def _replayed(ref: str, rows: list[tuple[Any, ...]]) -> tuple[dict[str, Any], di
         if row_ref != ref:
             raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
         try:
-            data.update({name: new for name, (_old, new) in _decoded_json(changes).items()})
+            changed = _decoded_json(changes).items()
+            for name, (old, new) in changed:
+                before = data.get(name)
+                if old != before or type(old) is not type(before):
+                    raise AuditFailure(f"it says {name} was {encode(old)}, but the rows before "
+                                       f"it leave {encode(before)}", seq, ref)
+                data[name] = new
         except (TypeError, ValueError, AttributeError):
             raise AuditFailure("its changes are not readable (the row was altered)", seq,
                                ref) from None
@@ -352,7 +371,10 @@ def _moment(value: Any) -> datetime | None:
 
 
 def _day_text(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else value.isoformat()
+    """A stored day as text (SQLite keeps numbers and bytes in a DATE column too)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat() if isinstance(value, date) else repr(value)
 
 
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
@@ -387,13 +388,15 @@ class Tx:
     def session_user(self) -> str:
         return str(self.run("SELECT session_user").fetchone()[0])
 
-    def insert_refusal(self, at: datetime, actor: str, ref: str | None, event: str,
-                       state: str | None, rule: str, message: str) -> None:
-        """Append a refusal, linked to the previous one; the head keeps the last link."""
+    def insert_refusal(self, clock: Callable[[], datetime], actor: str, ref: str | None,
+                       event: str, state: str | None, rule: str, message: str) -> None:
+        """Append a refusal, linked to the previous one; the head keeps the last link. Its time
+        is read once the head is locked, so times follow the chain's order."""
         self.wrote = True
         lock = "" if self.sqlite else " FOR UPDATE"
         count, previous = self.run(
             f"SELECT refusals, refusal_chain FROM wf_log_head WHERE id = 1{lock}").fetchone()
+        at = clock()
         row = refusal_row(iso(at), actor, ref, event, state, rule, message)
         link = chain_link(previous, row)
         self.run("INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message, chain) "

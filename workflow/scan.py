@@ -321,10 +321,10 @@ class Scanner:
         rows whose record is gone come with a record of (None, record id).
         """
         with self._connection() as raw:
-            records = self._rows(raw, "SELECT id, ref, state, version, data, created_by, "
-                                      "created_at, participants, due_on FROM wf_record "
+            text = "" if self.sqlite else "::text"  # JSON as stored, a key given twice too
+            records = self._rows(raw, f"SELECT id, ref, state, version, data{text}, created_by, "
+                                      f"created_at, participants{text}, due_on FROM wf_record "
                                       "ORDER BY id", name="records")
-            text = "" if self.sqlite else "::text"
             rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
                                    f"at, roles{text}, acted_as{text}, process_version, "
                                    "from_state, version FROM wf_history "
@@ -333,7 +333,8 @@ class Scanner:
             pending = next(rows, None)
             for record in records:
                 mine: list[tuple[Any, ...]] = []
-                while pending is not None and pending[0] < record[0]:
+                # a record id that is no number (SQLite keeps anything) sorts after them all
+                while pending is not None and _number(pending[0]) and pending[0] < record[0]:
                     yield (None, pending[0]), [pending[1:]]
                     pending = next(rows, None)
                 while pending is not None and pending[0] == record[0]:
@@ -343,3 +344,7 @@ class Scanner:
             while pending is not None:
                 yield (None, pending[0]), [pending[1:]]
                 pending = next(rows, None)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

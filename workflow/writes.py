@@ -145,6 +145,12 @@ class Writing:
 
     # -- shared checks ---------------------------------------------------------------------
 
+    def _now(self) -> datetime:
+        """The time a write is stamped with: read once the transaction holds the log head
+        (every writer locks it, SQLite's BEGIN IMMEDIATE included), so a write that waited for
+        another is not stamped before it."""
+        return as_utc(self.clock())
+
     def _actor(self, tx: Tx, actor: str) -> UserRow:
         values.given_text("actor", actor)
         access.authenticate(self.login, actor)
@@ -212,7 +218,7 @@ class Writing:
 
         def record() -> None:
             with self.db.fast.transaction() as tx:
-                tx.insert_refusal(as_utc(self.clock()), who, seen.get("ref", ref),
+                tx.insert_refusal(self._now, who, seen.get("ref", ref),
                                   seen.get("event", event), seen.get("state"), rule, message)
 
         try:
@@ -320,10 +326,10 @@ class Writing:
 
     def _created(self, actor: str, batch: list[dict[str, Any]],
                  progress: Progress = None) -> list[str]:
-        now = as_utc(self.clock())
         refs = []
         with self.db.fast.transaction() as tx:
             tx.lock_head()
+            now = self._now()  # in its place in the log: writers wait for the head in turn
             user = self._actor(tx, actor)
             acted_as = self._may_create(user)
             prefix = self.process.ref_prefix
@@ -352,10 +358,10 @@ class Writing:
 
     def _edit(self, ref: str, actor: str, expected_version: int | None, parsed: dict[str, Any],
               seen: dict[str, Any]) -> dict[str, Any]:
-        now = as_utc(self.clock())
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, ref.strip().upper())  # PostgreSQL: head, user, record at once
             tx.lock_head()
+            now = self._now()
             user = self._actor(tx, actor)
             record = self._record(tx, ref)
             seen.update(ref=record.ref, state=record.state)
@@ -468,11 +474,12 @@ class Writing:
                                                    int | None]],
                seen: dict[str, Any], progress: Progress = None,
                places: Sequence[str] | None = None) -> list[str]:
-        now = as_utc(self.clock())
         states: list[str] = []
         committed: dict[str, str] = {}  # each record's state before the batch, for a refusal
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
+            tx.lock_head()
+            now = self._now()
             if len(batch) > 1:
                 tx.prefetch_records([ref.strip().upper() for ref, *_ in batch])
             user = self._actor(tx, actor)
