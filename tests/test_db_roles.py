@@ -611,5 +611,26 @@ def test_an_admin_login_that_may_not_revoke_roles_is_refused_in_plain_words(
         assert [u["active"] for u in owner.users() if u["name"] == drafter] == [True]
         assert _members(db_target, drafter)
         assert owner.refusals(actor=admin)[-1]["rule"] == "database-permission"
+        # as the refusal says: given CREATEROLE, the same login disables
+        with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{admin}" CREATEROLE')
+        weak.disable_user(drafter, actor=admin)
+        assert [u["active"] for u in owner.users() if u["name"] == drafter] == [False]
+        assert _members(db_target, drafter) == []
         weak.close()
         owner.close()
+
+
+def test_a_login_that_may_not_reach_the_tables_is_told_so_not_sent_to_init(
+        db_target, clock, granted_to_this_login):
+    """A disabled user's login loses the schema with its roles; so does one whose user was
+    registered after the roles were granted, until `db grant` runs again."""
+    drafter = granted_to_this_login["drafter"]
+    admin = Workflow(db_target, clock=clock)
+    admin.disable_user(drafter, actor=admin.login)
+    admin.close()
+    run = Cli(_as_login(db_target, drafter), clock)
+    for argv in (("request", "list"), ("db", "current"), ("init",)):
+        line = assert_one_line_error(run(*argv, actor=drafter), 1)
+        assert "this database login may not use schema t_" in line, line
+        assert "not initialised" not in line and "[rule: database-permission]" in line

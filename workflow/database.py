@@ -235,9 +235,34 @@ class Database:
 
     def revision(self) -> str | None:
         try:
-            return schema.current(self.engine)
+            found = schema.current(self.engine)
         except DBAPIError as error:
             raise _database_error(error) from None
+        if found is None:
+            self._refuse_unreachable()
+        return found
+
+    def _refuse_unreachable(self) -> None:
+        """PostgreSQL: a login that may not use the schema its search path names finds no table
+        there (a disabled user's login, or one registered since the roles were granted); say
+        so, rather than call the database uninitialised."""
+        if self.is_sqlite:
+            return
+        try:
+            with self.engine.connect() as conn:
+                unset, path = conn.exec_driver_sql(
+                    "SELECT current_schema() IS NULL, current_setting('search_path')").one()
+                named = [n.strip().strip('"') for n in path.split(",")]
+                found = [n for n in named if n and n != "$user" and conn.exec_driver_sql(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %(n)s", {"n": n}).first()]
+        except DBAPIError as error:
+            raise _database_error(error) from None
+        if unset and found:
+            raise Refused("access", "database-permission",
+                          f"this database login may not use schema {found[0]}, where the "
+                          "workflow's tables are: the login of no active user, or of one "
+                          "registered since the database roles were last granted (an admin "
+                          "runs `workflow db grant` again)")
 
     def upgrade(self) -> None:
         """Migrate an initialised database to head; a newer or uninitialised one is refused."""
@@ -257,6 +282,9 @@ class Database:
             schema.check(self.engine)
         except DBAPIError as error:
             raise _database_error(error) from None
+        except NotInitialised:
+            self._refuse_unreachable()
+            raise
 
     def create_schema(self, *, direct: bool = False) -> None:
         """Bring the schema to the head revision through the migrations.
@@ -269,6 +297,7 @@ class Database:
             if revision is not None:
                 schema.check(self.engine)
                 return
+            self._refuse_unreachable()  # PostgreSQL: tables there, but not for this login
             if self.is_sqlite:
                 self._refuse_foreign_file()
                 proxy = self.engine.raw_connection()

@@ -240,5 +240,5 @@ def _revoke(session: Any, group: str, name: str) -> None:
             return
     raise Refused("user disable", "database-permission",
                   f"this login may not take {name} out of database role {group}, so {name} "
-                  "stays enabled: an admin's login needs CREATEROLE for this (or disable over "
-                  "the login owning the tables, naming an admin with --as)")
+                  "stays enabled: an admin's login needs CREATEROLE for this (a superuser "
+                  "gives it: ALTER ROLE <login> CREATEROLE)")
