@@ -108,6 +108,7 @@ EVENTS = (
         args={"country": "country", "decision_date": "date"},
         defaults=_third_country_defaults,
         effect=_set_third_country,
+        sets=("third_country", "decision_date"),
         help="record the recipient's request to pass the equipment to a third country",
     ),
     Event(
@@ -115,6 +116,7 @@ EVENTS = (
         rules=(REASON, Rule("decision-date-later", r.new_decision_date_later, uses_args=True)),
         args={"decision_date": "date"},
         effect=_set_decision_date,
+        sets=("decision_date",),
         help="postpone the third-country decision to a later date",
     ),
     Event(

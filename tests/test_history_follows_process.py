@@ -170,3 +170,24 @@ def test_check_proof_says_when_its_rows_do_not_count_their_place(wf, run_ready, 
     _prove(run_ready, ref, tmp_path / "cp2.json", tmp_path / "proof2.json")
     result = check_proof(tmp_path / "proof2.json")
     assert result.exit_code == 0 and "revision 0010" not in result.stderr
+
+
+def test_an_event_that_sets_a_field_it_does_not_declare_is_a_programming_error():
+    """What an event's effect sets is declared (Event.sets), as verification reads it: an
+    effect beyond its declaration stops the firing rather than write a row verify refuses."""
+    from dataclasses import replace
+    from datetime import date
+    from types import SimpleNamespace
+
+    import pytest
+
+    from states import PROCESS
+    from workflow.writes import _effect
+
+    defer = PROCESS.event("defer")
+    ctx = SimpleNamespace(args={"decision_date": date(2027, 6, 1)})
+    assert _effect(defer, ctx) == {"decision_date": date(2027, 6, 1)}  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="defer sets decision_date but declares no field"):
+        _effect(replace(defer, sets=()), ctx)  # type: ignore[arg-type]
+    assert PROCESS.admission()["sets"]["defer"] == ["decision_date"]
+    assert PROCESS.admission()["sets"]["approve"] == []

@@ -874,3 +874,16 @@ def test_a_due_date_that_is_no_date_is_named_not_a_crash(wf, refs, run_ready, st
     assert f"is due on {stored!r} but its history says 2027-01-01" in str(error)
     assert_names(error, cli_failure(run_ready), seq_of(wf, refs["A"], "request_third_country"),
                  refs["A"])
+
+
+def test_a_field_changed_by_an_event_that_sets_none_is_named(wf, refs, run_ready):
+    """Resealed, with the request made to match: the row is hashed right and its old value is
+    the one before, but approve_for_us sets no field."""
+    quantity = wf.get(refs["A"])["quantity"]
+    drop_history_trigger(wf)
+    set_row(wf, 5, changes={"quantity": [quantity, 1600]})
+    reseal(wf)
+    roll_records_back(wf)
+    error = failure(wf)
+    assert "it changes quantity, which approve_for_us does not set" in str(error)
+    assert_names(error, cli_failure(run_ready), 5, refs["A"])

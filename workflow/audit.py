@@ -93,8 +93,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
-        policy = check_policy(snapshot)
-        users = check_users(snapshot)
+        users, admins = check_users(snapshot, admission)
+        policy = check_policy(snapshot, admission, admins)
     if before is not None:
         raise before
     size = head[0]
@@ -119,10 +119,10 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         records = check_records(scanner, due_field, admission)
     if isinstance(refusals, AuditFailure):
         raise refusals
+    if isinstance(users, AuditFailure):  # before the policy's, whose actors it registers
+        raise users
     if isinstance(policy, AuditFailure):
         raise policy
-    if isinstance(users, AuditFailure):
-        raise users
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy,
             "user_changes": users}

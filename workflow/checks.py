@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import closing
 from datetime import UTC, date, datetime
 from typing import Any
 
 from workflow import merkle
+from workflow.change_rules import PolicyChanges, UserChanges, sorted_or_not
 from workflow.errors import WorkflowError
 from workflow.ledger import (
     GENESIS,
@@ -217,6 +218,19 @@ class Admission:
         self.moves: dict[str, tuple[list[str], str]] = {
             event: (sources, dest)
             for event, (sources, dest) in (described or {}).get("transitions", {}).items()}
+        self.sets: dict[str, frozenset[str]] = {
+            event: frozenset(names) for event, names in (described or {}).get("sets", {}).items()}
+
+    def wrong_fields(self, event: str, version: Any, names: Iterable[str]) -> str | None:
+        """What is wrong with the fields a row of this process version changes: only those its
+        event may set (a drafting any field, an edit those people edit)."""
+        allowed = self.sets.get(event) if version == self.version else None
+        if allowed is None:
+            return None  # another version's process, or an event it does not have
+        outside = sorted(set(names) - allowed)
+        if not outside:
+            return None
+        return f"it changes {', '.join(outside)}, which {event} does not set"
 
     def wrong(self, row: tuple[Any, ...], drafter: str) -> str | None:
         """What is wrong with the row's roles acted under, if anything."""
@@ -325,16 +339,22 @@ def _decoded_json(value: Any) -> Any:
 WRITES_WITHOUT_EVENT = ("create", "edit")  # history events that are not the process's own
 
 
-def _replayed(ref: str, rows: list[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def _replayed(ref: str, rows: list[tuple[Any, ...]], admission: Admission
+              ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The fields and the participants (actors of each event, first firing first) the history
-    leaves a record with."""
+    leaves a record with; each change from the value the rows before left, to a field its event
+    may set."""
     data: dict[str, Any] = {}
     participants: dict[str, list[str]] = {}
-    for seq, _to, changes, row_ref, event, actor, *_ in rows:
+    for seq, _to, changes, row_ref, event, actor, _at, _roles, _acted, version, *_ in rows:
         if row_ref != ref:
             raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
         try:
             changed = _decoded_json(changes).items()
+            if changed:
+                wrong = admission.wrong_fields(event, version, (name for name, _ in changed))
+                if wrong is not None:
+                    raise AuditFailure(wrong, seq, ref)
             for name, (old, new) in changed:
                 before = data.get(name)
                 if old != before or type(old) is not type(before):
@@ -390,7 +410,7 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         _id, ref, state, version, stored, drafter, drafted_at, joined, due_on = record
         if not rows:
             raise AuditFailure(f"{ref} has no history row at all", None, ref)
-        data, participants = _replayed(ref, rows)
+        data, participants = _replayed(ref, rows, admission)
         first_seq, _, _, _, first_event, first_actor, first_at = rows[0][:7]
         last_seq, last_to = rows[-1][:2]
         fields = _stored_dict(stored, "fields", last_seq, ref)
@@ -529,16 +549,20 @@ def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[A
     return replayed if ended is None else ended
 
 
-def check_policy(snapshot: Scanner) -> int | AuditFailure:
+def check_policy(snapshot: Scanner, admission: dict[str, Any] | None = None,
+                 admins: Collection[str] | None = None) -> int | AuditFailure:
     """The policy changes' chain is unbroken and ends where the log head says, each change is
-    one the program makes (an add or seed opens a new entry, an end closes an existing one and
-    names it as it is), and the entries are exactly what the changes made of them; the failure
-    is returned, to be raised after the history's."""
+    one the program makes (see :class:`PolicyChanges`: ``admins`` are the users ever registered
+    as admins), and the entries are exactly what the changes made of them; the failure is
+    returned, to be raised after the history's."""
     head, changes, entries = snapshot.policy()
+    described = admission or {}
+    rules = PolicyChanges(admins, described.get("policy_kinds"),
+                          described.get("policy_subject_kind"))
     # a change: seq, entry id, action, subject, kind, since, until, actor, at, reason, link
     replayed = _replayed_log("policy", head, changes,
                              lambda c: policy_change_row(*c[1:10]),
-                             lambda state, c: _replay_policy_change(state, *c[1:7], c[9]))
+                             lambda state, c: rules.replay(state, *c[1:10]))
     if isinstance(replayed, AuditFailure):
         return replayed
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
@@ -550,49 +574,27 @@ def check_policy(snapshot: Scanner) -> int | AuditFailure:
     return len(changes)
 
 
-def check_users(snapshot: Scanner) -> int | AuditFailure:
+def check_users(snapshot: Scanner, admission: dict[str, Any] | None = None
+                ) -> tuple[int | AuditFailure, set[str]]:
     """The user changes' chain is unbroken and ends where the log head says, each change is one
-    the program makes (a user added or found once, disabled while active), and the users are
-    exactly what the changes made of them: a role granted, a user slipped in or enabled again
-    behind the program's back shows. The failure is returned, to be raised after the
-    history's."""
+    the program makes (see :class:`UserChanges`), and the users are exactly what the changes
+    made of them: a role granted, a user slipped in or enabled again behind the program's back
+    shows. The failure is returned, to be raised after the history's, with everyone the log
+    registered as an admin."""
     head, changes, users = snapshot.users()
+    rules = UserChanges((admission or {}).get("roles"))
     # a change: seq, action, name, roles, active, actor, at, link
     replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:7]),
-                             lambda state, c: _replay_user_change(state, *c[1:7]))
+                             lambda state, c: rules.replay(state, *c[1:7]))
     if isinstance(replayed, AuditFailure):
-        return replayed
+        return replayed, rules.admins
     stored_users = {row[0]: (sorted_or_not(row[1]), *row[2:]) for row in users}
     for name in sorted(set(replayed) | set(stored_users)):
         if replayed.get(name) != stored_users.get(name):
             return AuditFailure(f"user {name} differs from what the user changes say (roles, "
-                                "state or registration altered, or the user slipped in)")
-    return len(changes)
-
-
-def sorted_or_not(value: Any) -> Any:
-    return sorted(value) if isinstance(value, list) else value
-
-
-def _replay_user_change(replayed: dict[str, tuple[Any, ...]], action: str, name: str,
-                        roles: Any, active: Any, actor: str, at: Any) -> str | None:
-    """Apply one change to the replayed users; what is wrong with it, if anything."""
-    if action in ("add", "found"):
-        if name in replayed:
-            return f"registers {name} again"
-        if action == "add" and active is not True:
-            return f"adds {name} disabled"
-        replayed[name] = (sorted_or_not(roles), active, actor, at)
-        return None
-    if action != "disable":
-        return f"is not a change the program makes ({action!r})"
-    user = replayed.get(name)
-    if user is None:
-        return f"disables {name}, whom no change registered"
-    if user[1] is not True or active is not False or sorted_or_not(roles) != user[0]:
-        return f"is not the disabling of {name} as registered"
-    replayed[name] = (user[0], False, *user[2:])
-    return None
+                                "state or registration altered, or the user slipped in)"
+                                ), rules.admins
+    return len(changes), rules.admins
 
 
 def chain_end(log: str, what: str, count: int, link: str, head_count: int,
@@ -604,27 +606,4 @@ def chain_end(log: str, what: str, count: int, link: str, head_count: int,
     if head_link != link:
         return AuditFailure(f"the {log}'s last link is not the one its head records: {what} "
                             "were rewritten or forged")
-    return None
-
-
-def _replay_policy_change(replayed: dict[Any, tuple[Any, ...]], entry_id: Any, action: str,
-                          subject: str, kind: str, since: Any, until: Any,
-                          reason: str) -> str | None:
-    """Apply one change to the replayed entries; what is wrong with it, if anything."""
-    if action in ("seed", "add"):
-        if entry_id in replayed:
-            return f"opens entry {entry_id} again"
-        if until is not None:
-            return f"opens entry {entry_id} already ended"
-        replayed[entry_id] = (subject, kind, since, None, reason)
-        return None
-    if action != "end":
-        return f"is not a change the program makes ({action!r})"
-    entry = replayed.get(entry_id)
-    if entry is None:
-        return f"ends entry {entry_id}, which no change opened"
-    if entry[:3] != (subject, kind, since) or until is None:
-        return (f"ends entry {entry_id} ({entry[0]} {entry[1]} since {entry[2]}) but names "
-                f"{subject} {kind} since {since} until {until}")
-    replayed[entry_id] = (*entry[:3], until, entry[4])
     return None

@@ -145,6 +145,7 @@ class Event:
     args: Mapping[str, str] = field(default_factory=dict)
     defaults: Callable[[Context], Mapping[str, Any]] | None = None
     effect: Callable[[Context], Mapping[str, Any]] | None = None
+    sets: tuple[str, ...] = ()  # the fields its effect may set (verification holds rows to it)
     help: str = ""
 
     def check_arguments(self, given: Mapping[str, Any], label: Mapping[str, str] | None = None
@@ -224,14 +225,21 @@ class Process:
     def admission(self) -> dict[str, Any]:
         """Who each write admits and where it leads, as plain data (verification reads it, in
         worker processes too): this version, for each event (``create`` and ``edit`` included)
-        its permits as ``[role, own]`` pairs, and the moves: the initial state, the states
-        edits are allowed in, each event's ``[sources, destination]``."""
+        its permits as ``[role, own]`` pairs and the fields it may set, and the moves: the
+        initial state, the states edits are allowed in, each event's ``[sources,
+        destination]``; and what the user and policy changes are held to: the roles, the
+        policy's kinds and the value kind of its subjects."""
         events = {e.name: [[p.role, p.own] for p in e.permits] for e in self.events}
         events["create"] = [[role, False] for role in self.create_roles]
         events["edit"] = [[p.role, p.own] for p in self.edit_permits]
+        sets = {e.name: list(e.sets) for e in self.events}
+        sets["create"] = list(self.field_names)
+        sets["edit"] = [spec.name for spec in self.fields if spec.editable]
         return {"version": self.version, "events": events, "initial": self.initial,
                 "edit_states": list(self.edit_states),
-                "transitions": {e.name: [list(e.sources), e.dest] for e in self.events}}
+                "transitions": {e.name: [list(e.sources), e.dest] for e in self.events},
+                "sets": sets, "roles": list(self.roles), "policy_kinds": list(self.policy_kinds),
+                "policy_subject_kind": self.policy_subject_kind}
 
     def check_policy_subject(self, value: Any) -> str:
         """A policy subject in its canonical form (a country code upper-cased, say), so that an

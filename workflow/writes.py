@@ -531,8 +531,7 @@ class Writing:
         if refusal is not None:
             raise refusal
         dest = self.machinery.advance(record.state, spec.name)
-        updates = {k: values.to_json(v)
-                   for k, v in (spec.effect(ctx) if spec.effect else {}).items()}
+        updates = {k: values.to_json(v) for k, v in _effect(spec, ctx).items()}
         changes = {k: [record.data.get(k), v] for k, v in updates.items()
                    if record.data.get(k) != v}
         participants = {k: list(v) for k, v in record.participants.items()}
@@ -549,3 +548,13 @@ class Writing:
         return dest
 
 
+def _effect(spec: Event, ctx: Context) -> Mapping[str, Any]:
+    """The fields an event sets: only those it declares (``Event.sets``), which verification
+    holds its history rows to."""
+    if spec.effect is None:
+        return {}
+    updates = spec.effect(ctx)
+    if not updates.keys() <= set(spec.sets):
+        raise RuntimeError(f"{spec.name} sets {', '.join(sorted(updates))} but declares "
+                           f"{', '.join(spec.sets) or 'no field'} (Event.sets)")
+    return updates

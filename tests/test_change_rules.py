@@ -1,0 +1,119 @@
+"""A user or policy change appended behind the program's back, chained as the program chains
+them, is still named by `audit verify` when the program could not have made it: who made it,
+and what it says. On SQLite and PostgreSQL, through the API and the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from tests.conftest import assert_one_line_error, audit_failure
+from workflow import Workflow, people
+from workflow import policy as policies
+from workflow.models import PolicyEntry, User
+
+FULL_WIDTH = "\uff45\uff56\uff45"  # eve, in full-width letters
+
+
+def forge_user(wf: Workflow, action: str, name: str, roles: list[str], actor: str) -> None:
+    """A user change written with the program's own chaining, none of its checks."""
+    with wf.db.write() as s:
+        if action == "disable":
+            user = s.get(User, name)
+            user.active = False
+        else:
+            user = User(name=name, roles=roles, active=True, created_by=actor,
+                        created_at=wf.clock())
+        s.add(user)
+        people._record(s, action, user, actor, wf.clock())
+
+
+def forge_policy(wf: Workflow, action: str, subject: str, kind: str, since: date,
+                 until: date | None, actor: str, reason: str) -> None:
+    """A policy change written with the program's own chaining, none of its checks."""
+    with wf.db.write() as s:
+        if action == "end":
+            [entry] = s.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
+            entry.until = until
+        else:
+            entry = PolicyEntry(subject=subject, kind=kind, since=since, until=None,
+                                reason=reason)
+        s.add(entry)
+        s.flush()
+        policies._record(s, entry, action, actor, reason, wf.clock())
+
+
+def _named(wf: Workflow, run_ready, needle: str) -> None:
+    assert needle in audit_failure(wf)
+    line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+    assert needle in line, line
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    pytest.param(("add", "eve", ["admin"], "dan"),
+                 "user change 9 registers eve by dan, who is no active admin then",
+                 id="added-by-a-drafter"),
+    pytest.param(("add", "eve", ["admin"], "ghost"),
+                 "registers eve by ghost, who is no active admin then", id="added-by-nobody"),
+    pytest.param(("add", "eve", ["approver", "god"], "admin"),
+                 "registers eve with a role the process does not have (god)",
+                 id="unknown-role"),
+    pytest.param(("add", "eve", [], "admin"),
+                 "registers eve with roles the program does not write ([])", id="no-role"),
+    pytest.param(("add", "Ann", ["approver"], "admin"),
+                 "registers Ann, differing only in case from ann", id="case-twin"),
+    pytest.param(("add", FULL_WIDTH, ["approver"], "admin"),
+                 f"registers {FULL_WIDTH!r}, a name no user may have", id="full-width"),
+    pytest.param(("found", "eve", ["admin"], "eve"),
+                 "enters eve as found after users were added or disabled", id="found-late"),
+    pytest.param(("disable", "admin", ["admin"], "admin"),
+                 "disables admin, the last active admin", id="last-admin"),
+    pytest.param(("disable", "ann", ["approver"], "dan"),
+                 "disables ann by dan, who is no active admin then", id="disabled-by-a-drafter"),
+])
+def test_a_user_change_the_program_could_not_have_made_is_named(wf, run_ready, change, needle):
+    assert wf.verify()["user_changes"] == 8
+    forge_user(wf, *change)
+    _named(wf, run_ready, needle)
+
+
+def test_a_disabled_admin_can_no_longer_register_anyone(wf, run_ready):
+    wf.add_user("deputy", ["admin"], actor="admin")
+    wf.disable_user("deputy", actor="admin")
+    forge_user(wf, "add", "eve", ["approver"], "deputy")
+    _named(wf, run_ready, "registers eve by deputy, who is no active admin then")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    pytest.param(("add", "FR", "embargo", date(2026, 1, 1), None, "dan", "why"),
+                 "policy change 5 is made by dan, whom no change registered as an admin",
+                 id="by-a-drafter"),
+    pytest.param(("add", "FR", "whatever", date(2026, 1, 1), None, "admin", "why"),
+                 "names a kind of restriction the process does not have ('whatever')",
+                 id="unknown-kind"),
+    pytest.param(("add", "ZZ", "embargo", date(2026, 1, 1), None, "admin", "why"),
+                 "names a subject the program does not write ('ZZ')", id="no-country"),
+    pytest.param(("add", "fr", "embargo", date(2026, 1, 1), None, "admin", "why"),
+                 "names a subject the program does not write ('fr')", id="lower-case"),
+    pytest.param(("add", "FR", "embargo", date(2026, 1, 1), None, "admin", " "),
+                 "gives a reason the program does not write (' ')", id="no-reason"),
+    pytest.param(("seed", "FR", "embargo", date(2026, 1, 1), None, "admin", "why"),
+                 "seeds the policy after it was changed", id="seed-late"),
+    pytest.param(("end", "UA", "in-combat", date(2022, 2, 24), date(1999, 1, 1), "admin",
+                  "why"), "ends entry 2 on 1999-01-01, not after its start 2022-02-24, while "
+                          "it was in force", id="ended-before-it-began"),
+])
+def test_a_policy_change_the_program_could_not_have_made_is_named(wf, run_ready, change, needle):
+    wf.restrict("PL", "embargo", date(2026, 1, 1), reason="test", actor="admin")
+    forge_policy(wf, *change)
+    _named(wf, run_ready, needle.replace("policy change 5", "policy change 6"))
+
+
+def test_a_planned_restriction_called_off_before_it_starts_passes(wf):
+    """The program lets an admin end a restriction not yet in force on its first day or before:
+    that change is one it makes."""
+    wf.restrict("PL", "embargo", date(2027, 6, 1), reason="planned", actor="admin")
+    wf.end_restriction("PL", date(2027, 6, 1), reason="called off", actor="admin")
+    assert wf.verify()["policy_changes"] == 6
