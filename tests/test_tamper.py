@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import Cli, assert_one_line_error, draft, rewrite_history
+from tests.conftest import Cli, assert_one_line_error, draft, request_new_args, rewrite_history
 from workflow import Refused, Workflow, merkle
 from workflow.audit import AuditFailure
 from workflow.ledger import row_leaf
@@ -887,3 +887,31 @@ def test_a_field_changed_by_an_event_that_sets_none_is_named(wf, refs, run_ready
     error = failure(wf)
     assert "it changes quantity, which approve_for_us does not set" in str(error)
     assert_names(error, cli_failure(run_ready), 5, refs["A"])
+
+
+def test_prove_and_checkpoint_name_an_unreadable_hash_not_a_crash(wf, refs, run_ready,
+                                                                   tmp_path):
+    path = tmp_path / "cp.json"
+    save_checkpoint(wf, path)
+    drop_history_trigger(wf)
+    set_row(wf, 2, leaf_hash="zz")
+    proved = run_ready("audit", "prove", refs["A"], "--checkpoint", str(path), "-o",
+                       str(tmp_path / "proof.json"), actor="aud")
+    assert "a stored leaf hash is not readable" in assert_one_line_error(proved, 1)
+    with wf.db.engine.begin() as conn:
+        conn.execute(update(HEAD).where(HEAD.c.id == 1).values(frontier=["zz"]))
+    made = run_ready("audit", "checkpoint", actor="aud")
+    assert "the log head's tree is not readable" in assert_one_line_error(made, 1)
+
+
+def test_a_reference_counter_set_back_is_named_and_new_requests_say_why(wf, refs, run_ready):
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_ref_counter SET last = 1")
+    error = failure(wf)
+    assert str(error) == (
+        "audit failed: the reference counter of TR-2026 stands at 1, behind TR-2026-0003: it "
+        "would give out references taken (altered or removed)")
+    assert "the reference counter of TR-2026 stands at 1" in cli_failure(run_ready)
+    drafted = run_ready(*request_new_args(), actor="dan")
+    assert "the reference counter stands behind the requests" in assert_one_line_error(
+        drafted, 1)

@@ -29,6 +29,7 @@ from workflow.checks import (
     chain_end,
     check_before,
     check_beyond,
+    check_counters,
     check_head_counts,
     check_policy,
     check_records,
@@ -95,6 +96,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         unchained = snapshot.unchained_refusals()
         users, admins = check_users(snapshot, admission)
         policy = check_policy(snapshot, admission, admins)
+        counters = check_counters(snapshot)
     if before is not None:
         raise before
     size = head[0]
@@ -123,6 +125,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise users
     if isinstance(policy, AuditFailure):
         raise policy
+    if counters is not None:
+        raise counters
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy,
             "user_changes": users}
@@ -156,9 +160,14 @@ def _unsigned(checkpoint: dict[str, Any]) -> bytes:
 
 
 def checkpoint(session: Session, now: datetime, key: Path | None = None) -> dict[str, Any]:
-    head = session.get(LogHead, 1)
-    size = head.size if head else 0
-    frontier = merkle.Frontier(size, [bytes.fromhex(n) for n in head.frontier] if head else [])
+    try:
+        head = session.get(LogHead, 1)
+        size = head.size if head else 0
+        frontier = merkle.Frontier(size, [bytes.fromhex(n) for n in head.frontier]
+                                   if head else [])
+    except (TypeError, ValueError):  # JSON or hex that is not, or nodes that do not count up
+        raise AuditFailure("the log head's tree is not readable (altered?): run `workflow "
+                           "audit verify`") from None
     out: dict[str, Any] = {"origin": ORIGIN, "size": size, "root": frontier.root().hex(),
                            "at": iso(now), "refusals": head.refusals if head else 0,
                            "refusal_chain": head.refusal_chain if head else GENESIS,
@@ -317,7 +326,11 @@ def _chain_consistent(session: Session, cp: dict[str, Any], model: Any, count: s
 def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
     """The rows of ``ref`` up to the checkpoint, each with its inclusion proof."""
     size = cp["size"]
-    tree = leaves(session, size)
+    try:
+        tree = leaves(session, size)
+    except (TypeError, ValueError):
+        raise AuditFailure("a stored leaf hash is not readable (altered?): `workflow audit "
+                           "verify` names its row") from None
     if len(tree) != size or merkle.root_of(tree).hex() != cp["root"]:
         raise AuditFailure("the checkpoint does not match this database's log")
     rows = [

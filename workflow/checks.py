@@ -574,6 +574,26 @@ def check_policy(snapshot: Scanner, admission: dict[str, Any] | None = None,
     return len(changes)
 
 
+def check_counters(snapshot: Scanner) -> AuditFailure | None:
+    """Each year's reference counter stands at or past the highest reference it gave
+    (``PREFIX-YEAR-NUMBER``): one set back would hand out a reference taken. The failure is
+    returned, to be raised after the history's."""
+    counters, refs = snapshot.ref_counters()
+    highest: dict[tuple[str, int], int] = {}
+    for ref in refs:
+        prefix, year, number = [*str(ref).rsplit("-", 2), "", ""][:3]
+        if (year + number).isascii() and year.isdigit() and number.isdigit():
+            key = (prefix, int(year))  # (a reference spelled otherwise: its request's checks)
+            highest[key] = max(highest.get(key, 0), int(number))
+    for (prefix, year), number in sorted(highest.items()):
+        last = counters.get((prefix, year))
+        if not isinstance(last, int) or last < number:
+            return AuditFailure(f"the reference counter of {prefix}-{year} stands at {last}, "
+                                f"behind {prefix}-{year}-{number:04d}: it would give out "
+                                "references taken (altered or removed)")
+    return None
+
+
 def check_users(snapshot: Scanner, admission: dict[str, Any] | None = None
                 ) -> tuple[int | AuditFailure, set[str]]:
     """The user changes' chain is unbroken and ends where the log head says, each change is one

@@ -159,6 +159,10 @@ def driver_error(error: BaseException) -> WorkflowError:
     if "permission denied" in lowered:
         return Refused("access", "database-permission",
                        f"the database login may not do this ({text})")
+    if "wf_record.ref" in lowered or "wf_record_ref_key" in lowered:  # SQLite, PostgreSQL
+        return WorkflowError("the reference a new request would get is taken already: the "
+                             "reference counter stands behind the requests (altered?); "
+                             "`workflow audit verify` says more")
     if "connection" in lowered and ("failed" in lowered or "refused" in lowered):
         return WorkflowError(f"cannot connect to the database: {text}")
     return WorkflowError(f"database error: {text}")
