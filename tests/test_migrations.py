@@ -312,3 +312,12 @@ def test_0010_is_not_undone_over_rows_that_count_their_place(db_target, clock):
         schema.downgrade(wf.db.engine, "0009")
     assert db_snapshot(db_target, USER_LOG) == before
     assert wf.verify()["rows"] == 1
+
+
+@pytest.mark.parametrize("argv", [("db", "current"), ("db", "upgrade"), ("request", "list")])
+def test_a_second_schema_revision_slipped_in_is_refused_in_one_line(wf, db_target, run_ready,
+                                                                     argv):
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0010')")
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
+    assert "the database records 2 schema revisions (0010, 0011), not one" in line

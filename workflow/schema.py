@@ -48,13 +48,18 @@ def current(engine: Engine) -> str | None:
     """The database's revision, or None when it has no schema yet."""
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     except DBAPIError as error:
         message = str(error.orig).lower()
         if "alembic_version" in message and ("no such table" in message
                                              or "does not exist" in message):
             return None
         raise
+    if len(found) > 1:  # the program keeps one: a schema of two revisions is no schema it knows
+        raise SchemaMismatch(f"the database records {len(found)} schema revisions "
+                             f"({', '.join(map(str, sorted(found)))}), not one; refusing to "
+                             "touch it")
+    return found[0] if found else None
 
 
 def upgrade(engine: Engine, target: str = "head") -> None:
