@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.filters import filters
+from cli.filters import filters, note_unknown_actor
 from cli.output import counted, emit_json, json_option, progress_bar, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL
@@ -169,12 +169,14 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 @pass_app
 def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json: bool) -> None:
     """Refused attempts: who tried what, on which request, which rule refused and why."""
-    rows = app.user_workflow().refusals(actor=actor, since=since)
+    wf = app.user_workflow()
+    rows = wf.refusals(actor=actor, since=since)
     if as_json:
         emit_json(rows)
     else:
         table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
               "no refusals")
+    note_unknown_actor(wf.users, actor, rows)
 
 
 @audit.command("log")
@@ -184,11 +186,13 @@ def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json:
 def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
     """History rows across all requests, oldest first, filtered."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
-    rows = app.user_workflow().log(**filter_values)
+    wf = app.user_workflow()
+    rows = wf.log(**filter_values)
     if as_json:
         emit_json(rows)
     else:
         print_trail(rows, with_ref=True)
+    note_unknown_actor(wf.users, filter_values["actor"], rows)
 
 
 def _seconds(value: float) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.output import say
 from cli.types import SINCE, UNTIL, ProcessName
 from states import PROCESS
 
@@ -26,3 +27,17 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | None,
+                       rows: list[Any]) -> None:
+    """Where --actor found nothing and names no user, say so on stderr (user names are told
+    apart by case too: one differing only in case is suggested)."""
+    if actor is None or rows:
+        return
+    names = [user["name"] for user in users()]
+    if actor in names:
+        return
+    twin = next((name for name in names if name.lower() == actor.lower()), None)
+    hint = f"; did you mean {twin}?" if twin else ""
+    say(f"note: no user is named {actor!r}{hint}")

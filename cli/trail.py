@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.filters import filters
+from cli.filters import filters, note_unknown_actor
 from cli.output import counted, emit_json, json_option, printable, progress_bar, say, table
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
@@ -82,11 +82,13 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
 def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
     """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
-    rows = app.user_workflow().log(ref=ref, **filter_values)
+    wf = app.user_workflow()
+    rows = wf.log(ref=ref, **filter_values)
     if as_json:
         emit_json(rows)
     else:
         print_trail(rows)
+    note_unknown_actor(wf.users, filter_values["actor"], rows)
 
 
 def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:

@@ -488,3 +488,21 @@ def test_a_user_added_twice_or_told_apart_by_case_is_a_recorded_refusal(run_read
         assert line.endswith("[rule: unique-name]")
     assert [(r["event"], r["rule"]) for r in wf.refusals()] == [
         ("user add", "unique-name"), ("user add", "unique-name")]
+
+
+@pytest.mark.parametrize(("argv", "note"), [
+    (("audit", "log", "--actor", "ANN"), "note: no user is named 'ANN'; did you mean ann?"),
+    (("audit", "refusals", "--actor", "nobody"), "note: no user is named 'nobody'"),
+    (("audit", "log", "--actor", "Dan", "--json"), "note: no user is named 'Dan'; did you mean "
+                                                    "dan?"),
+])
+def test_an_actor_filter_naming_no_user_says_so_when_it_finds_nothing(run_ready, argv, note):
+    result = run_ready(*argv, actor="aud")
+    assert result.exit_code == 0, result.stderr
+    assert note in result.stderr.splitlines()
+    assert result.stdout in ("", "[]\n")
+
+
+def test_an_actor_filter_naming_a_user_adds_no_note(run_ready, wf):
+    result = run_ready("audit", "log", "--actor", "ann", actor="aud")
+    assert result.exit_code == 0 and "note:" not in result.stderr
