@@ -203,8 +203,8 @@ def _seconds(value: float) -> str:
 @audit.command("report")
 @click.option("--as-of", type=UNTIL,
               help="As the log stood at this moment (YYYY-MM-DD or an ISO 8601 date-time, UTC; "
-                   "a bare date means the end of that day): the current states counted up to "
-                   "it.")
+                   "to the end of the day, minute or second it names): the current states "
+                   "counted up to it.")
 @json_option
 @pass_app
 def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:

@@ -22,7 +22,8 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Only rows entering or leaving this state."),
         click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601)."),
         click.option("--until", type=UNTIL,
-                     help="Up to this moment (a bare date includes that whole day)."),
+                     help="Up to the end of this moment (a bare date its whole day, 10:30 its "
+                          "whole minute)."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -21,8 +21,8 @@ def policy() -> None:
 @click.option("--as-of", type=DATE, help="Only the restrictions in force on this day.")
 @click.option("--known-at", type=UNTIL,
               help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
-                   "date-time, UTC; a bare date means the end of that day): restrictions added "
-                   "and ends recorded later are left out.")
+                   "date-time, UTC; to the end of the day, minute or second it names): "
+                   "restrictions added and ends recorded later are left out.")
 @json_option
 @pass_app
 def policy_list(app: App, as_of: date | None, known_at: datetime | None,

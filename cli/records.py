@@ -121,8 +121,8 @@ def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
 
 AS_OF = click.option(
     "--as-of", type=UNTIL,
-    help="Reconstruct from the history what was true then (YYYY-MM-DD means the end of that "
-         "day; or an ISO 8601 date-time, UTC).")
+    help="Reconstruct from the history what was true then (YYYY-MM-DD or an ISO 8601 "
+         "date-time, UTC; to the end of the day, minute or second it names).")
 
 
 @request.command("list")

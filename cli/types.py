@@ -27,7 +27,8 @@ class ValueKind(click.ParamType):
 
 
 class Moment(click.ParamType):
-    """YYYY-MM-DD or an ISO 8601 date-time, in UTC; a bare date may mean the end of that day."""
+    """YYYY-MM-DD or an ISO 8601 date-time, in UTC: the start of the span it names (a day, a
+    minute, a second), or with ``end_of_day`` its end."""
 
     name = "datetime"
 

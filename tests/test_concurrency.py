@@ -302,7 +302,12 @@ def log_head_held(db_target: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("write", ["fire", "create", "edit", "fire_many", "refused"])
-def test_a_write_that_waits_for_another_is_stamped_after_the_wait(wf, db_target, clock, write):
+def test_a_write_that_waits_for_another_is_stamped_after_the_wait(wf, db_target, clock, write,
+                                                                  monkeypatch):
+    """The writer begins its transaction while another holds the log head; the clock moves an
+    hour before the head is let go: the row is stamped with the later time."""
+    from workflow import interrupts
+
     ref = draft(wf)
     calls = {
         "fire": lambda flow: flow.fire(ref, "submit", actor="dan"),
@@ -312,26 +317,32 @@ def test_a_write_that_waits_for_another_is_stamped_after_the_wait(wf, db_target,
                                                  actor="dan"),
         "refused": lambda flow: flow.fire(ref, "approve_for_us", actor="dan"),
     }
+    begun = threading.Event()
+    beginning = interrupts.beginning
+
+    def beginning_seen() -> None:  # every write transaction calls it before BEGIN
+        beginning()
+        begun.set()
+
+    monkeypatch.setattr(interrupts, "beginning", beginning_seen)
     errors: list[BaseException] = []
+    flow = Workflow(db_target, clock=clock)
 
     def waiting_writer() -> None:
-        flow = Workflow(db_target, clock=clock)
         try:
             calls[write](flow)
         except Refused:
             pass
         except BaseException as error:  # asserted on below
             errors.append(error)
-        finally:
-            flow.close()
 
     with log_head_held(db_target):
         thread = threading.Thread(target=waiting_writer)
         thread.start()
-        thread.join(timeout=0.5)  # it waits for the head
-        assert thread.is_alive()
+        assert begun.wait(BARRIER_TIMEOUT)  # from here on it waits for the head
         clock.advance(hours=1)
     thread.join(timeout=BARRIER_TIMEOUT)
+    flow.close()
     assert not thread.is_alive() and not errors, errors
     if write == "refused":
         assert wf.refusals()[-1]["at"] == iso(clock())

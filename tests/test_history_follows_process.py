@@ -191,3 +191,15 @@ def test_an_event_that_sets_a_field_it_does_not_declare_is_a_programming_error()
         _effect(replace(defer, sets=()), ctx)  # type: ignore[arg-type]
     assert PROCESS.admission()["sets"]["defer"] == ["decision_date"]
     assert PROCESS.admission()["sets"]["approve"] == []
+
+
+def test_an_event_declaring_a_field_the_process_lacks_is_refused_when_loaded():
+    from dataclasses import replace
+
+    import pytest
+
+    from states import PROCESS
+
+    defer = replace(PROCESS.event("defer"), sets=("decision_dat",))
+    with pytest.raises(ValueError, match="defer sets decision_dat, which is no field"):
+        replace(PROCESS, events=(*PROCESS.events[:-1], defer))

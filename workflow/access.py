@@ -9,6 +9,7 @@ from workflow import values
 from workflow.errors import Refused, UnknownUser
 
 U = TypeVar("U")
+ADMIN = "admin"  # the role that manages users and the policy
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # a user name: a login's too
 
 
@@ -48,7 +49,7 @@ ADMIN_COMMANDS = {"user add": "add users", "user disable": "disable users",
 def require_admin(user: Any, command: str) -> None:
     """Only an admin may run ``command`` (one of :data:`ADMIN_COMMANDS`, the event its refusal
     names, as the refusal log does)."""
-    if "admin" not in user.roles:
+    if ADMIN not in user.roles:
         doing = ADMIN_COMMANDS.get(command, command)
         raise Refused(command, "role", f"only an admin may {doing}; {user.name} holds "
                       f"{', '.join(user.roles) or 'no role'}")

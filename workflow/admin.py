@@ -73,7 +73,6 @@ class Administering:
 
         people.check_name(admin)
         self.db.create_schema(direct=direct_schema)
-        now = as_utc(self.clock())
         with self.db.read() as s:  # done already: nothing to lock (a reading login could not)
             if s.exec(select(User)).first() is not None:
                 return False
@@ -81,6 +80,7 @@ class Administering:
             _lock_log(s)  # two inits at once: the second finds the first's admin
             if s.exec(select(User)).first() is not None:
                 return False
+            now = as_utc(self.clock())  # stamped in its place, as every write is
             people.add(s, admin, ["admin"], admin, now)
             for entry in self.process.seed_policy:
                 policy.add(s, entry.subject, entry.kind, entry.since, entry.reason, admin, now,

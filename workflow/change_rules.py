@@ -1,11 +1,13 @@
 """What verification holds each user and policy change to: a change the program makes.
 
 A change appended behind the program's back, however well chained, must still be one the
-program could have written: made by an active admin, registering a user under a name no other
-user has in another case, with roles the process has, never disabling the last admin; a
-restriction of a kind the process has, on a subject as the program spells it, with a reason,
-not ended before it began while it was in force. Each replayer walks its log in order and
-returns, for each change, what is wrong with it (None: nothing).
+program could have written: a user registered or disabled by an active admin, under a name no
+other user has in another case, with roles the process has, never the last admin; a
+restriction added or ended by a user registered as an admin (the two logs share no order), of
+a kind the process has, on a subject as the program spells it, with a reason. Only what every
+version of the program held to is checked: a database upgraded from an older one keeps the
+changes it made. Each replayer walks its log in order and returns, for each change, what is
+wrong with it (None: nothing).
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ from collections.abc import Collection
 from typing import Any
 
 from workflow import values
-from workflow.access import NAME
+from workflow.access import ADMIN, NAME
 from workflow.errors import InvalidInput
-
-ADMIN = "admin"
 
 
 def sorted_or_not(value: Any) -> Any:
@@ -68,7 +68,9 @@ class UserChanges:
         twin = next((n for n in self.users if n.lower() == name.lower() and n != name), None)
         if twin is not None:
             return f"registers {name}, differing only in case from {twin}"
-        if not isinstance(roles, list) or not roles or roles != sorted(set(roles)):
+        if (not isinstance(roles, list) or not roles
+                or not all(isinstance(role, str) for role in roles)
+                or roles != sorted(set(roles))):
             return f"registers {name} with roles the program does not write ({roles!r})"
         unknown = sorted(set(roles) - self.roles) if self.roles is not None else []
         if unknown:
@@ -134,10 +136,6 @@ class PolicyChanges:
         if entry[:3] != (subject, kind, since) or until is None:
             return (f"ends entry {entry_id} ({entry[0]} {entry[1]} since {entry[2]}) but names "
                     f"{subject} {kind} since {since} until {until}")
-        day = at[:10] if isinstance(at, str) else None
-        if str(until) <= str(since) and day is not None and str(since) <= day:
-            return (f"ends entry {entry_id} on {until}, not after its start {since}, while it "
-                    "was in force")
         replayed[entry_id] = (*entry[:3], until, entry[4])
         return None
 
@@ -150,10 +148,7 @@ class PolicyChanges:
                 raise InvalidInput("not as the program spells it")
         except InvalidInput:
             return f"names a subject the program does not write ({subject!r})"
-        try:
-            cleaned = values.reason(reason)
-        except InvalidInput:
-            cleaned = None
-        if cleaned != reason:
+        if (not isinstance(reason, str) or reason != reason.strip() or not reason
+                or len(reason) > values.MAX_REASON):  # what every version wrote
             return f"gives a reason the program does not write ({reason!r})"
         return None

@@ -263,8 +263,9 @@ class Database:
             raise _database_error(error) from None
         if unset and found:
             raise Refused("access", "database-permission",
-                          f"this database login may not use schema {found[0]}, where the "
-                          "workflow's tables are: the login of no active user, or of one "
+                          f"this database login may not use schema {found[0]}, where its "
+                          "search path looks for the workflow's tables: the login of no active "
+                          "user, or of one "
                           "registered since the database roles were last granted (an admin "
                           "runs `workflow db grant` again)")
 

@@ -7,13 +7,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from workflow.access import NAME
+from workflow.access import ADMIN, NAME
 from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.ledger import chain_link, user_change_row
 from workflow.models import User, UserChange, locked_head
-
-ADMIN = "admin"
 
 
 def check_name(name: str) -> str:

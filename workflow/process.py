@@ -185,6 +185,13 @@ class Process:
     policy_kinds: tuple[str, ...] = ()
     seed_policy: tuple[Restriction, ...] = ()
 
+    def __post_init__(self) -> None:
+        names = {spec.name for spec in self.fields}
+        for event in self.events:
+            unknown = sorted(set(event.sets) - names)
+            if unknown:  # a slip in the process table shows when it is loaded
+                raise ValueError(f"{event.name} sets {', '.join(unknown)}, which is no field")
+
     def event(self, name: str) -> Event:
         for event in self.events:
             if event.name == name:

@@ -265,18 +265,11 @@ class Scanner:
                      "ORDER BY id", name="policy_entries")]
         return (tuple(head[0]) if head else None), changes, entries  # type: ignore[return-value]
 
-    def ref_counters(self) -> tuple[dict[tuple[Any, Any], Any], Iterator[str]]:
-        """Each reference counter's last number by (prefix, year), and every request's
-        reference (streamed)."""
+    def ref_counters(self) -> dict[tuple[Any, Any], Any]:
+        """Each reference counter's last number, by (prefix, year)."""
         with self._connection() as raw:
-            counters = {(r[0], r[1]): r[2] for r in self._rows(
+            return {(r[0], r[1]): r[2] for r in self._rows(
                 raw, "SELECT prefix, year, last FROM wf_ref_counter", name="counters")}
-        return counters, self._refs()
-
-    def _refs(self) -> Iterator[str]:
-        with self._connection() as raw:
-            for r in self._rows(raw, "SELECT ref FROM wf_record", name="refs"):
-                yield r[0]
 
     def users(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
                              list[tuple[Any, ...]]]:
