@@ -241,4 +241,5 @@ def _revoke(session: Any, group: str, name: str) -> None:
     raise Refused("user disable", "database-permission",
                   f"this login may not take {name} out of database role {group}, so {name} "
                   "stays enabled: an admin's login needs CREATEROLE for this (a superuser "
-                  "gives it: ALTER ROLE <login> CREATEROLE)")
+                  "gives it: ALTER ROLE <login> CREATEROLE; from PostgreSQL 16 on, also GRANT "
+                  f'"{group}" TO <login> WITH ADMIN OPTION)')
