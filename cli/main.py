@@ -6,6 +6,7 @@ Every expected failure is one line on stderr with exit code 1 (refused, unknown,
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sys
@@ -48,6 +49,11 @@ class Interrupted(Exception):
     """Ctrl-C during a command: carried past click, which would print a blank line first."""
 
 
+class OutputClosed(Exception):
+    """The reader of the output went away (a closed pipe): carried past click, which would
+    exit 1 saying nothing, whether or not the change was committed."""
+
+
 class WorkflowGroup(click.Group):
     """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
 
@@ -62,6 +68,8 @@ class WorkflowGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise Interrupted from None
+        except BrokenPipeError:
+            raise OutputClosed from None
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -101,15 +109,34 @@ class WorkflowGroup(click.Group):
         except (Interrupted, click.Abort, KeyboardInterrupt):
             click.echo("error: interrupted", err=True)
             code = 130
-        except OSError as error:  # writing the output, most likely (a full disk, a closed pipe)
-            done = " (after the change was committed: it is applied)" if held.committed else ""
-            click.echo(f"error: {_one_line(error.strerror or str(error))}{done}", err=True)
+        except OutputClosed:
+            _quiet_stdout()  # nothing more can reach it, not even at exit
+            _output_failed("the output was closed before it was all written", held)
+            code = 1
+        except OSError as error:  # writing the output, most likely (a full disk)
+            _output_failed(error.strerror or str(error), held)
             code = 1
         except Exception as error:  # the promise: never a traceback
             click.echo(f"error: unexpected {type(error).__name__}: {_one_line(str(error))}",
                        err=True)
             code = 1
         return code
+
+
+def _output_failed(what: str, held: Any) -> None:
+    done = " (after the change was committed: it is applied)" if held.committed else ""
+    with contextlib.suppress(OSError):  # stderr gone too: the exit code is all that is left
+        click.echo(f"error: {_one_line(what)}{done}", err=True)
+
+
+def _quiet_stdout() -> None:
+    """Standard output pointed at the null device, so that flushing it at exit raises no
+    second error."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -77,7 +77,7 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
 
     numbered = bulk.numbered_drafts(file, fmt)  # malformed input is named before the database
     records = [record for _, record in numbered]  # is opened
-    places = [f"{file} line {line}" for line, _ in numbered]
+    places = [f"{bulk.file_name(file)} line {line}" for line, _ in numbered]
     wf = app.workflow()
     with progress_bar(len(records), "drafting") as progress:
         refs = wf.create_many(records, actor=app.actor, progress=progress, places=places)

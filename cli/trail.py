@@ -49,7 +49,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
 
         numbered = bulk.numbered_firings(source, app.process.arguments)
         firings = [firing for _, firing in numbered]
-        places = [f"{source} line {line}" for line, _ in numbered]
+        places = [f"{bulk.file_name(source)} line {line}" for line, _ in numbered]
         wf = app.workflow()
         with progress_bar(len(firings), "firing") as progress:
             states = wf.fire_many(firings, actor=app.actor, progress=progress, places=places)

@@ -339,3 +339,49 @@ def test_a_file_of_one_firing_names_its_line_too(run_ready, tmp_path, wf):
     with pytest.raises(Refused) as lone:
         wf.fire(ref, "approve", actor="dan")
     assert "firing 1 of 1" not in str(lone.value)
+
+
+def test_a_file_name_a_terminal_would_act_on_is_named_escaped(run_ready, tmp_path, wf):
+    """A name holding an escape sequence or a bidi mark is quoted with it escaped, on stderr
+    and in the refusal recorded alike."""
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    path = tmp_path / "ok\x1b[2K\u202ename.csv"
+    path.write_text(f"{ref},submit\n", encoding="utf-8")
+    line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="dan"), 1)
+    assert f"({str(path)!r} line 1: firing 1 of 1; nothing was applied)" in line
+    assert "\x1b" not in line and "\u202e" not in line
+    assert repr(str(path)) in wf.refusals()[-1]["message"]
+
+
+def test_standard_input_is_named_so(run_ready, wf):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(
+        cli, ["--db", run_ready.target, "--as", "dan", "advance", "--from", "-"],
+        input=b"TR-2026-0999,submit\n", obj={"clock": run_ready.clock}, catch_exceptions=False)
+    assert "(standard input line 1: firing 1 of 1; nothing was applied)" in (
+        assert_one_line_error(result, 1))
+
+
+@pytest.mark.parametrize(("command", "text", "needle"), [
+    (("advance", "--from"), "\n\nreference,event,country\nTR-2026-0001,submit\n",
+     "line 3: header column 3 is 'country'"),
+    (("request", "import"), "\n\nitem,quantity,item\nW,5,Y\n",
+     "line 3: column 'item' appears twice in the header"),
+])
+def test_a_header_after_blank_lines_is_named_at_its_own_line(run_ready, tmp_path, command, text,
+                                                             needle):
+    path = tmp_path / "f.csv"
+    path.write_text(text, encoding="utf-8")
+    assert needle in assert_one_line_error(run_ready(*command, str(path), actor="dan"), 2)
+
+
+def test_a_byte_not_utf8_is_placed_on_its_line_whatever_ends_the_lines(run_ready, tmp_path):
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"item,quantity,recipient,end_user,manufacturer,licensor,licensor_country\r"
+                     b"W,5,US,X,M,L,US\rW\xe9,5,US,X,M,L,US\r")
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert "is not UTF-8 text (line 3," in line

@@ -105,6 +105,27 @@ def test_output_that_cannot_be_written_after_the_commit_says_the_change_is_appli
     assert len(wf.list()) == 1
 
 
+def test_output_whose_reader_went_away_after_the_commit_says_the_change_is_applied(
+        wf, tmp_path):
+    """`workflow request import big.csv | head -1`: the drafts are committed; exit 1 alone
+    would read as a refusal, and a script trying again would draft them twice."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cli.main import main; sys.argv[0] = 'workflow'; main()")
+    reading = subprocess.Popen(
+        [sys.executable, "-c", code, "--db", wf.db.url if not wf.db.is_sqlite else
+         str(wf.db.path), "--as", "dan", "request", "import", str(_drafts(tmp_path, 1))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reading.stdout is not None
+    reading.stdout.close()  # the reader goes away before anything is written
+    _, stderr = reading.communicate(timeout=120)
+    assert reading.returncode == 1
+    assert stderr.strip() == ("error: the output was closed before it was all written (after "
+                              "the change was committed: it is applied)")
+    assert len(wf.list()) == 1
+
+
 def test_ctrl_c_ignored_by_whoever_started_the_program_stays_ignored(wf):
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -16,6 +16,15 @@ from typing import Any
 from workflow.errors import InvalidInput
 
 
+def file_name(source: Path | str) -> str:
+    """A file as messages (and the refusals recorded) name it: standard input by that name, a
+    name holding characters a terminal acts on (controls, bidi marks) quoted, escaped."""
+    name = str(source)
+    if name == "-":
+        return "standard input"
+    return name if name.isprintable() else repr(name)
+
+
 def _read_bytes(source: Path | str) -> bytes:
     """The file's bytes; ``-`` means standard input."""
     if str(source) == "-":
@@ -27,7 +36,7 @@ def _read_bytes(source: Path | str) -> bytes:
     try:
         return Path(source).read_bytes()
     except OSError as error:
-        raise InvalidInput(f"cannot read {source}: {error.strerror}") from None
+        raise InvalidInput(f"cannot read {file_name(source)}: {error.strerror}") from None
 
 
 def _text(source: Path | str) -> str:
@@ -36,8 +45,9 @@ def _text(source: Path | str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        name = "standard input" if str(source) == "-" else source
-        line = raw[:error.start].count(b"\n") + 1
+        name = file_name(source)
+        before = raw[:error.start]  # lines end as the CSV reader ends them: LF, CRLF or CR
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise InvalidInput(f"{name} is not UTF-8 text (line {line}, byte {error.start + 1} of "
                            "the file)") from None
 
@@ -52,7 +62,7 @@ def _duplicate(names: Sequence[str]) -> str | None:
     return None
 
 
-def _csv_rows(source: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(file: str, text: str) -> Iterator[tuple[int, list[str]]]:
     """CSV rows with the line each starts on (a quoted value may span lines), whichever line
     endings the file uses (old Mac files end lines with CR alone), blank lines left out; what
     the CSV reader cannot read is bad input naming its line. Strictly: a quote left open at the
@@ -66,7 +76,7 @@ def _csv_rows(source: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
             start = reader.line_num + 1
     except csv.Error as error:
         said = CSV_ERRORS.get(str(error), str(error))
-        raise InvalidInput(f"{source} line {reader.line_num}: {said}") from None
+        raise InvalidInput(f"{file} line {reader.line_num}: {said}") from None
 
 
 CSV_ERRORS = {  # the csv module's words for a strict reader's refusals, said plainly
@@ -76,20 +86,20 @@ CSV_ERRORS = {  # the csv module's words for a strict reader's refusals, said pl
 }
 
 
-def _firing_header(source: Path | str, header: list[str], columns: tuple[str, ...]) -> None:
+def _firing_header(file: str, at: int, header: list[str], columns: tuple[str, ...]) -> None:
     """A header must name the columns in the order they are read (``reference`` or ``ref``);
     a blank name says nothing."""
     names = [c.strip().lower().replace("-", "_") for c in header]
     names = ["ref" if n == "reference" else n for n in names]
     twice = _duplicate([name for name in names if name])
     if twice is not None:
-        raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
+        raise InvalidInput(f"{file} line {at}: column {twice!r} appears twice in the header")
     if len(names) > len(columns):
-        raise InvalidInput(f"{source} line 1: the header has {len(names)} columns; expected at "
+        raise InvalidInput(f"{file} line {at}: the header has {len(names)} columns; expected at "
                            f"most {len(columns)} ({','.join(columns)}, in that order)")
     for number, (name, expected) in enumerate(zip(names, columns, strict=False), 1):
         if name and name != expected:
-            raise InvalidInput(f"{source} line 1: header column {number} is {name!r}; expected "
+            raise InvalidInput(f"{file} line {at}: header column {number} is {name!r}; expected "
                                f"{expected!r} (columns are {','.join(columns)}, in that order)")
 
 
@@ -104,9 +114,10 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
                      ) -> list[tuple[int, dict[str, Any]]]:
     """:func:`firings`, each with the line of the file it starts on."""
     columns = ("ref", "event", "reason", *arguments)
-    rows = list(_csv_rows(source, _text(source)))
+    name = file_name(source)
+    rows = list(_csv_rows(name, _text(source)))
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
-        _firing_header(source, rows[0][1], columns)
+        _firing_header(name, rows[0][0], rows[0][1], columns)
         rows = rows[1:]
     out: list[tuple[int, dict[str, Any]]] = []
     for number, row in rows:
@@ -115,11 +126,11 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
             continue
         if len(cells) < 2 or len(cells) > len(columns):
             optional = "".join(f"[,{c}" for c in columns[2:]) + "]" * len(columns[2:])
-            raise InvalidInput(f"{source} line {number}: expected {','.join(columns[:2])}"
+            raise InvalidInput(f"{name} line {number}: expected {','.join(columns[:2])}"
                                f"{optional}, got {len(cells)} column(s)")
         out.append((number, {k: v for k, v in zip(columns, cells, strict=False) if v}))
     if not out:
-        raise InvalidInput(f"{source} holds no firings")
+        raise InvalidInput(f"{name} holds no firings")
     return out
 
 
@@ -135,7 +146,7 @@ def _no_constant(name: str) -> Any:
     raise InvalidInput(f"{name} is not a JSON number")
 
 
-def _jsonl_records(source: Path | str, text: str) -> list[tuple[int, dict[str, Any]]]:
+def _jsonl_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     """One object per line; lines end at ``\\n`` only (JSON strings may hold U+2028)."""
     from decimal import Decimal  # amounts keep the digits written, as they do typed in CSV
 
@@ -147,34 +158,35 @@ def _jsonl_records(source: Path | str, text: str) -> list[tuple[int, dict[str, A
             record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal,
                                 parse_constant=_no_constant)
         except InvalidInput as error:
-            raise InvalidInput(f"{source} line {number}: {error}") from None
+            raise InvalidInput(f"{file} line {number}: {error}") from None
         except json.JSONDecodeError:
-            raise InvalidInput(f"{source} line {number}: not JSON") from None
+            raise InvalidInput(f"{file} line {number}: not JSON") from None
         except ValueError:  # Python's own limit on the digits of an integer
-            raise InvalidInput(f"{source} line {number}: a number has too many digits") from None
+            raise InvalidInput(f"{file} line {number}: a number has too many digits") from None
         except RecursionError:
-            raise InvalidInput(f"{source} line {number}: nested too deeply") from None
+            raise InvalidInput(f"{file} line {number}: nested too deeply") from None
         if not isinstance(record, dict):
-            raise InvalidInput(f"{source} line {number}: expected a JSON object")
+            raise InvalidInput(f"{file} line {number}: expected a JSON object")
         records.append((number, record))
     return records
 
 
-def _csv_records(source: Path | str, text: str) -> list[tuple[int, dict[str, Any]]]:
+def _csv_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     """A header of field names (``-`` or ``_``), then one record per row."""
-    reader = _csv_rows(source, text)
-    header = [name.strip().replace("-", "_") for name in next(reader, (1, []))[1]]
+    reader = _csv_rows(file, text)
+    at, first = next(reader, (1, []))  # the header: the first row that is not blank
+    header = [name.strip().replace("-", "_") for name in first]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
-        raise InvalidInput(f"{source} line 1: column {twice!r} appears twice in the header")
+        raise InvalidInput(f"{file} line {at}: column {twice!r} appears twice in the header")
     records: list[tuple[int, dict[str, Any]]] = []
     named = max((i + 1 for i, name in enumerate(header) if name), default=0)
     for number, row in reader:
         if len(row) > len(header):
-            raise InvalidInput(f"{source} line {number}: more values than the header has "
+            raise InvalidInput(f"{file} line {number}: more values than the header has "
                                "columns")
         if len(row) < named:
-            raise InvalidInput(f"{source} line {number}: {len(row)} values where the header "
+            raise InvalidInput(f"{file} line {number}: {len(row)} values where the header "
                                f"names {named} columns (a value may be empty, not left out)")
         records.append((number, {k: v for k, v in zip(header, row, strict=False) if v != ""}))
     return records
@@ -201,7 +213,8 @@ def numbered_drafts(source: Path | str, fmt: str | None = None
         raise InvalidInput(f"unknown format {fmt!r}; use csv or jsonl")
     text = _text(source)
     kind = fmt or _format_of(source, text)
-    records = _jsonl_records(source, text) if kind == "jsonl" else _csv_records(source, text)
+    name = file_name(source)
+    records = _jsonl_records(name, text) if kind == "jsonl" else _csv_records(name, text)
     if not records:
-        raise InvalidInput(f"{source} holds no records")
+        raise InvalidInput(f"{name} holds no records")
     return records
