@@ -385,3 +385,15 @@ def test_a_byte_not_utf8_is_placed_on_its_line_whatever_ends_the_lines(run_ready
                      b"W,5,US,X,M,L,US\rW\xe9,5,US,X,M,L,US\r")
     line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
     assert "is not UTF-8 text (line 3," in line
+
+
+@pytest.mark.parametrize(("name", "line"), [
+    ("huge-key.jsonl", json.dumps({"x" * 100_000: 1}) + "\n"),
+    ("huge-country.csv", "item,quantity,recipient,end_user,manufacturer,licensor,"
+                         "licensor_country\nW,5," + "U" * 100_000 + ",X,M,L,US\n"),
+])
+def test_a_huge_value_is_named_cut_short(run_ready, tmp_path, name, line):
+    path = tmp_path / name
+    path.write_text(line, encoding="utf-8")
+    error = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert len(error) < 400 and "(100000 characters)" in error, error[:400]

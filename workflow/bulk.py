@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput
+from workflow.values import quoted
 
 
 def file_name(source: Path | str) -> str:
@@ -93,14 +94,15 @@ def _firing_header(file: str, at: int, header: list[str], columns: tuple[str, ..
     names = ["ref" if n == "reference" else n for n in names]
     twice = _duplicate([name for name in names if name])
     if twice is not None:
-        raise InvalidInput(f"{file} line {at}: column {twice!r} appears twice in the header")
+        raise InvalidInput(f"{file} line {at}: column {quoted(twice)} appears twice in the header")
     if len(names) > len(columns):
         raise InvalidInput(f"{file} line {at}: the header has {len(names)} columns; expected at "
                            f"most {len(columns)} ({','.join(columns)}, in that order)")
     for number, (name, expected) in enumerate(zip(names, columns, strict=False), 1):
         if name and name != expected:
-            raise InvalidInput(f"{file} line {at}: header column {number} is {name!r}; expected "
-                               f"{expected!r} (columns are {','.join(columns)}, in that order)")
+            raise InvalidInput(f"{file} line {at}: header column {number} is {quoted(name)}; "
+                               f"expected {expected!r} (columns are {','.join(columns)}, in "
+                               "that order)")
 
 
 def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -138,7 +140,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object's members, refusing a key given twice (JSON would keep only the last)."""
     twice = _duplicate([key for key, _ in pairs])
     if twice is not None:
-        raise InvalidInput(f"key {twice!r} appears twice")
+        raise InvalidInput(f"key {quoted(twice)} appears twice")
     return dict(pairs)
 
 
@@ -178,7 +180,7 @@ def _csv_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     header = [name.strip().replace("-", "_") for name in first]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
-        raise InvalidInput(f"{file} line {at}: column {twice!r} appears twice in the header")
+        raise InvalidInput(f"{file} line {at}: column {quoted(twice)} appears twice in the header")
     records: list[tuple[int, dict[str, Any]]] = []
     named = max((i + 1 for i, name in enumerate(header) if name), default=0)
     for number, row in reader:
@@ -210,7 +212,7 @@ def numbered_drafts(source: Path | str, fmt: str | None = None
                     ) -> list[tuple[int, dict[str, Any]]]:
     """:func:`drafts`, each with the line of the file it starts on."""
     if fmt not in (None, "csv", "jsonl"):
-        raise InvalidInput(f"unknown format {fmt!r}; use csv or jsonl")
+        raise InvalidInput(f"unknown format {quoted(fmt)}; use csv or jsonl")
     text = _text(source)
     kind = fmt or _format_of(source, text)
     name = file_name(source)

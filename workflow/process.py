@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from workflow.errors import InvalidInput
+from workflow.values import quoted
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class Process:
             if event.name == name:
                 return event
         known = ", ".join(e.name for e in self.events)
-        raise InvalidInput(f"unknown event {name!r}; the process has: {known}")
+        raise InvalidInput(f"unknown event {quoted(name)}; the process has: {known}")
 
     def logged_event(self, name: str) -> str:
         """An event a history row may name: drafting and editing besides the process's own."""
@@ -206,16 +207,17 @@ class Process:
         if any(event.name == name for event in self.events):
             return name
         known = ", ".join(["create", "edit", *(e.name for e in self.events)])
-        raise InvalidInput(f"unknown event {name!r}; history rows name: {known}")
+        raise InvalidInput(f"unknown event {quoted(name)}; history rows name: {known}")
 
     def check_state(self, name: str) -> str:
         if name not in self.states:
-            raise InvalidInput(f"unknown state {name!r}; the process has: {', '.join(self.states)}")
+            raise InvalidInput(f"unknown state {quoted(name)}; the process has: "
+                               f"{', '.join(self.states)}")
         return name
 
     def check_role(self, name: str) -> str:
         if name not in self.roles:
-            raise InvalidInput(f"unknown role {name!r}; roles are: {', '.join(self.roles)}")
+            raise InvalidInput(f"unknown role {quoted(name)}; roles are: {', '.join(self.roles)}")
         return name
 
     @property
@@ -258,7 +260,7 @@ class Process:
     def check_policy_kind(self, name: str) -> str:
         if name not in self.policy_kinds:
             kinds = ", ".join(self.policy_kinds)
-            raise InvalidInput(f"unknown restriction kind {name!r}; kinds are: {kinds}")
+            raise InvalidInput(f"unknown restriction kind {quoted(name)}; kinds are: {kinds}")
         return name
 
     @cached_property
@@ -276,5 +278,5 @@ class Process:
     def field(self, name: str) -> FieldSpec:
         spec = self._fields_by_name.get(name)
         if spec is None:
-            raise InvalidInput(f"unknown field {name!r}")
+            raise InvalidInput(f"unknown field {quoted(name)}")
         return spec

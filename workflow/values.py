@@ -53,7 +53,7 @@ def shown(value: Any) -> str:
     """A value as the person wrote it, for a message: text quoted, JSON's true, false and null
     as JSON spells them, numbers as their digits."""
     if isinstance(value, str):
-        return repr(value)
+        return quoted(value)
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, int | float) or type(value).__name__ == "Decimal":
