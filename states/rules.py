@@ -89,7 +89,7 @@ def not_drafter_nor_third_country_requester(ctx: Context) -> str | None:
 def third_country_named(ctx: Context) -> str | None:
     country = ctx.args.get("country")
     if not country:
-        return "a third country is required (--country)"
+        return "a third country is required (--country; in a file, the country column)"
     if country == ctx.fields.get("recipient"):
         return f"{country} is the recipient itself, not a third country"
     if country == JAPAN:
@@ -118,7 +118,8 @@ def new_decision_date_later(ctx: Context) -> str | None:
     decision = ctx.args.get("decision_date")
     current = ctx.fields.get("decision_date")
     if decision is None:
-        return "a new decision date is required (--decision-date)"
+        return ("a new decision date is required (--decision-date; in a file, the decision_date "
+                "column)")
     if current is not None and decision <= current:
         return (
             f"the new decision date {decision.isoformat()} is not later than the current one "
