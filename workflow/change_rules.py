@@ -24,6 +24,10 @@ def sorted_or_not(value: Any) -> Any:
     return sorted(value) if isinstance(value, list) else value
 
 
+def _holds_admin(roles: Any) -> bool:
+    return isinstance(roles, list) and ADMIN in roles
+
+
 class UserChanges:
     """The user log replayed: ``users`` maps each name to (roles, active, actor, at)."""
 
@@ -52,13 +56,13 @@ class UserChanges:
             return f"registers {name} again"
         self.begun = self.begun or action == "add"
         users[name] = (sorted_or_not(roles), active, actor, at)
-        if isinstance(roles, list) and ADMIN in roles:
+        if _holds_admin(roles):
             self.admins.add(name)
         return None
 
     def _active_admin(self, name: str) -> bool:
         user = self.users.get(name)
-        return user is not None and user[1] is True and ADMIN in (user[0] or ())
+        return user is not None and user[1] is True and _holds_admin(user[0])
 
     def _wrong_add(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
         if active is not True:
@@ -81,7 +85,6 @@ class UserChanges:
                         "an admin registering itself")
         elif not self._active_admin(actor):
             return f"registers {name} by {actor}, who is no active admin then"
-        self.begun = True
         return None
 
     def _disable(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
@@ -92,7 +95,7 @@ class UserChanges:
             return f"is not the disabling of {name} as registered"
         if not self._active_admin(actor):
             return f"disables {name} by {actor}, who is no active admin then"
-        if ADMIN in (user[0] or ()) and not any(
+        if _holds_admin(user[0]) and not any(
                 self._active_admin(other) for other in self.users if other != name):
             return f"disables {name}, the last active admin"
         self.begun = True
