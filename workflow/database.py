@@ -265,9 +265,8 @@ class Database:
             raise Refused("access", "database-permission",
                           f"this database login may not use schema {found[0]}, where its "
                           "search path looks for the workflow's tables: the login of no active "
-                          "user, or of one "
-                          "registered since the database roles were last granted (an admin "
-                          "runs `workflow db grant` again)")
+                          "user, or of one registered since the database roles were last "
+                          "granted (an admin runs `workflow db grant` again)")
 
     def upgrade(self) -> None:
         """Migrate an initialised database to head; a newer or uninitialised one is refused."""
