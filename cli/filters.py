@@ -10,6 +10,7 @@ import click
 from cli.output import say
 from cli.types import SINCE, UNTIL, ProcessName
 from states import PROCESS
+from workflow.values import quoted
 
 
 def filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,8 +33,8 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | None,
                        rows: list[Any]) -> None:
-    """Where --actor found nothing and names no user, say so on stderr (user names are told
-    apart by case too: one differing only in case is suggested)."""
+    """Where --actor found nothing and names no user, say so on stderr, suggesting the user
+    whose name differs from it only in case (no two users' names differ only so)."""
     if actor is None or rows:
         return
     names = [user["name"] for user in users()]
@@ -41,4 +42,4 @@ def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | N
         return
     twin = next((name for name in names if name.lower() == actor.lower()), None)
     hint = f"; did you mean {twin}?" if twin else ""
-    say(f"note: no user is named {actor!r}{hint}")
+    say(f"note: no user is named {quoted(actor)}{hint}")
