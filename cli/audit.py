@@ -292,9 +292,10 @@ def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
     verb = "matches" if result["rows"] == 1 else "match"
     click.echo(f"ok: {counted(result['rows'], 'row')} {verb} the manifest and {against}{signed}")
     if result["checked_against"] != "database" and not result["signature_checked"]:
-        click.echo(f"note: nothing vouches for that checkpoint ({result['checkpoint_size']} rows, "
-                   f"root {result['checkpoint_root']}): give --pubkey, or compare its root with "
-                   "a checkpoint you trust")
+        unchecked = "its signature was not checked, so " if result["signed"] else ""
+        say(f"note: {unchecked}nothing vouches for that checkpoint ({result['checkpoint_size']} "
+            f"rows, root {result['checkpoint_root']}): give --pubkey, or compare its root with "
+            "a checkpoint you trust")
     elif result["signed"] and not result["signature_checked"]:
         say("note: the manifest is signed but its signature was not checked (give --pubkey)")
 

@@ -31,8 +31,17 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
         yield bar.update
 
 
+CHUNK = 1 << 16  # the size of a pipe's buffer
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """The JSON document on stdout, a pipe's buffer at a time: written whole in one go, a
+    document longer than the pipe holds would be cut short silently when its reader goes away
+    (the rest of a write the pipe refused half way is dropped); a piece at a time, the next
+    piece fails, and the command says so."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    for start in range(0, len(text), CHUNK):
+        click.echo(text[start:start + CHUNK], nl=False)
 
 
 def say(message: str) -> None:

@@ -350,3 +350,17 @@ def test_a_time_the_trail_prints_typed_back_in_takes_in_its_whole_second(run_rea
     assert [r["event"] for r in wf.log(since="2026-11-25 10:00:01Z",
                                        until="2026-11-25 10:00:01Z")] == ["submit"]
     assert [r["event"] for r in wf.log(until="2026-11-25T10:00:00Z")] == ["create"]
+
+
+def test_files_may_be_named_as_text_and_anything_else_is_bad_input(wf, tmp_path):
+    draft(wf)
+    out = tmp_path / "log.jsonl"
+    assert wf.export(str(out), "jsonl")["rows"] == 1
+    assert wf.check_export(str(out))["rows"] == 1
+    assert wf.check_export_offline(str(out))["rows"] == 1
+    (tmp_path / "cp.json").write_text(json.dumps(wf.checkpoint()))
+    assert wf.verify(since=str(tmp_path / "cp.json"))["consistency"]
+    for call in (lambda: wf.export(5, "jsonl"), lambda: wf.check_export(None),
+                 lambda: wf.verify(since=b"cp.json")):
+        with pytest.raises(InvalidInput, match="expected a file path"):
+            call()

@@ -79,10 +79,11 @@ def test_offline_without_a_key_checks_the_rows_against_the_checkpoint(
         "file": str(path), "rows": 6, "checkpoint_size": 8, "checkpoint_root": root,
         "checked_against": "manifest", "signed": False, "signature_checked": False}
     assert Workflow.check_export_offline(path)["rows"] == 6
-    said = _offline(run_ready, path).stdout.splitlines()
-    assert said == ["ok: 6 rows match the manifest and its checkpoint",
-                    f"note: nothing vouches for that checkpoint (8 rows, root {root}): give "
-                    "--pubkey, or compare its root with a checkpoint you trust"]
+    said = _offline(run_ready, path)
+    assert said.stdout.splitlines() == ["ok: 6 rows match the manifest and its checkpoint"]
+    assert said.stderr.splitlines() == [
+        f"note: nothing vouches for that checkpoint (8 rows, root {root}): give --pubkey, or "
+        "compare its root with a checkpoint you trust"]
 
 
 def _failure(run: Cli, path: Path, *extra: str) -> str:
@@ -255,3 +256,16 @@ def test_online_check_names_a_log_whose_stored_leaves_are_off(wf, run_ready, tmp
     result = run_ready("audit", "check-export", str(path), actor="aud")
     assert_one_line_error(result, 1)
     assert said in result.stderr
+
+
+def test_a_signed_export_checked_offline_without_the_key_says_it_was_not_checked(
+        run_ready, tmp_path, keys):
+    key, _ = keys
+    path = tmp_path / "log.jsonl"
+    manifest = _export(run_ready, path, "jsonl", "--sign", str(key))
+    said = _offline(run_ready, path)
+    assert said.exit_code == 0, said.stderr
+    assert said.stderr.splitlines() == [
+        "note: its signature was not checked, so nothing vouches for that checkpoint (8 rows, "
+        f"root {manifest['checkpoint']['root']}): give --pubkey, or compare its root with a "
+        "checkpoint you trust"]

@@ -126,6 +126,27 @@ def test_output_whose_reader_went_away_after_the_commit_says_the_change_is_appli
     assert len(wf.list()) == 1
 
 
+def test_json_longer_than_a_pipe_holds_cut_off_by_its_reader_says_so(wf):
+    """`workflow request list --json | head -1` on many requests: the document is written a
+    pipe's buffer at a time, so the reader going away half way is an error, not a document
+    cut short with exit 0."""
+    import subprocess
+    import sys
+
+    wf.create_many([PATRIOT] * 1500, actor="dan")
+    code = ("import sys; from cli.main import main; sys.argv[0] = 'workflow'; main()")
+    reading = subprocess.Popen(
+        [sys.executable, "-c", code, "--db", wf.db.url if not wf.db.is_sqlite else
+         str(wf.db.path), "--as", "aud", "request", "list", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reading.stdout is not None and reading.stderr is not None
+    assert reading.stdout.read(100).startswith(b"[")
+    reading.stdout.close()  # the reader goes away half way
+    stderr = reading.stderr.read().decode()
+    assert reading.wait(timeout=120) == 1
+    assert stderr.strip() == "error: the output was closed before it was all written"
+
+
 def test_ctrl_c_ignored_by_whoever_started_the_program_stays_ignored(wf):
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -26,7 +26,7 @@ class Auditing:
     process: Process
     clock: Clock
 
-    def verify(self, *, since: Path | None = None, pubkey: Path | None = None,
+    def verify(self, *, since: Path | str | None = None, pubkey: Path | str | None = None,
                progress: Progress = None, jobs: int | None = None) -> dict[str, Any]:
         """Recompute the whole log; with ``since``, also prove consistency with a checkpoint.
 
@@ -35,6 +35,7 @@ class Auditing:
         """
         from workflow import audit
 
+        since, pubkey = values.file_path("since", since), values.file_path("pubkey", pubkey)
         cp = audit.read_checkpoint(since, pubkey) if since is not None else None
         with self.db.read() as s:
             # workers open the database anew: not possible for a private in-memory one
@@ -47,38 +48,44 @@ class Auditing:
                 result["consistency"]["signature_checked"] = pubkey is not None
         return result
 
-    def checkpoint(self, *, key: Path | None = None) -> dict[str, Any]:
+    def checkpoint(self, *, key: Path | str | None = None) -> dict[str, Any]:
         from workflow import audit
 
+        key = values.file_path("key", key)
         with self.db.read() as s:
             return audit.checkpoint(s, as_utc(self.clock()), key)
 
-    def prove(self, ref: str, checkpoint: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+    def prove(self, ref: str, checkpoint: Path | str, *,
+              pubkey: Path | str | None = None) -> dict[str, Any]:
         from workflow import audit
 
-        cp = audit.read_checkpoint(checkpoint, pubkey)
+        cp = audit.read_checkpoint(values.a_file("checkpoint", checkpoint),
+                                   values.file_path("pubkey", pubkey))
         canonical_ref = self._ref(ref)
         with self.db.read() as s:
             return audit.prove(s, canonical_ref, cp)
 
     @staticmethod
-    def check_proof(bundle: dict[str, Any], *, pubkey: Path | None = None) -> dict[str, Any]:
+    def check_proof(bundle: dict[str, Any], *,
+                    pubkey: Path | str | None = None) -> dict[str, Any]:
         from workflow import audit
 
-        return audit.check_proof(bundle, pubkey)
+        return audit.check_proof(bundle, values.file_path("pubkey", pubkey))
 
-    def export(self, path: Path, fmt: str, *, since: Moment | None = None,
+    def export(self, path: Path | str, fmt: str, *, since: Moment | None = None,
                until: Moment | None = None, progress: Progress = None,
-               force: bool = False, key: Path | None = None) -> dict[str, Any]:
+               force: bool = False, key: Path | str | None = None) -> dict[str, Any]:
         """Write the rows of [since, until] to ``path`` and a manifest beside it; an existing
         file is replaced only with ``force``, the database file never. With ``key`` (an
         Ed25519 private key file) the manifest and its checkpoint are signed."""
         from workflow import exports
 
         since, until = values.span(since, until)
+        output, key = values.a_file("path", path), values.file_path("key", key)
         with self.db.read() as s:
-            return exports.export(s, self.db.scan, path, fmt, since, until, as_utc(self.clock()),
-                                  progress, database=self.db.path, force=force, key=key)
+            return exports.export(s, self.db.scan, output, fmt, since, until,
+                                  as_utc(self.clock()), progress, database=self.db.path,
+                                  force=force, key=key)
 
     def export_size(self, *, since: Moment | None = None, until: Moment | None = None) -> int:
         from workflow import exports
@@ -87,20 +94,24 @@ class Auditing:
         with self.db.read() as s:
             return exports.count(s, since, until)
 
-    def check_export(self, path: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+    def check_export(self, path: Path | str, *,
+                     pubkey: Path | str | None = None) -> dict[str, Any]:
         """Hold an export against its manifest and this database's log; with ``pubkey``, the
         manifest must be signed with its key."""
         from workflow import exports
 
-        return exports.check_export(self.db.scan, path, pubkey)
+        return exports.check_export(self.db.scan, values.a_file("path", path),
+                                    values.file_path("pubkey", pubkey))
 
     @staticmethod
-    def check_export_offline(path: Path, *, pubkey: Path | None = None) -> dict[str, Any]:
+    def check_export_offline(path: Path | str, *,
+                             pubkey: Path | str | None = None) -> dict[str, Any]:
         """Hold an export against its manifest alone, with no database (see
         :func:`workflow.exports.check_export_offline`)."""
         from workflow import exports
 
-        return exports.check_export_offline(path, pubkey)
+        return exports.check_export_offline(values.a_file("path", path),
+                                            values.file_path("pubkey", pubkey))
 
     def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
             state: str | None = None, since: Moment | None = None,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput
@@ -184,6 +185,23 @@ def iso_date(name: str, value: Any) -> date:
     except ValueError:
         raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD (or another ISO 8601 form "
                            f"naming a day), got {shown(value)}") from None
+
+
+def file_path(name: str, value: Any) -> Path | None:
+    """A file named as a ``Path`` or as text (None stays None)."""
+    if value is None or isinstance(value, Path):
+        return value
+    if isinstance(value, str) and value:
+        return Path(value)
+    raise InvalidInput(f"{name}: expected a file path, got {shown(value)}")
+
+
+def a_file(name: str, value: Any) -> Path:
+    """:func:`file_path`, where a file must be named."""
+    path = file_path(name, value)
+    if path is None:
+        raise InvalidInput(f"{name}: expected a file path, got null")
+    return path
 
 
 def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
