@@ -49,8 +49,11 @@ def test_import_with_one_bad_record_drafts_nothing(run_ready, tmp_path, db_targe
 def test_import_by_a_non_drafter_is_refused_and_drafts_nothing(run_ready, tmp_path, wf):
     source = tmp_path / "drafts.csv"
     source.write_text(_csv_drafts(2))
-    assert "rule: role" in assert_one_line_error(
-        run_ready("request", "import", str(source), actor="ann"), 1)
+    line = assert_one_line_error(run_ready("request", "import", str(source), actor="ann"), 1)
+    assert "rule: role" in line
+    said = f"(2 records from {source} line 2 on; nothing was drafted)"
+    assert said in line
+    assert said in wf.refusals()[-1]["message"]  # an auditor sees a file was refused
     assert wf.list() == []
 
 

@@ -291,7 +291,20 @@ class Writing:
         if not parsed:  # nothing drafted, no number taken; who asked is checked all the same
             return self._logged(actor, None, "create", lambda seen: self._nothing(actor, True))
         return self._logged(actor, None, "create",
-                            lambda seen: self._create_many(actor, parsed, progress))
+                            lambda seen: self._create_from(actor, parsed, progress, places))
+
+    def _create_from(self, actor: str, batch: list[dict[str, Any]], progress: Progress,
+                     places: Sequence[str] | None) -> list[str]:
+        """:meth:`_create_many`; a refusal of a file's records says how many, from where."""
+        try:
+            return self._create_many(actor, batch, progress)
+        except Refused as refusal:
+            if not places:
+                raise
+            drafts = "1 record" if len(batch) == 1 else f"{len(batch)} records"
+            raise Refused(refusal.event, refusal.rule,
+                          f"{refusal.reason} ({drafts} from {places[0]} on; nothing was "
+                          "drafted)") from None
 
     def _nothing(self, actor: str, creating: bool) -> list[str]:
         """An empty batch: the actor checked as for any (and, ``creating``, allowed to draft),
