@@ -82,5 +82,5 @@ def policy_history(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["seq", "at", "action", "country", "kind", "since", "until", "actor",
-                     "reason"], "no changes")
+        table(rows, ["seq", "at", "after_row", "action", "country", "kind", "since", "until",
+                     "actor", "reason"], "no changes")

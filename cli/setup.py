@@ -89,4 +89,5 @@ def user_history(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["seq", "at", "action", "name", "roles", "active", "actor"], "no changes")
+        table(rows, ["seq", "at", "after_row", "action", "name", "roles", "active", "actor"],
+              "no changes")

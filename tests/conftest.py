@@ -274,3 +274,16 @@ def _rows_without(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
     append = Tx.append_history
     monkeypatch.setattr(Tx, "append_history", lambda self, record, row, at: append(
         self, record, {k: v for k, v in row.items() if k not in keys}, at))
+
+
+def changes_as_before_0012(monkeypatch: pytest.MonkeyPatch) -> None:
+    """User and policy changes made from now on as the program made them before revision 0012:
+    without their place in the history's order."""
+    for module in ("workflow.people", "workflow.policy"):
+        monkeypatch.setattr(f"{module}.after_row", lambda head: None)
+
+
+@pytest.fixture
+def unplaced_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`changes_as_before_0012` for a whole test, fixtures after it included."""
+    changes_as_before_0012(monkeypatch)

@@ -293,7 +293,7 @@ def test_a_login_named_outside_the_user_name_pattern_still_has_its_refusals_reco
 
 
 def test_an_admin_login_granted_before_the_user_log_can_still_add_users_after_the_upgrade(
-        db_target, clock, logins):
+        unplaced_changes, db_target, clock, logins):
     """Revision 0008 gives the group roles `db grant` made what a new grant would: read the
     user log, and, for admins, record in it."""
     from workflow import schema
@@ -389,7 +389,7 @@ def test_a_temporary_table_cannot_stand_in_for_the_users_the_trigger_reads(
 
 
 def test_0011_pins_the_trigger_functions_search_path_of_a_database_granted_before(
-        db_target, clock, granted):
+        unplaced_changes, db_target, clock, granted):
     from workflow import schema
 
     def pinned(wf: Workflow) -> list[str] | None:

@@ -86,7 +86,7 @@ def test_a_cut_log_with_the_head_rewound_still_leaves_the_entry_unexplained(chan
     assert "policy entry 5 (PL) differs" in _failure(changed)
 
 
-def test_migration_links_the_changes_recorded_before_it(db_target, clock):
+def test_migration_links_the_changes_recorded_before_it(unplaced_changes, db_target, clock):
     wf = Workflow(db_target, clock=clock, create=True)
     wf.init("admin")
     schema.downgrade(wf.db.engine, "0006")
@@ -114,12 +114,13 @@ def _relink(wf: Workflow) -> None:
     link, count = GENESIS, 0
     with wf.db.engine.begin() as conn:
         rows = conn.execute(text(
-            "SELECT seq, entry_id, action, subject, kind, since, until, actor, at, reason "
-            "FROM wf_policy_change ORDER BY seq")).all()
-        for seq, entry_id, action, subject, kind, since, until, actor, at, reason in rows:
+            "SELECT seq, entry_id, action, subject, kind, since, until, actor, at, reason, "
+            "after_row FROM wf_policy_change ORDER BY seq")).all()
+        for seq, entry_id, action, subject, kind, since, until, actor, at, reason, place in rows:
             link = chain_link(link, policy_change_row(
                 entry_id, action, subject, kind, str(since), until and str(until), actor,
-                iso(at if isinstance(at, datetime) else datetime.fromisoformat(at)), reason))
+                iso(at if isinstance(at, datetime) else datetime.fromisoformat(at)), reason,
+                place))
             conn.execute(text("UPDATE wf_policy_change SET chain = :l WHERE seq = :s"),
                          {"l": link, "s": seq})
             count += 1

@@ -93,8 +93,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
-        users, admins = check_users(snapshot, admission)
-        policy = check_policy(snapshot, admission, admins)
+        users, admins = check_users(snapshot, head[0], admission)
+        policy = check_policy(snapshot, head[0], admission, admins)
     if before is not None:
         raise before
     size = head[0]
@@ -113,16 +113,18 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise AuditFailure("the log head's root does not match the rows", head[0])
     if beyond is not None:
         raise beyond
+    # the user log before the records, whose rows are judged by the users it registers, and
+    # before the policy, whose actors it registers
+    if isinstance(users, AuditFailure):
+        raise users
+    if isinstance(policy, AuditFailure):
+        raise policy
     if isinstance(records, WorkflowError):
         raise records
     if records is None:
         records = check_records(scanner, due_field, admission)
     if isinstance(refusals, AuditFailure):
         raise refusals
-    if isinstance(users, AuditFailure):  # before the policy's, whose actors it registers
-        raise users
-    if isinstance(policy, AuditFailure):
-        raise policy
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy,
             "user_changes": users}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from workflow.ledger import (
     row_leaf,
     user_change_row,
 )
+from workflow.places import Places, wrong_places
 from workflow.process import Permit, admitted_as
 from workflow.scan import Scanner
 
@@ -64,8 +65,9 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
             raise UnreadablePrefix(start) from None
     if last is not None and last < start:
         return frontier
+    places = Places.read(scanner, _intact)
     with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
-        check_sealed(rows, frontier, last, progress)
+        check_sealed(rows, frontier, last, progress, places)
     if last is not None and frontier.size < last:
         counted = last if size is None else size
         raise AuditFailure(f"the log head counts {counted} rows but {frontier.size} are "
@@ -75,9 +77,11 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
 
 
 def check_sealed(rows: Iterable[tuple[Any, ...]], frontier: merkle.Frontier, last: int | None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 places: Places | None = None) -> None:
     """Check rows as :meth:`Scanner.sealed` reads them, appending each to ``frontier``, until
-    the row numbered ``last`` (or the end)."""
+    the row numbered ``last`` (or the end); with ``places``, each row against the users and
+    the policy at its place too."""
     checked = 0
     for sealed in rows:
         seq, ref, leaf_hex, root_hex = sealed[0], sealed[1], sealed[12], sealed[13]
@@ -92,6 +96,10 @@ def check_sealed(rows: Iterable[tuple[Any, ...]], frontier: merkle.Frontier, las
         if frontier.append_and_root(leaf).hex() != root_hex:
             raise AuditFailure("the tree root stored with it does not match the log up to it",
                                seq, ref)
+        if places is not None:
+            wrong = places.wrong(seq, sealed[5], sealed[7], sealed[10])
+            if wrong is not None:
+                raise AuditFailure(wrong, seq, ref)
         checked += 1
         if progress and checked % BATCH == 0:
             progress(BATCH)
@@ -590,7 +598,23 @@ def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[A
     return replayed if ended is None else ended
 
 
-def check_policy(snapshot: Scanner, admission: dict[str, Any] | None = None,
+def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:
+    """Each change of a chained log (``seq`` first, the stored link last) follows from those
+    before it."""
+    row_of = ((lambda c: policy_change_row(*c[1:11])) if what == "policy"
+              else (lambda c: user_change_row(*c[1:8])))
+    link = GENESIS
+    for change in changes:
+        try:
+            link = chain_link(link, row_of(change))
+        except (TypeError, ValueError, AttributeError):
+            return False
+        if link != change[-1]:
+            return False
+    return True
+
+
+def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None = None,
                  admins: Collection[str] | None = None) -> int | AuditFailure:
     """The policy changes' chain is unbroken and ends where the log head says, each change is
     one the program makes (see :class:`PolicyChanges`: ``admins`` are the users ever registered
@@ -600,12 +624,16 @@ def check_policy(snapshot: Scanner, admission: dict[str, Any] | None = None,
     described = admission or {}
     rules = PolicyChanges(admins, described.get("policy_kinds"),
                           described.get("policy_subject_kind"))
-    # a change: seq, entry id, action, subject, kind, since, until, actor, at, reason, link
+    # a change: seq, entry id, action, subject, kind, since, until, actor, at, reason,
+    # after_row, link
     replayed = _replayed_log("policy", head, changes,
-                             lambda c: policy_change_row(*c[1:10]),
+                             lambda c: policy_change_row(*c[1:11]),
                              lambda state, c: rules.replay(state, *c[1:10]))
     if isinstance(replayed, AuditFailure):
         return replayed
+    wrong = wrong_places("policy", changes, 10, size)
+    if wrong is not None:
+        return AuditFailure(wrong)
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
     for entry_id in sorted(set(replayed) | set(stored_entries)):
         if replayed.get(entry_id) != stored_entries.get(entry_id):
@@ -615,7 +643,7 @@ def check_policy(snapshot: Scanner, admission: dict[str, Any] | None = None,
     return len(changes)
 
 
-def check_users(snapshot: Scanner, admission: dict[str, Any] | None = None
+def check_users(snapshot: Scanner, size: int, admission: dict[str, Any] | None = None
                 ) -> tuple[int | AuditFailure, set[str]]:
     """The user changes' chain is unbroken and ends where the log head says, each change is one
     the program makes (see :class:`UserChanges`), and the users are exactly what the changes
@@ -624,11 +652,14 @@ def check_users(snapshot: Scanner, admission: dict[str, Any] | None = None
     registered as an admin."""
     head, changes, users = snapshot.users()
     rules = UserChanges((admission or {}).get("roles"))
-    # a change: seq, action, name, roles, active, actor, at, link
-    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:7]),
+    # a change: seq, action, name, roles, active, actor, at, after_row, link
+    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:8]),
                              lambda state, c: rules.replay(state, *c[1:7]))
     if isinstance(replayed, AuditFailure):
         return replayed, rules.admins
+    wrong = wrong_places("user", changes, 7, size)
+    if wrong is not None:
+        return AuditFailure(wrong), rules.admins
     stored_users = {row[0]: (sorted_or_not(row[1]), *row[2:]) for row in users}
     for name in sorted(set(replayed) | set(stored_users)):
         if replayed.get(name) != stored_users.get(name):

@@ -66,17 +66,28 @@ def refusal_row(at: str, actor: str, ref: str | None, event: str, state: str | N
 
 
 def policy_change_row(entry_id: int, action: str, subject: str, kind: str, since: str,
-                      until: str | None, actor: str, at: str, reason: str) -> dict[str, Any]:
-    """A policy change as its chain hashes it (dates and the moment in ISO 8601)."""
-    return {"entry_id": entry_id, "action": action, "subject": subject, "kind": kind,
-            "since": since, "until": until, "actor": actor, "at": at, "reason": reason}
+                      until: str | None, actor: str, at: str, reason: str,
+                      after_row: int | None = None) -> dict[str, Any]:
+    """A policy change as its chain hashes it (dates and the moment in ISO 8601); one made
+    before changes kept their place in the history's order has no ``after_row`` key."""
+    row = {"entry_id": entry_id, "action": action, "subject": subject, "kind": kind,
+           "since": since, "until": until, "actor": actor, "at": at, "reason": reason}
+    return _placed(row, after_row)
 
 
 def user_change_row(action: str, name: str, roles: list[str], active: bool, actor: str,
-                    at: str) -> dict[str, Any]:
-    """A change to the users as its chain hashes it (roles sorted, the moment in ISO 8601)."""
-    return {"action": action, "name": name, "roles": sorted(roles), "active": active,
-            "actor": actor, "at": at}
+                    at: str, after_row: int | None = None) -> dict[str, Any]:
+    """A change to the users as its chain hashes it (roles sorted, the moment in ISO 8601;
+    ``after_row`` as in :func:`policy_change_row`)."""
+    row = {"action": action, "name": name, "roles": sorted(roles), "active": active,
+           "actor": actor, "at": at}
+    return _placed(row, after_row)
+
+
+def _placed(row: dict[str, Any], after_row: int | None) -> dict[str, Any]:
+    if after_row is not None:
+        row["after_row"] = after_row
+    return row
 
 
 def chain_link(previous: str, row: dict[str, Any]) -> str:

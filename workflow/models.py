@@ -154,6 +154,9 @@ class PolicyChange(SQLModel, table=True):
     at: datetime
     reason: str
     chain: str | None = Field(default=None, max_length=64)
+    # how many history rows were written before it: its place in the history's order; None on
+    # changes made before the log kept it (revision 0012)
+    after_row: int | None = Field(default=None, nullable=True)
 
 
 class UserChange(SQLModel, table=True):
@@ -175,6 +178,7 @@ class UserChange(SQLModel, table=True):
     actor: str
     at: datetime
     chain: str = Field(max_length=64)
+    after_row: int | None = Field(default=None, nullable=True)  # as PolicyChange's
 
 
 class Setting(SQLModel, table=True):
@@ -192,6 +196,12 @@ def locked_head(session: Any) -> LogHead:
     from sqlmodel import select
 
     return session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+
+
+def after_row(head: LogHead) -> int | None:
+    """A user or policy change's place in the history's order: how many rows the log holds
+    while the change holds the head."""
+    return head.size
 
 
 def record_id(ref: str) -> Any:

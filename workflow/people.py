@@ -11,7 +11,7 @@ from workflow.access import ADMIN, NAME
 from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.ledger import chain_link, user_change_row
-from workflow.models import User, UserChange, locked_head
+from workflow.models import User, UserChange, after_row, locked_head
 
 
 def check_name(name: str) -> str:
@@ -43,11 +43,12 @@ def _record(session: Session, action: str, user: User, actor: str, now: datetime
     """Append the change, linked to the one before; the log head (locked, as every writer locks
     it) keeps the count and the last link."""
     head = locked_head(session)
+    place = after_row(head)
     roles = sorted(user.roles)
     link = chain_link(head.user_chain, user_change_row(action, user.name, roles, user.active,
-                                                       actor, iso(now)))
+                                                       actor, iso(now), place))
     session.add(UserChange(action=action, name=user.name, roles=roles, active=user.active,
-                           actor=actor, at=to_storage(now), chain=link))
+                           actor=actor, at=to_storage(now), chain=link, after_row=place))
     head.user_changes += 1
     head.user_chain = link
     session.add(head)
@@ -83,4 +84,5 @@ def changes(session: Session) -> list[dict[str, Any]]:
     """Every change to the users, oldest first."""
     rows = session.exec(select(UserChange).order_by(UserChange.seq)).all()  # type: ignore[arg-type]
     return [{"seq": c.seq, "action": c.action, "name": c.name, "roles": list(c.roles),
-             "active": c.active, "actor": c.actor, "at": iso(c.at)} for c in rows]
+             "active": c.active, "actor": c.actor, "at": iso(c.at), "after_row": c.after_row}
+            for c in rows]

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from workflow.clock import as_utc, iso, to_storage
 from workflow.errors import NotFound, Refused
 from workflow.ledger import chain_link, policy_change_row
-from workflow.models import PolicyChange, PolicyEntry, locked_head
+from workflow.models import PolicyChange, PolicyEntry, after_row, locked_head
 from workflow.process import Restriction
 
 
@@ -26,12 +26,14 @@ def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reaso
     it) keeps the count and the last link."""
     assert entry.id is not None
     head = locked_head(session)
+    place = after_row(head)
     link = chain_link(head.policy_chain, policy_change_row(
         entry.id, action, entry.subject, entry.kind, entry.since.isoformat(),
-        entry.until.isoformat() if entry.until else None, actor, iso(now), reason))
+        entry.until.isoformat() if entry.until else None, actor, iso(now), reason, place))
     session.add(PolicyChange(entry_id=entry.id, action=action, subject=entry.subject,
                              kind=entry.kind, since=entry.since, until=entry.until, actor=actor,
-                             at=to_storage(now), reason=reason, chain=link))
+                             at=to_storage(now), reason=reason, chain=link,
+                             after_row=place))
     head.policy_changes += 1
     head.policy_chain = link
     session.add(head)
@@ -125,6 +127,7 @@ def changes(session: Session, subject_key: str) -> list[dict[str, Any]]:
             "actor": c.actor,
             "at": iso(c.at),
             "reason": c.reason,
+            "after_row": c.after_row,
         }
         for c in rows
     ]

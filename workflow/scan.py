@@ -250,7 +250,7 @@ class Scanner:
     def policy(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
                               list[tuple[Any, ...]]]:
         """The policy as stored: the head's (count, last link), the changes by sequence (seq,
-        entry id, action, subject, kind, since, until, actor, at, reason, chain) and the
+        entry id, action, subject, kind, since, until, actor, at, reason, after_row, chain) and the
         entries by id (id, subject, kind, since, until, reason); dates and moments in ISO 8601
         where readable, as stored otherwise."""
         with self._connection() as raw:
@@ -259,7 +259,8 @@ class Scanner:
             changes = [(*r[:5], self._day(r[5]), self._day(r[6]), r[7], self._moment(r[8]),
                         *r[9:]) for r in self._rows(
                 raw, "SELECT seq, entry_id, action, subject, kind, since, until, actor, at, "
-                     "reason, chain FROM wf_policy_change ORDER BY seq", name="policy_changes")]
+                     "reason, after_row, chain FROM wf_policy_change ORDER BY seq",
+                name="policy_changes")]
             entries = [(*r[:3], self._day(r[3]), self._day(r[4]), r[5]) for r in self._rows(
                 raw, "SELECT id, subject, kind, since, until, reason FROM wf_policy_entry "
                      "ORDER BY id", name="policy_entries")]
@@ -274,15 +275,15 @@ class Scanner:
     def users(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
                              list[tuple[Any, ...]]]:
         """The users as stored: the head's (count, last link), the changes by sequence (seq,
-        action, name, roles, active, actor, at, chain) and the users by name (name, roles,
-        active, created_by, created_at); roles decoded and moments in ISO 8601 where
+        action, name, roles, active, actor, at, after_row, chain) and the users by name (name,
+        roles, active, created_by, created_at); roles decoded and moments in ISO 8601 where
         readable, as stored otherwise."""
         with self._connection() as raw:
             head = list(self._rows(raw, "SELECT user_changes, user_chain FROM wf_log_head "
                                         "WHERE id = 1", name="user_head"))
             changes = [(r[0], r[1], r[2], self._list(r[3]), self._flag(r[4]), r[5],
-                        self._moment(r[6]), r[7]) for r in self._rows(
-                raw, "SELECT seq, action, name, roles, active, actor, at, chain "
+                        self._moment(r[6]), r[7], r[8]) for r in self._rows(
+                raw, "SELECT seq, action, name, roles, active, actor, at, after_row, chain "
                      "FROM wf_user_change ORDER BY seq", name="user_changes")]
             users = [(r[0], self._list(r[1]), self._flag(r[2]), r[3], self._moment(r[4]))
                      for r in self._rows(raw, "SELECT name, roles, active, created_by, "

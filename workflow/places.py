@@ -1,0 +1,151 @@
+"""Each history row held to the users and the policy as they stood at its place in the log.
+
+From revision 0012 on, a user or policy change keeps how many history rows were written before
+it (``after_row``). Every writer takes the log head first, so that number places the change
+exactly between two rows: a row is then checked to be by a user registered before it and not
+disabled before it, and to have consulted exactly the restrictions the policy held at its place,
+each judged in force or not on the row's own day. Rows whose place among the changes is not
+known (written before the changes kept theirs) are left to the other checks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from workflow.scan import Scanner
+
+Entry = tuple[str, str, str, str | None]  # subject, kind, since, until (ISO 8601 days)
+
+
+def wrong_places(what: str, changes: Sequence[tuple[Any, ...]], index: int,
+                 size: int) -> str | None:
+    """What is wrong with the places a log's changes keep (``index``: where a change keeps it):
+    once one keeps its place every later one does, in the order of the log, and none is past
+    the ``size`` rows the history holds."""
+    last: int | None = None
+    for change in changes:
+        place = change[index]
+        if place is None:
+            if last is not None:
+                return (f"{what} change {change[0]} does not keep its place in the history's "
+                        "order, as every change before it does")
+            continue
+        if not isinstance(place, int) or isinstance(place, bool) or place < 0:
+            return f"{what} change {change[0]} keeps a place that is no row count ({place!r})"
+        if last is not None and place < last:
+            return (f"{what} change {change[0]} comes after history row {place}, before the "
+                    f"change ahead of it (after row {last}): the log is out of order")
+        if place > size:
+            return (f"{what} change {change[0]} comes after history row {place}, but the log "
+                    f"holds {size} rows")
+        last = place
+    return None
+
+
+class Places:
+    """The windows of rows each user may have written, and the policy between changes."""
+
+    def __init__(self, user_changes: Sequence[tuple[Any, ...]],
+                 policy_changes: Sequence[tuple[Any, ...]]) -> None:
+        # a user change: seq, action, name, roles, active, actor, at, after_row, chain
+        self.windows: dict[Any, list[int | None]] = {}
+        for change in user_changes:
+            action, name, place = change[1], change[2], change[7]
+            window = self.windows.setdefault(name, [None, None])
+            if place is not None and action == "add":
+                window[0] = place
+            elif place is not None and action == "disable":
+                window[1] = place
+        # a policy change: seq, entry id, action, subject, kind, since, until, actor, at,
+        # reason, after_row, chain
+        entries: dict[Any, Entry] = {}
+        self.unplaced = False  # a change of unknown place: the policy before the first placed
+        self.bounds: list[int] = []  # each placed change's after_row, in log order
+        self.states: list[dict[Any, Entry]] = []  # the entries after each placed change
+        for change in policy_changes:
+            entry_id, subject, kind, since, until, place = (change[1], *change[3:7], change[10])
+            entries[entry_id] = (subject, kind, since, until)
+            if place is None:
+                self.unplaced = True
+            else:
+                self.bounds.append(place)
+                self.states.append(dict(entries))
+        self._judged: dict[tuple[Any, int], tuple[str | None, str | None]] = {}
+
+    @classmethod
+    def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
+             ) -> Places | None:
+        """The places the changes keep; None when none keeps one, or when a log is not
+        ``intact`` (its chain broken) or its places are wrong: its own check names that, and
+        rows are not judged by what it says meanwhile."""
+        with scanner.snapshot() as snapshot:
+            users, policy = snapshot.users()[1], snapshot.policy()[1]
+        if all(c[7] is None for c in users) and all(c[10] is None for c in policy):
+            return None
+        for what, changes, index in (("user", users, 7), ("policy", policy, 10)):
+            if not intact(what, changes) or wrong_places(what, changes, index, sys.maxsize):
+                return None
+        return cls(users, policy)
+
+    def wrong(self, seq: int, actor: Any, at: str, consulted: Any) -> str | None:
+        """What is wrong with row ``seq`` (by ``actor`` at ``at``, ISO 8601 UTC, consulting
+        the stored text ``consulted``) at its place, if anything."""
+        window = self.windows.get(actor)
+        if window is not None:
+            added, disabled = window
+            if added is not None and seq <= added:
+                return (f"it is by {actor}, whom the user log registers only after row "
+                        f"{added}")
+            if disabled is not None and seq > disabled:
+                return f"it is by {actor}, whom the user log disabled after row {disabled}"
+        if consulted == "{}" or not self.bounds:
+            return None  # nothing consulted (a drafting, an edit), or no policy placed
+        stand = bisect.bisect_left(self.bounds, seq) - 1  # the last change before the row
+        if stand < 0 and self.unplaced:
+            return None  # before every placed change: changes of unknown place may follow it
+        key = (consulted, stand)
+        judged = self._judged.get(key)
+        if judged is None:
+            judged = self._judged[key] = _judged_consulted(
+                consulted, self.states[stand] if stand >= 0 else {},
+                f"after row {self.bounds[stand]}" if stand >= 0 else "before any change")
+        wrong, day = judged
+        if wrong is None and day != at[:10]:
+            return f"it was judged as of {day}, but made on {at[:10]}"
+        return wrong
+
+
+def _judged_consulted(consulted: Any, entries: dict[Any, Entry], where: str
+                      ) -> tuple[str | None, str | None]:
+    """What is wrong with what a row says it consulted, given the policy's ``entries`` at its
+    place, and the day it was judged as of."""
+    try:
+        told = json.loads(consulted) if isinstance(consulted, str) else consulted
+        day = date.fromisoformat(told["as_of"]).isoformat()
+        listed = told["restrictions"]
+        if not isinstance(listed, dict):
+            raise TypeError("not by subject")
+    except (TypeError, ValueError, KeyError):
+        return "what it consulted is not readable (the row was altered)", None
+    for subject, seen in sorted(listed.items()):
+        held = [{"kind": kind, "since": since, "until": until,
+                 "in_force": since <= day and (until is None or day < until)}
+                for _, (on, kind, since, until) in sorted(entries.items()) if on == subject]
+        if seen != held:
+            return (f"the restrictions on {subject} it says it consulted on {day} are not "
+                    f"those the policy log held at its place ({where}: {_described(held)})",
+                    day)
+    return None, day
+
+
+def _described(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "none"
+    return "; ".join(
+        f"{e['kind']} since {e['since']}" + (f" until {e['until']}" if e["until"] else "")
+        + (" in force" if e["in_force"] else "") for e in entries)
