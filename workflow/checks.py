@@ -15,7 +15,7 @@ from typing import Any
 
 from workflow import merkle
 from workflow.change_rules import PolicyChanges, UserChanges, sorted_or_not
-from workflow.errors import WorkflowError
+from workflow.errors import WorkflowError, stored_json
 from workflow.ledger import (
     GENESIS,
     assemble,
@@ -128,21 +128,23 @@ def check_before(snapshot: Scanner) -> AuditFailure | None:
 
 def check_beyond(snapshot: Scanner, size: int, nodes: list[str]) -> AuditFailure | None:
     """Rows numbered past the log head, in the same snapshot as the head: none can be there
-    honestly (a row and the head are committed together). The first is named, for what is
-    wrong with it if anything, else for lying beyond the head."""
+    honestly (a row and the head are committed together). The first is named for lying beyond
+    the head, and for what else is wrong with it, if anything."""
     with closing(snapshot.sealed(size + 1)) as rows:
         first = next(rows, None)
         if first is None:
             return None
+        beyond = (f"it lies beyond the {size} rows the log head counts (appended without the "
+                  "log head)")
         try:
             check_sealed(itertools.chain([first], rows),
                          merkle.Frontier(size, [bytes.fromhex(n) for n in nodes]), None)
         except AuditFailure as failure:
-            return failure.with_traceback(None)
+            if failure.seq == first[0]:
+                beyond += f", and {failure.message}"
         except ValueError:
             pass  # the head's own frontier is unreadable: the row is named for where it lies
-    return AuditFailure(f"it lies beyond the {size} rows the log head counts (appended "
-                        "without the log head)", first[0], first[1])
+    return AuditFailure(beyond, first[0], first[1])
 
 
 def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes | None:
@@ -185,7 +187,7 @@ def _leaf(sealed: tuple[Any, ...], stored: str) -> bytes | None:
 
 
 def _decoded(value: Any) -> Any:
-    return _strict.decode(value) if isinstance(value, str) else value
+    return stored_json(value, _strict.decode) if isinstance(value, str) else value
 
 
 def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -341,9 +343,9 @@ def _decoded_json(value: Any) -> Any:
         decoded, end = _raw_decode(value)
         if end == len(value):
             return decoded
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
-    return json.loads(value)  # anything else: decoded as any JSON text is, or refused
+    return stored_json(value)  # anything else: decoded as any JSON text is, or refused
 
 
 def _once_each_key(value: Any, canonical: str, what: str, seq: int, ref: str) -> None:

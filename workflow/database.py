@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from workflow import interrupts, scan, schema, writer
-from workflow.errors import Busy, InvalidInput, NotInitialised, Refused, WorkflowError
+from workflow.errors import (
+    Busy,
+    InvalidInput,
+    NotInitialised,
+    Refused,
+    WorkflowError,
+    stored_json,
+)
 
 SQLITE_PAGE_SIZE = 2048
 BUSY_TIMEOUT_MS = 30_000
@@ -180,14 +187,15 @@ class Database:
         try:
             if self.is_sqlite:
                 self.engine = create_engine(
-                    self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
-                )
+                    self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                    json_deserializer=stored_json)
                 _configure_sqlite(self.engine)
             else:
                 # psycopg's own automatic preparing would answer a rollback with DEALLOCATE ALL,
                 # taking the fast path's prepared statements with it (workflow.prepared)
                 self.engine = create_engine(self.url, pool_pre_ping=False,
-                                            connect_args={"prepare_threshold": None})
+                                            connect_args={"prepare_threshold": None},
+                                            json_deserializer=stored_json)
                 _configure_postgres(self.engine)
         except Exception as error:  # any URL the dialects reject is bad input
             raise InvalidInput(f"--db: cannot use {shown(target)!r}: "

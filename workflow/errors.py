@@ -5,6 +5,10 @@ Each error carries a one-line message meant for a person; the CLI maps the class
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 
 class WorkflowError(Exception):
     """Base of every expected failure."""
@@ -70,3 +74,18 @@ class Replan(Busy):
     """A prepared statement was lost in the middle of a transaction (deallocated, or a column
     it returns changed type): the transaction was rolled back, to be tried again from the
     start with its statements prepared afresh."""
+
+
+class Unreadable(WorkflowError, ValueError):
+    """A value stored in the database cannot be decoded: changed behind the program. A
+    ValueError too, so that checks which judge unreadable values as altered still do."""
+
+
+def stored_json(text: str | bytes, decode: Callable[[str | bytes], Any] = json.loads) -> Any:
+    """Stored JSON text decoded; text nested past what the decoder can follow is unreadable
+    too, not a crash."""
+    try:
+        return decode(text)
+    except (ValueError, RecursionError):
+        raise Unreadable("a JSON value stored in the database is not readable (changed behind "
+                         "the program: `workflow audit verify` names where)") from None

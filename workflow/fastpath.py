@@ -20,7 +20,7 @@ from typing import Any
 
 from workflow import interrupts, merkle, prepared
 from workflow.clock import iso, sqlite_text
-from workflow.errors import Conflict, Replan, WorkflowError
+from workflow.errors import Conflict, Replan, WorkflowError, stored_json
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.ledger import string as _string
 from workflow.process import Restriction
@@ -207,7 +207,7 @@ class Tx:
     def _json_out(self, value: Any) -> Any:
         if value == "{}":
             return {}  # a record no event has been fired on yet: its participants
-        return json.loads(value) if isinstance(value, str) else value
+        return stored_json(value) if isinstance(value, str) else value
 
     def _moment(self, value: datetime) -> Any:
         if self._moment_memo is not None and self._moment_memo[0] == value:

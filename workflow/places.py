@@ -11,12 +11,12 @@ known (written before the changes kept theirs) are left to the other checks.
 from __future__ import annotations
 
 import bisect
-import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
+from workflow.errors import stored_json
 from workflow.scan import Scanner
 
 Entry = tuple[str, str, str, str | None]  # subject, kind, since, until (ISO 8601 days)
@@ -125,7 +125,7 @@ def _judged_consulted(consulted: Any, entries: dict[Any, Entry], where: str
     """What is wrong with what a row says it consulted, given the policy's ``entries`` at its
     place, and the day it was judged as of."""
     try:
-        told = json.loads(consulted) if isinstance(consulted, str) else consulted
+        told = stored_json(consulted) if isinstance(consulted, str) else consulted
         day = date.fromisoformat(told["as_of"]).isoformat()
         listed = told["restrictions"]
         if not isinstance(listed, dict):

@@ -7,13 +7,13 @@ are shaped exactly as :func:`workflow.views.history_dict` shapes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from workflow.clock import as_utc, sqlite_text
+from workflow.errors import stored_json
 
 BATCH = 5000
 HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, roles, at, reason, "
@@ -104,7 +104,7 @@ class Scanner:
             cursor.close()
 
     def _json(self, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
+        return stored_json(value) if isinstance(value, str) else value
 
     def _iso(self, value: Any) -> str:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -332,11 +332,10 @@ class Scanner:
             records = self._rows(raw, f"SELECT id, ref, state, version, data{text}, created_by, "
                                       f"created_at, participants{text}, due_on FROM wf_record "
                                       "ORDER BY id", name="records")
-            rows = self._rows(raw, "SELECT record_id, seq, to_state, changes, ref, event, actor, "
-                                   f"at, roles{text}, acted_as{text}, process_version, "
+            rows = self._rows(raw, f"SELECT record_id, seq, to_state, changes{text}, ref, event, "
+                                   f"actor, at, roles{text}, acted_as{text}, process_version, "
                                    "from_state, version FROM wf_history "
-                                   "ORDER BY record_id, seq",
-                                   name="rows")
+                                   "ORDER BY record_id, seq", name="rows")
             pending = next(rows, None)
             for record in records:
                 mine: list[tuple[Any, ...]] = []

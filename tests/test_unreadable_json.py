@@ -1,0 +1,78 @@
+"""JSON stored behind the program's back that cannot be decoded (broken, or nested past what a
+decoder follows) is a verdict in `audit verify` and a one-line error elsewhere, never a crash.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import assert_one_line_error, draft, rewrite_history
+from workflow import Workflow, merkle
+from workflow.ledger import assemble
+
+DEEP = '{"note":[null,' + "[" * 3000 + "]" * 3000 + "]}"
+
+
+def _reseal_from_text(wf: Workflow) -> None:
+    """Every leaf and root recomputed from the rows' stored text, as a forger who never
+    decodes it would."""
+    frontier = merkle.Frontier()
+    sealed = []
+    for row in wf.db.scan.sealed(1):
+        leaf = merkle.leaf_hash(assemble(*row[:12], row[14], row[15]))
+        sealed.append((row[0], leaf.hex(), frontier.append_and_root(leaf).hex()))
+    with wf.db.engine.begin() as conn:
+        for seq, leaf, root in sealed:
+            conn.execute(text("UPDATE wf_history SET leaf_hash = :l, root_hash = :r "
+                              "WHERE seq = :s"), {"l": leaf, "r": root, "s": seq})
+        conn.execute(text("UPDATE wf_log_head SET size = :n, frontier = :f"),
+                     {"n": frontier.size,
+                      "f": "[" + ",".join(f'"{n.hex()}"' for n in frontier.nodes) + "]"})
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_json_nested_past_the_decoder_is_named_by_verify(wf, run_ready, jobs):
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, f"UPDATE wf_history SET changes = '{DEEP}' WHERE seq = 2")
+    _reseal_from_text(wf)
+    line = assert_one_line_error(run_ready("audit", "verify", "--jobs", jobs, actor="aud"), 1)
+    assert "audit failed: row 2 (TR-2026-0001)" in line
+    assert "not readable" in line
+
+
+@pytest.mark.parametrize("changes", [DEEP, '{"note":[null,'], ids=["deep", "broken"])
+@pytest.mark.parametrize("argv", [("history", "TR-2026-0001"), ("audit", "log"),
+                                  ("audit", "report")])
+def test_reading_unreadable_json_is_one_line(wf, run_ready, db_target, changes, argv):
+    if "postgresql" in db_target and changes != DEEP:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, f"UPDATE wf_history SET changes = '{changes}' WHERE seq = 2")
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
+    assert "a JSON value stored in the database is not readable" in line
+
+
+def test_a_user_whose_stored_roles_are_unreadable_is_one_line(wf, run_ready, db_target):
+    if "postgresql" in db_target:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("UPDATE wf_user SET roles = 'x' WHERE name = 'dora'"))
+    line = assert_one_line_error(run_ready("user", "list", actor="aud"), 1)
+    assert "not readable" in line
+
+
+def test_a_row_slipped_in_past_the_head_is_named_for_lying_beyond_it(wf, run_ready):
+    ref = draft(wf)
+    with wf.db.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, actor, "
+            "roles, at, reason, changes, consulted, process_version, leaf_hash, root_hash, "
+            "acted_as, version) SELECT 2, id, ref, 'withdraw', 'drafted', 'withdrawn', 'dan', "
+            "'[\"drafter\"]', created_at, 'x', '{}', '{}', 'transfer-request/1', :z, :z, "
+            "'[\"drafter\"]', 2 FROM wf_record WHERE ref = :ref"), {"z": "0" * 64, "ref": ref})
+    line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+    assert ("row 2 (TR-2026-0001): it lies beyond the 1 rows the log head counts (appended "
+            "without the log head), and its content does not match its leaf hash") in line
