@@ -35,10 +35,13 @@ def audit() -> None:
 @click.option("--jobs", type=click.IntRange(min=1, max=32), default=None,
               help="Worker processes sharing the work (default: one per CPU for a log of "
                    "100,000 rows or more, else 1).")
+@click.option("--rules", is_flag=True,
+              help="Also judge every row again by its process's rules (separation of duties, "
+                   "dates, restrictions, reasons, arguments): a pass more over the log.")
 @json_option
 @pass_app
 def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: int | None,
-                 as_json: bool) -> None:
+                 rules: bool, as_json: bool) -> None:
     """Recompute every leaf and root of the log and check every request against it.
 
     Exits 1 naming the first bad row (sequence number, request, what is wrong).
@@ -46,8 +49,9 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
     if pubkey is not None and checkpoint is None:
         raise click.UsageError("--pubkey checks a checkpoint's signature: give --since too")
     wf = app.user_workflow()
-    with progress_bar(wf.export_size(), "verifying") as progress:
-        result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress, jobs=jobs)
+    with progress_bar(wf.export_size() * (1 + rules), "verifying") as progress:
+        result = wf.verify(since=checkpoint, pubkey=pubkey, progress=progress, jobs=jobs,
+                           rules=rules)
     if checkpoint is not None and pubkey is None and result["consistency"]["signed"]:
         say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
     if as_json:
@@ -64,6 +68,9 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                "restrictions follow from them")
     click.echo(f"ok: {counted(result['user_changes'], 'user change')}, chain unbroken; the "
                "users follow from them")
+    if rules:
+        click.echo(f"ok: {counted(result['rules_judged'], 'row')} judged again by the process's "
+                   "rules: each one they allow")
     if "consistency" in result:
         consistency = result["consistency"]
         parts = [counted(consistency["checkpoint_size"], "row")] + [

@@ -109,6 +109,7 @@ EVENTS = (
         defaults=_third_country_defaults,
         effect=_set_third_country,
         sets=("third_country", "decision_date"),
+        recorded={"country": "third_country", "decision_date": "decision_date"},
         help="record the recipient's request to pass the equipment to a third country",
     ),
     Event(
@@ -117,6 +118,7 @@ EVENTS = (
         args={"decision_date": "date"},
         effect=_set_decision_date,
         sets=("decision_date",),
+        recorded={"decision_date": "decision_date"},
         help="postpone the third-country decision to a later date",
     ),
     Event(

@@ -27,8 +27,11 @@ class Auditing:
     clock: Clock
 
     def verify(self, *, since: Path | str | None = None, pubkey: Path | str | None = None,
-               progress: Progress = None, jobs: int | None = None) -> dict[str, Any]:
-        """Recompute the whole log; with ``since``, also prove consistency with a checkpoint.
+               progress: Progress = None, jobs: int | None = None,
+               rules: bool = False) -> dict[str, Any]:
+        """Recompute the whole log; with ``since``, also prove consistency with a checkpoint;
+        with ``rules``, also judge every row again by its process's rules
+        (:mod:`workflow.rejudge`: ``rules_judged`` counts the rows).
 
         ``jobs`` worker processes share the work (default: one per CPU on a big log, none on a
         small one). Raises :class:`workflow.audit.AuditFailure` naming the first bad row.
@@ -46,6 +49,14 @@ class Auditing:
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
                 result["consistency"]["signature_checked"] = pubkey is not None
+        if rules:
+            from contextlib import closing
+
+            from workflow.rejudge import check_rules
+
+            # closed even when a row fails: the read ends with it
+            with closing(self.db.scan.histories(result["rows"])) as histories:
+                result["rules_judged"] = check_rules(histories, self.process, progress)
         return result
 
     def checkpoint(self, *, key: Path | str | None = None) -> dict[str, Any]:

@@ -39,9 +39,13 @@ class Workflow(Writing, Reading, Administering, Auditing):
         self.process = process or _default_process()
         self.clock = clock or system_clock
         self.db = Database(target, create=create)
-        if not create:
-            self.db.check_schema()
-        self.login = self._database_login(checked=not create)
+        try:
+            if not create:
+                self.db.check_schema()
+            self.login = self._database_login(checked=not create)
+        except BaseException:
+            self.db.dispose()  # no connection kept open (nor a SQLite -wal left) by a refusal
+            raise
         self.machinery = machinery_for(self.process)
 
     def _database_login(self, *, checked: bool = True) -> str | None:

@@ -147,6 +147,10 @@ class Event:
     defaults: Callable[[Context], Mapping[str, Any]] | None = None
     effect: Callable[[Context], Mapping[str, Any]] | None = None
     sets: tuple[str, ...] = ()  # the fields its effect may set (verification holds rows to it)
+    # each argument's field: where its effect records it, so that verification can judge a row
+    # by its rules again (an event whose arguments are not all recorded is judged without the
+    # rules that read them)
+    recorded: Mapping[str, str] = field(default_factory=dict)
     help: str = ""
 
     def check_arguments(self, given: Mapping[str, Any], label: Mapping[str, str] | None = None
@@ -192,6 +196,10 @@ class Process:
             unknown = sorted(set(event.sets) - names)
             if unknown:  # a slip in the process table shows when it is loaded
                 raise ValueError(f"{event.name} sets {', '.join(unknown)}, which is no field")
+            if not (event.recorded.keys() <= event.args.keys()
+                    and set(event.recorded.values()) <= set(event.sets)):
+                raise ValueError(f"{event.name} records arguments it does not take, or in "
+                                 "fields it does not set")
 
     def event(self, name: str) -> Event:
         for event in self.events:

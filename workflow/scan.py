@@ -352,5 +352,26 @@ class Scanner:
                 pending = next(rows, None)
 
 
+    def histories(self, last: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Each request's history rows up to row ``last``, request by request: (seq, ref,
+        event, from, actor, roles, at, reason, changes, consulted, process_version), the JSON
+        columns as their stored text and ``at`` as stored."""
+        text = "" if self.sqlite else "::text"
+        sql = (f"SELECT record_id, seq, ref, event, from_state, actor, roles{text}, at, reason, "
+               f"changes{text}, consulted{text}, process_version FROM wf_history "
+               "WHERE seq <= ? ORDER BY record_id, seq")
+        with self._connection() as raw:
+            mine: list[tuple[Any, ...]] = []
+            record = None
+            for r in self._rows(raw, sql, (last,), name="histories"):
+                if r[0] != record and mine:
+                    yield mine
+                    mine = []
+                record = r[0]
+                mine.append(r[1:])
+            if mine:
+                yield mine
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
