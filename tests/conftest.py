@@ -287,3 +287,25 @@ def changes_as_before_0012(monkeypatch: pytest.MonkeyPatch) -> None:
 def unplaced_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     """:func:`changes_as_before_0012` for a whole test, fixtures after it included."""
     changes_as_before_0012(monkeypatch)
+
+
+def reseal_from_text(wf: Workflow) -> None:
+    """Every leaf and root recomputed from the rows' stored text, as a forger who never
+    decodes it would."""
+    from sqlalchemy import text
+
+    from workflow.ledger import assemble
+    from workflow.merkle import Frontier, leaf_hash
+
+    frontier = Frontier()
+    sealed = []
+    for row in wf.db.scan.sealed(1):
+        leaf = leaf_hash(assemble(*row[:12], row[14], row[15]))
+        sealed.append((row[0], leaf.hex(), frontier.append_and_root(leaf).hex()))
+    with wf.db.engine.begin() as conn:
+        for seq, leaf, root in sealed:
+            conn.execute(text("UPDATE wf_history SET leaf_hash = :l, root_hash = :r "
+                              "WHERE seq = :s"), {"l": leaf, "r": root, "s": seq})
+        conn.execute(text("UPDATE wf_log_head SET size = :n, frontier = :f"),
+                     {"n": frontier.size,
+                      "f": "[" + ",".join(f'"{n.hex()}"' for n in frontier.nodes) + "]"})

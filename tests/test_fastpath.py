@@ -153,7 +153,8 @@ def test_appends_number_rows_without_gaps_and_keep_the_head(wf):
     assert wf.verify()["rows"] == 6
 
 
-def test_a_head_another_process_wrote_is_read_afresh(wf, db_target):
+def test_a_head_another_process_wrote_is_read_afresh(wf, db_target, clock):
+    clock.set(datetime.now(UTC))  # the other process reads the system clock
     refs = [draft(wf) for _ in range(3)]
     wf.fire(refs[0], "submit", actor="dan")
     code = ("import sys; from workflow import Workflow; wf = Workflow(sys.argv[1]); "

@@ -7,28 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import assert_one_line_error, draft, rewrite_history
-from workflow import Workflow, merkle
-from workflow.ledger import assemble
+from tests.conftest import assert_one_line_error, draft, reseal_from_text, rewrite_history
 
 DEEP = '{"note":[null,' + "[" * 3000 + "]" * 3000 + "]}"
-
-
-def _reseal_from_text(wf: Workflow) -> None:
-    """Every leaf and root recomputed from the rows' stored text, as a forger who never
-    decodes it would."""
-    frontier = merkle.Frontier()
-    sealed = []
-    for row in wf.db.scan.sealed(1):
-        leaf = merkle.leaf_hash(assemble(*row[:12], row[14], row[15]))
-        sealed.append((row[0], leaf.hex(), frontier.append_and_root(leaf).hex()))
-    with wf.db.engine.begin() as conn:
-        for seq, leaf, root in sealed:
-            conn.execute(text("UPDATE wf_history SET leaf_hash = :l, root_hash = :r "
-                              "WHERE seq = :s"), {"l": leaf, "r": root, "s": seq})
-        conn.execute(text("UPDATE wf_log_head SET size = :n, frontier = :f"),
-                     {"n": frontier.size,
-                      "f": "[" + ",".join(f'"{n.hex()}"' for n in frontier.nodes) + "]"})
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -36,7 +17,7 @@ def test_json_nested_past_the_decoder_is_named_by_verify(wf, run_ready, jobs):
     ref = draft(wf)
     wf.edit(ref, actor="dan", note="x")
     rewrite_history(wf, f"UPDATE wf_history SET changes = '{DEEP}' WHERE seq = 2")
-    _reseal_from_text(wf)
+    reseal_from_text(wf)
     line = assert_one_line_error(run_ready("audit", "verify", "--jobs", jobs, actor="aud"), 1)
     assert "audit failed: row 2 (TR-2026-0001)" in line
     assert "not readable" in line

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, func, select
 
 from workflow import audit
 from workflow.access import recorded_name
-from workflow.clock import as_utc, iso
+from workflow.clock import CLOCK_SKEW, as_utc, iso
 from workflow.models import History, Record, Refusal, record_id
 from workflow.process import Process
 
@@ -54,9 +54,6 @@ def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, 
     out["drafted_at"] = iso(first.at)
     out["as_of"] = iso(moment)
     return out
-
-
-CLOCK_SKEW = timedelta(days=1)  # how far writers' clocks are taken to disagree, at most
 
 
 def rows_by_record(session: Session, ref: str | None = None,

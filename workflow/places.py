@@ -13,9 +13,10 @@ from __future__ import annotations
 import bisect
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from workflow.clock import CLOCK_SKEW, as_utc
 from workflow.errors import stored_json
 from workflow.scan import Scanner
 
@@ -76,6 +77,12 @@ class Places:
                 self.bounds.append(place)
                 self.states.append(dict(entries))
         self._judged: dict[tuple[Any, int], tuple[str | None, str | None]] = {}
+        # from the row after the first change that keeps its place on, rows were written by a
+        # program that refuses a clock more than a day behind the log's last write
+        placed = [c[7] for c in user_changes if c[7] is not None] + [
+            c[10] for c in policy_changes if c[10] is not None]
+        self.timed_from = min(placed) + 1 if placed else None
+        self.previous: tuple[int, str] | None = None  # the row before the next one, and its time
 
     @classmethod
     def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
@@ -94,7 +101,14 @@ class Places:
 
     def wrong(self, seq: int, actor: Any, at: str, consulted: Any) -> str | None:
         """What is wrong with row ``seq`` (by ``actor`` at ``at``, ISO 8601 UTC, consulting
-        the stored text ``consulted``) at its place, if anything."""
+        the stored text ``consulted``) at its place, if anything; rows come in log order."""
+        previous, self.previous = self.previous, (seq, at)
+        if (previous is not None and self.timed_from is not None
+                and seq - 1 == previous[0] >= self.timed_from and at < previous[1]
+                and _behind(at, previous[1])):
+            return (f"it is stamped {at}, more than a day before row {previous[0]} "
+                    f"({previous[1]}), which the log holds before it (back-dated, or written "
+                    "by a clock the program refuses)")
         window = self.windows.get(actor)
         if window is not None:
             added, disabled = window
@@ -118,6 +132,16 @@ class Places:
         if wrong is None and day != at[:10]:
             return f"it was judged as of {day}, but made on {at[:10]}"
         return wrong
+
+
+def _behind(at: str, before: str) -> bool:
+    """``at`` is stamped before ``before`` (ISO 8601 texts) by more than writers' clocks may
+    disagree."""
+    try:
+        return as_utc(datetime.fromisoformat(at)) < as_utc(
+            datetime.fromisoformat(before)) - CLOCK_SKEW
+    except (TypeError, ValueError):
+        return False  # not a moment: the row's leaf names it
 
 
 def _judged_consulted(consulted: Any, entries: dict[Any, Entry], where: str

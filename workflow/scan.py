@@ -147,6 +147,18 @@ class Scanner:
                     at = str(r[7])  # not a moment at all: the row's leaf will not match
                 yield (*r[:7], at, *r[8:])
 
+    def moment_of(self, seq: int) -> tuple[int, str] | None:
+        """Row ``seq`` and its time as :meth:`sealed` reads it, if the row is there."""
+        with self._connection() as raw:
+            found = list(self._rows(raw, "SELECT at FROM wf_history WHERE seq = ?", (seq,),
+                                    name="moment"))
+        if not found:
+            return None
+        try:
+            return seq, self._stored_iso(found[0][0])
+        except (TypeError, ValueError):
+            return None
+
     def first_below(self, first: int) -> tuple[int, str] | None:
         """The lowest-numbered history row below ``first`` (seq, ref), if any."""
         with self._connection() as raw:
