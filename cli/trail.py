@@ -13,6 +13,7 @@ from cli.output import counted, emit_json, json_option, printable, progress_bar,
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
+from workflow.clock import as_utc
 from workflow.values import span
 
 OPTION_NAMES = {"country": "--country", "decision_date": "--decision-date"}
@@ -92,9 +93,12 @@ def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
 
 
 def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
-    """One block per row: when, what, who, why, then each changed field (``-`` for empty)."""
+    """One block per row: when, what, who, why, each changed field (``-`` for empty), the
+    restrictions it consulted, and the process version where it differs from the row before's
+    (on the first row, always)."""
     if not rows:
         say("no history rows")
+    version = None
     for row in rows:
         moment = row["at"][:19].replace("T", " ") + "Z"
         source = row["from"] or "(none)"
@@ -105,6 +109,34 @@ def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
             click.echo(f"      reason: {printable(row['reason'])}")
         for name, (old, new) in row["changes"].items():
             click.echo(f"      {name}: {printable(old)} -> {printable(new)}")
+        consulted = _consulted(row["consulted"])
+        if consulted:
+            click.echo(f"      consulted: {consulted}")
+        if row["process_version"] != version:
+            version = row["process_version"]
+            click.echo(f"      process: {printable(version)}")
+
+
+def _consulted(consulted: Any) -> str:
+    """The restrictions a row consulted, by subject: ``as of 2026-11-27: US none; UA in-combat
+    since 2022-02-24 (in force)``; empty when it consulted none."""
+    if not isinstance(consulted, dict) or not isinstance(consulted.get("restrictions"), dict):
+        return ""
+    subjects = []
+    for subject, entries in consulted["restrictions"].items():
+        if not isinstance(entries, list) or not entries:
+            subjects.append(f"{printable(subject)} none")
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            until = f" until {printable(entry['until'])}" if entry.get("until") else ""
+            force = {True: " (in force)", False: " (not in force)"}.get(entry.get("in_force"), "")
+            subjects.append(f"{printable(subject)} {printable(entry.get('kind'))} since "
+                            f"{printable(entry.get('since'))}{until}{force}")
+    if not subjects:
+        return ""
+    return f"as of {printable(consulted.get('as_of'))}: " + "; ".join(subjects)
 
 
 def _acting(row: dict[str, Any]) -> str:
@@ -129,7 +161,11 @@ def due(app: App, on: date | None, as_json: bool) -> None:
 
     The reviews pending now, held to --on's day: what will be due by then. What was pending
     on a past day: `request list --as-of DAY --state third_country_review`."""
-    rows = app.user_workflow().due(on)
+    wf = app.user_workflow()
+    rows = wf.due(on)
+    if on is not None and on < as_utc(wf.clock()).date():
+        say(f"note: these are the reviews pending now; what was pending on {on.isoformat()}: "
+            f"`request list --as-of {on.isoformat()} --state {wf.process.due_state}`")
     if as_json:
         emit_json(rows)
     else:
