@@ -634,3 +634,79 @@ def test_a_login_that_may_not_reach_the_tables_is_told_so_not_sent_to_init(
         line = assert_one_line_error(run(*argv, actor=drafter), 1)
         assert "this database login may not use schema t_" in line, line
         assert "not initialised" not in line and "[rule: database-permission]" in line
+
+
+def _forge_as(db_target: str, login: str, *statements: str) -> None:
+    """Run ``statements`` in one transaction as ``login``, outside the program."""
+    with psycopg.connect(_as_login(db_target, login).replace("+psycopg", "")) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def test_a_login_changes_a_request_only_with_the_history_row_of_its_new_version(
+        db_target, clock, granted):
+    """A login that may update requests (to fire events) cannot move a decision date behind
+    the program's back, for a moment or for good: the commit is refused."""
+    drafter = granted["drafter"]
+    wf = Workflow(_as_login(db_target, drafter), clock=clock)
+    ref = wf.create(actor=drafter, **PATRIOT)
+    wf.fire(ref, "submit", actor=drafter)
+    before = wf.get(ref)
+    for statement in ("UPDATE wf_record SET data = CAST('{\"quantity\": 1}' AS json)",
+                      "UPDATE wf_record SET version = version + 1, state = 'approved'"):
+        with pytest.raises(psycopg.errors.RaiseException,
+                           match=f"may change request {ref} only a version at a time, with the "
+                                 "history row of its new version"):
+            _forge_as(db_target, drafter, statement)
+    assert wf.get(ref) == before
+    assert wf.fire(ref, "withdraw", actor=drafter, reason="not needed") == "withdrawn"
+    assert wf.verify(rules=True)["rules_judged"] == 3
+    wf.close()
+
+
+def test_a_login_cannot_write_a_history_row_past_the_log_head(db_target, clock, granted):
+    """One row slipped in at the next number would make every later write fail on it."""
+    drafter = granted["drafter"]
+    wf = Workflow(_as_login(db_target, drafter), clock=clock)
+    ref = wf.create(actor=drafter, **PATRIOT)
+    with pytest.raises(psycopg.errors.RaiseException,
+                       match="may not write history row 2 past the log head"):
+        _forge_as(db_target, drafter,
+                  "INSERT INTO wf_history (seq, record_id, ref, event, from_state, to_state, "
+                  "actor, roles, at, reason, changes, consulted, process_version, leaf_hash, "
+                  f"root_hash, acted_as, version) SELECT 2, id, ref, 'withdraw', 'drafted', "
+                  f"'withdrawn', '{drafter}', '[\"drafter\"]', now(), 'x', '{{}}', '{{}}', "
+                  f"'transfer-request/1', repeat('0', 64), repeat('0', 64), '[\"drafter\"]', 2 "
+                  "FROM wf_record")
+    assert wf.fire(ref, "submit", actor=drafter) == "nsc_review"
+    assert wf.verify()["rows"] == 2
+    wf.close()
+
+
+def test_0012_keeps_the_log_of_a_database_granted_before(unplaced_changes, db_target, clock,
+                                                         granted):
+    from workflow import schema
+
+    def triggers(wf: Workflow) -> set[str]:
+        with wf.db.engine.connect() as conn:
+            return set(conn.execute(text(
+                "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE nspname = current_schema() AND tgname LIKE '%kept_in_the_log'")).scalars())
+
+    wf = Workflow(db_target, clock=clock)
+    kept = {"wf_record_kept_in_the_log", "wf_history_kept_in_the_log"}
+    assert triggers(wf) == kept
+    schema.downgrade(wf.db.engine, "0011")
+    assert triggers(wf) == set()
+    wf.close()
+    Workflow.upgrade(db_target)
+    upgraded = Workflow(db_target, clock=clock)
+    assert triggers(upgraded) == kept
+    upgraded.close()
+    drafter = Workflow(_as_login(db_target, granted["drafter"]), clock=clock)
+    ref = drafter.create(actor=granted["drafter"], **PATRIOT)
+    with pytest.raises(psycopg.errors.RaiseException, match="only a version at a time"):
+        _forge_as(db_target, granted["drafter"], "UPDATE wf_record SET due_on = NULL")
+    assert drafter.get(ref)["state"] == "drafted"
+    drafter.close()

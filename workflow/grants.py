@@ -57,6 +57,46 @@ $$
 """
 
 
+# What a login writes keeps the log whole, checked when its transaction commits (the program
+# writes a request before its history rows, and the log head last): a request changes only one
+# version at a time and with the history row of its new version, so that every change is a
+# row verification holds to the process; and a history row lies within the log head, so that
+# a row slipped in past it cannot take the number the next write needs.
+LOG_KEPT = """
+CREATE OR REPLACE FUNCTION wf_kept_in_the_log() RETURNS trigger LANGUAGE plpgsql
+SET search_path = {schema}, pg_temp AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'wf_record' THEN
+        IF (TG_OP = 'UPDATE' AND NEW.version IS DISTINCT FROM OLD.version + 1)
+           OR (TG_OP = 'INSERT' AND NEW.version IS DISTINCT FROM 1)
+           OR NOT EXISTS (SELECT 1 FROM wf_history h WHERE h.record_id = NEW.id
+                          AND h.version = NEW.version) THEN
+            RAISE EXCEPTION 'the login % may change request % only a version at a time, with '
+                'the history row of its new version', session_user, NEW.ref;
+        END IF;
+    ELSIF NEW.seq > (SELECT size FROM wf_log_head WHERE id = 1) THEN
+        RAISE EXCEPTION 'the login % may not write history row % past the log head',
+            session_user, NEW.seq;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+KEPT_IN_THE_LOG = ("wf_record", "wf_history")
+
+
+def log_kept(schema: str) -> list[str]:
+    """The function and triggers that keep what logins write in the log (see LOG_KEPT)."""
+    statements = [LOG_KEPT.format(schema=quoted(schema))]
+    for table in KEPT_IN_THE_LOG:
+        events = "INSERT OR UPDATE" if table == "wf_record" else "INSERT"
+        statements += [f"DROP TRIGGER IF EXISTS {table}_kept_in_the_log ON {table}",
+                       f"CREATE CONSTRAINT TRIGGER {table}_kept_in_the_log AFTER {events} ON "
+                       f"{table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                       "EXECUTE FUNCTION wf_kept_in_the_log()"]
+    return statements
+
+
 def actor_is_login(schema: str) -> str:
     """The function of the triggers that make each login write rows in its own name only."""
     return ACTOR_IS_LOGIN.format(schema=quoted(schema))
@@ -172,7 +212,7 @@ def _holds_schema(session: Any, name: str, schema: str) -> bool:
 def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any,
                 creates: Any) -> list[str]:
     """What the login owning the tables runs: each role made and given its rights, the roles
-    named as before taken out of this schema, the login trigger made."""
+    named as before taken out of this schema, the login and log triggers made."""
     at = quoted(schema)
     statements: list[str] = []
     for role, name in names.items():
@@ -196,7 +236,7 @@ def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any
                            f'REVOKE ALL ON SCHEMA {at} FROM "{legacy}"']
     statements.append(actor_is_login(schema))
     statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
-    return statements
+    return statements + log_kept(schema)
 
 
 def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
