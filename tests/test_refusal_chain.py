@@ -35,20 +35,42 @@ def test_refusals_are_chained_and_counted_by_verify(wf):
     assert [r["event"] for r in wf.refusals()] == ["submit", "approve_for_us", "withdraw"]
 
 
-def test_a_refusal_added_outside_the_chain_is_counted_and_warned_of(wf, run_ready):
-    """An appended row without a link is not in the chain, so nothing vouches for it: verify
-    says how many there are rather than passing over them in silence."""
-    _refuse_three_times(wf)
-    assert wf.verify()["unchained_refusals"] == 0
+def _planted(wf, seq: int) -> None:
     with wf.db.engine.begin() as conn:
         conn.execute(text("INSERT INTO wf_refusal (seq, at, actor, ref, event, state, rule, "
-                          "message) VALUES (99, '2026-11-25 10:00:00', 'sato', 'TR-2026-0001', "
-                          "'approve', 'drafted', 'role', 'planted')"))
+                          f"message) VALUES ({seq}, '2026-11-25 10:00:00', 'sato', "
+                          "'TR-2026-0001', 'approve', 'drafted', 'role', 'planted')"))
+
+
+def test_a_refusal_outside_the_chain_before_it_is_counted_and_warned_of(wf, run_ready):
+    """A row without a link numbered before the chain (as those an early upgrade left) is not
+    in the chain, so nothing vouches for it: verify says how many there are rather than
+    passing over them in silence."""
+    _refuse_three_times(wf)
+    assert wf.verify()["unchained_refusals"] == 0
+    _planted(wf, 0)
     result = wf.verify()
     assert (result["refusals"], result["unchained_refusals"]) == (3, 1)
     shown = run_ready("audit", "verify", actor="aud")
     assert shown.exit_code == 0, shown.stderr
     assert "warning: 1 more refusal outside the chain" in shown.stdout
+
+
+@pytest.mark.parametrize("how", ["planted", "unlinked"])
+def test_a_refusal_outside_the_chain_after_refusals_in_it_fails_verify(wf, run_ready, how):
+    """The program chains every refusal it records: one without a link numbered after the
+    chain began was planted, or taken out of the chain (its head wound back to match)."""
+    _refuse_three_times(wf)
+    if how == "planted":
+        _planted(wf, 99)
+    else:
+        _without_triggers(wf, "UPDATE wf_refusal SET chain = NULL WHERE seq = 3",
+                          "UPDATE wf_log_head SET refusals = 2, refusal_chain = "
+                          "(SELECT chain FROM wf_refusal WHERE seq = 2)")
+    taken = 99 if how == "planted" else 3
+    line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
+    assert (f"refusal {taken} is outside the refusal chain, yet numbered after refusals in it"
+            in line)
 
 
 @pytest.mark.parametrize("statement", [

@@ -93,6 +93,12 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
+        taken_out = snapshot.unchained_among_chained() if unchained else None
+        if taken_out is not None and not isinstance(refusals, AuditFailure):
+            refusals = AuditFailure(f"refusal {taken_out} is outside the refusal chain, yet "
+                                    "numbered after refusals in it: taken out of the chain "
+                                    "behind the program's back (those recorded before the "
+                                    "chain existed come first)")
         users, admins = check_users(snapshot, head[0], admission)
         policy = check_policy(snapshot, head[0], admission, admins)
     if before is not None:

@@ -250,6 +250,15 @@ class Scanner:
             return int(next(self._rows(raw, "SELECT count(*) FROM wf_refusal WHERE chain IS NULL",
                                        name="unchained"))[0])
 
+    def unchained_among_chained(self) -> int | None:
+        """The first refusal outside the chain numbered after one in it, if any: none recorded
+        before the chain existed is (they all come first)."""
+        with self._connection() as raw:
+            found = next(self._rows(raw, "SELECT min(seq) FROM wf_refusal WHERE chain IS NULL "
+                                         "AND seq > (SELECT min(seq) FROM wf_refusal WHERE "
+                                         "chain IS NOT NULL)", name="unchained_after"))[0]
+        return None if found is None else int(found)
+
     def refusals(self) -> Iterator[tuple[int, dict[str, Any], str]]:
         """Chained refusals by sequence: (seq, the row as the chain hashes it, stored link)."""
         sql = ("SELECT seq, at, actor, ref, event, state, rule, message, chain FROM wf_refusal "

@@ -16,6 +16,7 @@ whose clock is more than a day behind it is refused: the log's times then follow
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision = "0012"
@@ -59,7 +60,8 @@ def _by_login(bind: sa.engine.Connection) -> bool:
 def upgrade() -> None:
     for table in TABLES:
         op.add_column(table, sa.Column("after_row", sa.Integer(), nullable=True))
-    op.add_column("wf_log_head", sa.Column("last_at", sa.DateTime(), nullable=True))
+    op.add_column("wf_log_head", sa.Column("last_at", sqlmodel.sql.sqltypes.UTCDateTime(),
+                                           nullable=True))
     bind = op.get_bind()
     if _by_login(bind):
         schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
