@@ -29,7 +29,6 @@ from workflow.audit import AuditFailure
 from workflow.errors import NotInitialised
 from workflow.schema import SchemaMismatch
 
-
 # what going back and up again renews: the user log (past 0008), the latest stamp (past 0012)
 RENEWED = {**USER_LOG, "wf_log_head": USER_LOG["wf_log_head"] | {"last_at"}}
 
