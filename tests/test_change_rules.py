@@ -119,9 +119,20 @@ def test_a_planned_restriction_called_off_before_it_starts_passes(wf):
     assert wf.verify()["policy_changes"] == 6
 
 
-def test_policy_changes_older_versions_made_still_pass(wf):
+def test_policy_changes_older_versions_made_still_pass(unplaced_changes, wf):
     """Older versions let an admin end a restriction on its first day while in force, and kept
     a tab in a reason: a database upgraded from one keeps such changes, and verify takes them."""
     forge_policy(wf, "end", "UA", "in-combat", date(2022, 2, 24), date(2022, 2, 24), "admin",
                  "entered in error\tsee ticket 12")
     assert wf.verify()["policy_changes"] == 5
+
+
+def test_an_end_before_the_start_of_a_restriction_in_force_is_named(wf, run_ready,
+                                                                    monkeypatch):
+    """The program refuses it; older versions let an end on the first day through, so only a
+    change that keeps its place in the log (made by a version that refuses it) is held to it."""
+    forge_policy(wf, "end", "UA", "in-combat", date(2022, 2, 24), date(2000, 1, 1), "admin",
+                 "erased")
+    _named(wf, run_ready, "policy change 5 ends entry 2 (UA in-combat, in force since "
+                          "2022-02-24) on 2000-01-01, not after its start")
+

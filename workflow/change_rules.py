@@ -115,7 +115,10 @@ class PolicyChanges:
 
     def replay(self, replayed: dict[Any, tuple[Any, ...]], entry_id: Any, action: str,
                subject: str, kind: str, since: Any, until: Any, actor: str, at: Any,
-               reason: str) -> str | None:
+               reason: str, placed: bool = False) -> str | None:
+        """``placed``: the change keeps its place in the history's order, so it was made by a
+        program that refuses to end a restriction in force on a day not after its start
+        (older ones let an end on its first day through)."""
         if action not in ("seed", "add", "end"):
             return f"is not a change the program makes ({action!r})"
         if self.admins is not None and actor not in self.admins:
@@ -139,6 +142,10 @@ class PolicyChanges:
         if entry[:3] != (subject, kind, since) or until is None:
             return (f"ends entry {entry_id} ({entry[0]} {entry[1]} since {entry[2]}) but names "
                     f"{subject} {kind} since {since} until {until}")
+        if placed and all(isinstance(v, str) for v in (since, until, at)) and (
+                until <= since <= at[:10]):
+            return (f"ends entry {entry_id} ({subject} {kind}, in force since {since}) on "
+                    f"{until}, not after its start (the program refuses that)")
         replayed[entry_id] = (*entry[:3], until, entry[4])
         return None
 

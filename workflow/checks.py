@@ -632,7 +632,8 @@ def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None 
     # after_row, link
     replayed = _replayed_log("policy", head, changes,
                              lambda c: policy_change_row(*c[1:11]),
-                             lambda state, c: rules.replay(state, *c[1:10]))
+                             lambda state, c: rules.replay(state, *c[1:10],
+                                                           placed=c[10] is not None))
     if isinstance(replayed, AuditFailure):
         return replayed
     wrong = wrong_places("policy", changes, 10, size)
