@@ -67,7 +67,7 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
         return frontier
     places = Places.read(scanner, _intact)
     if places is not None and start > 1:
-        places.previous = scanner.moment_of(start - 1)
+        places.previous = scanner.moment_of(start - 1) or places.previous
     with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
         check_sealed(rows, frontier, last, progress, places)
     if last is not None and frontier.size < last:

@@ -21,6 +21,7 @@ from workflow.errors import stored_json
 from workflow.scan import Scanner
 
 Entry = tuple[str, str, str, str | None]  # subject, kind, since, until (ISO 8601 days)
+OPEN = (-1, sys.maxsize)  # a user's window of rows whose ends are not known
 
 
 def wrong_places(what: str, changes: Sequence[tuple[Any, ...]], index: int,
@@ -53,36 +54,41 @@ class Places:
 
     def __init__(self, user_changes: Sequence[tuple[Any, ...]],
                  policy_changes: Sequence[tuple[Any, ...]]) -> None:
-        # a user change: seq, action, name, roles, active, actor, at, after_row, chain
-        self.windows: dict[Any, list[int | None]] = {}
+        # a user change: seq, action, name, roles, active, actor, at, after_row, chain. Each
+        # user's rows lie in (registered after, disabled after]: unknown ends left open
+        self.windows: dict[Any, tuple[int, int]] = {}
         for change in user_changes:
             action, name, place = change[1], change[2], change[7]
-            window = self.windows.setdefault(name, [None, None])
+            added, disabled = self.windows.get(name, OPEN)
             if place is not None and action == "add":
-                window[0] = place
+                added = place
             elif place is not None and action == "disable":
-                window[1] = place
+                disabled = place
+            self.windows[name] = (added, disabled)
         # a policy change: seq, entry id, action, subject, kind, since, until, actor, at,
         # reason, after_row, chain
         entries: dict[Any, Entry] = {}
-        self.unplaced = False  # a change of unknown place: the policy before the first placed
+        unplaced = False  # a change of unknown place: the policy before the first placed
         self.bounds: list[int] = []  # each placed change's after_row, in log order
         self.states: list[dict[Any, Entry]] = []  # the entries after each placed change
         for change in policy_changes:
             entry_id, subject, kind, since, until, place = (change[1], *change[3:7], change[10])
             entries[entry_id] = (subject, kind, since, until)
             if place is None:
-                self.unplaced = True
+                unplaced = True
             else:
                 self.bounds.append(place)
                 self.states.append(dict(entries))
+        # the policy's stand before the rows judged next: the last placed change before them
+        # (-1: none; then the policy is unknown where changes of unknown place may follow)
+        self._stand, self._unplaced = -1, unplaced
         self._judged: dict[tuple[Any, int], tuple[str | None, str | None]] = {}
         # from the row after the first change that keeps its place on, rows were written by a
         # program that refuses a clock more than a day behind the log's last write
         placed = [c[7] for c in user_changes if c[7] is not None] + [
             c[10] for c in policy_changes if c[10] is not None]
-        self.timed_from = min(placed) + 1 if placed else None
-        self.previous: tuple[int, str] | None = None  # the row before the next one, and its time
+        self.timed_from = min(placed) + 1 if placed else sys.maxsize
+        self.previous: tuple[int, str] = (0, "")  # the row before the next one, and its time
 
     @classmethod
     def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
@@ -101,33 +107,33 @@ class Places:
 
     def wrong(self, seq: int, actor: Any, at: str, consulted: Any) -> str | None:
         """What is wrong with row ``seq`` (by ``actor`` at ``at``, ISO 8601 UTC, consulting
-        the stored text ``consulted``) at its place, if anything; rows come in log order."""
+        the stored text ``consulted``) at its place, if anything; rows come in log order (this
+        runs for every row verified: the usual case is kept to a few comparisons)."""
         previous, self.previous = self.previous, (seq, at)
-        if (previous is not None and self.timed_from is not None
-                and seq - 1 == previous[0] >= self.timed_from and at < previous[1]
-                and _behind(at, previous[1])):
+        if at < previous[1] and seq - 1 == previous[0] >= self.timed_from and _behind(
+                at, previous[1]):
             return (f"it is stamped {at}, more than a day before row {previous[0]} "
                     f"({previous[1]}), which the log holds before it (back-dated, or written "
                     "by a clock the program refuses)")
-        window = self.windows.get(actor)
-        if window is not None:
-            added, disabled = window
-            if added is not None and seq <= added:
-                return (f"it is by {actor}, whom the user log registers only after row "
-                        f"{added}")
-            if disabled is not None and seq > disabled:
-                return f"it is by {actor}, whom the user log disabled after row {disabled}"
+        added, disabled = self.windows.get(actor, OPEN)
+        if not added < seq <= disabled:
+            if seq <= added:
+                return f"it is by {actor}, whom the user log registers only after row {added}"
+            return f"it is by {actor}, whom the user log disabled after row {disabled}"
         if consulted == "{}" or not self.bounds:
             return None  # nothing consulted (a drafting, an edit), or no policy placed
-        stand = bisect.bisect_left(self.bounds, seq) - 1  # the last change before the row
-        if stand < 0 and self.unplaced:
+        bounds, stand = self.bounds, self._stand
+        if (stand + 1 < len(bounds) and bounds[stand + 1] < seq) or (
+                stand >= 0 and bounds[stand] >= seq):  # moved on (or, in a new range, back)
+            stand = self._stand = bisect.bisect_left(bounds, seq) - 1
+        if stand < 0 and self._unplaced:
             return None  # before every placed change: changes of unknown place may follow it
         key = (consulted, stand)
         judged = self._judged.get(key)
         if judged is None:
             judged = self._judged[key] = _judged_consulted(
                 consulted, self.states[stand] if stand >= 0 else {},
-                f"after row {self.bounds[stand]}" if stand >= 0 else "before any change")
+                f"after row {bounds[stand]}" if stand >= 0 else "before any change")
         wrong, day = judged
         if wrong is None and day != at[:10]:
             return f"it was judged as of {day}, but made on {at[:10]}"
