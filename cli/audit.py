@@ -202,9 +202,13 @@ def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
     note_unknown_actor(wf.users, filter_values["actor"], rows)
 
 
-def _seconds(value: float) -> str:
-    """Seconds as written in full, to the microsecond, without trailing zeros (1728007, 12.5)."""
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+def _span(seconds: float) -> str:
+    """A stay, in whole seconds: ``3d 04:05:06``, or ``04:05:06`` under a day (``--json``
+    keeps the seconds to the microsecond)."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
 
 
 @audit.command("report")
@@ -220,16 +224,17 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
     if as_json:
         emit_json(report)
         return
-    click.echo("Time in each state, per request (seconds; the current state until "
-               f"{report['at']}):")
+    click.echo("Time in each state, per request (days and hh:mm:ss; the current state, marked "
+               f"'so far', until {report['at']}):")
     table([{"ref": r["ref"], "state": r["state"],
-            "seconds_in_state": ", ".join(f"{s} {_seconds(v)}"
-                                          for s, v in r["seconds_in_state"].items())}
-           for r in report["requests"]], ["ref", "state", "seconds_in_state"], "  none",
+            "time_in_state": ", ".join(f"{s} {_span(v)}" + (" so far" if s == r["state"] else "")
+                                       for s, v in r["seconds_in_state"].items())}
+           for r in report["requests"]], ["ref", "state", "time_in_state"], "  none",
           within=True)
-    click.echo("\nTime in state (across requests):")
-    table([{"state": s, **v} for s, v in report["states"].items()],
-          ["state", "requests", "median_seconds", "max_seconds"], "  none", within=True)
+    click.echo("\nTime in state (across requests; stays still going counted so far):")
+    table([{"state": s, "requests": v["requests"], "median": _span(v["median_seconds"]),
+            "max": _span(v["max_seconds"])} for s, v in report["states"].items()],
+          ["state", "requests", "median", "max"], "  none", within=True)
     click.echo("\nDecisions per actor:")
     table([{"actor": a, "decisions": ", ".join(f"{e} {n}" for e, n in d.items())}
            for a, d in report["decisions"].items()], ["actor", "decisions"], "  none",

@@ -512,12 +512,16 @@ def test_report_times_in_state_per_request_and_per_state(run_ready, reported):
     }
 
 
-def test_report_text_writes_long_and_fractional_times_in_full(run_ready, reported, clock):
+def test_report_text_writes_long_times_in_days_and_the_json_to_the_microsecond(
+        run_ready, reported, clock):
     clock.set(at(days=20, hours=9, seconds=7, microseconds=500000))  # C was drafted at 9h
     result = run_ready("audit", "report", actor="aud")
     assert result.exit_code == 0, result.stderr
     line = next(ln for ln in result.stdout.splitlines() if reported["C"] in ln)
-    assert "drafted 1728007.5" in line  # 20 days, 7.5 s: not 1.72801e+06
+    assert "drafted 20d 00:00:07 so far" in line  # not 1.72801e+06 seconds
+    report = cli_json(run_ready, "audit", "report")
+    [stays] = [r["seconds_in_state"] for r in report["requests"] if r["ref"] == reported["C"]]
+    assert stays == {"drafted": 1728007.5}
 
 
 def test_report_counts_decisions_per_actor_and_finds_no_breach_in_a_clean_run(
@@ -577,7 +581,7 @@ def test_report_as_of_a_moment_is_the_report_the_log_gave_then(wf, run_ready, re
     assert report["decisions"] == {"ann": {"approve_for_us": 1}}
     assert report == wf.report(as_of=at(hours=6))
     text = run_ready("audit", "report", "--as-of", six, actor="aud").stdout
-    assert f"the current state until {iso(at(hours=6))}" in text
+    assert f"marked 'so far', until {iso(at(hours=6))}" in text
     assert reported["C"] not in text
     # before anything was drafted: an empty report; a moment still to come: as of now
     assert cli_json(run_ready, "audit", "report", "--as-of", "2026-11-24")["requests"] == []
@@ -989,8 +993,8 @@ def test_the_report_text_is_whole_on_stdout_even_where_a_part_is_empty(run_ready
     result = run_ready("audit", "report", actor="admin")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    heading = lines.index("Time in each state, per request (seconds; the current state until "
-                          f"{iso(clock())}):")
+    heading = lines.index("Time in each state, per request (days and hh:mm:ss; the current "
+                          f"state, marked 'so far', until {iso(clock())}):")
     assert lines[heading + 1] == "  none"
     assert "  none: no decision was taken by someone the separation of duties excludes" in lines
     assert result.stderr == ""

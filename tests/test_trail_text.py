@@ -33,3 +33,15 @@ def test_due_on_a_past_day_says_what_it_lists_and_where_the_past_is(wf, run_read
             "`request list --as-of 2020-01-01 --state third_country_review`") in past.stderr
     coming = run_ready("due", "--on", "2099-01-01", actor="aud")
     assert "note:" not in coming.stderr and "TR-2026-0001" in coming.stdout
+
+
+def test_the_report_text_gives_stays_in_days_and_hours(wf, run_ready, clock):
+    ref = to_state(wf, "drafted")
+    clock.advance(days=2, hours=3, minutes=4, seconds=5.5)
+    wf.fire(ref, "submit", actor="dan")
+    clock.advance(minutes=90)
+    text = run_ready("audit", "report", actor="aud").stdout
+    assert "drafted 2d 03:04:05, nsc_review 01:30:00 so far" in text
+    assert "stays still going counted so far" in text
+    assert any(line.split()[:4] == ["drafted", "1", "2d", "03:04:05"]
+               for line in text.splitlines())
