@@ -68,6 +68,10 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                "restrictions follow from them")
     click.echo(f"ok: {counted(result['user_changes'], 'user change')}, chain unbroken; the "
                "users follow from them")
+    if result["missing_protections"]:
+        click.echo(f"warning: the append-only triggers {', '.join(result['missing_protections'])}"
+                   " are missing (dropped): the database no longer refuses changes to those "
+                   "logs in place; verify finds what was changed, not that nothing will be")
     if rules:
         click.echo(f"ok: {counted(result['rules_judged'], 'row')} judged again by the process's "
                    "rules: each one they allow")

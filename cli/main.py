@@ -90,6 +90,7 @@ class WorkflowGroup(click.Group):
              held: Any, **extra: Any) -> int:
         """The command, its failures made into one line and an exit code."""
         code = 0
+        hook = sys.unraisablehook
         try:
             _check_arguments(list(sys.argv[1:] if args is None else args))
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -98,6 +99,7 @@ class WorkflowGroup(click.Group):
             click.echo(error.ctx.get_help() if error.ctx else error.format_message())
             code = 0
         except WorkflowError as error:
+            sys.unraisablehook = _unsaid
             click.echo(f"error: {_one_line(str(error))}", err=True)
             code = error.exit_code
         except click.UsageError as error:
@@ -117,10 +119,21 @@ class WorkflowGroup(click.Group):
             _output_failed(error.strerror or str(error), held)
             code = 1
         except Exception as error:  # the promise: never a traceback
+            sys.unraisablehook = _unsaid
             click.echo(f"error: unexpected {type(error).__name__}: {_one_line(str(error))}",
                        err=True)
             code = 1
+        if sys.unraisablehook is _unsaid:
+            import gc
+
+            gc.collect()  # what the failure left (its reads' cursors) cleaned up quietly
+            sys.unraisablehook = hook
         return code
+
+
+def _unsaid(_unraisable: Any) -> None:
+    """While a failed command's leftovers are cleaned up: a cleanup that fails too (a cursor
+    over an unreadable value, say) fails for the reason the one line already gave."""
 
 
 def _output_failed(what: str, held: Any) -> None:

@@ -57,3 +57,15 @@ def test_a_row_slipped_in_past_the_head_is_named_for_lying_beyond_it(wf, run_rea
     line = assert_one_line_error(run_ready("audit", "verify", actor="aud"), 1)
     assert ("row 2 (TR-2026-0001): it lies beyond the 1 rows the log head counts (appended "
             "without the log head), and its content does not match its leaf hash") in line
+
+
+def test_verify_warns_of_append_only_triggers_dropped(wf, run_ready, db_target):
+    draft(wf)
+    assert wf.verify()["missing_protections"] == []
+    rewrite_history(wf, "SELECT 1")  # drops the history's trigger against updates
+    dropped = ("wf_history_no_update" if "postgresql" not in db_target
+               else "wf_history_append_only")
+    assert wf.verify()["missing_protections"] == [dropped]
+    shown = run_ready("audit", "verify", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert f"warning: the append-only triggers {dropped} are missing (dropped)" in shown.stdout

@@ -34,6 +34,13 @@ def statements(dialect: str) -> list[str]:
     return []
 
 
+def trigger_names(dialect: str) -> list[str]:
+    """The names of the triggers :func:`statements` makes."""
+    if dialect == "sqlite":
+        return [f"{table}_no_{op}" for table in TABLES for op in ("update", "delete")]
+    return [f"{table}_append_only" for table in TABLES]
+
+
 def install(conn: Connection) -> None:
     for statement in statements(conn.dialect.name):
         conn.exec_driver_sql(statement)

@@ -93,6 +93,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
+        unprotected = snapshot.missing_protections()
         taken_out = snapshot.unchained_among_chained() if unchained else None
         if taken_out is not None and not isinstance(refusals, AuditFailure):
             refusals = AuditFailure(f"refusal {taken_out} is outside the refusal chain, yet "
@@ -132,7 +133,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     if isinstance(refusals, AuditFailure):
         raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
-            "refusals": refusals, "unchained_refusals": unchained, "policy_changes": policy,
+            "refusals": refusals, "unchained_refusals": unchained,
+            "missing_protections": unprotected, "policy_changes": policy,
             "user_changes": users}
 
 

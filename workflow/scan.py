@@ -250,6 +250,18 @@ class Scanner:
             return int(next(self._rows(raw, "SELECT count(*) FROM wf_refusal WHERE chain IS NULL",
                                        name="unchained"))[0])
 
+    def missing_protections(self) -> list[str]:
+        """The append-only triggers the schema should have and has not (dropped)."""
+        from workflow.append_only import trigger_names
+
+        sql = ("SELECT name FROM sqlite_master WHERE type = 'trigger'" if self.sqlite else
+               "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = current_schema()")
+        with self._connection() as raw:
+            present = {r[0] for r in self._rows(raw, sql, name="triggers")}
+        return [name for name in trigger_names("sqlite" if self.sqlite else "postgresql")
+                if name not in present]
+
     def unchained_among_chained(self) -> int | None:
         """The first refusal outside the chain numbered after one in it, if any: none recorded
         before the chain existed is (they all come first)."""
