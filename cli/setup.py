@@ -6,7 +6,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import emit_json, json_option, say, table
-from cli.types import ProcessName
+from cli.types import REASON, ProcessName
 from states import PROCESS
 
 
@@ -40,11 +40,13 @@ def user() -> None:
 @click.option("--role", "roles", multiple=True, required=True,
               type=ProcessName(PROCESS, "role"),
               help=f"A role to grant (repeatable): {', '.join(PROCESS.roles)}.")
+@click.option("--reason", type=REASON, help="Why (optional; kept in the user history).")
 @json_option
 @pass_app
-def user_add(app: App, name: str, roles: tuple[str, ...], as_json: bool) -> None:
+def user_add(app: App, name: str, roles: tuple[str, ...], reason: str | None,
+             as_json: bool) -> None:
     """Register user NAME with one or more roles."""
-    added = app.workflow().add_user(name, list(roles), actor=app.actor)
+    added = app.workflow().add_user(name, list(roles), actor=app.actor, reason=reason)
     if as_json:
         emit_json(added)
     else:
@@ -65,13 +67,14 @@ def user_list(app: App, as_json: bool) -> None:
 
 @user.command("disable")
 @click.argument("name")
+@click.option("--reason", type=REASON, help="Why (optional; kept in the user history).")
 @json_option
 @pass_app
-def user_disable(app: App, name: str, as_json: bool) -> None:
+def user_disable(app: App, name: str, reason: str | None, as_json: bool) -> None:
     """Disable user NAME: they can no longer act or read. Their history stays."""
     wf = app.workflow()
     was = next((u for u in wf.users() if u["name"] == name), None)
-    disabled = wf.disable_user(name, actor=app.actor)
+    disabled = wf.disable_user(name, actor=app.actor, reason=reason)
     if as_json:
         emit_json(disabled)
     elif was is not None and not was["active"]:
@@ -89,5 +92,5 @@ def user_history(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["seq", "at", "after_row", "action", "name", "roles", "active", "actor"],
-              "no changes")
+        table(rows, ["seq", "at", "after_row", "action", "name", "roles", "active", "actor",
+                     "reason"], "no changes")

@@ -16,8 +16,8 @@ from workflow import Workflow, schema
 from workflow.clock import iso
 from workflow.ledger import GENESIS, chain_link, policy_change_row, user_change_row
 
-USERS = ("SELECT seq, action, name, roles, active, actor, at, after_row FROM wf_user_change "
-         "ORDER BY seq")
+USERS = ("SELECT seq, action, name, roles, active, actor, at, after_row, reason "
+         "FROM wf_user_change ORDER BY seq")
 POLICY = ("SELECT seq, entry_id, action, subject, kind, since, until, actor, at, reason, "
           "after_row FROM wf_policy_change ORDER BY seq")
 
@@ -39,10 +39,10 @@ def _forge(wf: Workflow, table: str, *statements: str) -> None:
     with wf.db.engine.begin() as conn:
         for row in conn.execute(text(USERS if user_log else POLICY)).all():
             if user_log:
-                seq, action, name, roles, active, actor, at, place = row
+                seq, action, name, roles, active, actor, at, place, reason = row
                 roles = json.loads(roles) if isinstance(roles, str) else roles
                 change = user_change_row(action, name, roles, bool(active), actor,
-                                         _moment(at), place)
+                                         _moment(at), place, reason)
             else:
                 seq, entry, action, subject, kind, since, until, actor, at, reason, place = row
                 change = policy_change_row(entry, action, subject, kind, _day(since),
@@ -170,3 +170,28 @@ def test_changes_before_0012_keep_no_place_and_later_ones_do(db_target, clock, m
         schema.downgrade(upgraded.db.engine, "0011")
     assert db_snapshot(db_target, USER_LOG) == before
     upgraded.close()
+
+
+def test_a_user_change_keeps_the_reason_given(wf, run_ready):
+    wf.add_user("kato", ["approver"], actor="admin", reason="joins the NSC secretariat")
+    shown = run_ready("user", "disable", "kato", "--reason", "  left the ministry ",
+                      actor="admin")
+    assert shown.exit_code == 0, shown.stderr
+    changes = wf.user_history()
+    assert [c["reason"] for c in changes[-2:]] == ["joins the NSC secretariat",
+                                                   "left the ministry"]
+    assert changes[0]["reason"] is None  # none given
+    assert wf.verify()["user_changes"] == len(changes)
+    text = run_ready("user", "history", actor="aud").stdout.splitlines()
+    assert "REASON" in text[0] and text[-1].endswith("left the ministry")
+    _forge(wf, "wf_user_change", "UPDATE wf_user_change SET reason = ' padded' "
+           "WHERE name = 'kato' AND action = 'add'")
+    assert "gives a reason the program does not write (' padded')" in audit_failure(wf)
+
+
+def test_a_user_change_reason_on_several_lines_is_refused(wf, run_ready):
+    refused = run_ready("user", "add", "kato", "--role", "approver", "--reason", "a\nb",
+                        actor="admin")
+    assert refused.exit_code == 2
+    assert "kato" not in [u["name"] for u in wf.users()]
+

@@ -87,18 +87,23 @@ class Administering:
                            action="seed")
         return True
 
-    def add_user(self, name: str, roles: list[str], *, actor: str) -> dict[str, Any]:
+    def add_user(self, name: str, roles: list[str], *, actor: str,
+                 reason: str | None = None) -> dict[str, Any]:
+        """Register ``name`` with ``roles``; the ``reason``, if given, is kept in the user
+        log."""
         from workflow import people
 
         people.check_name(name)
         if not roles:
             raise InvalidInput("a user needs at least one --role")
         checked = [self.process.check_role(role) for role in roles]
+        cleaned = values.reason(reason)
 
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
                 self._admin(s, actor, "user add")
-                return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock())))
+                return people.as_dict(people.add(s, name, checked, actor, as_utc(self.clock()),
+                                                 cleaned))
 
         return self._recorded(actor, "user add", attempt)
 
@@ -118,18 +123,21 @@ class Administering:
         with self.db.read() as s:
             return people.changes(s)
 
-    def disable_user(self, name: str, *, actor: str) -> dict[str, Any]:
-        """Disable ``name`` (already disabled: nothing changes); returns the user."""
+    def disable_user(self, name: str, *, actor: str,
+                     reason: str | None = None) -> dict[str, Any]:
+        """Disable ``name`` (already disabled: nothing changes); returns the user. The
+        ``reason``, if given, is kept in the user log."""
         from workflow import people
 
         people.check_name(name)
+        cleaned = values.reason(reason)
 
         def attempt() -> dict[str, Any]:
             from workflow import grants
 
             with self.db.write() as s:
                 self._admin(s, actor, "user disable")
-                disabled = people.disable(s, name, actor, as_utc(self.clock()))
+                disabled = people.disable(s, name, actor, as_utc(self.clock()), cleaned)
                 grants.revoke(s, name, disabled.roles)  # its login too, if any
                 return people.as_dict(disabled)
 

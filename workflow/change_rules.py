@@ -24,6 +24,12 @@ def sorted_or_not(value: Any) -> Any:
     return sorted(value) if isinstance(value, list) else value
 
 
+def _written_reason(reason: Any) -> bool:
+    """A reason as every version wrote one: trimmed, not empty, not too long."""
+    return (isinstance(reason, str) and reason == reason.strip() and bool(reason)
+            and len(reason) <= values.MAX_REASON)
+
+
 def _holds_admin(roles: Any) -> bool:
     return isinstance(roles, list) and ADMIN in roles
 
@@ -38,8 +44,10 @@ class UserChanges:
         self.admins: set[str] = set()  # everyone ever registered as an admin
 
     def replay(self, users: dict[str, tuple[Any, ...]], action: str, name: str, roles: Any,
-               active: Any, actor: str, at: Any) -> str | None:
+               active: Any, actor: str, at: Any, reason: Any = None) -> str | None:
         self.users = users
+        if reason is not None and not _written_reason(reason):
+            return f"gives a reason the program does not write ({reason!r})"
         if action == "found":
             if self.begun:
                 return (f"enters {name} as found after users were added or disabled (only the "
@@ -158,7 +166,6 @@ class PolicyChanges:
                 raise InvalidInput("not as the program spells it")
         except InvalidInput:
             return f"names a subject the program does not write ({subject!r})"
-        if (not isinstance(reason, str) or reason != reason.strip() or not reason
-                or len(reason) > values.MAX_REASON):  # what every version wrote
+        if not _written_reason(reason):
             return f"gives a reason the program does not write ({reason!r})"
         return None

@@ -606,7 +606,7 @@ def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:
     """Each change of a chained log (``seq`` first, the stored link last) follows from those
     before it."""
     row_of = ((lambda c: policy_change_row(*c[1:11])) if what == "policy"
-              else (lambda c: user_change_row(*c[1:8])))
+              else (lambda c: user_change_row(*c[1:9])))
     link = GENESIS
     for change in changes:
         try:
@@ -657,9 +657,9 @@ def check_users(snapshot: Scanner, size: int, admission: dict[str, Any] | None =
     registered as an admin."""
     head, changes, users = snapshot.users()
     rules = UserChanges((admission or {}).get("roles"))
-    # a change: seq, action, name, roles, active, actor, at, after_row, link
-    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:8]),
-                             lambda state, c: rules.replay(state, *c[1:7]))
+    # a change: seq, action, name, roles, active, actor, at, after_row, reason, link
+    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:9]),
+                             lambda state, c: rules.replay(state, *c[1:7], reason=c[8]))
     if isinstance(replayed, AuditFailure):
         return replayed, rules.admins
     wrong = wrong_places("user", changes, 7, size)

@@ -76,11 +76,14 @@ def policy_change_row(entry_id: int, action: str, subject: str, kind: str, since
 
 
 def user_change_row(action: str, name: str, roles: list[str], active: bool, actor: str,
-                    at: str, after_row: int | None = None) -> dict[str, Any]:
+                    at: str, after_row: int | None = None,
+                    reason: str | None = None) -> dict[str, Any]:
     """A change to the users as its chain hashes it (roles sorted, the moment in ISO 8601;
-    ``after_row`` as in :func:`policy_change_row`)."""
+    ``after_row`` as in :func:`policy_change_row`; a ``reason`` key only when one was given)."""
     row = {"action": action, "name": name, "roles": sorted(roles), "active": active,
            "actor": actor, "at": at}
+    if reason is not None:
+        row["reason"] = reason
     return _placed(row, after_row)
 
 

@@ -182,6 +182,8 @@ class UserChange(SQLModel, table=True):
     at: datetime
     chain: str = Field(max_length=64)
     after_row: int | None = Field(default=None, nullable=True)  # as PolicyChange's
+    # why, if the admin said (None on changes made before revision 0012 kept it)
+    reason: str | None = Field(default=None, nullable=True)
 
 
 class Setting(SQLModel, table=True):

@@ -23,7 +23,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -> User:
+def add(session: Session, name: str, roles: list[str], by: str, now: datetime,
+        reason: str | None = None) -> User:
     if session.get(User, name) is not None:
         raise Refused("user add", "unique-name", f"user {name!r} already exists")
     from sqlalchemy import func
@@ -35,11 +36,12 @@ def add(session: Session, name: str, roles: list[str], by: str, now: datetime) -
     user = User(name=name, roles=sorted(set(roles)), active=True, created_by=by,
                 created_at=to_storage(now))
     session.add(user)
-    _record(session, "add", user, by, now)
+    _record(session, "add", user, by, now, reason)
     return user
 
 
-def _record(session: Session, action: str, user: User, actor: str, now: datetime) -> None:
+def _record(session: Session, action: str, user: User, actor: str, now: datetime,
+            reason: str | None = None) -> None:
     """Append the change, linked to the one before; the log head (locked, as every writer locks
     it) keeps the count and the last link."""
     head = locked_head(session)
@@ -47,15 +49,17 @@ def _record(session: Session, action: str, user: User, actor: str, now: datetime
     place = after_row(head)
     roles = sorted(user.roles)
     link = chain_link(head.user_chain, user_change_row(action, user.name, roles, user.active,
-                                                       actor, iso(now), place))
+                                                       actor, iso(now), place, reason))
     session.add(UserChange(action=action, name=user.name, roles=roles, active=user.active,
-                           actor=actor, at=to_storage(now), chain=link, after_row=place))
+                           actor=actor, at=to_storage(now), chain=link, after_row=place,
+                           reason=reason))
     head.user_changes += 1
     head.user_chain = link
     session.add(head)
 
 
-def disable(session: Session, name: str, by: str, now: datetime) -> User:
+def disable(session: Session, name: str, by: str, now: datetime,
+            reason: str | None = None) -> User:
     user = session.get(User, name)
     if user is None:
         raise NotFound(f"unknown user {name!r}")
@@ -67,7 +71,7 @@ def disable(session: Session, name: str, by: str, now: datetime) -> User:
             raise Refused("user disable", "last-admin", f"{name} is the last active admin")
     user.active = False
     session.add(user)
-    _record(session, "disable", user, by, now)
+    _record(session, "disable", user, by, now, reason)
     return user
 
 
@@ -85,5 +89,5 @@ def changes(session: Session) -> list[dict[str, Any]]:
     """Every change to the users, oldest first."""
     rows = session.exec(select(UserChange).order_by(UserChange.seq)).all()  # type: ignore[arg-type]
     return [{"seq": c.seq, "action": c.action, "name": c.name, "roles": list(c.roles),
-             "active": c.active, "actor": c.actor, "at": iso(c.at), "after_row": c.after_row}
-            for c in rows]
+             "active": c.active, "actor": c.actor, "at": iso(c.at), "reason": c.reason,
+             "after_row": c.after_row} for c in rows]

@@ -308,16 +308,16 @@ class Scanner:
     def users(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
                              list[tuple[Any, ...]]]:
         """The users as stored: the head's (count, last link), the changes by sequence (seq,
-        action, name, roles, active, actor, at, after_row, chain) and the users by name (name,
-        roles, active, created_by, created_at); roles decoded and moments in ISO 8601 where
-        readable, as stored otherwise."""
+        action, name, roles, active, actor, at, after_row, reason, chain) and the users by name
+        (name, roles, active, created_by, created_at); roles decoded and moments in ISO 8601
+        where readable, as stored otherwise."""
         with self._connection() as raw:
             head = list(self._rows(raw, "SELECT user_changes, user_chain FROM wf_log_head "
                                         "WHERE id = 1", name="user_head"))
             changes = [(r[0], r[1], r[2], self._list(r[3]), self._flag(r[4]), r[5],
-                        self._moment(r[6]), r[7], r[8]) for r in self._rows(
-                raw, "SELECT seq, action, name, roles, active, actor, at, after_row, chain "
-                     "FROM wf_user_change ORDER BY seq", name="user_changes")]
+                        self._moment(r[6]), r[7], r[8], r[9]) for r in self._rows(
+                raw, "SELECT seq, action, name, roles, active, actor, at, after_row, reason, "
+                     "chain FROM wf_user_change ORDER BY seq", name="user_changes")]
             users = [(r[0], self._list(r[1]), self._flag(r[2]), r[3], self._moment(r[4]))
                      for r in self._rows(raw, "SELECT name, roles, active, created_by, "
                                               "created_at FROM wf_user ORDER BY name",

@@ -10,7 +10,8 @@ can then hold each row to the users and the policy as they stood when it was wri
 already made keep their bytes and their links: they have no ``after_row`` at all.
 
 The log head also keeps the latest time a write was stamped with (``last_at``), so that a write
-whose clock is more than a day behind it is refused: the log's times then follow its order.
+whose clock is more than a day behind it is refused: the log's times then follow its order. A
+user change keeps the admin's reason, if given (``reason``, chained with the rest).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("after_row", sa.Integer(), nullable=True))
     op.add_column("wf_log_head", sa.Column("last_at", sqlmodel.sql.sqltypes.UTCDateTime(),
                                            nullable=True))
+    op.add_column("wf_user_change", sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(),
+                                              nullable=True))
     bind = op.get_bind()
     if _by_login(bind):
         schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
@@ -89,3 +92,4 @@ def downgrade() -> None:
     for table in TABLES:
         op.execute(f"ALTER TABLE {table} DROP COLUMN after_row")
     op.execute("ALTER TABLE wf_log_head DROP COLUMN last_at")
+    op.execute("ALTER TABLE wf_user_change DROP COLUMN reason")
