@@ -109,7 +109,9 @@ class WorkflowGroup(click.Group):
             click.echo(f"error: {_one_line(error.format_message())}", err=True)
             code = error.exit_code
         except (Interrupted, click.Abort, KeyboardInterrupt):
-            click.echo("error: interrupted", err=True)
+            click.echo("error: interrupted: " + (
+                "what was committed before it stays, the rest was not done" if held.kept
+                else "nothing was changed"), err=True)
             code = 130
         except OutputClosed:
             _quiet_stdout()  # nothing more can reach it, not even at exit

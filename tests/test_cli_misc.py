@@ -444,7 +444,7 @@ def test_ctrl_c_is_one_line_exit_130_and_the_batch_is_not_applied(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
     assert out == ""
-    assert err.splitlines() == ["error: interrupted"]
+    assert err.splitlines() == ["error: interrupted: nothing was changed"]
     assert db_snapshot(str(tmp_path / "w.db")) == before
 
 
@@ -458,7 +458,7 @@ def test_an_interrupted_command_is_one_line_exit_130_in_process(run_ready, monke
     result = run_ready("user", "list")
     assert result.exit_code == 130
     assert result.stdout == ""
-    assert result.stderr == "error: interrupted\n"
+    assert result.stderr == "error: interrupted: nothing was changed\n"
 
 
 def test_an_interrupt_while_the_command_line_is_read_is_one_line_too(run_ready, monkeypatch):
@@ -469,7 +469,7 @@ def test_an_interrupt_while_the_command_line_is_read_is_one_line_too(run_ready, 
     result = run_ready("user", "list")
     assert result.exit_code == 130
     assert result.stdout == ""
-    assert result.stderr == "error: interrupted\n"
+    assert result.stderr == "error: interrupted: nothing was changed\n"
 
 
 

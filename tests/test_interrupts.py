@@ -54,7 +54,7 @@ def test_ctrl_c_before_the_commit_applies_nothing(wf, run_ready, tmp_path, monke
 
     monkeypatch.setattr(Tx, "finish", interrupted)
     result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
-    assert assert_one_line_error(result, 130) == "error: interrupted"
+    assert assert_one_line_error(result, 130) == "error: interrupted: nothing was changed"
     assert wf.list() == []
 
 
@@ -220,7 +220,8 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
             "main()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
-    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+    assert (done.returncode, done.stderr, done.stdout) == (
+        130, "error: interrupted: nothing was changed\n", "")
 
 
 def test_ctrl_c_while_the_server_writes_a_big_batch_applies_nothing(wf, run_ready, tmp_path,
@@ -238,6 +239,23 @@ def test_ctrl_c_while_the_server_writes_a_big_batch_applies_nothing(wf, run_read
 
     monkeypatch.setattr(Tx, "_send", interrupted)
     result = run_ready("request", "import", str(_drafts(tmp_path, 50)), actor="dan")
-    assert assert_one_line_error(result, 130) == "error: interrupted"
+    assert assert_one_line_error(result, 130) == "error: interrupted: nothing was changed"
     assert wf.list() == []
     assert wf.verify()["rows"] == 0
+
+
+def test_an_interrupt_after_a_commit_says_what_was_committed_stays(run_ready, monkeypatch):
+    """A command of several transactions stopped before its second: the first stays."""
+    from tests.samples import PATRIOT
+    from workflow import Workflow
+
+    def commits_then_interrupted(self: Workflow, *_args: object) -> None:
+        self.create(actor="dan", **PATRIOT)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workflow, "users", commits_then_interrupted)
+    result = run_ready("user", "list")
+    assert assert_one_line_error(result, 130) == (
+        "error: interrupted: what was committed before it stays, the rest was not done")
+    assert len(run_ready("request", "list", "--json").stdout.strip()) > 2
+

@@ -23,6 +23,7 @@ class Held:
     committed: bool = False  # a COMMIT went through since the last write transaction began
     pressed: bool = False  # Ctrl-C came meanwhile, held back
     whole: bool = False  # a command that must not stop half way (see as_one)
+    kept: bool = False  # a COMMIT went through during the command: an interrupt leaves it
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.committed:
@@ -99,7 +100,7 @@ def _guarded(state: Held) -> Iterator[None]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
-        state.committed = True
+        state.committed = state.kept = True
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
