@@ -164,3 +164,23 @@ def test_rows_are_judged_on_their_own_day(wf, clock):
     with pytest.raises(AuditFailure, match="it was judged as of 2026-12-31, but made on "
                                            f"{NEXT_YEAR}"):
         wf.verify()
+
+
+def test_rows_older_programs_wrote_are_replayed_not_judged(db_target, clock, monkeypatch):
+    """Before the first change that keeps its place, rows were written by older versions of
+    the program, whose rules may have been other: only the rows after it are judged."""
+    with monkeypatch.context() as older:
+        older.setattr("workflow.people.after_row", lambda head: None)
+        older.setattr("workflow.policy.after_row", lambda head: None)
+        wf = Workflow(db_target, clock=clock, create=True)
+        wf.init("admin", direct_schema=True)
+        for name, roles in (("dan", ["drafter"]), ("ann", ["approver"])):
+            wf.add_user(name, roles, actor="admin")
+        old = draft(wf)
+        _forge(wf, old, "withdraw", "withdrawn", "dan", ["drafter"])  # no reason: judged now
+    assert wf.verify(rules=True)["rules_judged"] == 0
+    wf.add_user("rita", ["reviewer"], actor="admin")  # after row 2: rows from 3 on are judged
+    new = draft(wf)
+    wf.fire(new, "submit", actor="dan")
+    assert wf.verify(rules=True)["rules_judged"] == 2
+    wf.close()

@@ -52,11 +52,13 @@ class Auditing:
         if rules:
             from contextlib import closing
 
+            from workflow.checks import judged_from
             from workflow.rejudge import check_rules
 
+            first = judged_from(self.db.scan)
             # closed even when a row fails: the read ends with it
             with closing(self.db.scan.histories(result["rows"])) as histories:
-                result["rules_judged"] = check_rules(histories, self.process, progress)
+                result["rules_judged"] = check_rules(histories, self.process, first, progress)
         return result
 
     def checkpoint(self, *, key: Path | str | None = None) -> dict[str, Any]:

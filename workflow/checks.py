@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime
@@ -600,6 +601,13 @@ def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[A
         return AuditFailure(f"the log head is missing: the {what} log cannot be checked")
     ended = chain_end(f"{what} log", "changes", len(changes), link, head[0], head[1])
     return replayed if ended is None else ended
+
+
+def judged_from(scanner: Scanner) -> int | None:
+    """The first row written by a program that keeps the changes' places (and judges what it
+    writes as :mod:`workflow.rejudge` does): None when no change keeps one yet."""
+    places = Places.read(scanner, _intact)
+    return None if places is None or places.timed_from == sys.maxsize else places.timed_from
 
 
 def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:

@@ -12,6 +12,7 @@ policy log at the row's place).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
@@ -27,21 +28,23 @@ WRITES_WITHOUT_EVENT = ("create", "edit")
 
 
 def check_rules(histories: Iterable[list[tuple[Any, ...]]], process: Process,
-                progress: Callable[[int], None] | None = None) -> int:
-    """Judge every row of ``process``'s version (see :meth:`workflow.scan.Scanner.histories`):
-    the values it sets, and the rules of its event; returns how many were judged, raises
-    :class:`AuditFailure` naming the first row a rule refuses."""
+                first: int | None, progress: Callable[[int], None] | None = None) -> int:
+    """Judge every row of ``process``'s version from row ``first`` on (None: none), see
+    :meth:`workflow.scan.Scanner.histories`: the values it sets, and the rules of its event;
+    returns how many were judged, raises :class:`AuditFailure` naming the first row a rule
+    refuses. Rows before ``first`` were written by older versions of the program, whose rules
+    and values may have been other: they are replayed, not judged."""
     events = {event.name: event for event in process.events}
     judged = 0
     for rows in histories:
-        judged += _judge_request(rows, process, events)
+        judged += _judge_request(rows, process, events, sys.maxsize if first is None else first)
         if progress:
             progress(len(rows))
     return judged
 
 
-def _judge_request(rows: list[tuple[Any, ...]], process: Process,
-                   events: dict[str, Event]) -> int:
+def _judge_request(rows: list[tuple[Any, ...]], process: Process, events: dict[str, Event],
+                   first: int) -> int:
     data: dict[str, Any] = {}
     participants: dict[str, list[str]] = {}
     drafter = rows[0][4]
@@ -54,7 +57,7 @@ def _judge_request(rows: list[tuple[Any, ...]], process: Process,
             raise AuditFailure("its changes are not readable (the row was altered)", seq,
                                ref) from None
         spec = events.get(event)
-        if version == process.version:
+        if version == process.version and seq >= first:
             wrong = _wrong_values(process, changed) or (spec and _wrong(
                 spec, process, ref, source, actor, roles, at, reason, consulted, data, after,
                 participants, drafter))
