@@ -68,6 +68,12 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                "restrictions follow from them")
     click.echo(f"ok: {counted(result['user_changes'], 'user change')}, chain unbroken; the "
                "users follow from them")
+    behind = result["stamped_behind"]
+    if behind:
+        click.echo(f"warning: row {behind['seq']} is stamped {behind['at']}, more than a day "
+                   f"before row {behind['after_seq']} ({behind['after_at']}), which the log "
+                   "holds before it: a writer's clock was behind (or the row was back-dated), "
+                   "and answers --as-of around it may be off")
     if result["missing_protections"]:
         click.echo(f"warning: the append-only triggers {', '.join(result['missing_protections'])}"
                    " are missing (dropped): the database no longer refuses changes to those "

@@ -104,28 +104,29 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         policy = check_policy(snapshot, head[0], admission, admins)
     if before is not None:
         raise before
+    # the user log before the rows and the records, which are judged by the users it registers
+    # (and the policy it logs), and before the policy, whose actors it registers
+    if isinstance(users, AuditFailure):
+        raise users
+    if isinstance(policy, AuditFailure):
+        raise policy
     size = head[0]
     if jobs is None:
         big = (size or 0) >= PARALLEL_ROWS
         jobs = max(1, min(os.cpu_count() or 1, MAX_JOBS)) if big else 1
     records: Any = None
+    behind: list[Any] = []  # the first row stamped more than a day before the row before it
     if jobs > 1 and target is not None and size:
         from workflow import verify_jobs
 
         frontier, records = verify_jobs.run(target, size, jobs, progress, due_field,
-                                            admission)
+                                            admission, behind)
     else:
-        frontier = check_rows(scanner, 1, size, progress=progress)
+        frontier = check_rows(scanner, 1, size, progress=progress, behind=behind)
     if head[0] and _head_root(head) != frontier.root():
         raise AuditFailure("the log head's root does not match the rows", head[0])
     if beyond is not None:
         raise beyond
-    # the user log before the records, whose rows are judged by the users it registers, and
-    # before the policy, whose actors it registers
-    if isinstance(users, AuditFailure):
-        raise users
-    if isinstance(policy, AuditFailure):
-        raise policy
     if isinstance(records, WorkflowError):
         raise records
     if records is None:
@@ -134,7 +135,10 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained,
-            "missing_protections": unprotected, "policy_changes": policy,
+            "missing_protections": unprotected,
+            "stamped_behind": dict(zip(("seq", "at", "after_seq", "after_at"), behind,
+                                       strict=True)) if behind else None,
+            "policy_changes": policy,
             "user_changes": users}
 
 

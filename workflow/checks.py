@@ -49,13 +49,15 @@ class UnreadablePrefix(Exception):
 
 
 def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | None = None,
-               progress: Callable[[int], None] | None = None) -> merkle.Frontier:
+               progress: Callable[[int], None] | None = None,
+               behind: list[Any] | None = None) -> merkle.Frontier:
     """Check rows ``start`` to ``last`` (to the end when None): numbered without a gap, each
     leaf recomputed from the row, each stored root recomputed from the tree up to it.
 
     The tree before ``start`` is taken from the stored leaf hashes; whoever checks those rows
     recomputes them. ``size`` is the log head's count (``last`` unless told), named when the
-    rows end early. Returns the tree after the last row checked.
+    rows end early. Returns the tree after the last row checked; ``behind`` is given the first
+    row stamped more than a day before the row before it, if any (see :class:`Places`).
     """
     frontier = merkle.Frontier()
     if start > 1:
@@ -71,6 +73,8 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
         places.previous = scanner.moment_of(start - 1) or places.previous
     with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
         check_sealed(rows, frontier, last, progress, places)
+    if behind is not None and places is not None and places.behind is not None:
+        behind.extend(places.behind)
     if last is not None and frontier.size < last:
         counted = last if size is None else size
         raise AuditFailure(f"the log head counts {counted} rows but {frontier.size} are "
@@ -631,7 +635,7 @@ def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None 
     """The policy changes' chain is unbroken and ends where the log head says, each change is
     one the program makes (see :class:`PolicyChanges`: ``admins`` are the users ever registered
     as admins), and the entries are exactly what the changes made of them; the failure is
-    returned, to be raised after the history's."""
+    returned, to be raised before the history's."""
     head, changes, entries = snapshot.policy()
     described = admission or {}
     rules = PolicyChanges(admins, described.get("policy_kinds"),
@@ -661,7 +665,7 @@ def check_users(snapshot: Scanner, size: int, admission: dict[str, Any] | None =
     """The user changes' chain is unbroken and ends where the log head says, each change is one
     the program makes (see :class:`UserChanges`), and the users are exactly what the changes
     made of them: a role granted, a user slipped in or enabled again behind the program's back
-    shows. The failure is returned, to be raised after the history's, with everyone the log
+    shows. The failure is returned, to be raised before the history's, with everyone the log
     registered as an admin."""
     head, changes, users = snapshot.users()
     rules = UserChanges((admission or {}).get("roles"))

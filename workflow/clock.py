@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 Clock = Callable[[], datetime]
 
 CLOCK_SKEW = timedelta(days=1)
-"""How far writers' clocks may disagree: a write stamped further before the log's last one is
-refused, so that a moment's answers (``--as-of``) can look this far around it and no further."""
+"""How far writers' clocks are taken to disagree, at most: a moment's answers (``--as-of``)
+look this far around it, and ``audit verify`` warns of a row stamped further before the row the
+log holds before it."""
 
 
 def system_clock() -> datetime:
@@ -40,18 +41,3 @@ def sqlite_text(moment: datetime) -> str:
         return moment.isoformat(" ", "microseconds")[:26]
     return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-
-def in_order(now: datetime, last: datetime | None, action: str) -> datetime:
-    """The log's last stamp once a write stamped ``now`` is made (``last``: before it, None
-    before any); refuses a write whose clock is more than :data:`CLOCK_SKEW` behind."""
-    from workflow.errors import Refused
-
-    if last is None:
-        return now
-    last = as_utc(last)
-    if now < last - CLOCK_SKEW:
-        raise Refused(action, "clock-behind",
-                      f"this machine's clock reads {iso(now)}, more than a day before the log's "
-                      f"last write ({iso(last)}): correct the clock (writers' clocks must agree "
-                      "within a day for the log's times to follow its order)")
-    return max(now, last)

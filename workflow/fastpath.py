@@ -29,7 +29,7 @@ USER_SQL = "SELECT name, roles, active FROM wf_user WHERE name = ?"
 RECORD_SQL = ("SELECT id, ref, state, version, data, participants, created_by, created_at "
               "FROM wf_record WHERE ref = ?")
 POLICY_SQL = "SELECT subject, kind, since, until, reason FROM wf_policy_entry ORDER BY id"
-HEAD_SQL = "SELECT size, frontier, last_at FROM wf_log_head WHERE id = 1"
+HEAD_SQL = "SELECT size, frontier FROM wf_log_head WHERE id = 1"
 COUNTER_SQL = ("INSERT INTO wf_ref_counter (prefix, year, last) VALUES (?, ?, ?) "
                "ON CONFLICT (prefix, year) DO UPDATE SET last = wf_ref_counter.last + ? "
                "RETURNING last")
@@ -160,8 +160,6 @@ class Tx:
         self._begin = opens  # BEGIN still to be sent
         self._began = False  # this transaction sent its own BEGIN (and so may send COMMIT)
         self.frontier: merkle.Frontier | None = None  # the log head, once read
-        self.last_at: datetime | None = None  # the head's latest stamp, read with it
-        self._stamp: datetime | None = None  # the latest this transaction appends with
         self._users: dict[str, UserRow | None] = {}
         self._policy: list[Restriction] | None = None
         self._records: dict[str, RecordRow | None] = {}  # read or written in this transaction
@@ -255,7 +253,7 @@ class Tx:
             (RECORD_SQL, (ref,))]))
         self._users[actor] = self._user_row(user[0]) if user else None
         self._policy = self._policy_rows(policy)
-        self.frontier = self._head(head[0])
+        self.frontier = self._frontier(head[0])
         self._records[ref] = self._record_row(record[0]) if record else None
 
     def _together(self, statements: list[tuple[str, tuple[Any, ...]]]
@@ -314,7 +312,7 @@ class Tx:
             else:  # in one query with BEGIN
                 [(_, rows)] = self._together([(HEAD_SQL + " FOR UPDATE", ())])
                 row = rows[0] if rows else None
-            self.frontier = self._head(row)
+            self.frontier = self._frontier(row)
 
     def _user_row(self, row: tuple[Any, ...]) -> UserRow:
         return UserRow(row[0], self._json_out(row[1]), bool(row[2]))
@@ -338,10 +336,8 @@ class Tx:
         return [Restriction(r[0], r[1], self._day_out(r[2]), self._day_out(r[3]), r[4])  # type: ignore[arg-type]
                 for r in rows]
 
-    def _head(self, row: tuple[Any, ...]) -> merkle.Frontier:
-        """The log head read: its tree, and its latest stamp kept in :attr:`last_at`."""
-        size, stored, last = row
-        self.last_at = None if last is None else moment_out(last)
+    def _frontier(self, row: tuple[Any, ...]) -> merkle.Frontier:
+        size, stored = row
         if isinstance(stored, str):
             return merkle.Frontier(size, _frontier_nodes(stored))
         return merkle.Frontier(size, [bytes.fromhex(h) for h in stored])
@@ -511,8 +507,6 @@ class Tx:
             seq, row["ref"], row["event"], row["from"], row["to"], row["actor"], roles, row["at"],
             row["reason"], changes, consulted, row["process_version"], acted_as, version))
         root = frontier.append_and_root(leaf)
-        if self._stamp is None or at > self._stamp:
-            self._stamp = at
         if self.sqlite:  # JSON columns take the canonical text as it is
             stored = (roles, changes, consulted, acted_as)
         else:
@@ -537,11 +531,8 @@ class Tx:
             nodes = self.frontier.nodes
             stored = (self._json_text(_frontier_text(nodes)) if self.sqlite
                       else self._json_in([n.hex() for n in nodes]))
-            assert self._stamp is not None
-            last = self.last_at = (self._stamp if self.last_at is None
-                                   else max(self._stamp, self.last_at))
-            head.append(("UPDATE wf_log_head SET size = ?, frontier = ?, last_at = ? "
-                         "WHERE id = 1", (self.frontier.size, stored, self._moment(last))))
+            head.append(("UPDATE wf_log_head SET size = ?, frontier = ? WHERE id = 1",
+                         (self.frontier.size, stored)))
         if self.sqlite:
             if self._inserts:
                 self.cursor.executemany(RECORD_INSERT, self._inserts)

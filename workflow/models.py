@@ -85,9 +85,6 @@ class LogHead(SQLModel, table=True):
     user_changes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     user_chain: str = Field(default=GENESIS, max_length=64,
                             sa_column_kwargs={"server_default": GENESIS})
-    # the latest time any write was stamped with (None before revision 0012's first write):
-    # a write whose clock is further behind it than writers' clocks may disagree is refused
-    last_at: datetime | None = Field(default=None, nullable=True)
 
 
 class Refusal(SQLModel, table=True):

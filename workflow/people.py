@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from workflow.access import ADMIN, NAME
-from workflow.clock import in_order, iso, to_storage
+from workflow.clock import iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.ledger import chain_link, user_change_row
 from workflow.models import User, UserChange, after_row, locked_head
@@ -45,7 +45,6 @@ def _record(session: Session, action: str, user: User, actor: str, now: datetime
     """Append the change, linked to the one before; the log head (locked, as every writer locks
     it) keeps the count and the last link."""
     head = locked_head(session)
-    head.last_at = in_order(now, head.last_at, f"user {action}")
     place = after_row(head)
     roles = sorted(user.roles)
     link = chain_link(head.user_chain, user_change_row(action, user.name, roles, user.active,

@@ -83,12 +83,15 @@ class Places:
         # (-1: none; then the policy is unknown where changes of unknown place may follow)
         self._stand, self._unplaced = -1, unplaced
         self._judged: dict[tuple[Any, int], tuple[str | None, str | None]] = {}
-        # from the row after the first change that keeps its place on, rows were written by a
-        # program that refuses a clock more than a day behind the log's last write
+        # from the row after the first change that keeps its place on, rows were written by
+        # this generation of the program
         placed = [c[7] for c in user_changes if c[7] is not None] + [
             c[10] for c in policy_changes if c[10] is not None]
         self.timed_from = min(placed) + 1 if placed else sys.maxsize
         self.previous: tuple[int, str] = (0, "")  # the row before the next one, and its time
+        # the first row stamped more than CLOCK_SKEW before the row before it: (seq, at, the
+        # row before's seq and at); a warning, as a clock set back does it too
+        self.behind: list[Any] | None = None
 
     @classmethod
     def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
@@ -110,11 +113,9 @@ class Places:
         the stored text ``consulted``) at its place, if anything; rows come in log order (this
         runs for every row verified: the usual case is kept to a few comparisons)."""
         previous, self.previous = self.previous, (seq, at)
-        if at < previous[1] and seq - 1 == previous[0] >= self.timed_from and _behind(
-                at, previous[1]):
-            return (f"it is stamped {at}, more than a day before row {previous[0]} "
-                    f"({previous[1]}), which the log holds before it (back-dated, or written "
-                    "by a clock the program refuses)")
+        if (at < previous[1] and self.behind is None and seq - 1 == previous[0]
+                and _behind(at, previous[1])):
+            self.behind = [seq, at, *previous]
         added, disabled = self.windows.get(actor, OPEN)
         if not added < seq <= disabled:
             if seq <= added:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from workflow.clock import as_utc, in_order, iso, to_storage
+from workflow.clock import as_utc, iso, to_storage
 from workflow.errors import NotFound, Refused
 from workflow.ledger import chain_link, policy_change_row
 from workflow.models import PolicyChange, PolicyEntry, after_row, locked_head
@@ -26,7 +26,6 @@ def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reaso
     it) keeps the count and the last link."""
     assert entry.id is not None
     head = locked_head(session)
-    head.last_at = in_order(now, head.last_at, f"policy {action}")
     place = after_row(head)
     link = chain_link(head.policy_chain, policy_change_row(
         entry.id, action, entry.subject, entry.kind, entry.since.isoformat(),

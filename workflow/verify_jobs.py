@@ -54,9 +54,11 @@ def _work(task: dict[str, Any]) -> Verdict:
         if task["job"] == "records":
             return ["ok", checks.check_records(scan, task.get("due_field"),
                                                task.get("admission"))]
+        behind: list[Any] = []
         frontier = checks.check_rows(scan, task["start"], task["last"], size=task["size"],
-                                     progress=lambda count: _say({"done": count}))
-        return ["ok", frontier.size, [n.hex() for n in frontier.nodes]]
+                                     progress=lambda count: _say({"done": count}),
+                                     behind=behind)
+        return ["ok", frontier.size, [n.hex() for n in frontier.nodes], behind or None]
     except checks.AuditFailure as failure:
         return ["fail", failure.message, failure.seq, failure.ref]
     except checks.UnreadablePrefix:
@@ -98,9 +100,10 @@ def _read(slot: int, out: IO[str], lines: queue.Queue[tuple[int, dict[str, Any] 
 
 
 def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | None,
-        due_field: str | None = None, admission: dict[str, Any] | None = None
-        ) -> tuple[merkle.Frontier, Any]:
-    """Check the log in ``jobs`` ranges and the records beside them.
+        due_field: str | None = None, admission: dict[str, Any] | None = None,
+        behind: list[Any] | None = None) -> tuple[merkle.Frontier, Any]:
+    """Check the log in ``jobs`` ranges and the records beside them (``behind`` as
+    :func:`workflow.checks.check_rows` gives it).
 
     Raises the rows' failure the sequential check would raise; otherwise returns the tree after
     the last row and the records' verdict (their count, or the :class:`AuditFailure` to raise
@@ -144,8 +147,11 @@ def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | Non
                 raise WorkflowError("a verification worker stopped without a verdict"
                                     + (f": {said[-1]}" if said else ""))
     _raise_first([verdicts[slot] for slot in range(len(parts))])
-    _, tree_size, nodes = verdicts[len(parts) - 1]
+    _, tree_size, nodes, _ = verdicts[len(parts) - 1]
     frontier = merkle.Frontier(tree_size, [bytes.fromhex(n) for n in nodes])
+    found = [verdicts[slot][3] for slot in range(len(parts)) if verdicts[slot][3]]
+    if behind is not None and found:
+        behind.extend(found[0])  # the lowest: ranges come in order
     records = verdicts[len(parts)]
     if records[0] == "error":
         return frontier, WorkflowError(records[1])

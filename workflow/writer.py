@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from workflow import interrupts, merkle
@@ -23,17 +22,16 @@ class Seen(NamedTuple):
 
     data_version: int
     head: merkle.Frontier | None  # the transaction's own, which is over: copied for the next
-    last_at: datetime | None  # the head's latest stamp, with it
     users: dict[str, UserRow | None]
     policy: list[Restriction] | None
 
     @classmethod
-    def of(cls, tx: Tx, data_version: int) -> Seen:  # the transaction is over
-        return cls(data_version, tx.frontier, tx.last_at, tx._users, tx._policy)
+    def of(cls, tx: Tx, data_version: int) -> Seen:
+        return cls(data_version, tx.frontier, tx._users, tx._policy)  # the transaction is over
 
     def prime(self, tx: Tx) -> None:
         if self.head is not None:
-            tx.frontier, tx.last_at = self.head.copy(), self.last_at
+            tx.frontier = self.head.copy()
         tx._users.update(self.users)
         tx._policy = self.policy
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values, views
-from workflow.clock import as_utc, in_order, iso
+from workflow.clock import as_utc, iso
 from workflow.errors import (
     Busy,
     Conflict,
@@ -150,13 +150,6 @@ class Writing:
         (every writer locks it, SQLite's BEGIN IMMEDIATE included), so a write that waited for
         another is not stamped before it."""
         return as_utc(self.clock())
-
-    def _stamped(self, tx: Tx, action: str) -> datetime:
-        """:meth:`_now`, refused when it is further behind the log's last write than writers'
-        clocks may disagree (:func:`workflow.clock.in_order`)."""
-        now = self._now()
-        in_order(now, tx.last_at, action)
-        return now
 
     def _actor(self, tx: Tx, actor: str) -> UserRow:
         values.given_text("actor", actor)
@@ -349,9 +342,8 @@ class Writing:
         refs = []
         with self.db.fast.transaction() as tx:
             tx.lock_head()
+            now = self._now()  # in its place in the log: writers wait for the head in turn
             user = self._actor(tx, actor)
-            # in its place in the log: writers wait for the head in turn
-            now = self._stamped(tx, "create")
             acted_as = self._may_create(user)
             prefix = self.process.ref_prefix
             first = tx.reserve_records(prefix, now.year, len(batch))
@@ -382,10 +374,10 @@ class Writing:
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, ref.strip().upper())  # PostgreSQL: head, user, record at once
             tx.lock_head()
+            now = self._now()
             user = self._actor(tx, actor)
             record = self._record(tx, ref)
             seen.update(ref=record.ref, state=record.state)
-            now = self._stamped(tx, "edit")
             if expected_version is not None and record.version != expected_version:
                 raise Conflict(record.ref)
             if record.state not in self.process.edit_states:
@@ -500,10 +492,10 @@ class Writing:
         with self.db.fast.transaction() as tx:
             tx.prefetch(actor, batch[0][0].strip().upper())
             tx.lock_head()
+            now = self._now()
             if len(batch) > 1:
                 tx.prefetch_records([ref.strip().upper() for ref, *_ in batch])
             user = self._actor(tx, actor)
-            now = self._stamped(tx, batch[0][1].name if len(batch) == 1 else "batch")
             restrictions = tx.policy()
             consulted = self._consulted_texts(restrictions, now.date())
             for number, (ref, spec, reason, parsed, expected) in enumerate(

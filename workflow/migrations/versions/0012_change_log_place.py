@@ -9,9 +9,7 @@ log head first, so the number places the change exactly between two history rows
 can then hold each row to the users and the policy as they stood when it was written. Changes
 already made keep their bytes and their links: they have no ``after_row`` at all.
 
-The log head also keeps the latest time a write was stamped with (``last_at``), so that a write
-whose clock is more than a day behind it is refused: the log's times then follow its order. A
-user change keeps the admin's reason, if given (``reason``, chained with the rest).
+A user change also keeps the admin's reason, if given (``reason``, chained with the rest).
 """
 
 from __future__ import annotations
@@ -61,8 +59,6 @@ def _by_login(bind: sa.engine.Connection) -> bool:
 def upgrade() -> None:
     for table in TABLES:
         op.add_column(table, sa.Column("after_row", sa.Integer(), nullable=True))
-    op.add_column("wf_log_head", sa.Column("last_at", sqlmodel.sql.sqltypes.UTCDateTime(),
-                                           nullable=True))
     op.add_column("wf_user_change", sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(),
                                               nullable=True))
     bind = op.get_bind()
@@ -91,5 +87,4 @@ def downgrade() -> None:
         bind.execute(sa.text("DROP FUNCTION IF EXISTS wf_kept_in_the_log()"))
     for table in TABLES:
         op.execute(f"ALTER TABLE {table} DROP COLUMN after_row")
-    op.execute("ALTER TABLE wf_log_head DROP COLUMN last_at")
     op.execute("ALTER TABLE wf_user_change DROP COLUMN reason")
