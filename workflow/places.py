@@ -136,7 +136,7 @@ class Places:
                 consulted, self.states[stand] if stand >= 0 else {},
                 f"after row {bounds[stand]}" if stand >= 0 else "before any change")
         wrong, day = judged
-        if wrong is None and day != at[:10]:
+        if wrong is None and day is not None and day != at[:10]:
             return f"it was judged as of {day}, but made on {at[:10]}"
         return wrong
 
@@ -157,6 +157,8 @@ def _judged_consulted(consulted: Any, entries: dict[Any, Entry], where: str
     place, and the day it was judged as of."""
     try:
         told = stored_json(consulted) if isinstance(consulted, str) else consulted
+        if told == {}:
+            return None, None  # nothing consulted, spelled otherwise (as older versions did)
         day = date.fromisoformat(told["as_of"]).isoformat()
         listed = told["restrictions"]
         if not isinstance(listed, dict):
