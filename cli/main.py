@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from cli.app import App
-from workflow.errors import WorkflowError
+from workflow.errors import Unreadable, WorkflowError
 
 
 def _default_user() -> str:
@@ -99,7 +99,8 @@ class WorkflowGroup(click.Group):
             click.echo(error.ctx.get_help() if error.ctx else error.format_message())
             code = 0
         except WorkflowError as error:
-            sys.unraisablehook = _unsaid
+            if isinstance(error, Unreadable):  # its reads' cursors may fail again as they go
+                sys.unraisablehook = _unsaid
             click.echo(f"error: {_one_line(str(error))}", err=True)
             code = error.exit_code
         except click.UsageError as error:
