@@ -455,11 +455,14 @@ def test_history_text_output_names_who_when_and_why(run_ready, trail):
     assert result.stdout.splitlines() == [
         "#6  2026-11-25 14:00:00Z  return: nsc_review -> drafted  by rita as reviewer",
         "      reason: consent instrument unclear",
+        "      process: transfer-request/1",
     ]
     logged = run_ready("audit", "log", "--actor", "ann", actor="aud")
     assert logged.stdout.splitlines() == [
         f"#7  2026-11-25 15:00:00Z  {trail['B']}  approve_for_us: nsc_review -> approved_for_us"
         "  by ann as approver",
+        "      consulted: as of 2026-11-25: US none",
+        "      process: transfer-request/1",
     ]
 
 
