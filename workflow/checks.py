@@ -611,7 +611,7 @@ def judged_from(scanner: Scanner) -> int | None:
     """The first row written by a program that keeps the changes' places (and judges what it
     writes as :mod:`workflow.rejudge` does): None when no change keeps one yet."""
     places = Places.read(scanner, _intact)
-    return None if places is None or places.timed_from == sys.maxsize else places.timed_from
+    return None if places is None or places.placed_from == sys.maxsize else places.placed_from
 
 
 def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:

@@ -40,4 +40,3 @@ def sqlite_text(moment: datetime) -> str:
     if moment.tzinfo is UTC:  # the same text, less the offset: no copies
         return moment.isoformat(" ", "microseconds")[:26]
     return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
-

@@ -5,7 +5,9 @@ it (``after_row``). Every writer takes the log head first, so that number places
 exactly between two rows: a row is then checked to be by a user registered before it and not
 disabled before it, and to have consulted exactly the restrictions the policy held at its place,
 each judged in force or not on the row's own day. Rows whose place among the changes is not
-known (written before the changes kept theirs) are left to the other checks.
+known (written before the changes kept theirs) are left to the other checks. Rows come in log
+order, so the first stamped more than a day before the row before it is noted on the way, for a
+warning (a clock set back does that too).
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class Places:
 
     def __init__(self, user_changes: Sequence[tuple[Any, ...]],
                  policy_changes: Sequence[tuple[Any, ...]]) -> None:
-        # a user change: seq, action, name, roles, active, actor, at, after_row, chain. Each
-        # user's rows lie in (registered after, disabled after]: unknown ends left open
+        # a user change: seq, action, name, roles, active, actor, at, after_row, reason, chain
+        # (see Scanner.users). Each user's rows lie in (registered after, disabled after]:
+        # unknown ends left open
         self.windows: dict[Any, tuple[int, int]] = {}
         for change in user_changes:
             action, name, place = change[1], change[2], change[7]
@@ -87,7 +90,7 @@ class Places:
         # this generation of the program
         placed = [c[7] for c in user_changes if c[7] is not None] + [
             c[10] for c in policy_changes if c[10] is not None]
-        self.timed_from = min(placed) + 1 if placed else sys.maxsize
+        self.placed_from = min(placed) + 1 if placed else sys.maxsize
         self.previous: tuple[int, str] = (0, "")  # the row before the next one, and its time
         # the first row stamped more than CLOCK_SKEW before the row before it: (seq, at, the
         # row before's seq and at); a warning, as a clock set back does it too
