@@ -18,13 +18,11 @@ from datetime import date
 from typing import Any
 
 from workflow import values
-from workflow.checks import AuditFailure
+from workflow.checks import WRITES_WITHOUT_EVENT, AuditFailure
 from workflow.errors import InvalidInput, stored_json
 from workflow.fastpath import moment_out
 from workflow.process import Context, Event, PolicyView, Process, Restriction
 from workflow.views import field_values
-
-WRITES_WITHOUT_EVENT = ("create", "edit")
 
 
 def check_rules(histories: Iterable[list[tuple[Any, ...]]], process: Process,
