@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime
 from typing import Any
@@ -577,22 +577,43 @@ class LogOrder:
                                    "(written by another program, or altered)", *found)
 
 
-def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[Any, ...]],
-                  row_of: Callable[[tuple[Any, ...]], dict[str, Any]],
-                  replay: Callable[[dict[Any, Any], tuple[Any, ...]], str | None]
-                  ) -> dict[Any, Any] | AuditFailure:
-    """A chained log of changes (``seq`` first, the stored link last) walked in order: each
-    link recomputed from the row ``row_of`` gives, each change replayed (``replay`` says what is
-    wrong with it, if anything), and the chain's end held against the log head's count and
-    link. Returns what the changes made, or the failure."""
-    link, replayed = GENESIS, {}
+# how each chained log's change is hashed (the change as Scanner.users and Scanner.policy
+# read it: ``seq`` first, the stored link last)
+CHANGE_ROW: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {
+    "policy": lambda c: policy_change_row(*c[1:11]),
+    "user": lambda c: user_change_row(*c[1:9]),
+}
+
+
+def _links(what: str, changes: Sequence[tuple[Any, ...]]
+           ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    """Each change of a chained log, whether it follows from those before it, and the link
+    the chain has reached."""
+    link = GENESIS
     for change in changes:
-        seq, stored = change[0], change[-1]
         try:
-            link = chain_link(link, row_of(change))
+            link = chain_link(link, CHANGE_ROW[what](change))
         except (TypeError, ValueError, AttributeError):
             link = ""
-        if link != stored:
+        yield change, link == change[-1], link
+
+
+def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:
+    """Each change of a chained log follows from those before it."""
+    return all(follows for _, follows, _ in _links(what, changes))
+
+
+def _replayed_log(what: str, head: tuple[Any, ...] | None, changes: list[tuple[Any, ...]],
+                  replay: Callable[[dict[Any, Any], tuple[Any, ...]], str | None]
+                  ) -> dict[Any, Any] | AuditFailure:
+    """A chained log of changes walked in order: each link recomputed (:func:`_links`), each
+    change replayed (``replay`` says what is wrong with it, if anything), and the chain's end
+    held against the log head's count and link. Returns what the changes made, or the
+    failure."""
+    link, replayed = GENESIS, {}
+    for change, follows, reached in _links(what, changes):
+        seq, link = change[0], reached
+        if not follows:
             return AuditFailure(f"{what} change {seq} does not follow from the changes before "
                                 "it (altered, removed or reordered)")
         try:
@@ -614,22 +635,6 @@ def judged_from(scanner: Scanner) -> int | None:
     return None if places is None or places.placed_from == sys.maxsize else places.placed_from
 
 
-def _intact(what: str, changes: Sequence[tuple[Any, ...]]) -> bool:
-    """Each change of a chained log (``seq`` first, the stored link last) follows from those
-    before it."""
-    row_of = ((lambda c: policy_change_row(*c[1:11])) if what == "policy"
-              else (lambda c: user_change_row(*c[1:9])))
-    link = GENESIS
-    for change in changes:
-        try:
-            link = chain_link(link, row_of(change))
-        except (TypeError, ValueError, AttributeError):
-            return False
-        if link != change[-1]:
-            return False
-    return True
-
-
 def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None = None,
                  admins: Collection[str] | None = None) -> int | AuditFailure:
     """The policy changes' chain is unbroken and ends where the log head says, each change is
@@ -643,7 +648,6 @@ def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None 
     # a change: seq, entry id, action, subject, kind, since, until, actor, at, reason,
     # after_row, link
     replayed = _replayed_log("policy", head, changes,
-                             lambda c: policy_change_row(*c[1:11]),
                              lambda state, c: rules.replay(state, *c[1:10],
                                                            placed=c[10] is not None))
     if isinstance(replayed, AuditFailure):
@@ -670,7 +674,7 @@ def check_users(snapshot: Scanner, size: int, admission: dict[str, Any] | None =
     head, changes, users = snapshot.users()
     rules = UserChanges((admission or {}).get("roles"))
     # a change: seq, action, name, roles, active, actor, at, after_row, reason, link
-    replayed = _replayed_log("user", head, changes, lambda c: user_change_row(*c[1:9]),
+    replayed = _replayed_log("user", head, changes,
                              lambda state, c: rules.replay(state, *c[1:7], reason=c[8]))
     if isinstance(replayed, AuditFailure):
         return replayed, rules.admins
