@@ -32,7 +32,8 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
 
 @click.group()
 def user() -> None:
-    """Register, list and disable users (admins only for changes)."""
+    """Register, list, disable and enable users and change their roles (admins only for
+    changes)."""
 
 
 @user.command("add")
@@ -83,11 +84,58 @@ def user_disable(app: App, name: str, reason: str | None, as_json: bool) -> None
         say(f"disabled {disabled['name']}")
 
 
+@user.command("enable")
+@click.argument("name")
+@click.option("--reason", type=REASON, help="Why (optional; kept in the user history).")
+@json_option
+@pass_app
+def user_enable(app: App, name: str, reason: str | None, as_json: bool) -> None:
+    """Enable user NAME again, with the roles they held. Where the database authenticates by
+    login, their login gets its database roles back at once."""
+    wf = app.workflow()
+    was = next((u for u in wf.users() if u["name"] == name), None)
+    enabled = wf.enable_user(name, actor=app.actor, reason=reason)
+    if as_json:
+        emit_json(enabled)
+    elif was is not None and was["active"]:
+        say(f"{enabled['name']} is already enabled; nothing changed")
+    else:
+        say(f"enabled {enabled['name']} as {', '.join(enabled['roles'])}")
+
+
+@user.command("set-roles")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=ProcessName(PROCESS, "role"),
+              help=f"A role NAME holds from now on (repeatable; the roles not given are taken "
+                   f"away): {', '.join(PROCESS.roles)}.")
+@click.option("--reason", type=REASON, help="Why (optional; kept in the user history).")
+@json_option
+@pass_app
+def user_set_roles(app: App, name: str, roles: tuple[str, ...], reason: str | None,
+                   as_json: bool) -> None:
+    """Give user NAME exactly the roles given, from now on.
+
+    What they did before stays recorded with the roles they held then. The last active admin
+    keeps admin. Where the database authenticates by login, their login's database roles
+    follow at once."""
+    changed = app.workflow().set_user_roles(name, list(roles), actor=app.actor, reason=reason)
+    before = changed.pop("roles_before")
+    if as_json:
+        emit_json({**changed, "roles_before": before})
+    elif before == changed["roles"]:
+        say(f"{changed['name']} already holds {', '.join(before)}; nothing changed")
+    else:
+        say(f"{changed['name']} now holds {', '.join(changed['roles'])} "
+            f"(held {', '.join(before)})")
+
+
 @user.command("history")
 @json_option
 @pass_app
 def user_history(app: App, as_json: bool) -> None:
-    """Every user added or disabled, with who did it and when (chained like the history)."""
+    """Every user added, disabled, enabled or given other roles, with who did it, when and
+    why (chained like the history)."""
     rows = app.user_workflow().user_history()
     if as_json:
         emit_json(rows)

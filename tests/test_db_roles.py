@@ -710,3 +710,64 @@ def test_0012_keeps_the_log_of_a_database_granted_before(unplaced_changes, db_ta
         _forge_as(db_target, granted["drafter"], "UPDATE wf_record SET due_on = NULL")
     assert drafter.get(ref)["state"] == "drafted"
     drafter.close()
+
+
+def _groups(db_target: str, login: str) -> list[str]:
+    """The workflow roles whose database roles ``login`` is a member of."""
+    return sorted(name.split("_")[1] for name in _members(db_target, login))
+
+
+def test_a_users_login_follows_their_roles_and_their_enabling(db_target, clock,
+                                                              granted_to_this_login):
+    drafter, wf = granted_to_this_login["drafter"], Workflow(db_target, clock=clock)
+    assert _groups(db_target, drafter) == ["drafter"]
+    wf.set_user_roles(drafter, ["auditor"], actor=wf.login)
+    assert _groups(db_target, drafter) == ["auditor"]
+    as_auditor = Workflow(_as_login(db_target, drafter), clock=clock)
+    with pytest.raises(Refused) as refused:
+        as_auditor.create(actor=drafter, **PATRIOT)
+    assert refused.value.rule == "role"
+    wf.set_user_roles(drafter, ["approver", "drafter"], actor=wf.login)
+    assert _groups(db_target, drafter) == ["approver", "drafter"]
+    assert as_auditor.create(actor=drafter, **PATRIOT)
+    wf.disable_user(drafter, actor=wf.login)
+    assert _groups(db_target, drafter) == [] and not _reads(db_target, drafter)
+    wf.enable_user(drafter, actor=wf.login)
+    assert _groups(db_target, drafter) == ["approver", "drafter"]
+    assert _reads(db_target, drafter)
+    assert wf.verify()["rows"] == 1
+    as_auditor.close()
+    wf.close()
+
+
+def test_granting_again_takes_a_login_out_of_roles_its_user_no_longer_holds(
+        db_target, clock, granted_to_this_login):
+    drafter, wf = granted_to_this_login["drafter"], Workflow(db_target, clock=clock)
+    with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+        conn.execute("SET search_path TO " + wf.db.engine.url.query.get("options", "")
+                     .removeprefix("-csearch_path="))  # the test's own schema
+        conn.execute("UPDATE wf_user SET roles = '[\"auditor\"]' WHERE name = %s", (drafter,))
+    wf.grant_database_roles(actor=wf.login)
+    assert _groups(db_target, drafter) == ["auditor"]
+    wf.close()
+
+
+def test_an_admin_login_that_may_not_grant_roles_cannot_enable_and_is_told_why(
+        db_target, clock, granted_to_this_login):
+    drafter = granted_to_this_login["drafter"]
+    with a_login(db_target, "weak") as (admin, me):
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(admin, ["admin"], actor=me)
+        owner.grant_database_roles(actor=me)
+        owner.disable_user(drafter, actor=me)
+        weak = Workflow(_as_login(db_target, admin), clock=clock)
+        with pytest.raises(Refused) as refused:
+            weak.enable_user(drafter, actor=admin)
+        assert refused.value.rule == "database-permission"
+        assert f"may not put {drafter} into database role" in str(refused.value)
+        assert f"{drafter} stays disabled" in str(refused.value)
+        assert [u["active"] for u in owner.users() if u["name"] == drafter] == [False]
+        assert _groups(db_target, drafter) == []
+        assert owner.refusals(actor=admin)[-1]["event"] == "user enable"
+        weak.close()
+        owner.close()

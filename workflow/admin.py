@@ -117,7 +117,8 @@ class Administering:
             return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
 
     def user_history(self) -> list[dict[str, Any]]:
-        """Every user added or disabled, by whom and when, oldest first."""
+        """Every user added, disabled, enabled or given other roles, by whom and when, oldest
+        first."""
         from workflow import people
 
         with self.db.read() as s:
@@ -142,6 +143,55 @@ class Administering:
                 return people.as_dict(disabled)
 
         return self._recorded(actor, "user disable", attempt)
+
+    def enable_user(self, name: str, *, actor: str,
+                    reason: str | None = None) -> dict[str, Any]:
+        """Enable ``name`` again, with the roles they held (already enabled: nothing changes);
+        returns the user. Where the database authenticates by login, their login gets its
+        roles' database roles back at once."""
+        from workflow import people
+
+        people.check_name(name)
+        cleaned = values.reason(reason)
+
+        def attempt() -> dict[str, Any]:
+            from workflow import grants
+
+            with self.db.write() as s:
+                self._admin(s, actor, "user enable")
+                enabled = people.enable(s, name, actor, as_utc(self.clock()), cleaned)
+                grants.admit(s, name, enabled.roles, "user enable")
+                return people.as_dict(enabled)
+
+        return self._recorded(actor, "user enable", attempt)
+
+    def set_user_roles(self, name: str, roles: list[str], *, actor: str,
+                       reason: str | None = None) -> dict[str, Any]:
+        """Give ``name`` exactly ``roles`` from now on (the same roles: nothing changes);
+        returns the user, with ``"roles_before"``. The last active admin keeps ``admin``.
+        Where the database authenticates by login, their login's database roles follow at
+        once."""
+        from workflow import people
+
+        people.check_name(name)
+        if not roles:
+            raise InvalidInput("a user needs at least one --role")
+        checked = [self.process.check_role(role) for role in roles]
+        cleaned = values.reason(reason)
+
+        def attempt() -> dict[str, Any]:
+            from workflow import grants
+
+            with self.db.write() as s:
+                self._admin(s, actor, "user set-roles")
+                user, before = people.set_roles(s, name, checked, actor,
+                                                as_utc(self.clock()), cleaned)
+                grants.revoke(s, name, set(before) - set(user.roles), "user set-roles")
+                if user.active:
+                    grants.admit(s, name, set(user.roles) - set(before), "user set-roles")
+                return {**people.as_dict(user), "roles_before": before}
+
+        return self._recorded(actor, "user set-roles", attempt)
 
     def grant_database_roles(self, *, actor: str) -> dict[str, Any]:
         """Create PostgreSQL roles for the process's roles and authenticate actors by login.

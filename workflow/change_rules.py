@@ -40,14 +40,20 @@ class UserChanges:
     def __init__(self, roles: Collection[str] | None = None) -> None:
         self.roles = None if roles is None else frozenset(roles)
         self.users: dict[str, tuple[Any, ...]] = {}
-        self.begun = False  # a user added or disabled: the upgrade's `found` entries are over
+        self.begun = False  # a user added or changed: the upgrade's `found` entries are over
         self.admins: set[str] = set()  # everyone ever registered as an admin
 
     def replay(self, users: dict[str, tuple[Any, ...]], action: str, name: str, roles: Any,
-               active: Any, actor: str, at: Any, reason: Any = None) -> str | None:
+               active: Any, actor: str, at: Any, reason: Any = None, placed: bool = True
+               ) -> str | None:
+        """``placed``: the change keeps its place in the history's order; the programs that
+        enable users or change roles keep it, so that rows are judged by the roles of theirs."""
         self.users = users
         if reason is not None and not _written_reason(reason):
             return f"gives a reason the program does not write ({reason!r})"
+        if action in ("enable", "set_roles") and not placed:
+            did = f"enables {name}" if action == "enable" else f"gives {name} other roles"
+            return f"{did} without keeping its place in the history's order"
         if action == "found":
             if self.begun:
                 return (f"enters {name} as found after users were added or disabled (only the "
@@ -58,6 +64,10 @@ class UserChanges:
                 return wrong
         elif action == "disable":
             return self._disable(name, roles, active, actor)
+        elif action == "enable":
+            return self._enable(name, roles, active, actor)
+        elif action == "set_roles":
+            return self._set_roles(name, roles, active, actor)
         else:
             return f"is not a change the program makes ({action!r})"
         if name in users:
@@ -80,19 +90,59 @@ class UserChanges:
         twin = next((n for n in self.users if n.lower() == name.lower() and n != name), None)
         if twin is not None:
             return f"registers {name}, differing only in case from {twin}"
-        if (not isinstance(roles, list) or not roles
-                or not all(isinstance(role, str) for role in roles)
-                or roles != sorted(set(roles))):
-            return f"registers {name} with roles the program does not write ({roles!r})"
-        unknown = sorted(set(roles) - self.roles) if self.roles is not None else []
-        if unknown:
-            return f"registers {name} with a role the process does not have ({unknown[0]})"
+        wrong = self._wrong_roles(roles)
+        if wrong:
+            return f"registers {name} with {wrong}"
         if not self.users:  # the first user: the admin `init` registers, by itself
             if actor != name or ADMIN not in roles:
                 return (f"registers {name} by {actor} as the first user; the first user is "
                         "an admin registering itself")
         elif not self._active_admin(actor):
             return f"registers {name} by {actor}, who is no active admin then"
+        return None
+
+    def _wrong_roles(self, roles: Any) -> str | None:
+        if (not isinstance(roles, list) or not roles
+                or not all(isinstance(role, str) for role in roles)
+                or roles != sorted(set(roles))):
+            return f"roles the program does not write ({roles!r})"
+        unknown = sorted(set(roles) - self.roles) if self.roles is not None else []
+        if unknown:
+            return f"a role the process does not have ({unknown[0]})"
+        return None
+
+    def _enable(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
+        user = self.users.get(name)
+        if user is None:
+            return f"enables {name}, whom no change registered"
+        if user[1] is not False or active is not True or sorted_or_not(roles) != user[0]:
+            return f"is not the enabling of {name} as disabled"
+        if not self._active_admin(actor):
+            return f"enables {name} by {actor}, who is no active admin then"
+        self.begun = True
+        self.users[name] = (user[0], True, *user[2:])
+        if _holds_admin(user[0]):
+            self.admins.add(name)
+        return None
+
+    def _set_roles(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
+        user = self.users.get(name)
+        if user is None:
+            return f"gives roles to {name}, whom no change registered"
+        wrong = self._wrong_roles(roles)
+        if wrong:
+            return f"gives {name} {wrong}"
+        if active is not user[1] or roles == user[0]:
+            return f"is not a change of {name}'s roles as registered"
+        if not self._active_admin(actor):
+            return f"gives {name} other roles by {actor}, who is no active admin then"
+        if user[1] is True and _holds_admin(user[0]) and not _holds_admin(roles) and not any(
+                self._active_admin(other) for other in self.users if other != name):
+            return f"takes {ADMIN} from {name}, the last active admin"
+        self.begun = True
+        self.users[name] = (roles, *user[1:])
+        if _holds_admin(roles):
+            self.admins.add(name)
         return None
 
     def _disable(self, name: str, roles: Any, active: Any, actor: str) -> str | None:

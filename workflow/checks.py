@@ -104,7 +104,7 @@ def check_sealed(rows: Iterable[tuple[Any, ...]], frontier: merkle.Frontier, las
             raise AuditFailure("the tree root stored with it does not match the log up to it",
                                seq, ref)
         if places is not None:
-            wrong = places.wrong(seq, sealed[5], sealed[7], sealed[10])
+            wrong = places.wrong(seq, sealed[5], sealed[6], sealed[7], sealed[10])
             if wrong is not None:
                 raise AuditFailure(wrong, seq, ref)
         checked += 1
@@ -304,12 +304,18 @@ class Admission:
 
 
 class Actors:
-    """Whether a row's actor is a registered user holding the roles the row lists (roles are
-    given when a user is added and never change; the users are checked against their own log)."""
+    """Whether a row's actor is a registered user, holding roles the user log gives them (at
+    some time: :class:`Places` holds each row to the roles at its place, where the log keeps
+    places; the users are checked against their own log)."""
 
-    def __init__(self, roles: dict[str, Any]) -> None:
-        self.roles = {name: sorted(map(str, held)) if isinstance(held, list) else None
-                      for name, held in roles.items()}
+    def __init__(self, users: tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
+        _head, changes, stored = users  # as Scanner.users gives them
+        self.roles: dict[Any, list[list[str] | None]] = {}
+        for name, roles in [(row[0], row[1]) for row in stored] + [(c[2], c[3]) for c in changes]:
+            held = sorted(map(str, roles)) if isinstance(roles, list) else None
+            known = self.roles.setdefault(name, [])
+            if held not in known:
+                known.append(held)
         self._known: dict[tuple[Any, Any], str | None] = {}
 
     def wrong(self, row: tuple[Any, ...]) -> str | None:
@@ -328,10 +334,12 @@ class Actors:
         if not isinstance(listed, list):
             return "its roles are not readable (the row was altered)"
         held = self.roles[actor]
-        if held is None or sorted(map(str, listed)) != held:
+        if sorted(map(str, listed)) not in held:
             shown = ", ".join(map(str, listed)) or "no role"
-            holds = ", ".join(held) if held else "roles that cannot be read"
-            return f"it says {actor} held {shown}, but {actor} holds {holds}"
+            holds = "; or ".join(", ".join(h) if h else "roles that cannot be read"
+                                 for h in held)
+            verb = "holds" if len(held) == 1 else "held only"
+            return f"it says {actor} held {shown}, but {actor} {verb} {holds}"
         return None
 
 
@@ -429,7 +437,7 @@ def _day_text(value: Any) -> str | None:
 
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
-    actors = Actors(snapshot.user_roles())
+    actors = Actors(snapshot.users())
     order = LogOrder(admission.version)
     judged: dict[tuple[Any, ...], str | None] = {}
     highest: dict[str, tuple[int, str]] = {}  # each PREFIX-YEAR's highest number
@@ -675,7 +683,8 @@ def check_users(snapshot: Scanner, size: int, admission: dict[str, Any] | None =
     rules = UserChanges((admission or {}).get("roles"))
     # a change: seq, action, name, roles, active, actor, at, after_row, reason, link
     replayed = _replayed_log("user", head, changes,
-                             lambda state, c: rules.replay(state, *c[1:7], reason=c[8]))
+                             lambda state, c: rules.replay(state, *c[1:7], reason=c[8],
+                                                           placed=c[7] is not None))
     if isinstance(replayed, AuditFailure):
         return replayed, rules.admins
     wrong = wrong_places("user", changes, 7, size)

@@ -180,6 +180,7 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any,
                                 {"n": user.name}).first()
         if login is None:
             continue
+        revoke(session, user.name, set(roles) - set(user.roles), "db grant")  # roles taken away
         for role in user.roles:
             session.execute(text(f'GRANT "{group_role(database, schema, role)}" TO "{user.name}"'))
         members[user.name] = list(user.roles)
@@ -239,12 +240,12 @@ def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any
     return statements + log_kept(schema)
 
 
-def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
-    """A disabled user's login leaves the group roles :func:`grant` put it in, where the
-    database authenticates by login, so that it can no longer read or write outside the
-    program either. Part of the disabling's transaction: if the acting login may not revoke
-    them, nothing is disabled."""
-    if session.get_bind().dialect.name != "postgresql" or not _by_login(session):
+def revoke(session: Any, name: str, roles: Iterable[str], event: str = "user disable") -> None:
+    """A user's login leaves the group roles of ``roles`` that :func:`grant` put it in, where
+    the database authenticates by login (a user disabled, or a role taken away), so that it can
+    no longer read or write with them outside the program either. Part of the change's
+    transaction: if the acting login may not revoke them, nothing changes."""
+    if not _logins_kept(session):
         return
     database, schema = _where(session)
     for role in roles:
@@ -254,7 +255,30 @@ def revoke(session: Any, name: str, roles: Iterable[str]) -> None:
             groups.append(legacy)
         for group in groups:
             if _member(session, group, name):
-                _revoke(session, group, name)
+                _change(session, event, f'REVOKE "{group}" FROM "{name}"', group, name, False)
+
+
+def admit(session: Any, name: str, roles: Iterable[str], event: str) -> None:
+    """A user's login joins the group roles of ``roles`` (a user enabled again, or a role
+    given), where the database authenticates by login and the user has a login: as `db grant`
+    would, at once. Part of the change's transaction, like :func:`revoke`."""
+    if not _logins_kept(session) or session.execute(text(
+            "SELECT 1 FROM pg_roles WHERE rolname = :n AND rolcanlogin"), {"n": name}
+            ).first() is None:
+        return
+    database, schema = _where(session)
+    for role in roles:
+        group = group_role(database, schema, role)
+        if _exists(session, group) and not _member(session, group, name):
+            _change(session, event, f'GRANT "{group}" TO "{name}"', group, name, True)
+
+
+UNCHANGED = {"user disable": "stays enabled", "user enable": "stays disabled",
+             "user set-roles": "keeps the roles it had"}
+
+
+def _logins_kept(session: Any) -> bool:
+    return session.get_bind().dialect.name == "postgresql" and _by_login(session)
 
 
 def _member(session: Any, group: str, name: str) -> bool:
@@ -264,22 +288,25 @@ def _member(session: Any, group: str, name: str) -> bool:
         {"g": group, "u": name}).first() is not None
 
 
-def _revoke(session: Any, group: str, name: str) -> None:
-    """One login out of one group role; a login not allowed to (refused, or, where the server
-    only warns, still a member afterwards) is refused in the process's terms, and the disabling
-    is then undone with the rest of its transaction."""
+def _change(session: Any, event: str, statement: str, group: str, name: str,
+            joins: bool) -> None:
+    """One login into or out of one group role; a login not allowed to (refused, or, where the
+    server only warns, not changed afterwards) is refused in the process's terms, and the
+    change is then undone with the rest of its transaction."""
     from sqlalchemy.exc import DBAPIError
 
     try:
-        session.execute(text(f'REVOKE "{group}" FROM "{name}"'))
+        session.execute(text(statement))
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
     else:
-        if not _member(session, group, name):
+        if _member(session, group, name) is joins:
             return
-    raise Refused("user disable", "database-permission",
-                  f"this login may not take {name} out of database role {group}, so {name} "
-                  "stays enabled: an admin's login needs CREATEROLE for this (a superuser "
-                  "gives it: ALTER ROLE <login> CREATEROLE; from PostgreSQL 16 on, also GRANT "
+    moved = "put {} into" if joins else "take {} out of"
+    raise Refused(event, "database-permission",
+                  f"this login may not {moved.format(name)} database role {group}, so {name} "
+                  f"{UNCHANGED.get(event, 'stays as it was')}: an admin's login needs "
+                  "CREATEROLE for this (a superuser gives it: ALTER ROLE <login> CREATEROLE; "
+                  "from PostgreSQL 16 on, also GRANT "
                   f'"{group}" TO <login> WITH ADMIN OPTION)')

@@ -59,19 +59,59 @@ def _record(session: Session, action: str, user: User, actor: str, now: datetime
 
 def disable(session: Session, name: str, by: str, now: datetime,
             reason: str | None = None) -> User:
-    user = session.get(User, name)
-    if user is None:
-        raise NotFound(f"unknown user {name!r}")
+    user = _registered(session, name)
     if not user.active:
         return user
     if ADMIN in user.roles:
-        admins = session.exec(select(User).where(User.active)).all()
-        if sum(1 for u in admins if ADMIN in u.roles) == 1:
-            raise Refused("user disable", "last-admin", f"{name} is the last active admin")
+        _not_last_admin(session, "user disable", name, f"{name} is the last active admin")
     user.active = False
     session.add(user)
     _record(session, "disable", user, by, now, reason)
     return user
+
+
+def enable(session: Session, name: str, by: str, now: datetime,
+           reason: str | None = None) -> User:
+    """A disabled user may act and read again, with the roles they held (already enabled:
+    nothing changes)."""
+    user = _registered(session, name)
+    if user.active:
+        return user
+    user.active = True
+    session.add(user)
+    _record(session, "enable", user, by, now, reason)
+    return user
+
+
+def set_roles(session: Session, name: str, roles: list[str], by: str, now: datetime,
+              reason: str | None = None) -> tuple[User, list[str]]:
+    """``name`` holds exactly ``roles`` from now on; returns the user and the roles they held
+    before (the same roles: nothing changes). Rows written before keep the roles they were
+    written with, which verification holds to the user log at their place."""
+    user = _registered(session, name)
+    before, wanted = list(user.roles), sorted(set(roles))
+    if wanted == before:
+        return user, before
+    if user.active and ADMIN in before and ADMIN not in wanted:
+        _not_last_admin(session, "user set-roles", name,
+                        f"{name} is the last active admin and would hold {ADMIN} no more")
+    user.roles = wanted
+    session.add(user)
+    _record(session, "set_roles", user, by, now, reason)
+    return user, before
+
+
+def _registered(session: Session, name: str) -> User:
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"unknown user {name!r}")
+    return user
+
+
+def _not_last_admin(session: Session, event: str, name: str, message: str) -> None:
+    admins = session.exec(select(User).where(User.active)).all()
+    if not any(ADMIN in u.roles for u in admins if u.name != name):
+        raise Refused(event, "last-admin", message)
 
 
 def as_dict(user: User) -> dict[str, Any]:

@@ -3,11 +3,11 @@
 From revision 0012 on, a user or policy change keeps how many history rows were written before
 it (``after_row``). Every writer takes the log head first, so that number places the change
 exactly between two rows: a row is then checked to be by a user registered before it and not
-disabled before it, and to have consulted exactly the restrictions the policy held at its place,
-each judged in force or not on the row's own day. Rows whose place among the changes is not
-known (written before the changes kept theirs) are left to the other checks. Rows come in log
-order, so the first stamped more than a day before the row before it is noted on the way, for a
-warning (a clock set back does that too).
+disabled before it, with the roles the user held there, and to have consulted exactly the
+restrictions the policy held at its place, each judged in force or not on the row's own day.
+Rows whose place among the changes is not known (written before the changes kept theirs) are
+left to the other checks. Rows come in log order, so the first stamped more than a day before
+the row before it is noted on the way, for a warning (a clock set back does that too).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from workflow.errors import stored_json
 from workflow.scan import Scanner
 
 Entry = tuple[str, str, str, str | None]  # subject, kind, since, until (ISO 8601 days)
-OPEN = (-1, sys.maxsize)  # a user's window of rows whose ends are not known
 
 
 def wrong_places(what: str, changes: Sequence[tuple[Any, ...]], index: int,
@@ -57,17 +56,23 @@ class Places:
     def __init__(self, user_changes: Sequence[tuple[Any, ...]],
                  policy_changes: Sequence[tuple[Any, ...]]) -> None:
         # a user change: seq, action, name, roles, active, actor, at, after_row, reason, chain
-        # (see Scanner.users). Each user's rows lie in (registered after, disabled after]:
-        # unknown ends left open
-        self.windows: dict[Any, tuple[int, int]] = {}
+        # (see Scanner.users). Each user's placed changes, and what each left: (roles, active,
+        # the place the user was disabled at, if not active); a user's changes of unknown
+        # place (adding and disabling only) left the roles they were added with
+        self.users: dict[Any, tuple[list[int], list[tuple[Any, bool, int | None]]]] = {}
+        self.unplaced: dict[Any, Any] = {}
         for change in user_changes:
-            action, name, place = change[1], change[2], change[7]
-            added, disabled = self.windows.get(name, OPEN)
-            if place is not None and action == "add":
-                added = place
-            elif place is not None and action == "disable":
-                disabled = place
-            self.windows[name] = (added, disabled)
+            name, roles, active, place = change[2], change[3], change[4] is True, change[7]
+            if place is None:
+                self.unplaced[name] = roles
+                continue
+            places, states = self.users.setdefault(name, ([], []))
+            was = states[-1][2] if states else None
+            places.append(place)
+            states.append((roles, active, None if active else (place if was is None else was)))
+        # for each user, the span of rows (after, up to] the last judged lies in, the roles it
+        # listed and what is wrong with those: the next row is likely in it
+        self._spans: dict[Any, tuple[int, int, Any, str | None]] = {}
         # a policy change: seq, entry id, action, subject, kind, since, until, actor, at,
         # reason, after_row, chain
         entries: dict[Any, Entry] = {}
@@ -111,19 +116,20 @@ class Places:
                 return None
         return cls(users, policy)
 
-    def wrong(self, seq: int, actor: Any, at: str, consulted: Any) -> str | None:
-        """What is wrong with row ``seq`` (by ``actor`` at ``at``, ISO 8601 UTC, consulting
-        the stored text ``consulted``) at its place, if anything; rows come in log order (this
-        runs for every row verified: the usual case is kept to a few comparisons)."""
+    def wrong(self, seq: int, actor: Any, roles: Any, at: str, consulted: Any) -> str | None:
+        """What is wrong with row ``seq`` (by ``actor`` holding ``roles`` at ``at``, ISO 8601
+        UTC, consulting the stored text ``consulted``) at its place, if anything; rows come in
+        log order (this runs for every row verified: the usual case is kept to a few
+        comparisons)."""
         previous, self.previous = self.previous, (seq, at)
         if (at < previous[1] and self.behind is None and seq - 1 == previous[0]
                 and _behind(at, previous[1])):
             self.behind = [seq, at, *previous]
-        added, disabled = self.windows.get(actor, OPEN)
-        if not added < seq <= disabled:
-            if seq <= added:
-                return f"it is by {actor}, whom the user log registers only after row {added}"
-            return f"it is by {actor}, whom the user log disabled after row {disabled}"
+        span = self._spans.get(actor)
+        if span is None or not span[0] < seq <= span[1] or span[2] != roles:
+            span = self._spans[actor] = self._span(seq, actor, roles)
+        if span[3] is not None:
+            return span[3]
         if consulted == "{}" or not self.bounds:
             return None  # nothing consulted (a drafting, an edit), or no policy placed
         bounds, stand = self.bounds, self._stand
@@ -142,6 +148,45 @@ class Places:
         if wrong is None and day is not None and day != at[:10]:
             return f"it was judged as of {day}, but made on {at[:10]}"
         return wrong
+
+    def _span(self, seq: int, actor: Any, roles: Any) -> tuple[int, int, Any, str | None]:
+        """The rows (after, up to] around ``seq`` that ``actor``'s changes leave alike, and
+        what is wrong with a row of theirs there that lists ``roles``."""
+        places, states = self.users.get(actor, ([], []))
+        at = bisect.bisect_left(places, seq) - 1  # the last of the user's changes before it
+        after, upto = (places[at] if at >= 0 else -1,
+                       places[at + 1] if at + 1 < len(places) else sys.maxsize)
+        if at >= 0:
+            held, active, disabled = states[at]
+            if not active:
+                return after, upto, roles, (f"it is by {actor}, whom the user log disabled "
+                                            f"after row {disabled}")
+            where = f"after row {after}"
+        elif actor in self.unplaced:  # registered before changes kept places
+            held, where = self.unplaced[actor], "as registered"
+        elif places:
+            return after, upto, roles, (f"it is by {actor}, whom the user log registers only "
+                                        f"after row {places[0]}")
+        else:
+            return after, upto, roles, None  # no change registers them: the records' check
+        return after, upto, roles, _wrong_roles(actor, roles, held, where)
+
+
+def _wrong_roles(actor: Any, roles: Any, held: Any, where: str) -> str | None:
+    """What is wrong with a row of ``actor``'s listing ``roles`` (as stored), when the user log
+    gives them ``held``."""
+    try:
+        listed = stored_json(roles) if isinstance(roles, str) else roles
+        if not isinstance(listed, list):
+            raise TypeError("not a list")
+        listed = sorted(map(str, listed))
+    except (TypeError, ValueError):
+        return "its roles are not readable (the row was altered)"
+    if isinstance(held, list) and listed == sorted(map(str, held)):
+        return None
+    holds = ", ".join(map(str, held)) if isinstance(held, list) else "roles that cannot be read"
+    return (f"it says {actor} held {', '.join(listed) or 'no role'}, but the user log gives "
+            f"{actor} {holds} {where}")
 
 
 def _behind(at: str, before: str) -> bool:

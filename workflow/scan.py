@@ -176,12 +176,6 @@ class Scanner:
                                    name="after"))
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def user_roles(self) -> dict[str, list[str]]:
-        """Each user's roles as stored (JSON text decoded), by name."""
-        with self._connection() as raw:
-            return {r[0]: self._list(r[1]) for r in self._rows(
-                raw, "SELECT name, roles FROM wf_user", name="user_roles")}
-
     def leaf_hashes(self, before: int) -> Iterator[str]:
         """The stored leaf hashes of the rows numbered below ``before``, by seq."""
         with self._connection() as raw:
