@@ -74,10 +74,20 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                    f"before row {behind['after_seq']} ({behind['after_at']}), which the log "
                    "holds before it: a writer's clock was behind (or the row was back-dated), "
                    "and answers --as-of around it may be off")
+    ahead = result["stamped_ahead"]
+    if ahead:
+        click.echo(f"warning: row {ahead['seq']} is stamped {ahead['at']}, more than a day after "
+                   f"this clock ({ahead['now']}): a writer's clock was ahead (or the row was "
+                   "dated forward), and its rules were judged as of that later day")
     if result["missing_protections"]:
         click.echo(f"warning: the append-only triggers {', '.join(result['missing_protections'])}"
                    " are missing (dropped): the database no longer refuses changes to those "
                    "logs in place; verify finds what was changed, not that nothing will be")
+    if result["altered_protections"]:
+        click.echo("warning: not the program's, or not as it made them (disabled, given a "
+                   f"condition or rewritten): {'; '.join(result['altered_protections'])}. Such "
+                   "a thing can let the logs be changed in place, or drop what the program "
+                   "writes, such as a refusal, without a trace in any chain")
     if rules:
         click.echo(f"ok: {counted(result['rules_judged'], 'row')} judged again by the process's "
                    "rules: each one they allow")

@@ -407,6 +407,7 @@ def test_0011_pins_the_trigger_functions_search_path_of_a_database_granted_befor
     assert Workflow.upgrade(db_target)["to"] == schema.HEAD
     wf = Workflow(db_target, clock=clock)
     assert any(c.startswith("search_path=") and c.endswith(", pg_temp") for c in pinned(wf))
+    assert wf.verify()["altered_protections"] == []
     wf.close()
 
 
@@ -735,7 +736,9 @@ def test_a_users_login_follows_their_roles_and_their_enabling(db_target, clock,
     wf.enable_user(drafter, actor=wf.login)
     assert _groups(db_target, drafter) == ["approver", "drafter"]
     assert _reads(db_target, drafter)
-    assert wf.verify()["rows"] == 1
+    verified = wf.verify()
+    assert verified["rows"] == 1
+    assert verified["altered_protections"] == []  # the login-mode triggers are the program's
     as_auditor.close()
     wf.close()
 

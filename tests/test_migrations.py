@@ -114,7 +114,9 @@ def test_previous_revision_upgrades_to_head_with_data_kept(db_target, clock):
         k: v for k, v in before.items() if k != "alembic_version"}
     upgraded = Workflow(db_target, clock=clock)
     assert upgraded.get(ref)["state"] == "nsc_review"
-    assert upgraded.verify()["rows"] == 2
+    verified = upgraded.verify()
+    assert verified["rows"] == 2
+    assert verified["altered_protections"] == []  # as every revision made them
     assert {c["action"] for c in upgraded.user_history()} == {"found"}
     indexes = {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_history")}
     assert {"ix_wf_history_at", "ix_wf_history_record_id"} <= indexes

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from workflow import merkle, signing
+from workflow import merkle, protections, signing
 from workflow.checks import (
     BATCH,
     AuditFailure,
@@ -35,7 +35,7 @@ from workflow.checks import (
     check_rows,
     check_users,
 )
-from workflow.clock import iso
+from workflow.clock import CLOCK_SKEW, iso, to_storage
 from workflow.errors import InvalidInput, NotFound, WorkflowError
 from workflow.ledger import canonical, chain_link, row_leaf
 from workflow.models import (
@@ -93,7 +93,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         beyond = check_beyond(snapshot, head[0], head[1])
         refusals = _check_refusals(snapshot, head)
         unchained = snapshot.unchained_refusals()
-        unprotected = snapshot.missing_protections()
+        unprotected, altered = protections.judged(snapshot)
         taken_out = snapshot.unchained_among_chained() if unchained else None
         if taken_out is not None and not isinstance(refusals, AuditFailure):
             refusals = AuditFailure(f"refusal {taken_out} is outside the refusal chain, yet "
@@ -123,8 +123,10 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
                                             admission, behind)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress, behind=behind)
-    if head[0] and _head_root(head) != frontier.root():
-        raise AuditFailure("the log head's root does not match the rows", head[0])
+    if head[0] and head[1] != [node.hex() for node in frontier.nodes]:
+        raise AuditFailure("the log head's tree, which the next row is appended to, is not "
+                           "the rows' (altered): its root does not match them, or its nodes "
+                           "do not", head[0])
     if beyond is not None:
         raise beyond
     if isinstance(records, WorkflowError):
@@ -135,18 +137,21 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         raise refusals
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained,
-            "missing_protections": unprotected,
+            "missing_protections": unprotected, "altered_protections": altered,
             "stamped_behind": dict(zip(("seq", "at", "after_seq", "after_at"), behind,
                                        strict=True)) if behind else None,
             "policy_changes": policy,
             "user_changes": users}
 
 
-def _head_root(head: tuple[int, list[str], int, str]) -> bytes | None:
-    try:
-        return merkle.Frontier(head[0], [bytes.fromhex(n) for n in head[1]]).root()
-    except (TypeError, ValueError):
-        return None  # an unreadable frontier matches no root
+def stamped_ahead(session: Session, now: datetime) -> dict[str, Any] | None:
+    """The first row stamped later than ``now`` allows (more than writers' clocks may
+    disagree): a writer's clock ahead, or a row dated forward, which the rules judged as of
+    that later day. A warning: the clock of whoever verifies may be the one behind."""
+    found = session.exec(select(History.seq, History.at).where(
+        col(History.at) > to_storage(now + CLOCK_SKEW)).order_by(col(History.seq)).limit(1)
+    ).first()
+    return None if found is None else {"seq": found[0], "at": iso(found[1]), "now": iso(now)}
 
 
 def _check_refusals(snapshot: Scanner, head: tuple[int, list[str], int, str] | None
@@ -323,13 +328,22 @@ def _chain_consistent(session: Session, cp: dict[str, Any], model: Any, count: s
     if held < wanted:
         raise AuditFailure(f"the {log} holds {held} {what} but the checkpoint saw {wanted}: "
                            f"{what} were cut off")
-    link = GENESIS
+    link, last = GENESIS, 0
     if wanted:
-        query = select(model.chain).where(chained).order_by(col(model.seq))
-        link = session.exec(query.offset(wanted - 1).limit(1)).one()
+        query = select(model.chain, model.seq).where(chained).order_by(col(model.seq))
+        link, last = session.exec(query.offset(wanted - 1).limit(1)).one()
     if link != cp[chain]:
         raise AuditFailure(f"the {log} is not consistent with the checkpoint of {wanted} "
                            f"{what}: {what} up to it were altered, removed or reordered")
+    if hasattr(model, "after_row"):  # a change made since keeps a place the checkpoint had not
+        later = session.exec(select(model.seq, model.after_row).where(
+            chained, col(model.seq) > last, col(model.after_row) < cp["size"]
+        ).order_by(col(model.seq)).limit(1)).first()
+        if later is not None:
+            raise AuditFailure(
+                f"{log.split()[0]} change {later[0]} came after the checkpoint of {wanted} "
+                f"{what} but says it came after history row {later[1]}, which the checkpoint "
+                f"of {cp['size']} rows was taken after: placed back behind the checkpoint")
     return wanted
 
 

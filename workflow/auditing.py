@@ -46,6 +46,7 @@ class Auditing:
             result = audit.verify(s, self.db.scan, progress, target=target, jobs=jobs,
                                   due_field=self.process.due_field,
                                   admission=self.process.admission())
+            result["stamped_ahead"] = audit.stamped_ahead(s, as_utc(self.clock()))
             if cp is not None:
                 result["consistency"] = audit.consistent_with(s, cp)
                 result["consistency"]["signature_checked"] = pubkey is not None

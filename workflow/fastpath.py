@@ -8,7 +8,6 @@ everything else (schema, queries, administration) stays SQLModel.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 
 from workflow import interrupts, merkle, prepared
 from workflow.clock import iso, sqlite_text
-from workflow.errors import Conflict, Replan, WorkflowError, stored_json
+from workflow.errors import Conflict, Replan, Unreadable, WorkflowError, stored_json
 from workflow.ledger import assemble, chain_link, encode, refusal_row
 from workflow.ledger import string as _string
 from workflow.process import Restriction
@@ -133,7 +132,7 @@ def _frontier_nodes(text: str) -> tuple[bytes, ...]:
     last = _last_frontier  # one read: another thread may replace it meanwhile
     if text == last[0]:
         return last[1]
-    nodes = tuple(bytes.fromhex(h) for h in json.loads(text))
+    nodes = tuple(bytes.fromhex(h) for h in stored_json(text))
     _last_frontier = (text, nodes)
     return nodes
 
@@ -337,10 +336,17 @@ class Tx:
                 for r in rows]
 
     def _frontier(self, row: tuple[Any, ...]) -> merkle.Frontier:
+        """The tree the log head keeps; one that is no tree's (nodes miscounted, or not
+        hashes) is not appended to: every row after would store a wrong root."""
         size, stored = row
-        if isinstance(stored, str):
-            return merkle.Frontier(size, _frontier_nodes(stored))
-        return merkle.Frontier(size, [bytes.fromhex(h) for h in stored])
+        try:
+            if isinstance(stored, str):
+                return merkle.Frontier(size, _frontier_nodes(stored))
+            return merkle.Frontier(size, [bytes.fromhex(h) for h in stored])
+        except (TypeError, ValueError):
+            raise Unreadable("the log head's tree is not readable (changed behind the "
+                             "program: `workflow audit verify` names it); nothing was "
+                             "written") from None
 
     def user(self, name: str) -> UserRow | None:
         if "\x00" in name:
@@ -399,11 +405,15 @@ class Tx:
         at = clock()
         row = refusal_row(iso(at), actor, ref, event, state, rule, message)
         link = chain_link(previous, row)
-        self.run("INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message, chain) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (self._moment(at), actor, ref, event, state, rule, message, link))
-        self.run("UPDATE wf_log_head SET refusals = ?, refusal_chain = ? WHERE id = 1",
-                 (count + 1, link))
+        kept = self.run(
+            "INSERT INTO wf_refusal (at, actor, ref, event, state, rule, message, chain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._moment(at), actor, ref, event, state, rule, message, link)).rowcount
+        kept += self.run("UPDATE wf_log_head SET refusals = ?, refusal_chain = ? WHERE id = 1",
+                         (count + 1, link)).rowcount
+        if kept != 2:  # a trigger or rule dropped a write: the refusal would go untold
+            raise WorkflowError("the database dropped the refusal's record (a trigger or rule "
+                                "that is not the program's: `workflow audit verify` names it)")
 
     def policy(self) -> list[Restriction]:
         if self._policy is None:

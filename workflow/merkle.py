@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+HASH_SIZE = 32  # bytes of a SHA-256 digest
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 _sha256 = hashlib.sha256
 
@@ -33,6 +34,8 @@ class Frontier:
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         if len(nodes) != bin(size).count("1"):
             raise ValueError(f"a tree of {size} leaves keeps {bin(size).count('1')} nodes")
+        if any(len(node) != HASH_SIZE for node in nodes):
+            raise ValueError(f"a node of a tree is a hash of {HASH_SIZE} bytes")
         self.size = size
         self.nodes = list(nodes)
 

@@ -244,17 +244,36 @@ class Scanner:
             return int(next(self._rows(raw, "SELECT count(*) FROM wf_refusal WHERE chain IS NULL",
                                        name="unchained"))[0])
 
-    def missing_protections(self) -> list[str]:
-        """The append-only triggers the schema should have and has not (dropped)."""
-        from workflow.append_only import trigger_names
-
-        sql = ("SELECT name FROM sqlite_master WHERE type = 'trigger'" if self.sqlite else
-               "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = current_schema()")
+    def triggers(self) -> list[tuple[Any, ...]]:
+        """Every trigger of the database (SQLite) or of the schema's tables (PostgreSQL, the
+        server's own internal ones aside), as :mod:`workflow.protections` judges them: (name,
+        table, SQL) on SQLite; (name, table, enabled, function, its body, definition) on
+        PostgreSQL."""
+        sql = ("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+               if self.sqlite else
+               "SELECT t.tgname, c.relname, t.tgenabled::text, p.proname, p.prosrc, "
+               "pg_get_triggerdef(t.oid) FROM pg_trigger t "
+               "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+               "JOIN pg_namespace n ON n.oid = c.relnamespace "
+               "WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY 1")
         with self._connection() as raw:
-            present = {r[0] for r in self._rows(raw, sql, name="triggers")}
-        return [name for name in trigger_names("sqlite" if self.sqlite else "postgresql")
-                if name not in present]
+            return [tuple(r) for r in self._rows(raw, sql, name="triggers")]
+
+    def rewrites(self) -> list[str]:
+        """PostgreSQL's rules, row-level security policies and tables under row-level security
+        in the schema, each named: any of them can hide or drop rows the program writes or
+        reads. None on SQLite."""
+        if self.sqlite:
+            return []
+        sql = ("SELECT 'rule ' || rulename || ' on ' || tablename FROM pg_rules "
+               "WHERE schemaname = current_schema() UNION ALL "
+               "SELECT 'row-level security policy ' || policyname || ' on ' || tablename "
+               "FROM pg_policies WHERE schemaname = current_schema() UNION ALL "
+               "SELECT 'row-level security on ' || c.relname FROM pg_class c "
+               "JOIN pg_namespace n ON n.oid = c.relnamespace "
+               "WHERE n.nspname = current_schema() AND c.relrowsecurity ORDER BY 1")
+        with self._connection() as raw:
+            return [r[0] for r in self._rows(raw, sql, name="rewrites")]
 
     def unchained_among_chained(self) -> int | None:
         """The first refusal outside the chain numbered after one in it, if any: none recorded

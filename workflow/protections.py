@@ -1,0 +1,88 @@
+"""The database's own guards over the logs, judged as the program installs them.
+
+Verify warns of an append-only trigger missing (dropped), and of any trigger, rule or row-level
+security that is not the program's, or not as the program made it: disabled, given a condition,
+or its function rewritten. Such a thing can refuse nothing while it looks in place, or drop what
+the program writes (a refusal, say) without a trace in any chain.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from functools import cache
+from typing import Any
+
+from workflow.append_only import TABLES, trigger_names
+from workflow.grants import KEPT_IN_THE_LOG, WRITTEN_BY_ACTOR
+
+# each trigger the program makes on PostgreSQL: its table, and its definition as the server
+# gives it back, with the table's name (schema-qualified as the server likes) replaced by T
+_PG_TRIGGERS = {
+    **{f"{t}_append_only": (t, "BEFORE DELETE OR UPDATE OR TRUNCATE ON T FOR EACH STATEMENT "
+                               "EXECUTE FUNCTION wf_append_only()") for t in TABLES},
+    **{f"{t}_by_its_actor": (t, "BEFORE INSERT ON T FOR EACH ROW EXECUTE FUNCTION "
+                                "wf_written_by_its_actor()") for t in WRITTEN_BY_ACTOR},
+    **{f"{t}_kept_in_the_log": (t, ("AFTER INSERT OR UPDATE" if t == "wf_record" else
+                                    "AFTER INSERT") + " ON T DEFERRABLE INITIALLY DEFERRED FOR "
+                                "EACH ROW EXECUTE FUNCTION wf_kept_in_the_log()")
+       for t in KEPT_IN_THE_LOG},
+}
+# where the texts of the trigger functions the program has installed over its revisions are
+_FUNCTION_TEXTS = [("workflow.append_only", "_PG_FUNCTION"), ("workflow.grants", "ACTOR_IS_LOGIN"),
+                   ("workflow.grants", "LOG_KEPT")] + [
+    (f"workflow.migrations.versions.{module}", name) for module, name in (
+        ("0008_user_changes", "ACTOR_IS_LOGIN"), ("0009_acted_as", "ACTOR_IS_LOGIN"),
+        ("0009_acted_as", "PREVIOUS_ACTOR_IS_LOGIN"),
+        ("0011_pinned_trigger_search_path", "ACTOR_IS_LOGIN"),
+        ("0011_pinned_trigger_search_path", "UNPINNED"), ("0012_change_log_place", "LOG_KEPT"))]
+_FUNCTION_NAME = re.compile(r"FUNCTION (\w+)\(\)")
+
+
+def judged(scanner: Any) -> tuple[list[str], list[str]]:
+    """The append-only triggers missing, and what else acts on the tables that is not as the
+    program made it, each named."""
+    triggers = scanner.triggers()
+    present = {row[0] for row in triggers}
+    missing = [name for name in trigger_names("sqlite" if scanner.sqlite else "postgresql")
+               if name not in present]
+    wrong = _sqlite_wrong if scanner.sqlite else _postgres_wrong
+    foreign = [f"trigger {row[0]} on {row[1]}" for row in triggers if wrong(row)]
+    return missing, foreign + scanner.rewrites()
+
+
+def _flat(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _sqlite_wrong(row: tuple[Any, ...]) -> bool:
+    name, table, sql = row
+    for op in ("UPDATE", "DELETE"):
+        if name == f"{table}_no_{op.lower()}" and table in TABLES:
+            return re.fullmatch(rf"CREATE TRIGGER (IF NOT EXISTS )?{name} BEFORE {op} ON "
+                                rf"{table} BEGIN SELECT RAISE\(ABORT, '[^']*'\); END;?",
+                                _flat(sql)) is None
+    return True
+
+
+def _postgres_wrong(row: tuple[Any, ...]) -> bool:
+    name, table, enabled, function, body, definition = row
+    on, expected = _PG_TRIGGERS.get(name, (None, ""))
+    constraint = "CONSTRAINT " if name.endswith("_kept_in_the_log") else ""
+    shown = re.sub(r" ON \S+ ", " ON T ", _flat(definition), count=1)
+    return (on != table or enabled not in ("O", "A")  # O: enabled; A: always, even replicas
+            or shown != f"CREATE {constraint}TRIGGER {name} {expected}"
+            or _flat(body) not in _bodies().get(function, ()))
+
+
+@cache
+def _bodies() -> dict[str, set[str]]:
+    """Each trigger function's bodies, as every revision of the program wrote them."""
+    bodies: dict[str, set[str]] = {}
+    for module, constant in _FUNCTION_TEXTS:
+        text = getattr(importlib.import_module(module), constant).replace("%%", "%")
+        found = _FUNCTION_NAME.search(text)
+        if found is not None:
+            body = text.split("$$")[1]
+            bodies.setdefault(found.group(1), set()).add(_flat(body))
+    return bodies
