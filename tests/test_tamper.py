@@ -863,7 +863,8 @@ def test_a_record_id_that_is_no_number_is_named_not_a_crash(wf, refs, run_ready,
     assert "TypeError" not in cli_failure(run_ready)
 
 
-@pytest.mark.parametrize("stored", [20270101, b"\x00"], ids=["number", "bytes"])
+@pytest.mark.parametrize("stored", [20270101, b"\x00", "2027-01-01 "],
+                         ids=["number", "bytes", "spaced"])
 def test_a_due_date_that_is_no_date_is_named_not_a_crash(wf, refs, run_ready, stored):
     if not is_sqlite(wf):
         pytest.skip("PostgreSQL keeps only dates in a date column")

@@ -435,6 +435,13 @@ def _day_text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, date) else repr(value)
 
 
+def _is_day(text: str) -> bool:
+    try:
+        return date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
     actors = Actors(snapshot.users())
@@ -509,7 +516,9 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         due = due if isinstance(due, str) else None
         stored_due = _day_text(due_on)
         if stored_due != due:
-            said = f"is due on {stored_due}" if stored_due else "has no due date"
+            shown = repr(due_on) if isinstance(due_on, str) and not _is_day(due_on) else (
+                stored_due)  # a day with a space added reads as the day, unquoted
+            said = f"is due on {shown}" if stored_due else "has no due date"
             raise AuditFailure(f"{ref} {said} but its history says "
                                f"{due or 'it has none'}", last_seq, ref)
     order.check(snapshot)
