@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -696,7 +697,7 @@ def test_0012_keeps_the_log_of_a_database_granted_before(unplaced_changes, db_ta
                 "WHERE nspname = current_schema() AND tgname LIKE '%kept_in_the_log'")).scalars())
 
     wf = Workflow(db_target, clock=clock)
-    kept = {"wf_record_kept_in_the_log", "wf_history_kept_in_the_log"}
+    kept = {f"{table}_kept_in_the_log" for table in ("wf_record", "wf_history", "wf_log_head")}
     assert triggers(wf) == kept
     schema.downgrade(wf.db.engine, "0011")
     assert triggers(wf) == set()
@@ -774,3 +775,46 @@ def test_an_admin_login_that_may_not_grant_roles_cannot_enable_and_is_told_why(
         assert owner.refusals(actor=admin)[-1]["event"] == "user enable"
         weak.close()
         owner.close()
+
+
+def test_a_login_cannot_leave_the_next_writer_a_tree_other_than_the_logs(db_target, clock,
+                                                                         granted):
+    """A drafter's login may update the log head (to append), but only to the tree of its last
+    row: a tree of other nodes would give every later row a wrong root, named as altered."""
+    drafter = granted["drafter"]
+    wf = Workflow(_as_login(db_target, drafter), clock=clock)
+    for _ in range(3):
+        wf.create(actor=drafter, **PATRIOT)  # a tree of two nodes
+    forged = json.dumps(["00" * 32, "11" * 32])
+    for statement in (f"UPDATE wf_log_head SET frontier = CAST('{forged}' AS json)",
+                      "UPDATE wf_log_head SET size = 2"):
+        with pytest.raises(psycopg.errors.RaiseException,
+                           match="may not set the log head to a tree other than that of its "
+                                 "last row"):
+            _forge_as(db_target, drafter, statement)
+    wf.create(actor=drafter, **PATRIOT)
+    assert wf.verify()["rows"] == 4
+    assert wf.verify()["altered_protections"] == []
+    wf.close()
+
+
+def test_0013_keeps_the_log_heads_tree_of_a_database_granted_before(db_target, clock, granted):
+    from workflow import schema
+
+    def kept(wf: Workflow) -> bool:
+        with wf.db.engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE tgname = 'wf_log_head_kept_in_the_log' AND relname = 'wf_log_head' "
+                "AND relnamespace = CAST(current_schema() AS regnamespace)")).first() is not None
+
+    wf = Workflow(db_target, clock=clock)
+    assert kept(wf)
+    schema.downgrade(wf.db.engine, "0012")
+    assert not kept(wf)
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0012", "to": schema.HEAD}
+    wf = Workflow(db_target, clock=clock)
+    assert kept(wf)
+    assert wf.verify()["altered_protections"] == []
+    wf.close()

@@ -60,11 +60,16 @@ $$
 # What a login writes keeps the log whole, checked when its transaction commits (the program
 # writes a request before its history rows, and the log head last): a request changes only one
 # version at a time and with the history row of its new version, so that every change is a
-# row verification holds to the process; and a history row lies within the log head, so that
-# a row slipped in past it cannot take the number the next write needs.
+# row verification holds to the process; a history row lies within the log head, so that a row
+# slipped in past it cannot take the number the next write needs; and the log head's tree is
+# that of its last row (its root the one stored with that row), so that a login cannot leave
+# the next writer a tree to append to that gives every later row a wrong root.
 LOG_KEPT = """
 CREATE OR REPLACE FUNCTION wf_kept_in_the_log() RETURNS trigger LANGUAGE plpgsql
 SET search_path = {schema}, pg_temp AS $$
+DECLARE
+    nodes text[];
+    root bytea;
 BEGIN
     IF TG_TABLE_NAME = 'wf_record' THEN
         IF (TG_OP = 'UPDATE' AND NEW.version IS DISTINCT FROM OLD.version + 1)
@@ -74,6 +79,20 @@ BEGIN
             RAISE EXCEPTION 'the login % may change request % only a version at a time, with '
                 'the history row of its new version', session_user, NEW.ref;
         END IF;
+    ELSIF TG_TABLE_NAME = 'wf_log_head' THEN
+        IF NEW.size > 0 THEN
+            nodes := ARRAY(SELECT n FROM jsonb_array_elements_text(CAST(NEW.frontier AS jsonb))
+                           WITH ORDINALITY AS f(n, i) ORDER BY i);
+            root := decode(nodes[cardinality(nodes)], 'hex');
+            FOR i IN REVERSE cardinality(nodes) - 1 .. 1 LOOP
+                root := sha256(decode('01', 'hex') || decode(nodes[i], 'hex') || root);
+            END LOOP;
+            IF root IS DISTINCT FROM (SELECT decode(h.root_hash, 'hex') FROM wf_history h
+                                      WHERE h.seq = NEW.size) THEN
+                RAISE EXCEPTION 'the login % may not set the log head to a tree other than '
+                    'that of its last row', session_user;
+            END IF;
+        END IF;
     ELSIF NEW.seq > (SELECT size FROM wf_log_head WHERE id = 1) THEN
         RAISE EXCEPTION 'the login % may not write history row % past the log head',
             session_user, NEW.seq;
@@ -82,14 +101,14 @@ BEGIN
 END
 $$
 """
-KEPT_IN_THE_LOG = ("wf_record", "wf_history")
+KEPT_IN_THE_LOG = {"wf_record": "INSERT OR UPDATE", "wf_history": "INSERT",
+                   "wf_log_head": "UPDATE"}  # each table, and the writes checked
 
 
 def log_kept(schema: str) -> list[str]:
     """The function and triggers that keep what logins write in the log (see LOG_KEPT)."""
     statements = [LOG_KEPT.format(schema=quoted(schema))]
-    for table in KEPT_IN_THE_LOG:
-        events = "INSERT OR UPDATE" if table == "wf_record" else "INSERT"
+    for table, events in KEPT_IN_THE_LOG.items():
         statements += [f"DROP TRIGGER IF EXISTS {table}_kept_in_the_log ON {table}",
                        f"CREATE CONSTRAINT TRIGGER {table}_kept_in_the_log AFTER {events} ON "
                        f"{table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "

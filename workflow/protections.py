@@ -23,10 +23,9 @@ _PG_TRIGGERS = {
                                "EXECUTE FUNCTION wf_append_only()") for t in TABLES},
     **{f"{t}_by_its_actor": (t, "BEFORE INSERT ON T FOR EACH ROW EXECUTE FUNCTION "
                                 "wf_written_by_its_actor()") for t in WRITTEN_BY_ACTOR},
-    **{f"{t}_kept_in_the_log": (t, ("AFTER INSERT OR UPDATE" if t == "wf_record" else
-                                    "AFTER INSERT") + " ON T DEFERRABLE INITIALLY DEFERRED FOR "
-                                "EACH ROW EXECUTE FUNCTION wf_kept_in_the_log()")
-       for t in KEPT_IN_THE_LOG},
+    **{f"{t}_kept_in_the_log": (t, f"AFTER {events} ON T DEFERRABLE INITIALLY DEFERRED FOR "
+                                   "EACH ROW EXECUTE FUNCTION wf_kept_in_the_log()")
+       for t, events in KEPT_IN_THE_LOG.items()},
 }
 # where the texts of the trigger functions the program has installed over its revisions are
 _FUNCTION_TEXTS = [("workflow.append_only", "_PG_FUNCTION"), ("workflow.grants", "ACTOR_IS_LOGIN"),
@@ -35,7 +34,8 @@ _FUNCTION_TEXTS = [("workflow.append_only", "_PG_FUNCTION"), ("workflow.grants",
         ("0008_user_changes", "ACTOR_IS_LOGIN"), ("0009_acted_as", "ACTOR_IS_LOGIN"),
         ("0009_acted_as", "PREVIOUS_ACTOR_IS_LOGIN"),
         ("0011_pinned_trigger_search_path", "ACTOR_IS_LOGIN"),
-        ("0011_pinned_trigger_search_path", "UNPINNED"), ("0012_change_log_place", "LOG_KEPT"))]
+        ("0011_pinned_trigger_search_path", "UNPINNED"), ("0012_change_log_place", "LOG_KEPT"),
+        ("0013_log_head_kept", "LOG_KEPT"))]
 _FUNCTION_NAME = re.compile(r"FUNCTION (\w+)\(\)")
 
 
