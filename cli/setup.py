@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from cli.app import App, pass_app
 from cli.output import emit_json, json_option, say, table
-from cli.types import REASON, ProcessName
+from cli.types import REASON, UNTIL, ProcessName
 from states import PROCESS
 
 
@@ -55,11 +57,15 @@ def user_add(app: App, name: str, roles: tuple[str, ...], reason: str | None,
 
 
 @user.command("list")
+@click.option("--known-at", type=UNTIL,
+              help="The users as the user log had them at this moment (YYYY-MM-DD or an ISO "
+                   "8601 date-time, UTC; to the end of the day, minute or second it names): "
+                   "who was registered, with which roles, enabled or not.")
 @json_option
 @pass_app
-def user_list(app: App, as_json: bool) -> None:
-    """List registered users and their roles."""
-    rows = app.user_workflow().users()
+def user_list(app: App, known_at: datetime | None, as_json: bool) -> None:
+    """List registered users and their roles (now, or at --known-at)."""
+    rows = app.user_workflow().users(known_at)
     if as_json:
         emit_json(rows)
     else:

@@ -214,3 +214,38 @@ def test_a_row_while_disabled_between_a_disabling_and_an_enabling_fails_verify(w
            "WHERE action = 'enable'")
     assert "row 2 (TR-2026-0001): it is by dan, whom the user log disabled after row 1" in (
         audit_failure(wf))
+
+
+def test_user_list_known_at_gives_the_users_as_the_log_had_them(wf, run_ready, clock):
+    from datetime import timedelta
+
+    start = clock.now
+    clock.now += timedelta(days=1)
+    wf.set_user_roles("dan", ["approver", "drafter"], actor="admin")
+    clock.now += timedelta(days=1)
+    wf.disable_user("dan", actor="admin")
+    wf.add_user("newbie", ["reviewer"], actor="admin")
+
+    def dan(at: str) -> dict | None:
+        shown = run_ready("user", "list", "--known-at", at, "--json", actor="aud")
+        assert shown.exit_code == 0, shown.stderr
+        return next((u for u in json.loads(shown.stdout) if u["name"] == "dan"), None)
+
+    day = start.date()
+    assert (dan(day.isoformat())["roles"], dan(day.isoformat())["active"]) == (["drafter"], True)
+    assert dan((day + timedelta(days=1)).isoformat())["roles"] == ["approver", "drafter"]
+    assert dan((day + timedelta(days=2)).isoformat())["active"] is False
+    assert dan((day - timedelta(days=1)).isoformat()) is None  # not registered yet
+    earlier = wf.users(day)
+    assert "newbie" not in [u["name"] for u in earlier]
+    assert [u["name"] for u in wf.users(day + timedelta(days=2))] == [
+        u["name"] for u in wf.users()]
+    assert wf.users(day + timedelta(days=2)) == wf.users()  # today's is the table's
+    text = run_ready("user", "list", "--known-at", day.isoformat(), actor="aud").stdout
+    assert "newbie" not in text and "dan" in text
+
+
+def test_user_list_known_at_that_is_no_moment_is_refused(wf, run_ready):
+    line = assert_one_line_error(run_ready("user", "list", "--known-at", "yesterday",
+                                           actor="aud"), 2)
+    assert "--known-at" in line

@@ -107,13 +107,19 @@ class Administering:
 
         return self._recorded(actor, "user add", attempt)
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self, known_at: datetime | date | str | None = None) -> list[dict[str, Any]]:
+        """The registered users; with ``known_at``, as the user log had them at that moment
+        (a day: as it ended), by the times of its changes."""
         from sqlmodel import select
 
         from workflow import people
         from workflow.models import User
 
+        moment = (None if known_at is None
+                  else values.moment("known_at", known_at, end_of_day=True))
         with self.db.read() as s:
+            if moment is not None:
+                return people.as_recorded_at(s, moment)
             return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
 
     def user_history(self) -> list[dict[str, Any]]:

@@ -124,6 +124,23 @@ def as_dict(user: User) -> dict[str, Any]:
     }
 
 
+def as_recorded_at(session: Session, moment: datetime) -> list[dict[str, Any]]:
+    """The users as the user log had them at ``moment`` (by the changes' times): who was
+    registered, with which roles, enabled or not. Sorted by name, as :func:`as_dict` gives
+    them."""
+    users: dict[str, dict[str, Any]] = {}
+    query = select(UserChange).where(UserChange.at <= to_storage(moment)).order_by(
+        UserChange.seq)  # type: ignore[arg-type]
+    for change in session.exec(query):
+        if change.action in ("add", "found"):
+            users[change.name] = {"name": change.name, "created_by": change.actor,
+                                  "created_at": iso(change.at)}
+        if change.name in users:
+            users[change.name].update(roles=list(change.roles), active=change.active)
+    return [{key: users[name][key] for key in ("name", "roles", "active", "created_by",
+                                                 "created_at")} for name in sorted(users)]
+
+
 def changes(session: Session) -> list[dict[str, Any]]:
     """Every change to the users, oldest first."""
     rows = session.exec(select(UserChange).order_by(UserChange.seq)).all()  # type: ignore[arg-type]
