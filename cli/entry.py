@@ -15,3 +15,7 @@ def main() -> None:
         raise SystemExit(130) from None
     interrupts.ending_the_program()
     run()
+
+
+if __name__ == "__main__":
+    main()

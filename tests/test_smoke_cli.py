@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import PATRIOT
 
 
@@ -36,3 +38,14 @@ def test_patriot_story_through_the_cli(run_ready):
     history = json.loads(run_ready("history", ref, "--json", actor="aud").stdout)
     assert [h["event"] for h in history] == [
         "create", "submit", "approve_for_us", "request_third_country"]
+
+
+@pytest.mark.parametrize("module", ["cli", "cli.entry"])
+def test_python_dash_m_runs_the_program(module, tmp_path):
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-m", module, "--db", str(tmp_path / "x.db"),
+                          "user", "list"], capture_output=True, text=True, check=False)
+    assert ran.returncode == 1
+    assert ran.stderr.startswith("error: no workflow database at")
