@@ -818,3 +818,34 @@ def test_0013_keeps_the_log_heads_tree_of_a_database_granted_before(db_target, c
     assert kept(wf)
     assert wf.verify()["altered_protections"] == []
     wf.close()
+
+
+def test_an_admin_login_may_give_up_admin_while_another_admin_remains(db_target, clock,
+                                                                     granted_to_this_login):
+    with a_login(db_target, "strong") as (admin, me):
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(admin, ["admin"], actor=me)
+        owner.grant_database_roles(actor=me)
+        with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{admin}" CREATEROLE')
+        strong = Workflow(_as_login(db_target, admin), clock=clock)
+        changed = strong.set_user_roles(admin, ["approver"], actor=admin)
+        assert changed["roles"] == ["approver"]
+        assert _groups(db_target, admin) == ["approver"]
+        assert owner.verify()["user_changes"] == len(owner.user_history())
+        strong.close()
+        owner.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "ALTER FUNCTION wf_written_by_its_actor() RESET ALL",
+    "ALTER FUNCTION wf_kept_in_the_log() SECURITY DEFINER",
+])
+def test_a_login_mode_function_whose_settings_changed_is_named(db_target, clock, granted,
+                                                               statement):
+    wf = Workflow(db_target, clock=clock)
+    assert wf.verify()["altered_protections"] == []
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    assert wf.verify()["altered_protections"]
+    wf.close()

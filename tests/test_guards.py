@@ -130,3 +130,42 @@ def test_a_row_stamped_ahead_of_the_verifiers_clock_is_warned_of(wf, clock, run_
     assert shown.exit_code == 0
     assert "warning: row 2 is stamped 2027-01-04" in shown.stdout
     assert "more than a day after this clock (2026-11-25" in shown.stdout
+
+
+def test_an_empty_logs_head_tree_altered_fails_verify(run, clock):
+    from workflow import Workflow
+
+    assert run("init", actor="admin").exit_code == 0
+    wf = Workflow(run.target, clock=clock)
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("UPDATE wf_log_head SET frontier = :f"),
+                     {"f": json.dumps(["ab" * 32])})
+    assert "the log head's tree, which the next row is appended to, is not the rows'" in (
+        audit_failure(wf))
+    wf.close()
+
+
+def test_a_policy_change_made_after_a_checkpoint_cannot_claim_a_place_before_it(wf, tmp_path):
+    from datetime import date
+
+    for _ in range(2):
+        draft(wf)
+    checkpoint = tmp_path / "cp.json"
+    checkpoint.write_text(json.dumps(wf.checkpoint()))
+    draft(wf)
+    wf.restrict("CN", "embargo", date(2026, 1, 1), reason="test", actor="admin")  # after row 3
+    _forge(wf, "wf_policy_change", "UPDATE wf_policy_change SET after_row = 1 "
+           "WHERE subject = 'CN'")
+    with pytest.raises(Exception, match="policy change 5 came after the checkpoint of 4 policy "
+                                        "changes but says it came after history row 1"):
+        wf.verify(since=checkpoint)
+
+
+def test_verify_json_gives_the_warnings(wf, run_ready):
+    draft(wf)
+    _plant(wf, *QUIET_REFUSALS)
+    shown = run_ready("audit", "verify", "--json", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    assert result["altered_protections"] == ["trigger wf_refusal_quiet on wf_refusal"]
+    assert (result["stamped_ahead"], result["missing_protections"]) == (None, [])

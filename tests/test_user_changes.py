@@ -249,3 +249,44 @@ def test_user_list_known_at_that_is_no_moment_is_refused(wf, run_ready):
     line = assert_one_line_error(run_ready("user", "list", "--known-at", "yesterday",
                                            actor="aud"), 2)
     assert "--known-at" in line
+
+
+def test_a_policy_change_by_a_user_no_admin_at_its_place_fails_verify(wf):
+    """The policy log is held to the user log at its place: a change forged in the name of an
+    admin demoted before it, or made one only after it, fails."""
+    wf.add_user("boss", ["admin"], actor="admin")
+    draft(wf)
+    wf.set_user_roles("boss", ["approver"], actor="admin")  # after row 1
+    draft(wf)
+    wf.set_user_roles("dan", ["admin", "drafter"], actor="admin")  # after row 2
+    wf.restrict("CN", "embargo", "2026-01-01", reason="test", actor="admin")  # after row 2
+    draft(wf, "dora")
+    assert wf.verify()["policy_changes"] == 5
+    for forged, needle in (("boss", "boss, who is no active admin at its place (after row 2)"),
+                           ("dan", None)):
+        _forge(wf, "wf_policy_change", f"UPDATE wf_policy_change SET actor = '{forged}' "
+               "WHERE subject = 'CN'")
+        if needle is None:  # made an admin at that very place: the two logs are not ordered
+            assert wf.verify()["policy_changes"] == 5
+        else:
+            assert f"policy change 5 is made by {needle}" in audit_failure(wf)
+    _forge(wf, "wf_policy_change", "UPDATE wf_policy_change SET actor = 'dan', after_row = 1 "
+           "WHERE subject = 'CN'")
+    assert "policy change 5 is made by dan, who is no active admin at its place (after row 1)" in (
+        audit_failure(wf))
+
+
+def test_a_row_by_a_user_disabled_before_changes_kept_places_fails_verify(
+        unplaced_changes, wf, monkeypatch):
+    from tests.conftest import reseal_from_text, rewrite_history
+
+    wf.disable_user("dora", actor="admin")  # of unknown place
+    monkeypatch.undo()  # from here on, the program of revision 0012
+    ref = draft(wf)  # row 1
+    wf.add_user("newbie", ["reviewer"], actor="admin")  # the first placed change: after row 1
+    wf.fire(ref, "submit", actor="dan")  # row 2
+    assert wf.verify()["rows"] == 2
+    rewrite_history(wf, "UPDATE wf_history SET actor = 'dora' WHERE seq = 2")
+    reseal_from_text(wf)
+    assert ("row 2 (TR-2026-0001): it is by dora, whom the user log disabled by row 1, before "
+            "its changes kept their places") in audit_failure(wf)

@@ -145,6 +145,7 @@ class Administering:
             with self.db.write() as s:
                 self._admin(s, actor, "user disable")
                 disabled = people.disable(s, name, actor, as_utc(self.clock()), cleaned)
+                s.flush()  # written while the login may still write it (an admin's own)
                 grants.revoke(s, name, disabled.roles)  # its login too, if any
                 return people.as_dict(disabled)
 
@@ -165,8 +166,10 @@ class Administering:
 
             with self.db.write() as s:
                 self._admin(s, actor, "user enable")
-                enabled = people.enable(s, name, actor, as_utc(self.clock()), cleaned)
-                grants.admit(s, name, enabled.roles, "user enable")
+                enabled, changed = people.enable(s, name, actor, as_utc(self.clock()), cleaned)
+                if changed:
+                    s.flush()  # written while the login may still write it
+                    grants.admit(s, name, enabled.roles, "user enable")
                 return people.as_dict(enabled)
 
         return self._recorded(actor, "user enable", attempt)
@@ -192,9 +195,13 @@ class Administering:
                 self._admin(s, actor, "user set-roles")
                 user, before = people.set_roles(s, name, checked, actor,
                                                 as_utc(self.clock()), cleaned)
+                # the changes written, then the login given its roles (all of them: one
+                # registered since the last `db grant` has none yet) before any taken away, so
+                # that an admin giving up admin keeps the rights to finish
+                s.flush()
+                if user.active and before != user.roles:
+                    grants.admit(s, name, user.roles, "user set-roles")
                 grants.revoke(s, name, set(before) - set(user.roles), "user set-roles")
-                if user.active:
-                    grants.admit(s, name, set(user.roles) - set(before), "user set-roles")
                 return {**people.as_dict(user), "roles_before": before}
 
         return self._recorded(actor, "user set-roles", attempt)

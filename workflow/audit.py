@@ -123,10 +123,10 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
                                             admission, behind)
     else:
         frontier = check_rows(scanner, 1, size, progress=progress, behind=behind)
-    if head[0] and head[1] != [node.hex() for node in frontier.nodes]:
+    if head[1] != [node.hex() for node in frontier.nodes]:  # an empty log's is empty
         raise AuditFailure("the log head's tree, which the next row is appended to, is not "
                            "the rows' (altered): its root does not match them, or its nodes "
-                           "do not", head[0])
+                           "do not", head[0] or None)
     if beyond is not None:
         raise beyond
     if isinstance(records, WorkflowError):

@@ -672,6 +672,12 @@ def check_policy(snapshot: Scanner, size: int, admission: dict[str, Any] | None 
     wrong = wrong_places("policy", changes, 10, size)
     if wrong is not None:
         return AuditFailure(wrong)
+    placed = Places(snapshot.users()[1], changes)  # the user log is checked before
+    for change in changes:
+        seq, actor, place = change[0], change[7], change[10]
+        if place is not None and not placed.admin_at(actor, place):
+            return AuditFailure(f"policy change {seq} is made by {actor}, who is no active "
+                                f"admin at its place (after row {place})")
     stored_entries = {row[0]: tuple(row[1:]) for row in entries}
     for entry_id in sorted(set(replayed) | set(stored_entries)):
         if replayed.get(entry_id) != stored_entries.get(entry_id):

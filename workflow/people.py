@@ -71,16 +71,16 @@ def disable(session: Session, name: str, by: str, now: datetime,
 
 
 def enable(session: Session, name: str, by: str, now: datetime,
-           reason: str | None = None) -> User:
-    """A disabled user may act and read again, with the roles they held (already enabled:
-    nothing changes)."""
+           reason: str | None = None) -> tuple[User, bool]:
+    """A disabled user may act and read again, with the roles they held; returns the user and
+    whether they were disabled (already enabled: nothing changes)."""
     user = _registered(session, name)
     if user.active:
-        return user
+        return user, False
     user.active = True
     session.add(user)
     _record(session, "enable", user, by, now, reason)
-    return user
+    return user, True
 
 
 def set_roles(session: Session, name: str, roles: list[str], by: str, now: datetime,

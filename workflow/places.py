@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from workflow.access import ADMIN
 from workflow.clock import CLOCK_SKEW, as_utc
 from workflow.errors import stored_json
 from workflow.scan import Scanner
@@ -57,19 +58,28 @@ class Places:
                  policy_changes: Sequence[tuple[Any, ...]]) -> None:
         # a user change: seq, action, name, roles, active, actor, at, after_row, reason, chain
         # (see Scanner.users). Each user's placed changes, and what each left: (roles, active,
-        # the place the user was disabled at, if not active); a user's changes of unknown
-        # place (adding and disabling only) left the roles they were added with
-        self.users: dict[Any, tuple[list[int], list[tuple[Any, bool, int | None]]]] = {}
-        self.unplaced: dict[Any, Any] = {}
+        # when the user was disabled, if not active); and what a user's changes of unknown
+        # place left (adding and disabling only: roles, active). Those all come before the
+        # first placed one, so by its place
+        self.users: dict[Any, tuple[list[int], list[tuple[Any, bool, str | None]]]] = {}
+        self.unplaced: dict[Any, tuple[Any, bool]] = {}
+        self.first_user_place: int | None = None
         for change in user_changes:
             name, roles, active, place = change[2], change[3], change[4] is True, change[7]
             if place is None:
-                self.unplaced[name] = roles
+                self.unplaced[name] = (roles, active)
                 continue
+            if self.first_user_place is None:
+                self.first_user_place = place
             places, states = self.users.setdefault(name, ([], []))
-            was = states[-1][2] if states else None
+            if states:
+                was = states[-1][2]
+            elif name in self.unplaced and not self.unplaced[name][1]:
+                was = self._disabled_unplaced()
+            else:
+                was = None
             places.append(place)
-            states.append((roles, active, None if active else (place if was is None else was)))
+            states.append((roles, active, None if active else (was or f"after row {place}")))
         # for each user, the span of rows (after, up to] the last judged lies in, the roles it
         # listed and what is wrong with those: the next row is likely in it
         self._spans: dict[Any, tuple[int, int, Any, str | None]] = {}
@@ -160,16 +170,36 @@ class Places:
             held, active, disabled = states[at]
             if not active:
                 return after, upto, roles, (f"it is by {actor}, whom the user log disabled "
-                                            f"after row {disabled}")
+                                            f"{disabled}")
             where = f"after row {after}"
         elif actor in self.unplaced:  # registered before changes kept places
-            held, where = self.unplaced[actor], "as registered"
+            held, active = self.unplaced[actor]
+            first = self.first_user_place
+            if not active and first is not None and seq > first:
+                return after, upto, roles, (f"it is by {actor}, whom the user log disabled "
+                                            f"{self._disabled_unplaced()}")
+            where = "as registered"
         elif places:
             return after, upto, roles, (f"it is by {actor}, whom the user log registers only "
                                         f"after row {places[0]}")
         else:
             return after, upto, roles, None  # no change registers them: the records' check
         return after, upto, roles, _wrong_roles(actor, roles, held, where)
+
+    def _disabled_unplaced(self) -> str:
+        return f"by row {self.first_user_place}, before its changes kept their places"
+
+    def admin_at(self, name: Any, place: int) -> bool:
+        """Whether ``name`` was an active admin for a change placed after row ``place``: in
+        what the user changes before that place left, or what one at that very place made
+        (changes of two logs at one place have no order between them)."""
+        places, states = self.users.get(name, ([], []))
+        at = bisect.bisect_left(places, place) - 1  # the last of the user's before it
+        held = [states[at][:2]] if at >= 0 else (
+            [self.unplaced[name]] if name in self.unplaced else [])
+        held += [state[:2] for on, state in zip(places, states, strict=True) if on == place]
+        return any(active and isinstance(roles, list) and ADMIN in roles
+                   for roles, active in held)
 
 
 def _wrong_roles(actor: Any, roles: Any, held: Any, where: str) -> str | None:

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from workflow.append_only import TABLES, trigger_names
-from workflow.grants import KEPT_IN_THE_LOG, WRITTEN_BY_ACTOR
+from workflow.grants import KEPT_IN_THE_LOG, WRITTEN_BY_ACTOR, quoted
 
 # each trigger the program makes on PostgreSQL: its table, and its definition as the server
 # gives it back, with the table's name (schema-qualified as the server likes) replaced by T
@@ -66,13 +66,19 @@ def _sqlite_wrong(row: tuple[Any, ...]) -> bool:
 
 
 def _postgres_wrong(row: tuple[Any, ...]) -> bool:
-    name, table, enabled, function, body, definition = row
+    (name, table, enabled, function, body, definition, settings, owners, language, beside,
+     schema) = row
     on, expected = _PG_TRIGGERS.get(name, (None, ""))
     constraint = "CONSTRAINT " if name.endswith("_kept_in_the_log") else ""
     shown = re.sub(r" ON \S+ ", " ON T ", _flat(definition), count=1)
+    # the login-mode functions look up their tables in their own schema only (revision 0011)
+    pinned = None if function == "wf_append_only" else [
+        [f"search_path={spelled}, pg_temp"] for spelled in (schema, quoted(schema))]
     return (on != table or enabled not in ("O", "A")  # O: enabled; A: always, even replicas
             or shown != f"CREATE {constraint}TRIGGER {name} {expected}"
-            or _flat(body) not in _bodies().get(function, ()))
+            or _flat(body) not in _bodies().get(function, ())
+            or owners or language != "plpgsql" or not beside
+            or (settings is not None if pinned is None else settings not in pinned))
 
 
 @cache
