@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import assert_one_line_error, audit_failure
-from workflow import Workflow, people
+from workflow import NotFound, Workflow, people
 from workflow import policy as policies
 from workflow.models import PolicyEntry, User
 
@@ -117,6 +117,22 @@ def test_a_planned_restriction_called_off_before_it_starts_passes(wf):
     wf.restrict("PL", "embargo", date(2027, 6, 1), reason="planned", actor="admin")
     wf.end_restriction("PL", date(2027, 6, 1), reason="called off", actor="admin")
     assert wf.verify()["policy_changes"] == 6
+
+
+def test_a_restriction_called_off_blocks_and_ends_nothing(wf, run_ready):
+    """In force on no day, it leaves room for a restriction of its kind before its start, and
+    is not ended again."""
+    wf.restrict("GB", "embargo", date(2027, 3, 1), reason="planned", actor="admin")
+    wf.end_restriction("GB", date(2027, 1, 20), reason="called off", actor="admin")
+    with pytest.raises(NotFound):
+        wf.end_restriction("GB", date(2027, 1, 15), reason="again", actor="admin")
+    done = run_ready("policy", "add", "GB", "--kind", "embargo", "--since", "2027-01-10",
+                     "--reason", "sooner", actor="admin")
+    assert done.exit_code == 0, done.stderr
+    assert [(r["since"], r["until"]) for r in wf.policy() if r["country"] == "GB"] == [
+        ("2027-03-01", "2027-01-20"), ("2027-01-10", None)]
+    assert wf.policy(as_of="2027-02-01")[-1]["since"] == "2027-01-10"
+    assert wf.verify()["policy_changes"] == 7
 
 
 def test_policy_changes_older_versions_made_still_pass(unplaced_changes, wf):

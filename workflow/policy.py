@@ -43,7 +43,7 @@ def add(session: Session, subject: str, kind: str, since: date, reason: str, act
         now: datetime, action: str = "add") -> PolicyEntry:
     for entry in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all():
         overlaps = entry.until is None or entry.until > since
-        if entry.kind == kind and overlaps:
+        if entry.kind == kind and overlaps and not _called_off(entry):
             raise Refused("policy add", "already-restricted",
                           f"{subject} already has an entry of kind {kind} since "
                           f"{entry.since.isoformat()}"
@@ -55,11 +55,16 @@ def add(session: Session, subject: str, kind: str, since: date, reason: str, act
     return entry
 
 
+def _called_off(entry: PolicyEntry) -> bool:
+    """Ended before it started: in force on no day, so it blocks and ends nothing."""
+    return entry.until is not None and entry.until <= entry.since
+
+
 def end(session: Session, subject: str, on: date, reason: str, actor: str,
         now: datetime) -> list[PolicyEntry]:
     entries = [
         e for e in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
-        if e.until is None or e.until > on
+        if (e.until is None or e.until > on) and not _called_off(e)
     ]
     if not entries:
         raise NotFound(f"{subject} has no restriction in force on {on.isoformat()} or later")
