@@ -97,6 +97,15 @@ def test_roles_the_actor_never_held_are_named(wf):
     ref = to_state(wf, "nsc_review")
     seq = _append(wf, ref, "approve_for_us", "nsc_review", "approved_for_us", "dan")
     assert audit_failure(wf).endswith(
+        f"row {seq} ({ref}): it says dan held approver, but the user log gives dan drafter "
+        "after row 0")
+
+
+def test_roles_the_actor_never_held_are_named_where_changes_keep_no_place(
+        unplaced_changes, wf):
+    ref = to_state(wf, "nsc_review")
+    seq = _append(wf, ref, "approve_for_us", "nsc_review", "approved_for_us", "dan")
+    assert audit_failure(wf).endswith(
         f"row {seq} ({ref}): it says dan held approver, but dan holds drafter")
 
 
