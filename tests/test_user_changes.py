@@ -280,13 +280,14 @@ def test_a_row_by_a_user_disabled_before_changes_kept_places_fails_verify(
         unplaced_changes, wf, monkeypatch):
     from tests.conftest import reseal_from_text, rewrite_history
 
+    draft(wf, "dora")  # row 1, by dora while enabled
     wf.disable_user("dora", actor="admin")  # of unknown place
     monkeypatch.undo()  # from here on, the program of revision 0012
-    ref = draft(wf)  # row 1
-    wf.add_user("newbie", ["reviewer"], actor="admin")  # the first placed change: after row 1
-    wf.fire(ref, "submit", actor="dan")  # row 2
-    assert wf.verify()["rows"] == 2
-    rewrite_history(wf, "UPDATE wf_history SET actor = 'dora' WHERE seq = 2")
+    ref = draft(wf)  # row 2
+    wf.add_user("newbie", ["reviewer"], actor="admin")  # the first placed change: after row 2
+    wf.fire(ref, "submit", actor="dan")  # row 3
+    assert wf.verify()["rows"] == 3
+    rewrite_history(wf, "UPDATE wf_history SET actor = 'dora' WHERE seq = 3")
     reseal_from_text(wf)
-    assert ("row 2 (TR-2026-0001): it is by dora, whom the user log disabled by row 1, before "
+    assert ("row 3 (TR-2026-0002): it is by dora, whom the user log disabled by row 2, before "
             "its changes kept their places") in audit_failure(wf)

@@ -175,9 +175,12 @@ class Places:
         elif actor in self.unplaced:  # registered before changes kept places
             held, active = self.unplaced[actor]
             first = self.first_user_place
-            if not active and first is not None and seq > first:
-                return after, upto, roles, (f"it is by {actor}, whom the user log disabled "
-                                            f"{self._disabled_unplaced()}")
+            if not active and first is not None:  # disabled by the first placed change
+                if seq > first:
+                    return max(after, first), upto, roles, (
+                        f"it is by {actor}, whom the user log disabled "
+                        f"{self._disabled_unplaced()}")
+                upto = min(upto, first)
             where = "as registered"
         elif places:
             return after, upto, roles, (f"it is by {actor}, whom the user log registers only "
