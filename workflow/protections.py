@@ -27,15 +27,14 @@ _PG_TRIGGERS = {
                                    "EACH ROW EXECUTE FUNCTION wf_kept_in_the_log()")
        for t, events in KEPT_IN_THE_LOG.items()},
 }
-# where the texts of the trigger functions the program has installed over its revisions are
+# where the texts of the trigger functions are that a database at this revision may hold: the
+# program's own, or those of the last revisions that installed each on a database granted
+# before (older texts would lack a check the revisions since added)
 _FUNCTION_TEXTS = [("workflow.append_only", "_PG_FUNCTION"), ("workflow.grants", "ACTOR_IS_LOGIN"),
-                   ("workflow.grants", "LOG_KEPT")] + [
-    (f"workflow.migrations.versions.{module}", name) for module, name in (
-        ("0008_user_changes", "ACTOR_IS_LOGIN"), ("0009_acted_as", "ACTOR_IS_LOGIN"),
-        ("0009_acted_as", "PREVIOUS_ACTOR_IS_LOGIN"),
-        ("0011_pinned_trigger_search_path", "ACTOR_IS_LOGIN"),
-        ("0011_pinned_trigger_search_path", "UNPINNED"), ("0012_change_log_place", "LOG_KEPT"),
-        ("0013_log_head_kept", "LOG_KEPT"))]
+                   ("workflow.grants", "LOG_KEPT"),
+                   ("workflow.migrations.versions.0011_pinned_trigger_search_path",
+                    "ACTOR_IS_LOGIN"),
+                   ("workflow.migrations.versions.0013_log_head_kept", "LOG_KEPT")]
 _FUNCTION_NAME = re.compile(r"FUNCTION (\w+)\(\)")
 
 
@@ -83,7 +82,7 @@ def _postgres_wrong(row: tuple[Any, ...]) -> bool:
 
 @cache
 def _bodies() -> dict[str, set[str]]:
-    """Each trigger function's bodies, as every revision of the program wrote them."""
+    """Each trigger function's bodies, as a database at this revision may hold them."""
     bodies: dict[str, set[str]] = {}
     for module, constant in _FUNCTION_TEXTS:
         text = getattr(importlib.import_module(module), constant).replace("%%", "%")
