@@ -327,14 +327,18 @@ def bench_audit(big: str, work: Path) -> None:
     out = work / "export.jsonl"
     _, export_peak = _peak_rss_mb(["audit", "export", "--format", "jsonl", "-o", str(out)], env)
     leaves_only = timed(lambda: _hash_lines(out, roots=False))
-    same_hashing = timed(lambda: _hash_lines(out, roots=True))
     wf = Workflow(big)
-    ours = timed(wf.verify)
+    # verify and the hashing take turns, three times: the round with the median ratio counts
+    pairs = [(timed(wf.verify), timed(lambda: _hash_lines(out, roots=True)))
+             for _ in range(3)]
+    ours, same_hashing = sorted(pairs, key=lambda pair: pair[0] / pair[1])[1]
     alone = timed(lambda: wf.verify(jobs=1))
     wf.close()
+    seen = ", ".join(f"{mine / theirs:.2f}" for mine, theirs in pairs)
     record("audit verify (big database)", ours, same_hashing, "s", "<= 2x",
            ours / same_hashing <= 2,
-           f"{os.cpu_count()} CPUs, default jobs; baseline: hashlib, every leaf and root")
+           f"{os.cpu_count()} CPUs, default jobs; baseline: hashlib, every leaf and root; "
+           f"median of 3 interleaved rounds; each round's ratio: {seen}")
     record("audit verify --jobs 1 (big database)", alone, same_hashing, "s", "-", None,
            "one process; baseline: hashlib, every leaf and root")
     record("audit verify vs leaf bytes alone", ours, leaves_only, "s", "-", None,
