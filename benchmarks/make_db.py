@@ -24,7 +24,7 @@ PATRIOT = {
     "licensor": "Lockheed Martin / RTX", "licensor_country": "US", "recipient": "US",
     "end_user": "US Army", "consent_instrument": "Japan-US Mutual Defense Assistance Agreement",
 }
-FIRST_DECISION = date(2027, 1, 1)
+FIRST_DECISION = date(2026, 1, 1)  # in the past: no row is stamped ahead of a real clock
 CAST = {"admin": ["admin"], "dan": ["drafter"], "dora": ["drafter"], "rita": ["reviewer"],
         "ann": ["approver"], "abe": ["approver"], "aud": ["auditor"]}
 
@@ -58,7 +58,7 @@ def build(target: str, requests: int, batch: int = 1000, seed: int = 7,
           show_progress: bool = True) -> dict[str, int]:
     """Requests in every state, about ten history rows each, built in batched transactions."""
     rng = random.Random(seed)
-    now = [datetime(2026, 3, 1, tzinfo=UTC)]
+    now = [datetime(2025, 3, 1, tzinfo=UTC)]
     wf = Workflow(target, clock=lambda: now[0], create=True)
     wf.init("admin", direct_schema=True)
     for name, roles in CAST.items():
