@@ -82,6 +82,10 @@ class UserChanges:
         user = self.users.get(name)
         return user is not None and user[1] is True and _holds_admin(user[0])
 
+    def _last_admin(self, name: str) -> bool:
+        """No one but ``name`` is an active admin."""
+        return not any(self._active_admin(other) for other in self.users if other != name)
+
     def _wrong_add(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
         if active is not True:
             return f"adds {name} disabled"
@@ -136,8 +140,7 @@ class UserChanges:
             return f"is not a change of {name}'s roles as registered"
         if not self._active_admin(actor):
             return f"gives {name} other roles by {actor}, who is no active admin then"
-        if user[1] is True and _holds_admin(user[0]) and not _holds_admin(roles) and not any(
-                self._active_admin(other) for other in self.users if other != name):
+        if self._active_admin(name) and not _holds_admin(roles) and self._last_admin(name):
             return f"takes {ADMIN} from {name}, the last active admin"
         self.begun = True
         self.users[name] = (roles, *user[1:])
@@ -153,8 +156,7 @@ class UserChanges:
             return f"is not the disabling of {name} as registered"
         if not self._active_admin(actor):
             return f"disables {name} by {actor}, who is no active admin then"
-        if _holds_admin(user[0]) and not any(
-                self._active_admin(other) for other in self.users if other != name):
+        if _holds_admin(user[0]) and self._last_admin(name):
             return f"disables {name}, the last active admin"
         self.begun = True
         self.users[name] = (user[0], False, *user[2:])
