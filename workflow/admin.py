@@ -94,10 +94,7 @@ class Administering:
         from workflow import people
 
         people.check_name(name)
-        if not roles:
-            raise InvalidInput("a user needs at least one --role")
-        checked = [self.process.check_role(role) for role in roles]
-        cleaned = values.reason(reason)
+        checked, cleaned = self._checked_roles(roles), values.reason(reason)
 
         def attempt() -> dict[str, Any]:
             with self.db.write() as s:
@@ -106,6 +103,11 @@ class Administering:
                                                  cleaned))
 
         return self._recorded(actor, "user add", attempt)
+
+    def _checked_roles(self, roles: list[str]) -> list[str]:
+        if not roles:
+            raise InvalidInput("a user needs at least one --role")
+        return [self.process.check_role(role) for role in roles]
 
     def users(self, known_at: datetime | date | str | None = None) -> list[dict[str, Any]]:
         """The registered users; with ``known_at``, as the user log had them at that moment
@@ -183,10 +185,7 @@ class Administering:
         from workflow import people
 
         people.check_name(name)
-        if not roles:
-            raise InvalidInput("a user needs at least one --role")
-        checked = [self.process.check_role(role) for role in roles]
-        cleaned = values.reason(reason)
+        checked, cleaned = self._checked_roles(roles), values.reason(reason)
 
         def attempt() -> dict[str, Any]:
             from workflow import grants

@@ -123,11 +123,7 @@ class UserChanges:
             return f"is not the enabling of {name} as disabled"
         if not self._active_admin(actor):
             return f"enables {name} by {actor}, who is no active admin then"
-        self.begun = True
-        self.users[name] = (user[0], True, *user[2:])
-        if _holds_admin(user[0]):
-            self.admins.add(name)
-        return None
+        return self._changed(name, (user[0], True, *user[2:]))
 
     def _set_roles(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
         user = self.users.get(name)
@@ -142,11 +138,7 @@ class UserChanges:
             return f"gives {name} other roles by {actor}, who is no active admin then"
         if self._active_admin(name) and not _holds_admin(roles) and self._last_admin(name):
             return f"takes {ADMIN} from {name}, the last active admin"
-        self.begun = True
-        self.users[name] = (roles, *user[1:])
-        if _holds_admin(roles):
-            self.admins.add(name)
-        return None
+        return self._changed(name, (roles, *user[1:]))
 
     def _disable(self, name: str, roles: Any, active: Any, actor: str) -> str | None:
         user = self.users.get(name)
@@ -158,9 +150,15 @@ class UserChanges:
             return f"disables {name} by {actor}, who is no active admin then"
         if _holds_admin(user[0]) and self._last_admin(name):
             return f"disables {name}, the last active admin"
+        return self._changed(name, (user[0], False, *user[2:]))
+
+    def _changed(self, name: str, user: tuple[Any, ...]) -> None:
+        """A registered user changed as the change says: the upgrade's `found` entries are
+        over."""
         self.begun = True
-        self.users[name] = (user[0], False, *user[2:])
-        return None
+        self.users[name] = user
+        if _holds_admin(user[0]):
+            self.admins.add(name)
 
 
 class PolicyChanges:
