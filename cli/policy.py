@@ -73,6 +73,33 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
         say(f"{country}: {counted(len(ended), 'restriction')} {ends} on {on.isoformat()}")
 
 
+@policy.command("affected")
+@click.option("--on", "on", type=DATE,
+              help="The day whose restrictions in force count (default: today, UTC).")
+@click.option("--country", "countries", multiple=True, type=COUNTRY,
+              help="Only what restrictions on this country touch (repeatable).")
+@json_option
+@pass_app
+def policy_affected(app: App, on: date | None, countries: tuple[str, ...],
+                    as_json: bool) -> None:
+    """Requests the restrictions in force touch: decisions granted that their rules would now
+    refuse (to reassess) and pending decisions they will refuse.
+
+    Each request is judged with its fields as they stand by the rules of its events that read
+    the policy; rules that read a firing's arguments (a third country still to be named) are
+    not. Run it after `policy add`, or with --on a restriction's first day to see what it will
+    touch."""
+    rows = app.user_workflow().affected(on, countries or None)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["restricted"] = ", ".join(f"{e['country']} ({e['kind']} since {e['since']})"
+                                      for e in row["restrictions"])
+    table(rows, ["ref", "state", "standing", "event", "granted_by", "granted_at", "rule",
+                 "restricted"], "no decision is touched")
+
+
 @policy.command("history")
 @json_option
 @pass_app

@@ -9,7 +9,7 @@ everything else (schema, queries, administration) stays SQLModel.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
@@ -383,6 +383,23 @@ class Tx:
             "SELECT id, ref, state, version, data, participants, created_by, created_at "
             f"FROM wf_record {where} ORDER BY {order}", params).fetchall()
         return [self._record_row(r) for r in rows]
+
+    def each_record(self, chunk: int = 1000) -> Iterator[RecordRow]:
+        """Every record in id order, read ``chunk`` at a time: memory stays flat."""
+        last = 0
+        while True:
+            rows = self.run(RECORD_SQL.replace("ref = ?", "id > ? ORDER BY id LIMIT ?"),
+                            (last, chunk)).fetchall()
+            yield from (self._record_row(row) for row in rows)
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
+
+    def last_firing(self, record_id: int, event: str) -> tuple[str, datetime] | None:
+        """Who fired ``event`` on the record last, and when (None: nobody)."""
+        row = self.run("SELECT actor, at FROM wf_history WHERE record_id = ? AND event = ? "
+                       "ORDER BY seq DESC LIMIT 1", (record_id, event)).fetchone()
+        return None if row is None else (str(row[0]), moment_out(row[1]))
 
     def day_in(self, value: date) -> Any:
         return self._day_in(value)

@@ -6,19 +6,20 @@ command like `request show` or `history` never loads the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from workflow import values, views
-from workflow.clock import as_utc
+from workflow.clock import as_utc, iso
 from workflow.errors import NotFound, Refused, UnknownUser
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
     from workflow.database import Database
     from workflow.fastpath import RecordRow, Tx
+    from workflow.machine import Machinery
     from workflow.process import Process
 
 
@@ -26,6 +27,7 @@ class Reading:
     db: Database
     process: Process
     clock: Clock
+    machinery: Machinery
 
     def _record(self, tx: Tx, ref: str) -> RecordRow:
         record = tx.record(values.given_text("ref", ref).strip().upper())
@@ -95,6 +97,32 @@ class Reading:
             rows = tx.records("WHERE state = ? AND due_on <= ?",
                               (self.process.due_state, tx.day_in(day)), order="due_on, id")
             return [views.record_dict(self.process, r) for r in rows]
+
+    def affected(self, on: date | str | None = None,
+                 subjects: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The decisions the restrictions in force on ``on`` (default: today, UTC) touch, see
+        :mod:`workflow.reassess`: those granted (with who granted them and when: the last
+        firing of the event) and those pending; with ``subjects``, only restrictions on them."""
+        from workflow import policy, reassess
+
+        day = as_utc(self.clock()).date() if on is None else values.iso_date("on", on)
+        wanted = None if subjects is None else frozenset(
+            self.process.check_policy_subject(s) for s in subjects)
+        key = self.process.policy_subject
+        out = []
+        with self.db.fast.reading() as tx:
+            for found in reassess.findings(self.process, self.machinery, tx.each_record(),
+                                           tx.policy(), day, wanted):
+                granted = (tx.last_firing(found.record_id, found.event)
+                           if found.standing == reassess.GRANTED else None)
+                out.append({
+                    "ref": found.ref, "state": found.state, "standing": found.standing,
+                    "event": found.event, "rule": found.rule, "reason": found.reason,
+                    "granted_by": None if granted is None else granted[0],
+                    "granted_at": None if granted is None else iso(granted[1]),
+                    "restrictions": [policy.entry_dict(e, key) for e in found.restrictions],
+                })
+        return out
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         """The record's history rows, oldest first."""
