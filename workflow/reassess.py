@@ -11,12 +11,12 @@ still to come.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from workflow.fastpath import RecordRow
 from workflow.machine import Machinery
-from workflow.process import Context, Event, PolicyView, Process, Restriction
+from workflow.process import Context, PolicyView, Process, Restriction, Rule
 from workflow.views import field_values
 
 GRANTED = "granted"
@@ -39,20 +39,14 @@ class Finding:
     by: tuple[str, ...] = ()
 
 
-def _judged(spec: Event, record: RecordRow, fields: dict[str, object], actor: str,
-            restrictions: list[Restriction], day: date) -> Iterator[tuple[str, str,
-                                                                         list[Restriction]]]:
-    """Each rule of ``spec`` that the policy in force on ``day`` makes refuse: its name, its
+def _judged(rules: tuple[Rule, ...], ctx: Context, day: date
+            ) -> Iterator[tuple[str, str, list[Restriction]]]:
+    """Each of ``rules`` that the policy in force on ``day`` makes refuse: its name, its
     reason and the restrictions in force it read."""
-    participants = {event: tuple(names) for event, names in record.participants.items()}
-    for rule in spec.rules:
-        if rule.uses_args:
-            continue
-        view = PolicyView(restrictions, day)
-        reason = rule.check(Context(
-            ref=record.ref, state=record.state, fields=fields, actor=actor, roles=frozenset(),
-            drafter=record.created_by, participants=participants, today=day, policy=view))
-        in_force = [e for entries in view.consulted.values() for e in entries
+    for rule in rules:
+        ctx.policy.consulted.clear()  # what this rule reads, not the rules before it
+        reason = rule.check(ctx)
+        in_force = [e for entries in ctx.policy.consulted.values() for e in entries
                     if e.in_force_on(day)]
         if reason and in_force:
             yield rule.name, reason, in_force
@@ -65,18 +59,23 @@ def findings(process: Process, machinery: Machinery, records: Iterable[RecordRow
     ``subjects``, only those touched by a restriction on one of them."""
     if not any(e.in_force_on(day) for e in restrictions):
         return  # nothing in force: no rule that reads the policy can refuse
+    judged = [(spec, rules) for spec in process.events
+              if (rules := tuple(rule for rule in spec.rules if not rule.uses_args))]
     for record in records:
-        fields = field_values(process, record.data)
-        for spec in process.events:
+        ctx = Context(ref=record.ref, state=record.state,
+                      fields=field_values(process, record.data), actor="", roles=frozenset(),
+                      drafter=record.created_by,
+                      participants={k: tuple(v) for k, v in record.participants.items()},
+                      today=day, policy=PolicyView(restrictions, day))
+        for spec, rules in judged:
             standings = []
-            fired = tuple(record.participants.get(spec.name, ()))
+            fired = ctx.fired_by(spec.name)
             if spec.name in process.decisions and fired:
-                standings.append((GRANTED, fired[-1], fired))
+                standings.append((GRANTED, replace(ctx, actor=fired[-1]), fired))
             if record.state not in process.finals and machinery.allows(record.state, spec.name):
-                standings.append((PENDING, "", ()))
-            for standing, actor, by in standings:
-                for rule, reason, in_force in _judged(spec, record, fields, actor,
-                                                      restrictions, day):
+                standings.append((PENDING, ctx, ()))
+            for standing, judging, by in standings:
+                for rule, reason, in_force in _judged(rules, judging, day):
                     if subjects is None or any(e.subject in subjects for e in in_force):
                         yield Finding(record.id, record.ref, record.state, standing,
                                       spec.name, rule, reason, tuple(in_force), by)
