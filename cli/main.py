@@ -181,7 +181,8 @@ def _register() -> None:
     from cli import audit, db, demo, graph, policy, records, setup, trail
 
     for command in (setup.init, setup.user, records.request, trail.advance, trail.history,
-                    trail.due, policy.policy, audit.audit, db.db, graph.graph, demo.demo):
+                    trail.due, trail.todo, policy.policy, audit.audit, db.db, graph.graph,
+                    demo.demo):
         cli.add_command(command)
 
 

@@ -152,6 +152,26 @@ def _acting(row: dict[str, Any]) -> str:
 
 
 @click.command()
+@click.option("--event", type=ProcessName(PROCESS, "event"),
+              help="Only requests you may fire this event on.")
+@json_option
+@pass_app
+def todo(app: App, event: str | None, as_json: bool) -> None:
+    """Requests you may act on now, oldest first, with the events you may fire on each.
+
+    An event is listed when the request's state, your roles and every rule that needs no
+    reason or argument allow it; those that do are checked when you fire it (see `request show
+    REF`)."""
+    rows = app.workflow().actionable(app.actor, event)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["events"] = ", ".join(row["events"])
+    table(rows, ["ref", "state", "events", *LIST_COLUMNS[2:]], "nothing awaits you")
+
+
+@click.command()
 @click.option("--on", "on", type=DATE,
               help="The day whose due decisions to list (default: today, UTC).")
 @json_option

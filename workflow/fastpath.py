@@ -384,12 +384,15 @@ class Tx:
             f"FROM wf_record {where} ORDER BY {order}", params).fetchall()
         return [self._record_row(r) for r in rows]
 
-    def each_record(self, chunk: int = 1000) -> Iterator[RecordRow]:
-        """Every record in id order, read ``chunk`` at a time: memory stays flat."""
+    def each_record(self, states: tuple[str, ...] | None = None, chunk: int = 1000
+                    ) -> Iterator[RecordRow]:
+        """Every record (in one of ``states``, if given) in id order, read ``chunk`` at a time:
+        memory stays flat."""
         last = 0
+        among = "" if states is None else f"state IN ({', '.join('?' * len(states))}) AND "
         while True:
-            rows = self.run(RECORD_SQL.replace("ref = ?", "id > ? ORDER BY id LIMIT ?"),
-                            (last, chunk)).fetchall()
+            rows = self.run(RECORD_SQL.replace("ref = ?", f"{among}id > ? ORDER BY id LIMIT ?"),
+                            (*(states or ()), last, chunk)).fetchall()
             yield from (self._record_row(row) for row in rows)
             if len(rows) < chunk:
                 return

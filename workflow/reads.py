@@ -98,6 +98,28 @@ class Reading:
                               (self.process.due_state, tx.day_in(day)), order="due_on, id")
             return [views.record_dict(self.process, r) for r in rows]
 
+    def actionable(self, actor: str, event: str | None = None) -> list[dict[str, Any]]:
+        """The records ``actor`` may act on now (with ``event``: by firing it), oldest first:
+        each with the events its state, their roles and every rule that needs no reason or
+        argument allow (those that do are checked when the event is fired)."""
+        with self._recording(actor), self.db.fast.reading() as tx:
+            user = self._actor(tx, actor)  # type: ignore[attr-defined]
+            events = [e for e in self.process.events
+                      if (event is None or e.name == self.process.event(event).name)
+                      and any(p.role in user.role_set for p in e.permits)]
+            states = tuple(s for s in self.process.states if any(s in e.sources for e in events))
+            if not states:
+                return []
+            today, restrictions = as_utc(self.clock()).date(), tx.policy()
+            out = []
+            for record in tx.each_record(states):
+                ctx = self._context(record, user, today, restrictions)  # type: ignore[attr-defined]
+                allowed = [e.name for e in events
+                           if self._refusal(e, ctx, with_args=False) is None]  # type: ignore[attr-defined]
+                if allowed:
+                    out.append({**views.record_dict(self.process, record), "events": allowed})
+        return out
+
     def affected(self, on: date | str | None = None,
                  subjects: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The decisions the restrictions in force on ``on`` (default: today, UTC) touch, see
