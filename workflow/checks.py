@@ -230,6 +230,7 @@ class Admission:
             event: [Permit(role, own) for role, own in permits]
             for event, permits in described["events"].items()}
         self._known: dict[tuple[Any, ...], str | None] = {}
+        self._fields_known: dict[tuple[Any, ...], str | None] = {}
         self.initial: str | None = None if described is None else described.get("initial")
         self.edit_states: tuple[str, ...] = tuple((described or {}).get("edit_states", ()))
         self.moves: dict[str, tuple[list[str], str]] = {
@@ -238,9 +239,16 @@ class Admission:
         self.sets: dict[str, frozenset[str]] = {
             event: frozenset(names) for event, names in (described or {}).get("sets", {}).items()}
 
-    def wrong_fields(self, event: str, version: Any, names: Iterable[str]) -> str | None:
+    def wrong_fields(self, event: str, version: Any, names: tuple[str, ...]) -> str | None:
         """What is wrong with the fields a row of this process version changes: only those its
-        event may set (a drafting any field, an edit those people edit)."""
+        event may set (a drafting any field, an edit those people edit). The same few
+        combinations come over and over: each is judged once."""
+        key = (event, version, names)
+        if key not in self._fields_known:
+            self._fields_known[key] = self._wrong_fields(event, version, names)
+        return self._fields_known[key]
+
+    def _wrong_fields(self, event: str, version: Any, names: tuple[str, ...]) -> str | None:
         allowed = self.sets.get(event) if version == self.version else None
         if allowed is None:
             return None  # another version's process, or an event it does not have
@@ -388,12 +396,14 @@ def _replayed(ref: str, rows: list[tuple[Any, ...]], admission: Admission
         if row_ref != ref:
             raise AuditFailure(f"it names {row_ref} but is filed under {ref}", seq, ref)
         try:
-            changed = _decoded_json(changes).items()
+            changed = _decoded_json(changes)
+            if not isinstance(changed, dict):
+                raise TypeError
             if changed:
-                wrong = admission.wrong_fields(event, version, (name for name, _ in changed))
+                wrong = admission.wrong_fields(event, version, tuple(changed))
                 if wrong is not None:
                     raise AuditFailure(wrong, seq, ref)
-            for name, (old, new) in changed:
+            for name, (old, new) in changed.items():
                 before = data.get(name)
                 if old != before or type(old) is not type(before):
                     raise AuditFailure(f"it says {name} was {encode(old)}, but the rows before "
