@@ -69,3 +69,15 @@ def test_verify_warns_of_append_only_triggers_dropped(wf, run_ready, db_target):
     shown = run_ready("audit", "verify", actor="aud")
     assert shown.exit_code == 0, shown.stderr
     assert f"warning: the append-only triggers {dropped} are missing (dropped)" in shown.stdout
+
+
+@pytest.mark.parametrize("changes", ['["note"]', '"note"', "7"], ids=["list", "text", "number"])
+def test_changes_that_are_no_object_are_not_readable_to_verify(wf, changes):
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, f"UPDATE wf_history SET changes = '{changes}' WHERE seq = 2")
+    reseal_from_text(wf)
+    with pytest.raises(Exception) as failed:
+        wf.verify(jobs=1)
+    assert str(failed.value) == ("audit failed: row 2 (TR-2026-0001): its changes are not "
+                                 "readable (the row was altered)")
