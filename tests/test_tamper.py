@@ -916,3 +916,14 @@ def test_a_reference_counter_set_back_is_named_and_new_requests_say_why(wf, refs
     drafted = run_ready(*request_new_args(), actor="dan")
     assert "the reference counter stands behind the requests" in assert_one_line_error(
         drafted, 1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_record_moved_to_another_process_is_named(wf, refs, run_ready, jobs):
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_record SET process = 'other' WHERE id = 2")
+    ref = wf.list()[1]["ref"]
+    line = assert_one_line_error(run_ready("audit", "verify", "--jobs", str(jobs),
+                                           actor="aud"), 1)
+    assert line.endswith(f"({ref}): {ref} says it is a request of the other process, but its "
+                         "history is transfer-request/1's"), line

@@ -226,6 +226,7 @@ class Admission:
 
     def __init__(self, described: dict[str, Any] | None) -> None:
         self.version = None if described is None else described["version"]
+        self.name = None if described is None else described.get("name")
         self.events = {} if described is None else {
             event: [Permit(role, own) for role, own in permits]
             for event, permits in described["events"].items()}
@@ -463,7 +464,7 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
             seq = rows[0][0]
             raise AuditFailure("its record no longer exists", seq)
         records += 1
-        _id, ref, state, version, stored, drafter, drafted_at, joined, due_on = record
+        _id, ref, state, version, stored, drafter, drafted_at, joined, due_on, process = record
         if not rows:
             raise AuditFailure(f"{ref} has no history row at all", None, ref)
         counted, _, number = str(ref).rpartition("-")  # PREFIX-YEAR, NUMBER
@@ -487,6 +488,9 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         if changed:
             raise AuditFailure(f"{ref} fields {', '.join(changed)} differ from what its "
                                "history records", last_seq, ref)
+        if rows[0][9] == admission.version and process != admission.name:
+            raise AuditFailure(f"{ref} says it is a request of the {process} process, but its "
+                               f"history is {admission.version}'s", first_seq, ref)
         if first_event != "create":
             raise AuditFailure(f"{ref}'s first history row is {first_event}, not its drafting",
                                first_seq, ref)

@@ -241,19 +241,19 @@ class Process:
 
     def admission(self) -> dict[str, Any]:
         """Who each write admits and where it leads, as plain data (verification reads it, in
-        worker processes too): this version, for each event (``create`` and ``edit`` included)
-        its permits as ``[role, own]`` pairs and the fields it may set, and the moves: the
-        initial state, the states edits are allowed in, each event's ``[sources,
-        destination]``; and what the user and policy changes are held to: the roles, the
-        policy's kinds and the value kind of its subjects."""
+        worker processes too): the process's name and this version, for each event (``create``
+        and ``edit`` included) its permits as ``[role, own]`` pairs and the fields it may set,
+        and the moves: the initial state, the states edits are allowed in, each event's
+        ``[sources, destination]``; and what the user and policy changes are held to: the roles,
+        the policy's kinds and the value kind of its subjects."""
         events = {e.name: [[p.role, p.own] for p in e.permits] for e in self.events}
         events["create"] = [[role, False] for role in self.create_roles]
         events["edit"] = [[p.role, p.own] for p in self.edit_permits]
         sets = {e.name: list(e.sets) for e in self.events}
         sets["create"] = list(self.field_names)
         sets["edit"] = [spec.name for spec in self.fields if spec.editable]
-        return {"version": self.version, "events": events, "initial": self.initial,
-                "edit_states": list(self.edit_states),
+        return {"name": self.name, "version": self.version, "events": events,
+                "initial": self.initial, "edit_states": list(self.edit_states),
                 "transitions": {e.name: [list(e.sources), e.dest] for e in self.events},
                 "sets": sets, "roles": list(self.roles), "policy_kinds": list(self.policy_kinds),
                 "policy_subject_kind": self.policy_subject_kind}

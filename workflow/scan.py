@@ -368,7 +368,7 @@ class Scanner:
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,
-        due_on) with its history (seq, to, changes, ref, event, actor, at, roles, acted_as,
+        due_on, process) with its history (seq, to, changes, ref, event, actor, at, roles, acted_as,
         process_version, from, version), the values as stored (decoding them is the checker's,
         which can name the row a broken one belongs to; the roles as JSON text on either
         database).
@@ -379,8 +379,8 @@ class Scanner:
         with self._connection() as raw:
             text = "" if self.sqlite else "::text"  # JSON as stored, a key given twice too
             records = self._rows(raw, f"SELECT id, ref, state, version, data{text}, created_by, "
-                                      f"created_at, participants{text}, due_on FROM wf_record "
-                                      "ORDER BY id", name="records")
+                                      f"created_at, participants{text}, due_on, process "
+                                      "FROM wf_record ORDER BY id", name="records")
             rows = self._rows(raw, f"SELECT record_id, seq, to_state, changes{text}, ref, event, "
                                    f"actor, at, roles{text}, acted_as{text}, process_version, "
                                    "from_state, version FROM wf_history "
