@@ -102,10 +102,10 @@ class Reading:
         """The records ``actor`` may act on now (with ``event``: by firing it), oldest first:
         each with the events its state, their roles and every rule that needs no reason or
         argument allow (those that do are checked when the event is fired)."""
+        wanted = None if event is None else self.process.event(event).name
         with self._recording(actor), self.db.fast.reading() as tx:
             user = self._actor(tx, actor)  # type: ignore[attr-defined]
-            events = [e for e in self.process.events
-                      if (event is None or e.name == self.process.event(event).name)
+            events = [e for e in self.process.events if wanted in (None, e.name)
                       and any(p.role in user.role_set for p in e.permits)]
             states = tuple(s for s in self.process.states if any(s in e.sources for e in events))
             if not states:
