@@ -10,6 +10,8 @@ from cli.app import App, pass_app
 from cli.output import counted, emit_json, json_option, say, table
 from cli.types import COUNTRY, DATE, REASON, UNTIL, ProcessName
 from states import PROCESS
+from workflow.clock import as_utc
+from workflow.errors import WorkflowError
 
 
 @click.group()
@@ -48,12 +50,23 @@ def policy_list(app: App, as_of: date | None, known_at: datetime | None,
 @pass_app
 def policy_add(app: App, country: str, kind: str, since: date, reason: str | None,
                as_json: bool) -> None:
-    """Restrict COUNTRY from --since on."""
-    entry = app.workflow().restrict(country, kind, since, reason=reason, actor=app.actor)
+    """Restrict COUNTRY from --since on; says how many decisions it touches (see `policy
+    affected`)."""
+    wf = app.workflow()
+    entry = wf.restrict(country, kind, since, reason=reason, actor=app.actor)
     if as_json:
         emit_json(entry)
     else:
         say(f"{country} restricted ({kind}) since {since.isoformat()}")
+    day = max(since, as_utc(wf.clock()).date())
+    try:
+        touched = wf.affected(day, [country])
+    except WorkflowError as error:  # the restriction stands: only the count is missing
+        say(f"note: which decisions it touches could not be read: {error}")
+        return
+    if touched:
+        say(f"note: it touches {counted(len(touched), 'decision')}; see `workflow policy "
+            f"affected --country {country} --on {day.isoformat()}`")
 
 
 @policy.command("end")

@@ -137,3 +137,39 @@ def test_someone_unregistered_is_refused_and_the_attempt_recorded(wf, run_ready)
     line = assert_one_line_error(run_ready("policy", "affected", actor="mallory"), 1)
     assert "mallory" in line
     assert [r["actor"] for r in wf.refusals()] == ["mallory"]
+
+
+def test_policy_add_says_how_many_decisions_the_restriction_touches(wf, run_ready, requests,
+                                                                   clock):
+    later = date(clock.now.year + 2, 3, 1)
+    added = run_ready("policy", "add", "us", "--kind", "embargo", "--since", later.isoformat(),
+                      "--reason", "new facts")
+    assert added.exit_code == 0, added.stderr
+    assert added.stderr.splitlines() == [
+        f"US restricted (embargo) since {later.isoformat()}",
+        "note: it touches 5 decisions; see `workflow policy affected --country US --on "
+        f"{later.isoformat()}`"]
+    assert len(wf.affected(later, ["US"])) == 5
+    quiet = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2020-01-01",
+                      "--reason", "nothing of ours goes there", "--json")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert json.loads(quiet.stdout)["country"] == "FR"
+
+
+def test_a_restriction_added_stands_when_what_it_touches_cannot_be_read(wf, run_ready,
+                                                                        db_target):
+    if "postgresql" in db_target:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    to_state(wf, "nsc_review")
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE wf_record SET data = 'not json'")
+    added = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2020-01-01",
+                      "--reason", "new facts")
+    assert added.exit_code == 0, added.stderr
+    assert added.stderr.splitlines()[1].startswith(
+        "note: which decisions it touches could not be read: TR-2026-0001: its stored fields "
+        "cannot be read")
+    assert "FR" in {r["country"] for r in wf.policy()}
+    line = assert_one_line_error(run_ready("policy", "affected", actor="aud"), 1)
+    assert "its stored fields cannot be read" in line
