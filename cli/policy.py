@@ -96,7 +96,7 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
 def policy_affected(app: App, on: date | None, countries: tuple[str, ...],
                     as_json: bool) -> None:
     """Requests the restrictions in force touch: decisions granted that their rules would now
-    refuse (to reassess) and pending decisions they will refuse.
+    refuse (to reassess) and events still to come that they will refuse.
 
     Each request is judged with its fields as they stand by the rules of its events that read
     the policy; rules that read a firing's arguments (a third country still to be named) are
@@ -107,8 +107,9 @@ def policy_affected(app: App, on: date | None, countries: tuple[str, ...],
         emit_json(rows)
         return
     for row in rows:
-        row["restricted"] = ", ".join(f"{e['country']} ({e['kind']} since {e['since']})"
-                                      for e in row["restrictions"])
+        row["restricted"] = ", ".join(
+            f"{e['country']} ({e['kind']} since {e['since']}"
+            + (f" until {e['until']})" if e["until"] else ")") for e in row["restrictions"])
     table(rows, ["ref", "state", "standing", "event", "granted_by", "granted_at", "rule",
                  "restricted"], "no decision is touched")
 

@@ -73,13 +73,18 @@ def test_a_grant_stands_after_a_later_denial(wf, clock):
                                       "recipient-unrestricted")}
 
 
-def test_only_restrictions_in_force_on_the_day_count(wf, requests, clock):
+def test_only_restrictions_in_force_on_the_day_count(wf, run_ready, requests, clock):
     today = clock.now.date()
     wf.restrict("PL", "in-combat", date(2020, 1, 1), reason="for a while", actor="admin")
     wf.end_restriction("PL", date(2021, 1, 1), reason="over", actor="admin")
     assert wf.affected() == []
-    assert len(wf.affected(on=date(2020, 6, 1))) == 2
+    assert wf.affected(on="2019-12-31") == []
+    assert len(wf.affected(on="2020-01-01")) == 2
+    assert len(wf.affected(on=date(2020, 12, 31))) == 2
+    assert wf.affected(on="2021-01-01") == []
     assert wf.affected(on=today.isoformat()) == []
+    shown = run_ready("policy", "affected", "--on", "2020-06-01", actor="aud")
+    assert shown.stdout.count("PL (in-combat since 2020-01-01 until 2021-01-01)") == 2
 
 
 def test_the_countries_asked_about_narrow_the_list(wf, requests):

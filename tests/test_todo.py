@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from tests.conftest import assert_one_line_error, db_snapshot, draft, to_state
+from workflow import InvalidInput
 
 
 def _events(rows: list[dict]) -> dict[str, list[str]]:
@@ -99,3 +100,9 @@ def test_a_restriction_started_later_does_not_hide_a_decision_today(wf, requests
     later = date(clock.now.year + 1, 6, 1)
     wf.restrict("US", "embargo", later, reason="announced", actor="admin")
     assert "approve_for_us" in _events(wf.actionable("ann"))[requests["nsc_review"]]
+
+
+def test_an_unknown_event_is_refused_before_anyone_is_looked_up(wf):
+    with pytest.raises(InvalidInput, match="unknown event 'launch'"):
+        wf.actionable("nobody", "launch")
+    assert wf.refusals() == []

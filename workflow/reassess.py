@@ -2,10 +2,10 @@
 
 New facts (a restriction added, or one starting) can touch requests: decisions already granted
 that their rules would refuse today, to be reassessed (as licensing authorities reassess granted
-licences when new facts appear), and pending decisions those rules will refuse. Each request is
-judged by the rules of its events that read the policy, with its fields as they stand. Rules
-that read a firing's arguments are left out: the record does not keep the arguments of a firing
-still to come.
+licences when new facts appear), and events still to come that those rules will refuse. Each
+request is judged by the rules of its events that read the policy, with its fields as they
+stand. Rules that read a firing's arguments are left out: the record does not keep the
+arguments of a firing still to come.
 """
 
 from __future__ import annotations
