@@ -11,7 +11,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
-from cli.output import counted, emit_json, json_option, progress_bar, say, table
+from cli.output import counted, emit_json, emit_json_items, json_option, progress_bar, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL
 from workflow.errors import InvalidInput
@@ -203,7 +203,7 @@ def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json:
     else:
         table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
               "no refusals")
-    note_unknown_actor(wf.users, actor, rows)
+    note_unknown_actor(wf.users, actor, bool(rows))
 
 
 @audit.command("log")
@@ -214,12 +214,9 @@ def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
     """History rows across all requests, oldest first, filtered."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
     wf = app.user_workflow()
-    rows = wf.log(**filter_values)
-    if as_json:
-        emit_json(rows)
-    else:
-        print_trail(rows, with_ref=True)
-    note_unknown_actor(wf.users, filter_values["actor"], rows)
+    rows = wf.log_rows(**filter_values)
+    found = emit_json_items(rows) if as_json else print_trail(rows, with_ref=True)
+    note_unknown_actor(wf.users, filter_values["actor"], bool(found))
 
 
 def _span(seconds: float) -> str:

@@ -32,10 +32,10 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | None,
-                       rows: list[Any]) -> None:
+                       found: bool) -> None:
     """Where --actor found nothing and names no user, say so on stderr, suggesting the user
     whose name differs from it only in case (no two users' names differ only so)."""
-    if actor is None or rows:
+    if actor is None or found:
         return
     names = [user["name"] for user in users()]
     if actor in names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +42,41 @@ def emit_json(data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     for start in range(0, len(text), CHUNK):
         click.echo(text[start:start + CHUNK], nl=False)
+
+
+@contextmanager
+def streamed() -> Iterator[Callable[[str], None]]:
+    """A writer to stdout that sends text a pipe's buffer at a time (see :func:`emit_json`).
+    What is held back when the work fails is dropped: output short of a buffer then leaves
+    stdout empty, as when it is printed whole at the end."""
+    parts: list[str] = []
+    size = 0
+
+    def write(text: str) -> None:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+        if size >= CHUNK:
+            click.echo("".join(parts), nl=False)
+            parts.clear()
+            size = 0
+
+    yield write
+    click.echo("".join(parts), nl=False)
+
+
+def emit_json_items(items: Iterable[Any]) -> int:
+    """A JSON list printed item by item, exactly as :func:`emit_json` prints the list whole,
+    with memory flat however long it is; returns how many items it held."""
+    count = 0
+    with streamed() as write:
+        for item in items:
+            # JSON text holds no raw line break: indenting each line nests the item in the list
+            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            write(("[\n  " if count == 0 else ",\n  ") + text)
+            count += 1
+        write("[]\n" if count == 0 else "\n]\n")
+    return count
 
 
 def say(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -9,7 +10,17 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
-from cli.output import counted, emit_json, json_option, printable, progress_bar, say, table
+from cli.output import (
+    counted,
+    emit_json,
+    emit_json_items,
+    json_option,
+    printable,
+    progress_bar,
+    say,
+    streamed,
+    table,
+)
 from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
@@ -84,37 +95,38 @@ def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
     """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
     wf = app.user_workflow()
-    rows = wf.log(ref=ref, **filter_values)
-    if as_json:
-        emit_json(rows)
-    else:
-        print_trail(rows)
-    note_unknown_actor(wf.users, filter_values["actor"], rows)
+    rows = wf.log_rows(ref=ref, **filter_values)
+    found = emit_json_items(rows) if as_json else print_trail(rows)
+    note_unknown_actor(wf.users, filter_values["actor"], bool(found))
 
 
-def print_trail(rows: list[dict[str, Any]], *, with_ref: bool = False) -> None:
+def print_trail(rows: Iterable[dict[str, Any]], *, with_ref: bool = False) -> int:
     """One block per row: when, what, who, why, each changed field (``-`` for empty), the
     restrictions it consulted, and the process version where it differs from the row before's
-    (on the first row, always)."""
-    if not rows:
-        say("no history rows")
+    (on the first row, always); returns how many rows there were."""
     version = None
-    for row in rows:
-        moment = row["at"][:19].replace("T", " ") + "Z"
-        source = row["from"] or "(none)"
-        ref = f"{row['ref']}  " if with_ref else ""
-        click.echo(f"#{row['seq']}  {moment}  {ref}{row['event']}: {source} -> {row['to']}"
-                   f"  by {row['actor']} {_acting(row)}")
-        if row["reason"]:
-            click.echo(f"      reason: {printable(row['reason'])}")
-        for name, (old, new) in row["changes"].items():
-            click.echo(f"      {name}: {printable(old)} -> {printable(new)}")
-        consulted = _consulted(row["consulted"])
-        if consulted:
-            click.echo(f"      consulted: {consulted}")
-        if row["process_version"] != version:
-            version = row["process_version"]
-            click.echo(f"      process: {printable(version)}")
+    count = 0
+    with streamed() as write:
+        for row in rows:
+            count += 1
+            moment = row["at"][:19].replace("T", " ") + "Z"
+            source = row["from"] or "(none)"
+            ref = f"{row['ref']}  " if with_ref else ""
+            write(f"#{row['seq']}  {moment}  {ref}{row['event']}: {source} -> {row['to']}"
+                  f"  by {row['actor']} {_acting(row)}\n")
+            if row["reason"]:
+                write(f"      reason: {printable(row['reason'])}\n")
+            for name, (old, new) in row["changes"].items():
+                write(f"      {name}: {printable(old)} -> {printable(new)}\n")
+            consulted = _consulted(row["consulted"])
+            if consulted:
+                write(f"      consulted: {consulted}\n")
+            if row["process_version"] != version:
+                version = row["process_version"]
+                write(f"      process: {printable(version)}\n")
+    if not count:
+        say("no history rows")
+    return count
 
 
 def _consulted(consulted: Any) -> str:

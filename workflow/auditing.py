@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,14 +131,23 @@ class Auditing:
             state: str | None = None, since: Moment | None = None,
             until: Moment | None = None) -> list[dict[str, Any]]:
         """History rows across requests (or of one), oldest first, filtered."""
+        return list(self.log_rows(ref=ref, actor=actor, event=event, state=state, since=since,
+                                  until=until))
+
+    def log_rows(self, *, ref: str | None = None, actor: str | None = None,
+                 event: str | None = None, state: str | None = None,
+                 since: Moment | None = None, until: Moment | None = None
+                 ) -> Iterator[dict[str, Any]]:
+        """:meth:`log` a row at a time, memory flat however many rows match; the filters are
+        checked at once, the rows read as they are asked for."""
         if event is not None:
             self.process.logged_event(event)
         if state is not None:
             self.process.check_state(state)
         since, until = values.span(since, until)
         canonical_ref = self._ref(ref) if ref is not None else None
-        return list(self.db.scan.history_matching(
-            ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until))
+        return self.db.scan.history_matching(
+            ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until)
 
     def refusals(self, *, actor: str | None = None, since: Moment | None = None,
                  ref: str | None = None) -> list[dict[str, Any]]:

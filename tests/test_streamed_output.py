@@ -1,0 +1,92 @@
+"""`history` and `audit log` print their rows as they read them, so memory stays flat however
+long the log: the JSON is the same document as printed whole, the text the same trail. A failure
+before a pipe's buffer is full leaves stdout empty, as before. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import assert_one_line_error, draft, rewrite_history
+from tests.samples import PATRIOT
+from workflow import Workflow
+
+SHAPES = [{"a": [1, {"b": "two\nlines"}], "c": None, "d": "é"}, {}, [], {"z": {"y": []}}, 7,
+          "text"]
+
+
+@pytest.mark.parametrize("count", range(len(SHAPES) + 1))
+def test_items_print_as_the_whole_list_does(count):
+    from cli.output import emit_json, emit_json_items
+
+    printed: list[str] = []
+
+    @click.command()
+    @click.argument("how")
+    def show(how: str) -> None:
+        if how == "items":
+            printed.append(str(emit_json_items(iter(SHAPES[:count]))))
+        else:
+            emit_json(SHAPES[:count])
+
+    items = CliRunner().invoke(show, ["items"]).output
+    assert items == CliRunner().invoke(show, ["whole"]).output
+    assert json.loads(items) == SHAPES[:count]
+    assert printed == [str(count)]
+
+
+@pytest.fixture
+def long_log(wf: Workflow) -> Workflow:
+    """More rows than a pipe's buffer holds when printed."""
+    refs = wf.create_many([PATRIOT] * 150, actor="dan")
+    wf.fire_many([{"ref": ref, "event": "submit"} for ref in refs], actor="dan")
+    return wf
+
+
+def test_a_long_log_prints_whole_in_json_and_text(long_log, run_ready):
+    shown = run_ready("audit", "log", "--json", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert len(shown.stdout) > 1 << 16
+    assert json.loads(shown.stdout) == long_log.log()
+    text = run_ready("audit", "log", actor="aud")
+    assert text.exit_code == 0, text.stderr
+    firsts = [line for line in text.stdout.splitlines() if line.startswith("#")]
+    assert len(firsts) == 300
+    assert firsts[-1].startswith("#300 ") and "TR-2026-0150  submit: drafted -> nsc_review" in (
+        firsts[-1])
+    assert text.stdout.count("      process: transfer-request/1") == 1
+
+
+def test_the_rows_are_read_as_they_are_asked_for(long_log):
+    rows = long_log.log_rows(event="submit")
+    assert next(rows)["seq"] == 151
+    assert sum(1 for _ in rows) == 149
+    with pytest.raises(Exception, match="unknown event"):
+        long_log.log_rows(event="launch")  # the filters are checked at once
+
+
+def test_a_row_unreadable_past_the_first_buffer_ends_the_output_with_one_error(
+        long_log, run_ready, db_target):
+    if "postgresql" in db_target:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    rewrite_history(long_log, "UPDATE wf_history SET changes = '{\"note\":[null,' "
+                              "WHERE seq = 300")
+    shown = run_ready("audit", "log", "--json", actor="aud")
+    assert shown.exit_code == 1
+    assert shown.stdout.startswith("[\n") and not shown.stdout.endswith("]\n")
+    assert shown.stderr.splitlines() == [
+        "error: a JSON value stored in the database is not readable (changed behind the "
+        "program: `workflow audit verify` names where)"]
+
+
+def test_a_row_unreadable_early_leaves_stdout_empty(wf, run_ready, db_target):
+    if "postgresql" in db_target:
+        pytest.skip("PostgreSQL refuses to store broken JSON")
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, "UPDATE wf_history SET changes = '{\"note\":[null,' WHERE seq = 2")
+    for argv in (("history", ref), ("audit", "log", "--json")):
+        assert_one_line_error(run_ready(*argv, actor="aud"), 1)
