@@ -106,18 +106,21 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str, *,
+def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: str, *,
           within: bool = False) -> None:
     """Rows under their column names; none: ``empty`` said on stderr, or on stdout ``within`` a
-    report whose headings are there too."""
-    if not rows:
+    report whose headings are there too. Only the cells are kept while ``rows`` is read (the
+    widths need them all), not the rows."""
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if not cells:
         click.echo(empty, err=not within)
         return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for r in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    with streamed() as write:
+        write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+              + "\n")
+        for r in cells:
+            write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:

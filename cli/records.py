@@ -12,6 +12,7 @@ from cli.app import App, pass_app
 from cli.output import (
     counted,
     emit_json,
+    emit_json_items,
     fields,
     json_option,
     printable,
@@ -134,9 +135,9 @@ AS_OF = click.option(
 def request_list(app: App, state: str | None, as_of: datetime | None, as_json: bool) -> None:
     """List transfer requests, oldest first."""
     wf = app.user_workflow()
-    rows = wf.list(state=state) if as_of is None else wf.list_as_of(as_of, state=state)
+    rows = wf.list_rows(state=state) if as_of is None else wf.list_as_of(as_of, state=state)
     if as_json:
-        emit_json(rows)
+        emit_json_items(rows)
     else:
         table(rows, LIST_COLUMNS, "no requests")
 

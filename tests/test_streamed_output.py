@@ -90,3 +90,18 @@ def test_a_row_unreadable_early_leaves_stdout_empty(wf, run_ready, db_target):
     rewrite_history(wf, "UPDATE wf_history SET changes = '{\"note\":[null,' WHERE seq = 2")
     for argv in (("history", ref), ("audit", "log", "--json")):
         assert_one_line_error(run_ready(*argv, actor="aud"), 1)
+
+
+def test_request_list_reads_a_record_at_a_time_and_prints_them_all(long_log, run_ready):
+    rows = long_log.list_rows(state="nsc_review")
+    assert next(rows)["ref"] == "TR-2026-0001"
+    assert sum(1 for _ in rows) == 149
+    with pytest.raises(Exception, match="unknown state"):
+        long_log.list_rows(state="limbo")  # checked at once
+    shown = run_ready("request", "list", "--json", actor="aud")
+    assert json.loads(shown.stdout) == long_log.list()
+    assert len(long_log.list()) == 150
+    text = run_ready("request", "list", "--state", "nsc_review", actor="aud").stdout
+    lines = text.splitlines()
+    assert len(lines) == 151 and lines[0].startswith("REF ")
+    assert len({len(line.split("  ")[0]) for line in lines[1:]}) == 1  # one column width

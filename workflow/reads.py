@@ -83,10 +83,17 @@ class Reading:
 
     def list(self, *, state: str | None = None) -> list[dict[str, Any]]:
         """Records, oldest first, optionally only those in ``state``."""
-        where, params = ("", ()) if state is None else (
-            "WHERE state = ?", (self.process.check_state(state),))
+        return list(self.list_rows(state=state))
+
+    def list_rows(self, *, state: str | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`list` a record at a time, memory flat; ``state`` is checked at once."""
+        states = None if state is None else (self.process.check_state(state),)
+        return self._records_read(states)
+
+    def _records_read(self, states: tuple[str, ...] | None) -> Iterator[dict[str, Any]]:
         with self.db.fast.reading() as tx:
-            return [views.record_dict(self.process, r) for r in tx.records(where, params)]
+            for record in tx.each_record(states):
+                yield views.record_dict(self.process, record)
 
     def due(self, on: date | str | None = None) -> list[dict[str, Any]]:
         """Records waiting in the process's due state whose due date has come by ``on``."""
