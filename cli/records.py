@@ -135,7 +135,8 @@ AS_OF = click.option(
 def request_list(app: App, state: str | None, as_of: datetime | None, as_json: bool) -> None:
     """List transfer requests, oldest first."""
     wf = app.user_workflow()
-    rows = wf.list_rows(state=state) if as_of is None else wf.list_as_of(as_of, state=state)
+    rows = (wf.list_rows(state=state) if as_of is None
+            else wf.list_as_of_rows(as_of, state=state))
     if as_json:
         emit_json_items(rows)
     else:

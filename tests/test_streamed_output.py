@@ -105,3 +105,18 @@ def test_request_list_reads_a_record_at_a_time_and_prints_them_all(long_log, run
     lines = text.splitlines()
     assert len(lines) == 151 and lines[0].startswith("REF ")
     assert len({len(line.split("  ")[0]) for line in lines[1:]}) == 1  # one column width
+
+
+def test_what_was_true_then_is_rebuilt_a_record_at_a_time(long_log, run_ready, clock):
+    moment = clock.now.isoformat()
+    rows = long_log.list_as_of_rows(moment, state="nsc_review")
+    assert next(rows)["ref"] == "TR-2026-0001"
+    assert sum(1 for _ in rows) == 149
+    with pytest.raises(Exception, match="unknown state"):
+        long_log.list_as_of_rows(moment, state="limbo")  # checked at once
+    with pytest.raises(Exception, match="as_of"):
+        long_log.list_as_of_rows("not a moment")
+    shown = run_ready("request", "list", "--as-of", moment, "--json", actor="aud")
+    assert json.loads(shown.stdout) == long_log.list_as_of(moment)
+    assert [r["state"] for r in json.loads(shown.stdout)] == ["nsc_review"] * 150
+    assert long_log.report()["states"]["nsc_review"]["requests"] == 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,8 +167,8 @@ class Auditing:
         now = as_utc(self.clock())
         moment = None if as_of is None else values.moment("as_of", as_of, end_of_day=True)
         with self.db.read() as s:
-            return inquiry.report(s, self.process, now if moment is None else min(now, moment),
-                                  until=moment)
+            return inquiry.report(s, self.db.scan, self.process,
+                                  now if moment is None else min(now, moment), until=moment)
 
     def get_as_of(self, ref: str, moment: Moment) -> dict[str, Any]:
         """The record as its history says it was at ``moment`` (naive means UTC)."""
@@ -175,24 +176,35 @@ class Auditing:
 
         moment = values.moment("as_of", moment, end_of_day=True)  # a day: as it ended
         canonical_ref = self._ref(ref)
-        with self.db.read() as s:
-            rows = next(iter(inquiry.rows_by_record(s, canonical_ref, moment).values()), [])
-            found = inquiry.as_of(self.process, rows, moment)
-            if found is None:
+        with closing(self.db.scan.steps(canonical_ref, moment)) as steps:
+            found = inquiry.as_of(self.process, next(steps, []), moment)
+        if found is None:
+            with self.db.read() as s:
                 raise NotFound(f"{canonical_ref} did not exist yet at {moment.isoformat()}"
                                f"{inquiry.skew_note(s, canonical_ref, moment)}")
         return found
 
     def list_as_of(self, moment: Moment, *, state: str | None = None) -> list[dict[str, Any]]:
-        from workflow import inquiry
+        """The records as the history says they were at ``moment`` (in ``state``, if given),
+        oldest first."""
+        return list(self.list_as_of_rows(moment, state=state))
 
-        moment = values.moment("as_of", moment, end_of_day=True)
+    def list_as_of_rows(self, moment: Moment, *, state: str | None = None
+                        ) -> Iterator[dict[str, Any]]:
+        """:meth:`list_as_of` a record at a time, memory flat; the arguments are checked at
+        once."""
+        when = values.moment("as_of", moment, end_of_day=True)
         if state is not None:
             self.process.check_state(state)
-        with self.db.read() as s:
-            grouped = inquiry.rows_by_record(s, until=moment)
-        found = [inquiry.as_of(self.process, rows, moment) for _, rows in sorted(grouped.items())]
-        return [r for r in found if r is not None and (state is None or r["state"] == state)]
+        return self._as_of_read(when, state)
+
+    def _as_of_read(self, moment: datetime, state: str | None) -> Iterator[dict[str, Any]]:
+        from workflow import inquiry
+
+        for rows in self.db.scan.steps(until=moment):
+            found = inquiry.as_of(self.process, rows, moment)
+            if found is not None and (state is None or found["state"] == state):
+                yield found
 
     def _ref(self, ref: str) -> str:  # pragma: no cover - provided by Workflow
         """The canonical reference of an existing record, or NotFound."""

@@ -6,13 +6,13 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
-from workflow import audit
 from workflow.access import recorded_name
-from workflow.clock import CLOCK_SKEW, as_utc, iso
+from workflow.clock import as_utc, iso
 from workflow.models import History, Record, Refusal, record_id
 from workflow.process import Process
+from workflow.scan import Scanner, Step
 
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
@@ -33,12 +33,12 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
     ]
 
 
-def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, Any] | None:
+def as_of(process: Process, rows: list[Step], moment: datetime) -> dict[str, Any] | None:
     """A record as its history says it was at ``moment`` (None if it did not exist yet)."""
     state: str | None = None
     data: dict[str, Any] = {}
     version = 0
-    first: History | None = None
+    first: Step | None = None
     for row in rows:
         if as_utc(row.at) > moment:
             break
@@ -56,31 +56,6 @@ def as_of(process: Process, rows: list[History], moment: datetime) -> dict[str, 
     return out
 
 
-def rows_by_record(session: Session, ref: str | None = None,
-                   until: datetime | None = None) -> dict[int, list[History]]:
-    """History rows by record, in log order; with ``until``, the log as it stood then: the
-    rows before the first one stamped later. Writers' clocks may disagree a little, so a
-    later row can carry an earlier time; going by log order, what is rebuilt is always a state
-    the log really passed through. That first row is looked for among the rows stamped up to
-    :data:`CLOCK_SKEW` later, through the time index (the whole log would be a full scan)."""
-    conditions: list[Any] = []
-    if ref is not None:
-        conditions += [History.record_id == record_id(ref), History.ref == ref]
-    if until is not None:
-        try:
-            window = [History.at > until, History.at <= until + CLOCK_SKEW]
-        except OverflowError:  # within a day of the calendar's end: no bound above
-            window = [History.at > until]
-        later = session.exec(select(func.min(History.seq)).where(*window)).one()
-        conditions.append(History.at <= until)
-        if later is not None:
-            conditions.append(History.seq < later)
-    grouped: dict[int, list[History]] = {}
-    for row in audit.stream(session, *conditions):
-        grouped.setdefault(row.record_id, []).append(row)
-    return grouped
-
-
 def skew_note(session: Session, ref: str, moment: datetime) -> str:
     """Where a record's first row is stamped by ``moment`` but the log as it stood then left it
     out (a row logged before it carries a later time), a note saying so; otherwise nothing."""
@@ -93,17 +68,18 @@ def skew_note(session: Session, ref: str, moment: datetime) -> str:
             "logged before it carries a later time (the writers' clocks disagreed)")
 
 
-def report(session: Session, process: Process, now: datetime,
+def report(session: Session, scanner: Scanner, process: Process, now: datetime,
            until: datetime | None = None) -> dict[str, Any]:
     """Time in each state (the current one counted up to ``now``), decisions per actor, and
     separation-of-duties breaches; with ``until``, over the log as it stood then (see
-    :func:`rows_by_record`)."""
+    :meth:`workflow.scan.Scanner.steps`)."""
     per_request: list[dict[str, Any]] = []
     per_state: dict[str, list[float]] = {}
     decisions: dict[str, dict[str, int]] = {}
     breaches: list[dict[str, Any]] = []
     refs = dict(session.exec(select(Record.id, Record.ref)).all())
-    for rid, rows in sorted(rows_by_record(session, until=until).items()):
+    for rows in scanner.steps(until=until):
+        rid = rows[0].record_id
         spent: dict[str, float] = {}
         for row, after in zip(rows, [*rows[1:], None], strict=True):
             end = as_utc(after.at) if after is not None else as_utc(now)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from workflow.clock import as_utc, sqlite_text
+from workflow.clock import CLOCK_SKEW, as_utc, sqlite_text
 from workflow.errors import stored_json
+from workflow.fastpath import moment_out
 
 BATCH = 5000
 HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, roles, at, reason, "
@@ -37,6 +38,19 @@ def _sqlite_iso(value: str, *, strict: bool = False) -> str:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC).isoformat()
     return moment.astimezone(UTC).isoformat()
+
+
+class Step(NamedTuple):
+    """A history row as the point-in-time questions read it."""
+
+    record_id: int
+    seq: int
+    ref: str
+    event: str
+    to_state: str
+    actor: str
+    at: datetime
+    changes: dict[str, Any]
 
 
 class Scanner:
@@ -223,6 +237,55 @@ class Scanner:
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         for row, _record, _leaf, _root in self.history(clause, tuple(params)):
             yield row
+
+    def steps(self, ref: str | None = None, until: datetime | None = None
+              ) -> Iterator[list[Step]]:
+        """Each record's history rows as :class:`Step`, in log order, record by record (by id),
+        memory flat; with ``until``, the log as it stood then: the rows before the first one
+        stamped later. Writers' clocks may disagree a little, so a later row can carry an
+        earlier time; going by log order, what is rebuilt is always a state the log really
+        passed through. That first row is looked for among the rows stamped up to
+        :data:`CLOCK_SKEW` later, through the time index (the whole log would be a full
+        scan)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if ref is not None:
+            if "\x00" in ref:
+                return  # no stored reference holds one
+            where.append("record_id = (SELECT id FROM wf_record WHERE ref = ?) AND ref = ?")
+            params += [ref, ref]
+        with self.snapshot() as snapshot, snapshot._connection() as raw:
+            if until is not None:
+                where.append("at <= ?")
+                params.append(self._moment_in(until))
+                later = snapshot._first_after(raw, until)
+                if later is not None:
+                    where.append("seq < ?")
+                    params.append(later)
+            clause = ("WHERE " + " AND ".join(where)) if where else ""
+            mine: list[Step] = []
+            for r in self._rows(raw, "SELECT record_id, seq, ref, event, to_state, actor, at, "
+                                     f"changes FROM wf_history {clause} "
+                                     "ORDER BY record_id, seq", tuple(params), "steps"):
+                if mine and r[0] != mine[0].record_id:
+                    yield mine
+                    mine = []
+                mine.append(Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]),
+                                 self._json(r[7])))
+            if mine:
+                yield mine
+
+    def _first_after(self, raw: Any, moment: datetime) -> int | None:
+        """The first row, by log order, stamped after ``moment`` (within a clock's skew)."""
+        window, params = "at > ?", [self._moment_in(moment)]
+        try:
+            params.append(self._moment_in(moment + CLOCK_SKEW))
+            window += " AND at <= ?"
+        except OverflowError:  # within a day of the calendar's end: no bound above
+            pass
+        found = list(self._rows(raw, f"SELECT min(seq) FROM wf_history WHERE {window}",
+                                tuple(params), "first_after"))
+        return found[0][0] if found else None
 
     def _moment_in(self, moment: datetime) -> Any:
         return sqlite_text(moment) if self.sqlite else as_utc(moment)
