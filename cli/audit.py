@@ -197,13 +197,13 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json: bool) -> None:
     """Refused attempts: who tried what, on which request, which rule refused and why."""
     wf = app.user_workflow()
-    rows = wf.refusals(actor=actor, since=since)
+    rows = wf.refusals_rows(actor=actor, since=since)
     if as_json:
-        emit_json(rows)
+        found = emit_json_items(rows)
     else:
-        table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
-              "no refusals")
-    note_unknown_actor(wf.users, actor, bool(rows))
+        found = table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
+                      "no refusals")
+    note_unknown_actor(wf.users, actor, bool(found))
 
 
 @audit.command("log")

@@ -107,20 +107,21 @@ def _cell(value: Any) -> str:
 
 
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: str, *,
-          within: bool = False) -> None:
+          within: bool = False) -> int:
     """Rows under their column names; none: ``empty`` said on stderr, or on stdout ``within`` a
     report whose headings are there too. Only the cells are kept while ``rows`` is read (the
-    widths need them all), not the rows."""
+    widths need them all), not the rows. Returns how many rows there were."""
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     if not cells:
         click.echo(empty, err=not within)
-        return
+        return 0
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     with streamed() as write:
         write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
               + "\n")
         for r in cells:
             write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    return len(cells)
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:

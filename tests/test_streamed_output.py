@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.conftest import assert_one_line_error, draft, rewrite_history
 from tests.samples import PATRIOT
-from workflow import Workflow
+from workflow import Refused, Workflow
 
 SHAPES = [{"a": [1, {"b": "two\nlines"}], "c": None, "d": "é"}, {}, [], {"z": {"y": []}}, 7,
           "text"]
@@ -120,3 +120,19 @@ def test_what_was_true_then_is_rebuilt_a_record_at_a_time(long_log, run_ready, c
     assert json.loads(shown.stdout) == long_log.list_as_of(moment)
     assert [r["state"] for r in json.loads(shown.stdout)] == ["nsc_review"] * 150
     assert long_log.report()["states"]["nsc_review"]["requests"] == 150
+
+
+def test_refusals_are_read_one_at_a_time(wf, run_ready):
+    ref = draft(wf)
+    for _ in range(3):
+        with pytest.raises(Refused):
+            wf.fire(ref, "submit", actor="rita")
+    rows = wf.refusals_rows(actor="rita")
+    assert next(rows)["seq"] == 1
+    assert sum(1 for _ in rows) == 2
+    with pytest.raises(Exception, match="since"):
+        wf.refusals_rows(since="yesterday")  # checked at once
+    shown = run_ready("audit", "refusals", "--json", actor="aud")
+    assert json.loads(shown.stdout) == wf.refusals()
+    text = run_ready("audit", "refusals", "--actor", "nobody", actor="aud")
+    assert (text.stdout, text.stderr) == ("", "no refusals\nnote: no user is named 'nobody'\n")

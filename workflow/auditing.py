@@ -152,11 +152,20 @@ class Auditing:
 
     def refusals(self, *, actor: str | None = None, since: Moment | None = None,
                  ref: str | None = None) -> list[dict[str, Any]]:
+        return list(self.refusals_rows(actor=actor, since=since, ref=ref))
+
+    def refusals_rows(self, *, actor: str | None = None, since: Moment | None = None,
+                      ref: str | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`refusals` one at a time, memory flat; ``since`` is checked at once."""
+        start, _ = values.span(since, None)
+        return self._refusals_read(actor, start, ref)
+
+    def _refusals_read(self, actor: str | None, since: datetime | None, ref: str | None
+                       ) -> Iterator[dict[str, Any]]:
         from workflow import inquiry
 
-        since, _ = values.span(since, None)
         with self.db.read() as s:
-            return inquiry.refusals(s, actor=actor, since=since, ref=ref)
+            yield from inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
     def report(self, as_of: Moment | None = None) -> dict[str, Any]:
         """Time in each state, decisions per actor and separation-of-duties breaches; with

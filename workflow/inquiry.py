@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +13,14 @@ from workflow.access import recorded_name
 from workflow.clock import as_utc, iso
 from workflow.models import History, Record, Refusal, record_id
 from workflow.process import Process
-from workflow.scan import Scanner, Step
+from workflow.scan import BATCH, Scanner, Step
 
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
-             ref: str | None = None) -> list[dict[str, Any]]:
+             ref: str | None = None) -> Iterator[dict[str, Any]]:
+    """Refused attempts, oldest first, read as they are asked for."""
     if ref is not None and "\x00" in ref:
-        return []  # no stored reference holds one (PostgreSQL cannot even compare it)
+        return  # no stored reference holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
     if actor is not None:  # a name no user could have is kept as recorded_name spells it
         query = query.where(Refusal.actor == recorded_name(actor))
@@ -26,11 +28,9 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
         query = query.where(Refusal.at >= since)
     if ref is not None:
         query = query.where(Refusal.ref == ref)
-    return [
-        {"seq": r.seq, "at": iso(r.at), "actor": r.actor, "ref": r.ref, "event": r.event,
-         "state": r.state, "rule": r.rule, "message": r.message}
-        for r in session.exec(query)
-    ]
+    for r in session.exec(query.execution_options(yield_per=BATCH)):
+        yield {"seq": r.seq, "at": iso(r.at), "actor": r.actor, "ref": r.ref, "event": r.event,
+               "state": r.state, "rule": r.rule, "message": r.message}
 
 
 def as_of(process: Process, rows: list[Step], moment: datetime) -> dict[str, Any] | None:
