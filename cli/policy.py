@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import click
 
 from cli.app import App, pass_app
-from cli.output import counted, emit_json, json_option, say, table
+from cli.output import counted, emit_json, emit_json_items, json_option, say, table
 from cli.types import COUNTRY, DATE, REASON, UNTIL, ProcessName
 from states import PROCESS
 from workflow.clock import as_utc
@@ -102,16 +103,19 @@ def policy_affected(app: App, on: date | None, countries: tuple[str, ...],
     the policy; rules that read a firing's arguments (a third country still to be named) are
     not. Run it after `policy add`, or with --on a restriction's first day to see what it will
     touch."""
-    rows = app.user_workflow().affected(on, countries or None)
+    rows = app.user_workflow().affected_rows(on, countries or None)
     if as_json:
-        emit_json(rows)
+        emit_json_items(rows)
         return
-    for row in rows:
-        row["restricted"] = ", ".join(
-            f"{e['country']} ({e['kind']} since {e['since']}"
-            + (f" until {e['until']})" if e["until"] else ")") for e in row["restrictions"])
-    table(rows, ["ref", "state", "standing", "event", "granted_by", "granted_at", "rule",
-                 "restricted"], "no decision is touched")
+    table(({**row, "restricted": _restricted(row["restrictions"])} for row in rows),
+          ["ref", "state", "standing", "event", "granted_by", "granted_at", "rule",
+           "restricted"], "no decision is touched")
+
+
+def _restricted(entries: list[dict[str, Any]]) -> str:
+    """``PL (in-combat since 2027-01-03 until 2027-03-01)``, for each restriction."""
+    return ", ".join(f"{e['country']} ({e['kind']} since {e['since']}"
+                     + (f" until {e['until']})" if e["until"] else ")") for e in entries)
 
 
 @policy.command("history")

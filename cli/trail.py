@@ -174,13 +174,12 @@ def todo(app: App, event: str | None, as_json: bool) -> None:
     An event is listed when the request's state, your roles and every rule that needs no
     reason or argument allow it; those that do are checked when you fire it (see `request show
     REF`)."""
-    rows = app.workflow().actionable(app.actor, event)
+    rows = app.workflow().actionable_rows(app.actor, event)
     if as_json:
-        emit_json(rows)
+        emit_json_items(rows)
         return
-    for row in rows:
-        row["events"] = ", ".join(row["events"])
-    table(rows, ["ref", "state", "events", *LIST_COLUMNS[2:]], "nothing awaits you")
+    table(({**row, "events": ", ".join(row["events"])} for row in rows),
+          ["ref", "state", "events", *LIST_COLUMNS[2:]], "nothing awaits you")
 
 
 @click.command()

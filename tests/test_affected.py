@@ -178,3 +178,12 @@ def test_a_restriction_added_stands_when_what_it_touches_cannot_be_read(wf, run_
     assert "FR" in {r["country"] for r in wf.policy()}
     line = assert_one_line_error(run_ready("policy", "affected", actor="aud"), 1)
     assert "its stored fields cannot be read" in line
+
+
+def test_findings_come_one_at_a_time_and_the_day_is_checked_at_once(wf, requests):
+    wf.restrict("US", "embargo", date(2020, 1, 1), reason="new facts", actor="admin")
+    rows = wf.affected_rows(subjects=["US"])
+    assert next(rows)["ref"] == requests["drafted"]
+    assert len(list(rows)) == 4
+    with pytest.raises(InvalidInput, match="on"):
+        wf.affected_rows(on="someday")

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from tests.conftest import assert_one_line_error, db_snapshot, draft, to_state
-from workflow import InvalidInput
+from workflow import InvalidInput, UnknownUser
 
 
 def _events(rows: list[dict]) -> dict[str, list[str]]:
@@ -106,3 +106,12 @@ def test_an_unknown_event_is_refused_before_anyone_is_looked_up(wf):
     with pytest.raises(InvalidInput, match="unknown event 'launch'"):
         wf.actionable("nobody", "launch")
     assert wf.refusals() == []
+
+
+def test_rows_come_one_at_a_time_and_who_asks_is_checked_at_once(wf, requests):
+    rows = wf.actionable_rows("ann")
+    assert next(rows)["ref"] == requests["nsc_review"]
+    assert [r["ref"] for r in rows] == [r["ref"] for r in wf.actionable("ann")][1:]
+    with pytest.raises(UnknownUser):
+        wf.actionable_rows("mallory")  # no row asked for yet
+    assert [r["actor"] for r in wf.refusals()] == ["mallory"]

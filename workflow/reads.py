@@ -109,49 +109,65 @@ class Reading:
         """The records ``actor`` may act on now (with ``event``: by firing it), oldest first:
         each with the events its state, their roles and every rule that needs no reason or
         argument allow (those that do are checked when the event is fired)."""
+        return list(self.actionable_rows(actor, event))
+
+    def actionable_rows(self, actor: str, event: str | None = None
+                        ) -> Iterator[dict[str, Any]]:
+        """:meth:`actionable` a record at a time, memory flat; the event and who asks are
+        checked at once (a refusal recorded as for any read)."""
         wanted = None if event is None else self.process.event(event).name
+        self.require_user(actor)
+        return self._actionable_read(actor, wanted)
+
+    def _actionable_read(self, actor: str, wanted: str | None) -> Iterator[dict[str, Any]]:
         with self._recording(actor), self.db.fast.reading() as tx:
             user = self._actor(tx, actor)  # type: ignore[attr-defined]
             events = [e for e in self.process.events if wanted in (None, e.name)
                       and any(p.role in user.role_set for p in e.permits)]
             states = tuple(s for s in self.process.states if any(s in e.sources for e in events))
             if not states:
-                return []
+                return
             today, restrictions = as_utc(self.clock()).date(), tx.policy()
-            out = []
             for record in tx.each_record(states):
                 ctx = self._context(record, user, today, restrictions)  # type: ignore[attr-defined]
                 allowed = [e.name for e in events
                            if self._refusal(e, ctx, with_args=False) is None]  # type: ignore[attr-defined]
                 if allowed:
-                    out.append({**views.record_dict(self.process, record), "events": allowed})
-        return out
+                    yield {**views.record_dict(self.process, record), "events": allowed}
 
     def affected(self, on: date | str | None = None,
                  subjects: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The decisions the restrictions in force on ``on`` (default: today, UTC) touch, see
         :mod:`workflow.reassess`: those granted (with who granted them and when: the last
         firing of the event) and those pending; with ``subjects``, only restrictions on them."""
-        from workflow import policy, reassess
+        return list(self.affected_rows(on, subjects))
 
+    def affected_rows(self, on: date | str | None = None,
+                      subjects: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`affected` a finding at a time, memory flat; the day and the subjects are
+        checked at once."""
         day = as_utc(self.clock()).date() if on is None else values.iso_date("on", on)
         wanted = None if subjects is None else frozenset(
             self.process.check_policy_subject(s) for s in subjects)
+        return self._affected_read(day, wanted)
+
+    def _affected_read(self, day: date, wanted: frozenset[str] | None
+                       ) -> Iterator[dict[str, Any]]:
+        from workflow import policy, reassess
+
         key = self.process.policy_subject
-        out = []
         with self.db.fast.reading() as tx:
             for found in reassess.findings(self.process, self.machinery, tx.each_record(),
                                            tx.policy(), day, wanted):
                 granted = (tx.last_firing(found.record_id, found.event)
                            if found.standing == reassess.GRANTED else None)
-                out.append({
+                yield {
                     "ref": found.ref, "state": found.state, "standing": found.standing,
                     "event": found.event, "rule": found.rule, "reason": found.reason,
                     "granted_by": None if granted is None else granted[0],
                     "granted_at": None if granted is None else iso(granted[1]),
                     "restrictions": [policy.entry_dict(e, key) for e in found.restrictions],
-                })
-        return out
+                }
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         """The record's history rows, oldest first."""
