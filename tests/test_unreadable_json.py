@@ -81,3 +81,17 @@ def test_changes_that_are_no_object_are_not_readable_to_verify(wf, changes):
         wf.verify(jobs=1)
     assert str(failed.value) == ("audit failed: row 2 (TR-2026-0001): its changes are not "
                                  "readable (the row was altered)")
+
+
+@pytest.mark.parametrize("argv", [("history", "TR-2026-0001"), ("audit", "log", "--json"),
+                                  ("audit", "report"),
+                                  ("request", "show", "TR-2026-0001", "--as-of", "2030-01-01")])
+def test_a_moment_stored_as_no_moment_is_one_line(wf, run_ready, db_target, argv):
+    if "postgresql" in db_target:
+        pytest.skip("PostgreSQL stores only real moments")
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, "UPDATE wf_history SET at = '2026-11-25 soon' WHERE seq = 1")
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
+    assert line == ("error: a moment stored in the database is not readable (changed behind "
+                    "the program: `workflow audit verify` names where)")

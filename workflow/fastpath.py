@@ -74,9 +74,14 @@ class RecordRow:
 
 
 def moment_out(value: Any) -> datetime:
-    """A stored moment as an aware UTC datetime (SQLite keeps text, PostgreSQL a datetime)."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A stored moment as an aware UTC datetime (SQLite keeps text, PostgreSQL a datetime);
+    one that is none (SQLite keeps anything) is unreadable, not a crash."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, AttributeError):
+        raise Unreadable("a moment stored in the database is not readable (changed behind the "
+                         "program: `workflow audit verify` names where)") from None
 
 
 def _as_is(text: str) -> str:

@@ -26,7 +26,7 @@ PENDING = "pending"
 @dataclass(frozen=True)
 class Finding:
     """One decision a restriction in force touches: ``standing`` is :data:`GRANTED` (fired on
-    the request, by ``by``) or :data:`PENDING` (the request's state allows it)."""
+    the request) or :data:`PENDING` (the request's state allows it)."""
 
     record_id: int
     ref: str
@@ -36,7 +36,6 @@ class Finding:
     rule: str
     reason: str
     restrictions: tuple[Restriction, ...]
-    by: tuple[str, ...] = ()
 
 
 def _judged(rules: tuple[Rule, ...], ctx: Context, day: date
@@ -71,11 +70,11 @@ def findings(process: Process, machinery: Machinery, records: Iterable[RecordRow
             standings = []
             fired = ctx.fired_by(spec.name)
             if spec.name in process.decisions and fired:
-                standings.append((GRANTED, replace(ctx, actor=fired[-1]), fired))
+                standings.append((GRANTED, replace(ctx, actor=fired[-1])))
             if record.state not in process.finals and machinery.allows(record.state, spec.name):
-                standings.append((PENDING, ctx, ()))
-            for standing, judging, by in standings:
+                standings.append((PENDING, ctx))
+            for standing, judging in standings:
                 for rule, reason, in_force in _judged(rules, judging, day):
                     if subjects is None or any(e.subject in subjects for e in in_force):
                         yield Finding(record.id, record.ref, record.state, standing,
-                                      spec.name, rule, reason, tuple(in_force), by)
+                                      spec.name, rule, reason, tuple(in_force))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from workflow.clock import CLOCK_SKEW, as_utc, sqlite_text
@@ -21,23 +21,17 @@ HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, rol
                    "changes, consulted, process_version, leaf_hash, root_hash, acted_as, version")
 
 
-def _sqlite_iso(value: str, *, strict: bool = False) -> str:
+def _sqlite_iso(value: str) -> str:
     """``at`` as SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in ISO 8601, as
-    :func:`workflow.clock.iso` writes it; other shapes go the long way.
-
-    ``strict`` (verification) keeps any other shape as it is, so that it matches no hash: the
-    queries compare the stored text, and would misplace the same moment spelt otherwise.
+    :func:`workflow.clock.iso` writes it, for verification. Any other shape is kept as it is,
+    so that it matches no hash: the queries compare the stored text, and would misplace the
+    same moment spelt otherwise.
     """
     if len(value) == 26 and value[10] == " " and value[19] == ".":
         fraction = value[19:]
         return (f"{value[:10]}T{value[11:19]}{'' if fraction == '.000000' else fraction}"
                 "+00:00")
-    if strict:
-        return str(value)
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC).isoformat()
-    return moment.astimezone(UTC).isoformat()
+    return str(value)
 
 
 class Step(NamedTuple):
@@ -121,10 +115,7 @@ class Scanner:
         return stored_json(value) if isinstance(value, str) else value
 
     def _iso(self, value: Any) -> str:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC).isoformat()
-        return moment.astimezone(UTC).isoformat()
+        return moment_out(value).isoformat()
 
     def history(self, where: str = "", params: tuple[Any, ...] = ()
                 ) -> Iterator[tuple[dict[str, Any], int, str, str]]:
@@ -427,7 +418,7 @@ class Scanner:
             return value
 
     def _stored_iso(self, value: Any) -> str:
-        return _sqlite_iso(value, strict=True) if self.sqlite else self._iso(value)
+        return _sqlite_iso(value) if self.sqlite else self._iso(value)
 
     def records_with_history(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
         """Each record (id, ref, state, version, data, created_by, created_at, participants,
