@@ -46,9 +46,9 @@ def emit_json(data: Any) -> None:
 
 @contextmanager
 def streamed() -> Iterator[Callable[[str], None]]:
-    """A writer to stdout that sends text a pipe's buffer at a time (see :func:`emit_json`).
-    What is held back when the work fails is dropped: output short of a buffer then leaves
-    stdout empty, as when it is printed whole at the end."""
+    """A writer to stdout that holds text back until a pipe's buffer of it has come, then
+    sends it. What is held back when the work fails is dropped: output short of a buffer then
+    leaves stdout empty, as when it is printed whole at the end."""
     parts: list[str] = []
     size = 0
 

@@ -11,7 +11,6 @@ from cli.app import App, pass_app
 from cli.output import counted, emit_json, emit_json_items, json_option, say, table
 from cli.types import COUNTRY, DATE, REASON, UNTIL, ProcessName
 from states import PROCESS
-from workflow.clock import as_utc
 from workflow.errors import WorkflowError
 
 
@@ -59,15 +58,14 @@ def policy_add(app: App, country: str, kind: str, since: date, reason: str | Non
         emit_json(entry)
     else:
         say(f"{country} restricted ({kind}) since {since.isoformat()}")
-    day = max(since, as_utc(wf.clock()).date())
     try:
-        touched = wf.affected(day, [country])
+        day, touched = wf.touched(country, since)
     except WorkflowError as error:  # the restriction stands: only the count is missing
-        say(f"note: which decisions it touches could not be read: {error}")
+        say(f"note: what it touches could not be read: {error}")
         return
     if touched:
-        say(f"note: it touches {counted(len(touched), 'decision')}; see `workflow policy "
-            f"affected --country {country} --on {day.isoformat()}`")
+        say(f"note: it touches {counted(touched, 'granted or pending event')}; see `workflow "
+            f"policy affected --country {country} --on {day.isoformat()}`")
 
 
 @policy.command("end")

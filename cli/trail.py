@@ -25,6 +25,7 @@ from cli.records import LIST_COLUMNS
 from cli.types import COUNTRY, DATE, REASON, ProcessName
 from states import PROCESS
 from workflow.clock import as_utc
+from workflow.errors import stored_changes
 from workflow.values import span
 
 OPTION_NAMES = {"country": "--country", "decision_date": "--decision-date"}
@@ -116,7 +117,7 @@ def print_trail(rows: Iterable[dict[str, Any]], *, with_ref: bool = False) -> in
                   f"  by {row['actor']} {_acting(row)}\n")
             if row["reason"]:
                 write(f"      reason: {printable(row['reason'])}\n")
-            for name, (old, new) in row["changes"].items():
+            for name, (old, new) in stored_changes(row["changes"]).items():
                 write(f"      {name}: {printable(old)} -> {printable(new)}\n")
             consulted = _consulted(row["consulted"])
             if consulted:

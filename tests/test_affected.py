@@ -152,9 +152,12 @@ def test_policy_add_says_how_many_decisions_the_restriction_touches(wf, run_read
     assert added.exit_code == 0, added.stderr
     assert added.stderr.splitlines() == [
         f"US restricted (embargo) since {later.isoformat()}",
-        "note: it touches 5 decisions; see `workflow policy affected --country US --on "
-        f"{later.isoformat()}`"]
+        "note: it touches 5 granted or pending events; see `workflow policy affected --country "
+        f"US --on {later.isoformat()}`"]
     assert len(wf.affected(later, ["US"])) == 5
+    assert wf.touched("us", later.isoformat()) == (later, 5)
+    assert wf.touched("US", "2020-01-01") == (clock.now.date(), 0)  # judged from today on
+    assert len(wf.affected(later, "US")) == 5  # one subject, not its letters
     quiet = run_ready("policy", "add", "FR", "--kind", "embargo", "--since", "2020-01-01",
                       "--reason", "nothing of ours goes there", "--json")
     assert quiet.exit_code == 0, quiet.stderr
@@ -173,8 +176,8 @@ def test_a_restriction_added_stands_when_what_it_touches_cannot_be_read(wf, run_
                       "--reason", "new facts")
     assert added.exit_code == 0, added.stderr
     assert added.stderr.splitlines()[1].startswith(
-        "note: which decisions it touches could not be read: TR-2026-0001: its stored fields "
-        "cannot be read")
+        "note: what it touches could not be read: TR-2026-0001: its stored fields cannot be "
+        "read")
     assert "FR" in {r["country"] for r in wf.policy()}
     line = assert_one_line_error(run_ready("policy", "affected", actor="aud"), 1)
     assert "its stored fields cannot be read" in line

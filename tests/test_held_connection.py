@@ -222,3 +222,24 @@ def test_the_consulted_policy_is_dated_the_day_of_each_firing(wf, clock):
     wf.fire(second, "approve_for_us", actor="ann")
     days = [wf.history(ref)[-1]["consulted"]["as_of"] for ref in (first, second)]
     assert date.fromisoformat(days[1]) - date.fromisoformat(days[0]) == timedelta(days=1)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_answers_every_question_of_the_log(url, clock):
+    from tests.samples import CAST
+
+    with Workflow(url, clock=clock, create=True) as wf:
+        wf.init("admin", direct_schema=True)
+        for name, roles in CAST.items():
+            wf.add_user(name, roles, actor="admin")
+        ref = draft(wf)
+        wf.fire(ref, "submit", actor="dan")
+        assert wf.report()["requests"] == [{"ref": ref, "state": "nsc_review",
+                                            "seconds_in_state": {"drafted": 0.0,
+                                                                 "nsc_review": 0.0}}]
+        assert [r["state"] for r in wf.list_as_of(clock.now)] == ["nsc_review"]
+        assert wf.get_as_of(ref, clock.now)["state"] == "nsc_review"
+        assert [r["ref"] for r in wf.actionable("ann")] == [ref]
+        assert wf.affected() == [] and wf.touched("US", clock.now.date()) == (
+            clock.now.date(), 0)
+        assert len(wf.log()) == 2 and wf.refusals() == [] and len(wf.list()) == 1

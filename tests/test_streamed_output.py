@@ -136,3 +136,18 @@ def test_refusals_are_read_one_at_a_time(wf, run_ready):
     assert json.loads(shown.stdout) == wf.refusals()
     text = run_ready("audit", "refusals", "--actor", "nobody", actor="aud")
     assert (text.stdout, text.stderr) == ("", "no refusals\nnote: no user is named 'nobody'\n")
+
+
+def test_a_list_read_in_chunks_sees_one_state_of_the_database(wf, db_target, clock):
+    refs = [draft(wf) for _ in range(3)]
+    other = Workflow(db_target, clock=clock)
+    try:
+        with wf.db.fast.reading() as tx:
+            records = tx.each_record(chunk=1)
+            assert next(records).ref == refs[0]
+            other.fire(refs[1], "submit", actor="dan")  # committed meanwhile
+            assert [(r.ref, r.state) for r in records] == [(refs[1], "drafted"),
+                                                           (refs[2], "drafted")]
+        assert wf.list()[1]["state"] == "nsc_review"
+    finally:
+        other.close()

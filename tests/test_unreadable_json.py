@@ -95,3 +95,17 @@ def test_a_moment_stored_as_no_moment_is_one_line(wf, run_ready, db_target, argv
     line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
     assert line == ("error: a moment stored in the database is not readable (changed behind "
                     "the program: `workflow audit verify` names where)")
+
+
+@pytest.mark.parametrize("changes", ['["note"]', '{"note": "x"}', '{"note": [1, 2, 3]}'],
+                         ids=["list", "no-pair", "three"])
+@pytest.mark.parametrize("argv", [("history", "TR-2026-0001"), ("audit", "log"),
+                                  ("audit", "report"), ("request", "list", "--as-of",
+                                                        "2030-01-01")])
+def test_changes_that_are_no_pairs_are_one_line_to_every_reader(wf, run_ready, changes, argv):
+    ref = draft(wf)
+    wf.edit(ref, actor="dan", note="x")
+    rewrite_history(wf, f"UPDATE wf_history SET changes = '{changes}' WHERE seq = 2")
+    line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
+    assert line == ("error: a history row's changes stored in the database are not readable "
+                    "(changed behind the program: `workflow audit verify` names where)")

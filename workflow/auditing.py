@@ -175,9 +175,8 @@ class Auditing:
 
         now = as_utc(self.clock())
         moment = None if as_of is None else values.moment("as_of", as_of, end_of_day=True)
-        with self.db.read() as s:
-            return inquiry.report(s, self.db.scan, self.process,
-                                  now if moment is None else min(now, moment), until=moment)
+        return inquiry.report(self.db.scan, self.process,
+                              now if moment is None else min(now, moment), until=moment)
 
     def get_as_of(self, ref: str, moment: Moment) -> dict[str, Any]:
         """The record as its history says it was at ``moment`` (naive means UTC)."""

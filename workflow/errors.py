@@ -89,3 +89,13 @@ def stored_json(text: str | bytes, decode: Callable[[str | bytes], Any] = json.l
     except (ValueError, RecursionError):
         raise Unreadable("a JSON value stored in the database is not readable (changed behind "
                          "the program: `workflow audit verify` names where)") from None
+
+
+def stored_changes(value: Any) -> dict[str, Any]:
+    """A history row's changes as decoded: each field's ``[old, new]``; anything else stored
+    there is unreadable, not a crash."""
+    if isinstance(value, dict) and all(
+            isinstance(pair, list) and len(pair) == 2 for pair in value.values()):
+        return value
+    raise Unreadable("a history row's changes stored in the database are not readable (changed "
+                     "behind the program: `workflow audit verify` names where)")

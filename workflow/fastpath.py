@@ -79,7 +79,7 @@ def moment_out(value: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):
         raise Unreadable("a moment stored in the database is not readable (changed behind the "
                          "program: `workflow audit verify` names where)") from None
 

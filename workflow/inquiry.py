@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from workflow.access import recorded_name
 from workflow.clock import as_utc, iso
-from workflow.models import History, Record, Refusal, record_id
+from workflow.models import History, Refusal, record_id
 from workflow.process import Process
 from workflow.scan import BATCH, Scanner, Step
 
@@ -68,7 +68,7 @@ def skew_note(session: Session, ref: str, moment: datetime) -> str:
             "logged before it carries a later time (the writers' clocks disagreed)")
 
 
-def report(session: Session, scanner: Scanner, process: Process, now: datetime,
+def report(scanner: Scanner, process: Process, now: datetime,
            until: datetime | None = None) -> dict[str, Any]:
     """Time in each state (the current one counted up to ``now``), decisions per actor, and
     separation-of-duties breaches; with ``until``, over the log as it stood then (see
@@ -77,9 +77,7 @@ def report(session: Session, scanner: Scanner, process: Process, now: datetime,
     per_state: dict[str, list[float]] = {}
     decisions: dict[str, dict[str, int]] = {}
     breaches: list[dict[str, Any]] = []
-    refs = dict(session.exec(select(Record.id, Record.ref)).all())
     for rows in scanner.steps(until=until):
-        rid = rows[0].record_id
         spent: dict[str, float] = {}
         for row, after in zip(rows, [*rows[1:], None], strict=True):
             end = as_utc(after.at) if after is not None else as_utc(now)
@@ -95,9 +93,9 @@ def report(session: Session, scanner: Scanner, process: Process, now: datetime,
                 by_actor[row.event] = by_actor.get(row.event, 0) + 1
             excluded = process.separation.get(row.event, ())
             if row.actor in {r.actor for r in rows if r.event in excluded and r.seq < row.seq}:
-                breaches.append({"ref": refs.get(rid, row.ref), "seq": row.seq,
+                breaches.append({"ref": row.ref, "seq": row.seq,
                                  "event": row.event, "actor": row.actor})
-        per_request.append({"ref": refs.get(rid, rows[0].ref), "state": rows[-1].to_state,
+        per_request.append({"ref": rows[0].ref, "state": rows[-1].to_state,
                             "seconds_in_state": spent})
     states = {
         state: {"requests": len(times), "median_seconds": round(statistics.median(times), 6),

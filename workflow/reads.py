@@ -147,9 +147,23 @@ class Reading:
         """:meth:`affected` a finding at a time, memory flat; the day and the subjects are
         checked at once."""
         day = as_utc(self.clock()).date() if on is None else values.iso_date("on", on)
+        if isinstance(subjects, str):
+            subjects = [subjects]  # one subject, not its letters
         wanted = None if subjects is None else frozenset(
             self.process.check_policy_subject(s) for s in subjects)
         return self._affected_read(day, wanted)
+
+    def touched(self, subject: str, since: date | str) -> tuple[date, int]:
+        """What a restriction on ``subject`` from ``since`` on touches: the day it is judged on
+        (its first, or today once that has passed) and how many granted or pending events
+        :meth:`affected` lists for the subject then."""
+        from workflow import reassess
+
+        day = max(values.iso_date("since", since), as_utc(self.clock()).date())
+        wanted = frozenset([self.process.check_policy_subject(subject)])
+        with self.db.fast.reading() as tx:
+            return day, sum(1 for _ in reassess.findings(
+                self.process, self.machinery, tx.each_record(), tx.policy(), day, wanted))
 
     def _affected_read(self, day: date, wanted: frozenset[str] | None
                        ) -> Iterator[dict[str, Any]]:

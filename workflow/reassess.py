@@ -11,7 +11,7 @@ arguments of a firing still to come.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from workflow.fastpath import RecordRow
@@ -55,7 +55,8 @@ def findings(process: Process, machinery: Machinery, records: Iterable[RecordRow
              restrictions: list[Restriction], day: date,
              subjects: frozenset[str] | None = None) -> Iterator[Finding]:
     """The decisions the restrictions in force on ``day`` touch, request by request; with
-    ``subjects``, only those touched by a restriction on one of them."""
+    ``subjects``, only those touched by a restriction on one of them. The rules are judged as
+    they read the policy and the request (no actor: who fires is no restriction's concern)."""
     if not any(e.in_force_on(day) for e in restrictions):
         return  # nothing in force: no rule that reads the policy can refuse
     judged = [(spec, rules) for spec in process.events
@@ -68,13 +69,12 @@ def findings(process: Process, machinery: Machinery, records: Iterable[RecordRow
                       today=day, policy=PolicyView(restrictions, day))
         for spec, rules in judged:
             standings = []
-            fired = ctx.fired_by(spec.name)
-            if spec.name in process.decisions and fired:
-                standings.append((GRANTED, replace(ctx, actor=fired[-1])))
+            if spec.name in process.decisions and ctx.fired_by(spec.name):
+                standings.append(GRANTED)
             if record.state not in process.finals and machinery.allows(record.state, spec.name):
-                standings.append((PENDING, ctx))
-            for standing, judging in standings:
-                for rule, reason, in_force in _judged(rules, judging, day):
+                standings.append(PENDING)
+            for standing in standings:
+                for rule, reason, in_force in _judged(rules, ctx, day):
                     if subjects is None or any(e.subject in subjects for e in in_force):
                         yield Finding(record.id, record.ref, record.state, standing,
                                       spec.name, rule, reason, tuple(in_force))

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from workflow.clock import CLOCK_SKEW, as_utc, sqlite_text
-from workflow.errors import stored_json
+from workflow.errors import stored_changes, stored_json
 from workflow.fastpath import moment_out
 
 BATCH = 5000
@@ -249,7 +249,7 @@ class Scanner:
             if until is not None:
                 where.append("at <= ?")
                 params.append(self._moment_in(until))
-                later = snapshot._first_after(raw, until)
+                later = snapshot._first_stamped_after(raw, until)
                 if later is not None:
                     where.append("seq < ?")
                     params.append(later)
@@ -262,11 +262,11 @@ class Scanner:
                     yield mine
                     mine = []
                 mine.append(Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]),
-                                 self._json(r[7])))
+                                 stored_changes(self._json(r[7]))))
             if mine:
                 yield mine
 
-    def _first_after(self, raw: Any, moment: datetime) -> int | None:
+    def _first_stamped_after(self, raw: Any, moment: datetime) -> int | None:
         """The first row, by log order, stamped after ``moment`` (within a clock's skew)."""
         window, params = "at > ?", [self._moment_in(moment)]
         try:

@@ -98,9 +98,10 @@ class Writer:
         proxy = self.engine.raw_connection()
         raw = proxy.driver_connection
         errors = self.engine.dialect.dbapi.Error
-        try:
-            if self.sqlite:
-                raw.execute("BEGIN")
+        try:  # on PostgreSQL, the snapshot of the first statement for all (a list read in
+            # chunks sees one state of the database, as on SQLite)
+            raw.execute("BEGIN" if self.sqlite else
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Tx(raw, self.sqlite)
         except errors as error:
             raise self.describe(error) from None
