@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -114,14 +115,21 @@ def test_closing_gives_every_connection_back(db_target, clock, wf):
     assert wf.verify()["rows"] == 4
 
 
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
-def test_an_in_memory_database_sees_its_own_admin_changes_at_once(url, clock):
+@contextmanager
+def _in_memory(url: str, clock: Any) -> Iterator[Workflow]:
+    """An initialised in-memory database (one connection for everything), the cast in it."""
     from tests.samples import CAST
 
     with Workflow(url, clock=clock, create=True) as wf:
         wf.init("admin", direct_schema=True)
         for name, roles in CAST.items():
             wf.add_user(name, roles, actor="admin")
+        yield wf
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_sees_its_own_admin_changes_at_once(url, clock):
+    with _in_memory(url, clock) as wf:
         first, then = draft(wf), draft(wf)
         wf.fire(first, "submit", actor="dan")
         wf.disable_user("dan", actor="admin")  # on the one connection the firings use too
@@ -226,12 +234,7 @@ def test_the_consulted_policy_is_dated_the_day_of_each_firing(wf, clock):
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_database_answers_every_question_of_the_log(url, clock):
-    from tests.samples import CAST
-
-    with Workflow(url, clock=clock, create=True) as wf:
-        wf.init("admin", direct_schema=True)
-        for name, roles in CAST.items():
-            wf.add_user(name, roles, actor="admin")
+    with _in_memory(url, clock) as wf:
         ref = draft(wf)
         wf.fire(ref, "submit", actor="dan")
         assert wf.report()["requests"] == [{"ref": ref, "state": "nsc_review",
