@@ -47,22 +47,28 @@ def emit_json(data: Any) -> None:
 @contextmanager
 def streamed() -> Iterator[Callable[[str], None]]:
     """A writer to stdout that holds text back until a pipe's buffer of it has come, then
-    sends it. What is held back when the work fails is dropped: output short of a buffer then
-    leaves stdout empty, as when it is printed whole at the end."""
-    parts: list[str] = []
+    sends it a buffer at a time (see :func:`emit_json`). What is held back when the work fails
+    is dropped: output short of a buffer then leaves stdout empty, as when it is printed whole
+    at the end."""
+    held: list[str] = []
     size = 0
 
     def write(text: str) -> None:
         nonlocal size
-        parts.append(text)
+        held.append(text)
         size += len(text)
         if size >= CHUNK:
-            click.echo("".join(parts), nl=False)
-            parts.clear()
-            size = 0
+            whole = "".join(held)
+            cut = len(whole) - len(whole) % CHUNK
+            for start in range(0, cut, CHUNK):
+                click.echo(whole[start:start + CHUNK], nl=False)
+            held[:] = [whole[cut:]]
+            size = len(whole) - cut
 
     yield write
-    click.echo("".join(parts), nl=False)
+    rest = "".join(held)
+    for start in range(0, len(rest), CHUNK):
+        click.echo(rest[start:start + CHUNK], nl=False)
 
 
 def emit_json_items(items: Iterable[Any]) -> int:

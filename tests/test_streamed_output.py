@@ -151,3 +151,20 @@ def test_a_list_read_in_chunks_sees_one_state_of_the_database(wf, db_target, clo
         assert wf.list()[1]["state"] == "nsc_review"
     finally:
         other.close()
+
+
+def test_the_output_goes_out_a_pipe_buffer_at_a_time_whatever_the_pieces(monkeypatch):
+    from cli import output
+
+    sent: list[str] = []
+    monkeypatch.setattr(output.click, "echo", lambda text, nl=True: sent.append(text))
+    pieces = ["x" * 70_000, "y" * 10, "z" * 200_000, "w"]
+    with output.streamed() as write:
+        for piece in pieces:
+            write(piece)
+    assert "".join(sent) == "".join(pieces)
+    assert max(map(len, sent)) == output.CHUNK
+    with pytest.raises(RuntimeError), output.streamed() as write:
+        write("short")
+        raise RuntimeError
+    assert "".join(sent) == "".join(pieces)  # what was held back is dropped

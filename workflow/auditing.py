@@ -152,6 +152,7 @@ class Auditing:
 
     def refusals(self, *, actor: str | None = None, since: Moment | None = None,
                  ref: str | None = None) -> list[dict[str, Any]]:
+        """Refused attempts, oldest first: by ``actor``, from ``since`` on, on ``ref``."""
         return list(self.refusals_rows(actor=actor, since=since, ref=ref))
 
     def refusals_rows(self, *, actor: str | None = None, since: Moment | None = None,
