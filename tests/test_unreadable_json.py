@@ -25,7 +25,7 @@ def test_json_nested_past_the_decoder_is_named_by_verify(wf, run_ready, jobs):
 
 @pytest.mark.parametrize("changes", [DEEP, '{"note":[null,'], ids=["deep", "broken"])
 @pytest.mark.parametrize("argv", [("history", "TR-2026-0001"), ("audit", "log"),
-                                  ("audit", "report")])
+                                  ("request", "list", "--as-of", "2030-01-01")])
 def test_reading_unreadable_json_is_one_line(wf, run_ready, db_target, changes, argv):
     if "postgresql" in db_target and changes != DEEP:
         pytest.skip("PostgreSQL refuses to store broken JSON")
@@ -100,8 +100,8 @@ def test_a_moment_stored_as_no_moment_is_one_line(wf, run_ready, db_target, argv
 @pytest.mark.parametrize("changes", ['["note"]', '{"note": "x"}', '{"note": [1, 2, 3]}'],
                          ids=["list", "no-pair", "three"])
 @pytest.mark.parametrize("argv", [("history", "TR-2026-0001"), ("audit", "log"),
-                                  ("audit", "report"), ("request", "list", "--as-of",
-                                                        "2030-01-01")])
+                                  ("request", "show", "TR-2026-0001", "--as-of", "2030-01-01"),
+                                  ("request", "list", "--as-of", "2030-01-01")])
 def test_changes_that_are_no_pairs_are_one_line_to_every_reader(wf, run_ready, changes, argv):
     ref = draft(wf)
     wf.edit(ref, actor="dan", note="x")

@@ -393,15 +393,16 @@ class Tx:
                     ) -> Iterator[RecordRow]:
         """Every record (in one of ``states``, if given) in id order, read ``chunk`` at a time:
         memory stays flat."""
-        last = 0
-        among = "" if states is None else f"state IN ({', '.join('?' * len(states))}) AND "
+        among = [] if states is None else [f"state IN ({', '.join('?' * len(states))})"]
+        after: tuple[Any, ...] = ()  # the first chunk from the lowest id on, whatever it is
         while True:
-            rows = self.run(RECORD_SQL.replace("ref = ?", f"{among}id > ? ORDER BY id LIMIT ?"),
-                            (*(states or ()), last, chunk)).fetchall()
+            where = " AND ".join(among + ["id > ?"] * len(after)) or "TRUE"
+            rows = self.run(RECORD_SQL.replace("ref = ?", f"{where} ORDER BY id LIMIT ?"),
+                            (*(states or ()), *after, chunk)).fetchall()
             yield from (self._record_row(row) for row in rows)
             if len(rows) < chunk:
                 return
-            last = rows[-1][0]
+            after = (rows[-1][0],)
 
     def last_firing(self, record_id: int, event: str) -> tuple[str, datetime] | None:
         """Who fired ``event`` on the record last, and when (None: nobody)."""

@@ -45,7 +45,7 @@ def as_of(process: Process, rows: list[Step], moment: datetime) -> dict[str, Any
         first = first or row
         state = row.to_state
         version += 1
-        data.update({name: new for name, (_old, new) in row.changes.items()})
+        data.update({name: new for name, (_old, new) in row.changed().items()})
     if first is None or state is None:
         return None
     out: dict[str, Any] = {"ref": first.ref, "state": state, "version": version}

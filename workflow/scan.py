@@ -35,7 +35,8 @@ def _sqlite_iso(value: str) -> str:
 
 
 class Step(NamedTuple):
-    """A history row as the point-in-time questions read it."""
+    """A history row as the point-in-time questions read it: its changes as stored, decoded
+    by :meth:`changed` only where they are asked for (the report needs none)."""
 
     record_id: int
     seq: int
@@ -44,7 +45,12 @@ class Step(NamedTuple):
     to_state: str
     actor: str
     at: datetime
-    changes: dict[str, Any]
+    changes: Any
+
+    def changed(self) -> dict[str, Any]:
+        """Each changed field's ``[old, new]``."""
+        value = stored_json(self.changes) if isinstance(self.changes, str) else self.changes
+        return stored_changes(value)
 
 
 class Scanner:
@@ -261,8 +267,7 @@ class Scanner:
                 if mine and r[0] != mine[0].record_id:
                     yield mine
                     mine = []
-                mine.append(Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]),
-                                 stored_changes(self._json(r[7]))))
+                mine.append(Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]), r[7]))
             if mine:
                 yield mine
 
