@@ -16,6 +16,7 @@ from workflow.clock import as_utc, iso
 from workflow.errors import NotFound, Refused, UnknownUser
 
 if TYPE_CHECKING:
+    from workflow import reassess
     from workflow.clock import Clock
     from workflow.database import Database
     from workflow.fastpath import RecordRow, Tx
@@ -157,13 +158,17 @@ class Reading:
         """What a restriction on ``subject`` from ``since`` on touches: the day it is judged on
         (its first, or today once that has passed) and how many granted or pending events
         :meth:`affected` lists for the subject then."""
-        from workflow import reassess
-
         day = max(values.iso_date("since", since), as_utc(self.clock()).date())
         wanted = frozenset([self.process.check_policy_subject(subject)])
         with self.db.fast.reading() as tx:
-            return day, sum(1 for _ in reassess.findings(
-                self.process, self.machinery, tx.each_record(), tx.policy(), day, wanted))
+            return day, sum(1 for _ in self._findings(tx, day, wanted))
+
+    def _findings(self, tx: Tx, day: date, wanted: frozenset[str] | None
+                  ) -> Iterator[reassess.Finding]:
+        from workflow import reassess
+
+        return reassess.findings(self.process, self.machinery, tx.each_record(), tx.policy(),
+                                 day, wanted)
 
     def _affected_read(self, day: date, wanted: frozenset[str] | None
                        ) -> Iterator[dict[str, Any]]:
@@ -171,8 +176,7 @@ class Reading:
 
         key = self.process.policy_subject
         with self.db.fast.reading() as tx:
-            for found in reassess.findings(self.process, self.machinery, tx.each_record(),
-                                           tx.policy(), day, wanted):
+            for found in self._findings(tx, day, wanted):
                 granted = (tx.last_firing(found.record_id, found.event)
                            if found.standing == reassess.GRANTED else None)
                 yield {

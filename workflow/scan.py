@@ -260,16 +260,12 @@ class Scanner:
                     where.append("seq < ?")
                     params.append(later)
             clause = ("WHERE " + " AND ".join(where)) if where else ""
-            mine: list[Step] = []
-            for r in self._rows(raw, "SELECT record_id, seq, ref, event, to_state, actor, at, "
-                                     f"changes FROM wf_history {clause} "
-                                     "ORDER BY record_id, seq", tuple(params), "steps"):
-                if mine and r[0] != mine[0].record_id:
-                    yield mine
-                    mine = []
-                mine.append(Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]), r[7]))
-            if mine:
-                yield mine
+            for rows in _by_record(self._rows(
+                    raw, "SELECT record_id, seq, ref, event, to_state, actor, at, changes "
+                         f"FROM wf_history {clause} ORDER BY record_id, seq", tuple(params),
+                    "steps")):
+                yield [Step(r[0], r[1], r[2], r[3], r[4], r[5], moment_out(r[6]), r[7])
+                       for r in rows]
 
     def _first_stamped_after(self, raw: Any, moment: datetime) -> int | None:
         """The first row, by log order, stamped after ``moment`` (within a clock's skew)."""
@@ -469,16 +465,20 @@ class Scanner:
                f"changes{text}, consulted{text}, process_version FROM wf_history "
                "WHERE seq <= ? ORDER BY record_id, seq")
         with self._connection() as raw:
-            mine: list[tuple[Any, ...]] = []
-            record = None
-            for r in self._rows(raw, sql, (last,), name="histories"):
-                if r[0] != record and mine:
-                    yield mine
-                    mine = []
-                record = r[0]
-                mine.append(r[1:])
-            if mine:
-                yield mine
+            for rows in _by_record(self._rows(raw, sql, (last,), name="histories")):
+                yield [r[1:] for r in rows]
+
+
+def _by_record(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows ordered by record id (their first value), a record's at a time."""
+    mine: list[tuple[Any, ...]] = []
+    for row in rows:
+        if mine and row[0] != mine[0][0]:
+            yield mine
+            mine = []
+        mine.append(row)
+    if mine:
+        yield mine
 
 
 def _number(value: Any) -> bool:
