@@ -13,12 +13,12 @@ from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
 from cli.output import counted, emit_json, emit_json_items, json_option, progress_bar, say, table
 from cli.trail import print_trail
-from cli.types import SINCE, UNTIL
+from cli.types import SINCE, UNTIL, FilePath
 from workflow.errors import InvalidInput
-from workflow.values import span
+from workflow.values import file_name, span
 
-FILE = click.Path(dir_okay=False, path_type=Path)
-EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
+FILE = FilePath(dir_okay=False, path_type=Path)
+EXISTING = FilePath(dir_okay=False, exists=True, path_type=Path)
 force_option = click.option("--force", is_flag=True,
                             help="Replace the output file if it exists (never the database).")
 
@@ -119,7 +119,7 @@ def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: boo
         click.echo(text, nl=False)
     else:
         _write(output, text, force)
-        say(f"checkpoint of {cp['size']} rows written to {output}")
+        say(f"checkpoint of {cp['size']} rows written to {file_name(output)}")
 
 
 @audit.command("keygen")
@@ -138,7 +138,8 @@ def audit_keygen(app: App, output: Path, as_json: bool) -> None:
     if as_json:
         emit_json({"private_key": str(private), "public_key": str(public)})
     else:
-        say(f"private key: {private} (keep it secret)\npublic key:  {public}")
+        say(f"private key: {file_name(private)} (keep it secret)\n"
+            f"public key:  {file_name(public)}")
 
 
 @audit.command("prove")
@@ -159,7 +160,7 @@ def audit_prove(app: App, ref: str, checkpoint: Path, output: Path, force: bool,
                    "checkpoint_size": bundle["checkpoint"]["size"], "output": str(output)})
     else:
         say(f"{len(bundle['rows'])} rows of {bundle['ref']} proven against "
-            f"{bundle['checkpoint']['size']} rows; written to {output}")
+            f"{bundle['checkpoint']['size']} rows; written to {file_name(output)}")
 
 
 @audit.command("check-proof")
@@ -173,7 +174,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
     try:
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput(f"{file} is not a proof file (not JSON)") from None
+        raise InvalidInput(f"{file_name(file)} is not a proof file (not JSON)") from None
     result = Auditing.check_proof(bundle, pubkey=pubkey)
     if pubkey is None and result["signed"]:
         say("note: the checkpoint is signed but its signature was not checked (give --pubkey)")
@@ -291,7 +292,7 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
     if as_json:
         emit_json(manifest)
     else:
-        say(f"{manifest['rows']} rows written to {output}; manifest beside it")
+        say(f"{manifest['rows']} rows written to {file_name(output)}; manifest beside it")
 
 
 @audit.command("check-export")

@@ -11,7 +11,8 @@ def main() -> None:
         from cli.main import main as run
         from workflow import interrupts
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted: nothing was changed\n")
+        if sys.stderr is not None:
+            sys.stderr.write("error: interrupted: nothing was changed\n")
         raise SystemExit(130) from None
     interrupts.ending_the_program()
     run()

@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import signal
 import sys
 from typing import Any
 
 import click
 
+from cli import streams
 from cli.app import App
+from workflow import interrupts
 from workflow.errors import Unreadable, WorkflowError
 
 
@@ -46,7 +49,12 @@ ENVIRONMENT = ("WORKFLOW_DB", "WORKFLOW_USER")
 
 
 class Interrupted(Exception):
-    """Ctrl-C during a command: carried past click, which would print a blank line first."""
+    """Ctrl-C (or SIGTERM) during a command: carried past click, which would print a blank
+    line first."""
+
+    def __init__(self, stop: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.stop = stop
 
 
 class OutputClosed(Exception):
@@ -60,28 +68,28 @@ class WorkflowGroup(click.Group):
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
-        except KeyboardInterrupt:
-            raise Interrupted from None
+        except KeyboardInterrupt as stop:
+            raise Interrupted(stop) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise Interrupted from None
+        except KeyboardInterrupt as stop:
+            raise Interrupted(stop) from None
         except BrokenPipeError:
             raise OutputClosed from None
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
-        from workflow import interrupts
-
+        streams.prepare()
         code = 0
         with interrupts.held() as held:
             code = self._run(args, prog_name, complete_var, held, **extra)
         if held.pressed and code == 0:
-            click.echo("note: interrupted after the change was committed: it is applied, and "
-                       "the output above is complete", err=True)
+            with contextlib.suppress(OSError):
+                click.echo(f"note: {_stopped(held.pressed)} after the change was committed: it "
+                           "is applied, and the output above is complete", err=True)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -109,11 +117,14 @@ class WorkflowGroup(click.Group):
         except click.ClickException as error:
             click.echo(f"error: {_one_line(error.format_message())}", err=True)
             code = error.exit_code
-        except (Interrupted, click.Abort, KeyboardInterrupt):
-            click.echo("error: interrupted: " + (
-                "what was committed before it stays, the rest was not done" if held.kept
-                else "nothing was changed"), err=True)
-            code = 130
+        except (Interrupted, click.Abort, KeyboardInterrupt) as error:
+            stop = error.stop if isinstance(error, Interrupted) else error
+            signum = signal.SIGTERM if isinstance(stop, interrupts.Terminated) else signal.SIGINT
+            with contextlib.suppress(OSError):
+                click.echo(f"error: {_stopped(signum)}: " + (
+                    "what was committed before it stays, the rest was not done" if held.kept
+                    else "nothing was changed"), err=True)
+            code = 128 + signum
         except OutputClosed:
             _quiet_stdout()  # nothing more can reach it, not even at exit
             _output_failed("the output was closed before it was all written", held)
@@ -132,6 +143,10 @@ class WorkflowGroup(click.Group):
             gc.collect()  # what the failure left (its reads' cursors) cleaned up quietly
             sys.unraisablehook = hook
         return code
+
+
+def _stopped(signum: int) -> str:
+    return "terminated" if signum == signal.SIGTERM else "interrupted"
 
 
 def _unsaid(_unraisable: Any) -> None:

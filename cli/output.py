@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cli import streams
 from workflow.values import UNSAFE
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -39,7 +40,7 @@ def emit_json(data: Any) -> None:
     document longer than the pipe holds would be cut short silently when its reader goes away
     (the rest of a write the pipe refused half way is dropped); a piece at a time, the next
     piece fails, and the command says so."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=not streams.utf8(sys.stdout)) + "\n"
     for start in range(0, len(text), CHUNK):
         click.echo(text[start:start + CHUNK], nl=False)
 
@@ -75,10 +76,11 @@ def emit_json_items(items: Iterable[Any]) -> int:
     """A JSON list printed item by item, exactly as :func:`emit_json` prints the list whole,
     with memory flat however long it is; returns how many items it held."""
     count = 0
+    ascii_only = not streams.utf8(sys.stdout)
     with streamed() as write:
         for item in items:
             # JSON text holds no raw line break: indenting each line nests the item in the list
-            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            text = json.dumps(item, indent=2, ensure_ascii=ascii_only).replace("\n", "\n  ")
             write(("[\n  " if count == 0 else ",\n  ") + text)
             count += 1
         write("[]\n" if count == 0 else "\n]\n")

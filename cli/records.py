@@ -20,7 +20,7 @@ from cli.output import (
     say,
     table,
 )
-from cli.types import UNTIL, ProcessName, ValueKind
+from cli.types import UNTIL, FilePath, ProcessName, ValueKind
 from states import PROCESS
 
 LIST_COLUMNS = ["ref", "state", "item", "quantity", "recipient", "third_country",
@@ -62,7 +62,7 @@ def request_new(app: App, as_json: bool, **values: Any) -> None:
 
 
 @request.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", type=FilePath(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
               help="Default: JSON Lines for a .jsonl/.ndjson file or one whose first line "
                    "opens an object ({), else CSV.")

@@ -22,7 +22,7 @@ from cli.output import (
     table,
 )
 from cli.records import LIST_COLUMNS
-from cli.types import COUNTRY, DATE, REASON, ProcessName
+from cli.types import COUNTRY, DATE, REASON, FilePath, ProcessName
 from states import PROCESS
 from workflow.clock import as_utc
 from workflow.errors import stored_changes
@@ -48,7 +48,7 @@ Events:
 @click.option("--decision-date", type=DATE,
               help="YYYY-MM-DD: when the third-country decision is due "
                    "(request_third_country: default 1 January next year; defer: required).")
-@click.option("--from", "source", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--from", "source", type=FilePath(dir_okay=False, allow_dash=True),
               help="Fire the rows of this CSV file instead, all or nothing.")
 @json_option
 @pass_app

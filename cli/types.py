@@ -75,6 +75,15 @@ class ProcessName(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
+class FilePath(click.Path):
+    """A file's name: an empty one, which the path would read as ``.``, is refused as empty."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("an empty file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 DATE = ValueKind("date")
 COUNTRY = ValueKind("country")
 REASON = Reason()

@@ -27,14 +27,20 @@ def _ctrl_c() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+# Ctrl-C, and SIGTERM (`timeout`, a service manager, `docker stop`) the same way
+STOPS = pytest.mark.parametrize("signum, code, said", [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+
+
+@STOPS
 def test_ctrl_c_as_the_change_commits_lets_the_command_finish(wf, run_ready, tmp_path,
-                                                               monkeypatch):
+                                                               monkeypatch, signum, code, said):
     real = interrupts.committing
 
     @contextmanager
     def interrupted() -> Iterator[None]:
         with real():
-            _ctrl_c()  # arrives while the commit is under way
+            os.kill(os.getpid(), signum)  # arrives while the commit is under way
             yield
 
     monkeypatch.setattr(interrupts, "committing", interrupted)
@@ -42,19 +48,21 @@ def test_ctrl_c_as_the_change_commits_lets_the_command_finish(wf, run_ready, tmp
     assert result.exit_code == 0, result.stderr
     refs = result.stdout.split()
     assert refs == [r["ref"] for r in wf.list()] and len(refs) == 3
-    assert "interrupted after the change was committed: it is applied" in result.stderr
+    assert f"{said} after the change was committed: it is applied" in result.stderr
 
 
-def test_ctrl_c_before_the_commit_applies_nothing(wf, run_ready, tmp_path, monkeypatch):
+@STOPS
+def test_ctrl_c_before_the_commit_applies_nothing(wf, run_ready, tmp_path, monkeypatch, signum,
+                                                  code, said):
     real = Tx.finish
 
     def interrupted(self: Tx) -> None:
-        _ctrl_c()
+        os.kill(os.getpid(), signum)
         real(self)
 
     monkeypatch.setattr(Tx, "finish", interrupted)
     result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
-    assert assert_one_line_error(result, 130) == "error: interrupted: nothing was changed"
+    assert assert_one_line_error(result, code) == f"error: {said}: nothing was changed"
     assert wf.list() == []
 
 

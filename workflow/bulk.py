@@ -14,16 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput
-from workflow.values import quoted
-
-
-def file_name(source: Path | str) -> str:
-    """A file as messages (and the refusals recorded) name it: standard input by that name, a
-    name holding characters a terminal acts on (controls, bidi marks) quoted, escaped."""
-    name = str(source)
-    if name == "-":
-        return "standard input"
-    return name if name.isprintable() else repr(name)
+from workflow.values import file_name, quoted
 
 
 def _read_bytes(source: Path | str) -> bytes:
@@ -32,6 +23,8 @@ def _read_bytes(source: Path | str) -> bytes:
         import sys
 
         stdin = sys.stdin
+        if stdin is None:  # the program was started without one (<&-)
+            raise InvalidInput("cannot read standard input: it is closed")
         buffer = getattr(stdin, "buffer", None)
         return buffer.read() if buffer is not None else stdin.read().encode("utf-8")
     try:

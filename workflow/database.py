@@ -126,9 +126,14 @@ def _configure_sqlite(engine: Engine) -> None:
 # The session settings the program is written for, whatever the server, the database, the role
 # or PGOPTIONS default to: each transaction sees what was committed before each of its
 # statements (the log head's lock orders writers; a stricter level would fail them instead),
-# and times in ISO 8601 (the only style psycopg reads). Set once per connection, in one round trip.
+# times in ISO 8601 (the only style psycopg reads), and, unless the server or the login bounds
+# it already, a wait for a lock bounded as SQLite's busy timeout bounds it (then the write is
+# tried again, and at last refused as busy, instead of waiting for good behind a session left
+# open). Set once per connection, in one round trip.
 POSTGRES_SESSION = ("SELECT set_config('default_transaction_isolation', 'read committed', false), "
-                    "set_config('DateStyle', 'ISO', false)")
+                    "set_config('DateStyle', 'ISO', false), "
+                    "set_config('lock_timeout', CASE current_setting('lock_timeout') WHEN '0' "
+                    f"THEN '{BUSY_TIMEOUT_MS}' ELSE current_setting('lock_timeout') END, false)")
 
 
 def _configure_postgres(engine: Engine) -> None:
@@ -181,6 +186,8 @@ class Database:
     def __init__(self, target: str, *, create: bool = False) -> None:
         self.url = database_url(target)
         self.path = sqlite_file(self.url)
+        if self.path is not None and not self.path.parent.is_dir():  # a sqlite:/// URL's
+            raise InvalidInput(f"--db: directory {self.path.parent} does not exist")
         if self.path is not None and not create and not self.path.exists():
             raise NotInitialised(f"no workflow database at {self.path}; run `workflow init`")
         self.is_sqlite = self.url.startswith("sqlite")
@@ -337,6 +344,8 @@ class Database:
                 schema.upgrade(self._writer)
         except DBAPIError as error:
             raise _database_error(error) from None
+        except self.engine.dialect.dbapi.Error as error:  # on the driver connection
+            raise driver_error(error) from None
 
     def _refuse_foreign_file(self) -> None:
         """A SQLite file holding another program's tables is not made a workflow database."""

@@ -4,8 +4,9 @@ A command-line program runs each command inside :func:`held`. SIGINT then raises
 KeyboardInterrupt as usual while nothing is committed; from the moment a COMMIT is sent until the
 next write transaction begins it is held back, and raised when that transaction begins (or told
 to the program when the command ends). So a change that was committed is never reported as
-interrupted, and a second transaction is still stopped before it starts. Outside :func:`held`
-(a program using the library) nothing here touches signals.
+interrupted, and a second transaction is still stopped before it starts. SIGTERM (``timeout``, a
+service manager, ``docker stop``) is handled the same way, raising :class:`Terminated`. Outside
+:func:`held` (a program using the library) nothing here touches signals.
 """
 
 from __future__ import annotations
@@ -18,18 +19,30 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, which stops a command as Ctrl-C does."""
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop(signum: int) -> KeyboardInterrupt:
+    """What a stop by signal ``signum`` raises."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 @dataclass
 class Held:
     committed: bool = False  # a COMMIT went through since the last write transaction began
-    pressed: bool = False  # Ctrl-C came meanwhile, held back
+    pressed: int = 0  # the signal (Ctrl-C, SIGTERM) that came meanwhile, held back
     whole: bool = False  # a command that must not stop half way (see as_one)
     kept: bool = False  # a COMMIT went through during the command: an interrupt leaves it
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.committed:
-            self.pressed = True
+            self.pressed = self.pressed or signum
             return
-        raise KeyboardInterrupt
+        raise stop(signum)
 
 
 _held: Held | None = None
@@ -37,9 +50,9 @@ _ending = False  # the program exits once the command is over (see ending_the_pr
 
 
 def ending_the_program() -> None:
-    """The program ends with its command: :func:`held` then leaves Ctrl-C ignored rather than
-    restoring it, so that one pressed while the program winds down (the output written, the
-    connections closing) cannot kill it with nothing said."""
+    """The program ends with its command: :func:`held` then leaves Ctrl-C (and SIGTERM)
+    ignored rather than restoring it, so that one pressed while the program winds down (the
+    output written, the connections closing) cannot kill it with nothing said."""
     global _ending
     _ending = True
 
@@ -50,21 +63,27 @@ def _main_thread() -> bool:
 
 @contextmanager
 def held() -> Iterator[Held]:
-    """SIGINT handled as above for the duration: in the main thread, and only where Ctrl-C
-    stops the program at all (ignored, it stays ignored)."""
+    """SIGINT and SIGTERM handled as above for the duration: in the main thread, and only where
+    Ctrl-C stops the program at all (ignored, it stays ignored; so does SIGTERM, and one
+    another handler has is left to it)."""
     global _held
     state = Held()
     previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
     if previous is None or previous is signal.SIG_IGN:
         yield state  # another thread, Ctrl-C ignored by whoever started us, or not Python's
         return
-    signal.signal(signal.SIGINT, state._on_interrupt)
+    before = {signal.SIGINT: previous}
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        before[signal.SIGTERM] = signal.SIG_DFL
+    for signum in before:
+        signal.signal(signum, state._on_interrupt)
     _held = state
     try:
         yield state
     finally:
         _held = None
-        signal.signal(signal.SIGINT, signal.SIG_IGN if _ending else previous)
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_IGN if _ending else handler)
 
 
 @contextmanager
@@ -86,8 +105,9 @@ _UNGUARDED = nullcontext()
 
 
 def committing() -> AbstractContextManager[None]:
-    """Around a COMMIT: SIGINT is blocked until it is known whether the commit went through, so
-    an interrupt arriving meanwhile finds the change either not made or made and marked so.
+    """Around a COMMIT: SIGINT and SIGTERM are blocked until it is known whether the commit
+    went through, so an interrupt arriving meanwhile finds the change either not made or made
+    and marked so.
     Outside :func:`held`, nothing to do (and nothing made: this is every write's path)."""
     state = _held
     if state is None or not _main_thread() or not hasattr(signal, "pthread_sigmask"):
@@ -97,12 +117,12 @@ def committing() -> AbstractContextManager[None]:
 
 @contextmanager
 def _guarded(state: Held) -> Iterator[None]:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         yield
         state.committed = state.kept = True
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
 
 
 def beginning() -> None:
@@ -112,5 +132,5 @@ def beginning() -> None:
     if state is not None and state.committed and not state.whole:
         state.committed = False
         if state.pressed:
-            state.pressed = False
-            raise KeyboardInterrupt
+            signum, state.pressed = state.pressed, 0
+            raise stop(signum)

@@ -35,6 +35,15 @@ _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
+def file_name(source: Path | str) -> str:
+    """A file as messages (and the refusals recorded) name it: standard input by that name, a
+    name holding characters a terminal acts on (controls, bidi marks) quoted, escaped."""
+    name = str(source)
+    if name == "-":
+        return "standard input"
+    return name if name.isprintable() else repr(name)
+
+
 def _blank(value: str) -> bool:
     """Nothing a reader could see: a reason or a value made only of such characters is none."""
     import unicodedata
@@ -223,7 +232,10 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
             parsed = _bare_day(text_value.removesuffix("Z").removesuffix("z"), end_of_day)
             if parsed is None:
                 parsed = _date_time(text_value, end_of_day)
-        except (ValueError, OverflowError):
+        except OverflowError:  # a time finer than stored, rounded up past the last moment
+            raise InvalidInput(f"{name}: {shown(value)} falls outside the years 1 to 9999 in "
+                               "UTC") from None
+        except ValueError:
             raise InvalidInput(
                 f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time (a date, T, a time of "
                 f"day), got {shown(value)}") from None

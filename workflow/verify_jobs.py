@@ -70,7 +70,17 @@ def _work(task: dict[str, Any]) -> Verdict:
 
 
 def main() -> None:
-    _say({"verdict": _work(json.loads(sys.stdin.readline()))})
+    task = json.loads(sys.stdin.readline())
+    threading.Thread(target=_end_with_caller, daemon=True).start()
+    _say({"verdict": _work(task)})
+
+
+def _end_with_caller() -> None:
+    """End this worker once its caller is gone (killed, even): the caller keeps the worker's
+    stdin open until it has the verdict, so the end of it means nobody waits for one, and the
+    worker's read transaction is not held open for nothing."""
+    sys.stdin.read()
+    os._exit(1)
 
 
 # -- the caller's side -------------------------------------------------------------------------
@@ -86,7 +96,7 @@ def _start(task: dict[str, Any], errors: IO[bytes]) -> subprocess.Popen[str]:
                               stderr=errors, text=True, env=env)
     assert worker.stdin is not None
     worker.stdin.write(json.dumps(task) + "\n")  # on stdin: a URL may hold a password
-    worker.stdin.close()
+    worker.stdin.flush()  # and kept open: the worker ends when it closes (see _end_with_caller)
     return worker
 
 
@@ -137,6 +147,9 @@ def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | Non
                     verdicts[slot] = line["verdict"]
         finally:
             for worker in workers:
+                if worker.stdin is not None:
+                    with contextlib.suppress(OSError):
+                        worker.stdin.close()
                 if worker.poll() is None:
                     worker.kill()
                 worker.wait()
