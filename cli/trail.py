@@ -166,7 +166,7 @@ def _acting(row: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--event", type=ProcessName(PROCESS, "event"),
-              help="Only requests you may fire this event on.")
+              help="Only requests you may fire this event on (listing that event alone).")
 @json_option
 @pass_app
 def todo(app: App, event: str | None, as_json: bool) -> None:

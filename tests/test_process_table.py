@@ -317,6 +317,18 @@ def test_withdraw_is_refused_to_others(wf, source, actor, held):
             f"{actor} holds {held}", reason="not mine")
 
 
+@pytest.mark.parametrize(("event", "source", "kwargs"), [
+    ("submit", "drafted", {}), ("withdraw", "drafted", {"reason": "not needed"}),
+    ("request_third_country", "approved_for_us", {"country": "PL"})])
+def test_a_drafter_who_lost_the_drafter_role_is_refused_and_told_why(wf, event, source, kwargs):
+    """"Its drafter" means the person while holding the role (DOMAIN: the drafter role
+    submits and withdraws its own requests): the refusal names both, not the person alone."""
+    ref = to_state(wf, source)
+    wf.set_user_roles("dan", ["reviewer"], actor="admin")
+    refused(wf, ref, event, "dan", "role", "only its drafter (dan) holding the drafter role or",
+            "dan holds reviewer", **kwargs)
+
+
 @pytest.mark.parametrize("source", ["drafted", "nsc_review"])
 @pytest.mark.parametrize("actor", ["dan", "admin"])
 def test_withdraw_needs_a_reason(wf, source, actor):

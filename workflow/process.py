@@ -112,8 +112,8 @@ class Permit:
         return self.role in roles and (not self.own or actor == drafter)
 
     def describe(self, drafter: str) -> str:
-        if self.own:
-            return f"its drafter ({drafter})"
+        if self.own:  # the role too: a drafter who lost it is refused, and told why
+            return f"its drafter ({drafter}) holding the {self.role} role"
         article = "an" if self.role[0] in "aeiou" else "a"
         return f"{article} {self.role}"
 
