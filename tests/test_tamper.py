@@ -494,7 +494,8 @@ def test_a_log_head_count_that_is_no_count_is_named_not_a_crash(wf, refs, run_re
 
 
 @pytest.mark.parametrize("spelling", ["2026-11-25T13:00:00", "2026-11-25 22:00:00+09:00",
-                                      "2026-11-25 13:00:00"])
+                                      "2026-11-25 13:00:00", "2026-11-25T13:00:00+00:00"],
+                         ids=["naive", "offset", "no-fraction", "as-hashed"])
 def test_a_time_spelt_otherwise_on_sqlite_is_an_altered_row(wf, refs, run_ready, spelling):
     """SQLite keeps times as text and the filters compare that text: the same instant spelt
     otherwise would move the row in every --since, --until and --as-of answer."""
@@ -518,6 +519,40 @@ def test_a_refusal_time_spelt_otherwise_or_unreadable_breaks_its_chain(wf, run_r
         conn.exec_driver_sql(f"UPDATE wf_refusal SET at = '{spelling}'")
     line = cli_failure(run_ready)
     assert "refusal 1 does not follow" in line, line
+
+
+# each table's moments, spelt as the ISO 8601 text the program hashes and chains (so no hash or
+# link changes): the same instant, which SQLite's text comparisons would misplace
+RESPELT = [
+    ("wf_history", "at", "seq = 5", "row 5 ("),
+    ("wf_record", "created_at", "id = (SELECT min(id) FROM wf_record)",
+     "drafting time is not stored as the program stores moments"),
+    ("wf_user", "created_at", "name = 'dan'", "user dan differs from what the user changes say"),
+    ("wf_user_change", "at", "name = 'dan'", "does not follow from the changes before it"),
+    ("wf_policy_change", "at", "seq = 1", "policy change 1 does not follow"),
+    ("wf_refusal", "at", "seq = 1", "refusal 1 does not follow"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "where", "named"), RESPELT,
+                         ids=[f"{t}.{c}" for t, c, _, _ in RESPELT])
+def test_a_moment_respelt_as_the_text_hashed_is_altered(wf, refs, run_ready, table, column,
+                                                       where, named):
+    if not is_sqlite(wf):
+        pytest.skip("PostgreSQL keeps times as timestamps")
+    with pytest.raises(Refused):
+        wf.fire(refs["B"], "approve_for_us", actor="dora")  # a refusal, to re-spell
+    wf.restrict("SY", "in-combat", "2026-01-01", actor="admin", reason="a change to re-spell")
+    with wf.db.engine.begin() as conn:
+        stored = conn.exec_driver_sql(f"SELECT {column} FROM {table} WHERE {where}").scalar()
+        assert stored.endswith(".000000")  # whole seconds: the ISO text hashed has no fraction
+        for trigger in ("no_update", "no_delete"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
+        conn.exec_driver_sql(f"UPDATE {table} SET {column} = replace(substr({column}, 1, 19), "
+                             f"' ', 'T') || '+00:00' WHERE {where}")
+        assert conn.exec_driver_sql(f"SELECT {column} FROM {table} WHERE {where}").scalar(
+            ).endswith("+00:00")
+    assert named in cli_failure(run_ready)
 
 
 # -- checkpoints and consistency -----------------------------------------------------------------

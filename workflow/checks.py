@@ -28,7 +28,7 @@ from workflow.ledger import (
 )
 from workflow.places import Places, wrong_places
 from workflow.process import Permit, admitted_as
-from workflow.scan import Scanner
+from workflow.scan import Scanner, stored_as_written
 
 BATCH = 2000
 
@@ -502,6 +502,9 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         drafted, first = _moment(drafted_at), _moment(first_at)
         if drafted is None:
             raise AuditFailure(f"{ref}'s drafting time is not readable", first_seq, ref)
+        if not stored_as_written(drafted_at):  # the same moment spelt otherwise sorts otherwise
+            raise AuditFailure(f"{ref}'s drafting time is not stored as the program stores "
+                               f"moments ({drafted_at!r}): it was altered", first_seq, ref)
         if drafter != first_actor or drafted != first:
             when = first.isoformat() if first else first_at
             raise AuditFailure(f"{ref} says it was drafted by {drafter} at "

@@ -21,17 +21,24 @@ HISTORY_COLUMNS = ("seq, record_id, ref, event, from_state, to_state, actor, rol
                    "changes, consulted, process_version, leaf_hash, root_hash, acted_as, version")
 
 
+def stored_as_written(value: Any) -> bool:
+    """Whether a moment SQLite holds as text is in the one shape the program writes,
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC); a moment PostgreSQL holds is one."""
+    return not isinstance(value, str) or (len(value) == 26 and value[10] == " "
+                                          and value[19] == ".")
+
+
 def _sqlite_iso(value: str) -> str:
-    """``at`` as SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in ISO 8601, as
-    :func:`workflow.clock.iso` writes it, for verification. Any other shape is kept as it is,
-    so that it matches no hash: the queries compare the stored text, and would misplace the
+    """``at`` as SQLite stores it in ISO 8601, as :func:`workflow.clock.iso` writes it, for
+    verification. Any other shape, the very ISO text hashed included, is made text no moment
+    is, so that it matches no hash: the queries compare the stored text, and would misplace the
     same moment spelt otherwise.
     """
     if len(value) == 26 and value[10] == " " and value[19] == ".":
         fraction = value[19:]
         return (f"{value[:10]}T{value[11:19]}{'' if fraction == '.000000' else fraction}"
                 "+00:00")
-    return str(value)
+    return f"{value} (not stored as the program stores a moment)"
 
 
 class Step(NamedTuple):
