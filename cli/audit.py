@@ -91,6 +91,12 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
     if rules:
         click.echo(f"ok: {counted(result['rules_judged'], 'row')} judged again by the process's "
                    "rules: each one they allow")
+        unjudged = result["rows"] - result["rules_judged"]
+        if unjudged:  # so an auditor sees how much of the log the rules vouch for
+            click.echo(f"note: {counted(unjudged, 'row')} replayed, not judged: written by an "
+                       "earlier version of the process, or before user and policy changes kept "
+                       "their place in the log (revision 0012); a checkpoint taken before is "
+                       "what vouches for them")
     if "consistency" in result:
         consistency = result["consistency"]
         parts = [counted(consistency["checkpoint_size"], "row")] + [

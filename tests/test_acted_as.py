@@ -180,7 +180,17 @@ def test_verify_names_a_role_the_process_does_not_admit_the_actor_under(wf, jobs
             "approver only as approver") in str(caught.value)
 
 
-def test_rows_of_another_process_version_are_not_judged_by_this_ones_permits(wf):
+def _with_version_zero(wf: Workflow) -> Workflow:
+    """The same database read by the process as it would be had it a version before this one,
+    ``transfer-request/0``."""
+    from dataclasses import replace
+
+    target = str(wf.db.path) if wf.db.is_sqlite else wf.db.url
+    return Workflow(target, process=replace(wf.process, earlier_versions=("transfer-request/0",)),
+                    clock=wf.clock)
+
+
+def test_rows_of_an_earlier_process_version_are_not_judged_by_this_ones_permits(wf):
     from tests.test_tamper import reseal
 
     ref = to_state(wf, "nsc_review")
@@ -189,10 +199,31 @@ def test_rows_of_another_process_version_are_not_judged_by_this_ones_permits(wf)
     rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]' "
                         f"WHERE seq = {seq}")
     reseal(wf)
-    assert wf.verify()["rows"] == seq
+    earlier = _with_version_zero(wf)
+    assert earlier.verify()["rows"] == seq
+    earlier.close()
 
 
-def test_a_row_of_another_process_version_after_rows_of_this_one_is_named(wf):
+def test_rows_of_a_version_the_process_never_had_are_named_not_exempted(wf):
+    """Labelled a version that never was, rows would escape this version's checks (a drafter
+    approving his own request, acting as drafter): such a row is altered."""
+    from tests.test_tamper import reseal
+
+    ref = to_state(wf, "nsc_review")
+    rewrite_history(wf, "UPDATE wf_history SET process_version = 'transfer-request/0'")
+    rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]' "
+                        f"WHERE seq = {_last(wf, ref)['seq']}")
+    reseal(wf)
+    first = wf.history(ref)[0]["seq"]
+    for jobs in (1, 3):
+        with pytest.raises(AuditFailure) as caught:
+            wf.verify(jobs=jobs)
+        assert (caught.value.seq, caught.value.ref) == (first, ref)
+        assert ("it is of process version 'transfer-request/0', which the process never had "
+                "(its versions: transfer-request/1)") in str(caught.value)
+
+
+def test_a_row_of_an_earlier_process_version_after_rows_of_this_one_is_named(wf):
     from tests.test_tamper import reseal
 
     ref = to_state(wf, "nsc_review")
@@ -200,7 +231,9 @@ def test_a_row_of_another_process_version_after_rows_of_this_one_is_named(wf):
     rewrite_history(wf, "UPDATE wf_history SET acted_as = '[\"drafter\", \"admin\"]', "
                         f"process_version = 'transfer-request/0' WHERE seq = {seq}")
     reseal(wf)
+    earlier = _with_version_zero(wf)
     with pytest.raises(AuditFailure) as caught:
-        wf.verify()
+        earlier.verify()
+    earlier.close()
     assert caught.value.seq == seq
     assert "another process version than transfer-request/1" in str(caught.value)

@@ -262,7 +262,10 @@ class TransferMachine(RuleBasedStateMachine):
                             label="country")
         kind = data.draw(st.sampled_from(["embargo", "in-combat"]), label="kind")
         since = self.model.today + timedelta(days=data.draw(st.integers(-30, 30), label="offset"))
-        clash = any(e.subject == country and e.kind == kind and (e.until is None or e.until > since)
+        # in force then or later; one called off before it started (ended on or before its
+        # first day) blocks nothing
+        clash = any(e.subject == country and e.kind == kind
+                    and (e.until is None or e.until > max(since, e.since))
                     for e in self.model.policy)
         if clash:
             with pytest.raises(Refused) as info:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import assert_one_line_error, draft, to_state
+from tests.conftest import Cli, assert_one_line_error, draft, to_state
 from workflow import Workflow
 from workflow.audit import AuditFailure
 from workflow.clock import iso
@@ -183,4 +183,10 @@ def test_rows_older_programs_wrote_are_replayed_not_judged(db_target, clock, mon
     new = draft(wf)
     wf.fire(new, "submit", actor="dan")
     assert wf.verify(rules=True)["rules_judged"] == 2
+    wf.add_user("aud", ["auditor"], actor="admin")
+    shown = Cli(db_target, clock)("audit", "verify", "--rules", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert ("ok: 2 rows judged again by the process's rules: each one they allow\n"
+            "note: 2 rows replayed, not judged: written by an earlier version of the process, "
+            "or before user and policy changes kept their place in the log") in shown.stdout
     wf.close()

@@ -227,6 +227,7 @@ class Admission:
     def __init__(self, described: dict[str, Any] | None) -> None:
         self.version = None if described is None else described["version"]
         self.name = None if described is None else described.get("name")
+        self.versions = frozenset([self.version, *(described or {}).get("earlier_versions", [])])
         self.events = {} if described is None else {
             event: [Permit(role, own) for role, own in permits]
             for event, permits in described["events"].items()}
@@ -456,7 +457,7 @@ def _is_day(text: str) -> bool:
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
     actors = Actors(snapshot.users())
-    order = LogOrder(admission.version)
+    order = LogOrder(admission.version, admission.versions)
     judged: dict[tuple[Any, ...], str | None] = {}
     highest: dict[str, tuple[int, str]] = {}  # each PREFIX-YEAR's highest number
     for record, rows in snapshot.records_with_history():
@@ -573,8 +574,11 @@ class LogOrder:
     use, every row after it is. Rows are seen by record, so the extremes are kept and, where
     they cross, the first row out of order is looked up by sequence."""
 
-    def __init__(self, version: str | None) -> None:
+    def __init__(self, version: str | None, versions: frozenset[str | None] = frozenset()
+                 ) -> None:
         self.version = version
+        self.versions = versions  # this version and the process's earlier ones
+        self.unknown: tuple[int, str, Any] | None = None  # lowest row of a version never had
         self.first_kept: int | None = None  # lowest row keeping the roles acted under
         self.last_unkept = 0  # highest row not keeping them
         self.first_counted: int | None = None  # lowest row keeping its request's version
@@ -596,10 +600,18 @@ class LogOrder:
             return
         if row[9] != self.version:
             self.last_other = max(self.last_other, seq)
+            if row[9] not in self.versions and (self.unknown is None or seq < self.unknown[0]):
+                self.unknown = (seq, row[3], row[9])
         elif self.first_current is None or seq < self.first_current:
             self.first_current = seq
 
     def check(self, snapshot: Scanner) -> None:
+        if self.unknown is not None:  # else rows could be exempted from this version's checks
+            seq, ref, version = self.unknown
+            had = ", ".join(sorted(v for v in self.versions if v is not None))
+            raise AuditFailure(f"it is of process version {version!r}, which the process never "
+                               f"had (its versions: {had}): written by another program, or "
+                               "altered", seq, ref)
         if self.first_kept is not None and self.last_unkept > self.first_kept:
             found = snapshot.first_after(self.first_kept, "acted_as IS NULL")
             if found is not None:

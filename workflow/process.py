@@ -189,6 +189,9 @@ class Process:
     policy_subject_kind: str = "text"  # the value kind a subject is (see workflow.values)
     policy_kinds: tuple[str, ...] = ()
     seed_policy: tuple[Restriction, ...] = ()
+    # the versions of this process before this one: their rows are replayed, not judged by this
+    # version's rules; a row of a version the process never had was altered
+    earlier_versions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = {spec.name for spec in self.fields}
@@ -241,7 +244,8 @@ class Process:
 
     def admission(self) -> dict[str, Any]:
         """Who each write admits and where it leads, as plain data (verification reads it, in
-        worker processes too): the process's name and this version, for each event (``create``
+        worker processes too): the process's name, this version and those before it, for each
+        event (``create``
         and ``edit`` included) its permits as ``[role, own]`` pairs and the fields it may set,
         and the moves: the initial state, the states edits are allowed in, each event's
         ``[sources, destination]``; and what the user and policy changes are held to: the roles,
@@ -252,7 +256,8 @@ class Process:
         sets = {e.name: list(e.sets) for e in self.events}
         sets["create"] = list(self.field_names)
         sets["edit"] = [spec.name for spec in self.fields if spec.editable]
-        return {"name": self.name, "version": self.version, "events": events,
+        return {"name": self.name, "version": self.version,
+                "earlier_versions": list(self.earlier_versions), "events": events,
                 "initial": self.initial, "edit_states": list(self.edit_states),
                 "transitions": {e.name: [list(e.sources), e.dest] for e in self.events},
                 "sets": sets, "roles": list(self.roles), "policy_kinds": list(self.policy_kinds),
