@@ -962,3 +962,39 @@ def test_a_record_moved_to_another_process_is_named(wf, refs, run_ready, jobs):
                                            actor="aud"), 1)
     assert line.endswith(f"({ref}): {ref} says it is a request of the other process, but its "
                          "history is transfer-request/1's"), line
+
+
+# -- tampering that makes the database unreadable, said as such --------------------------------
+
+
+def test_a_table_dropped_is_named_not_taken_for_an_uninitialised_database(wf, refs, run_ready):
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE wf_refusal" + ("" if is_sqlite(wf) else " CASCADE"))
+    line = cli_failure(run_ready)
+    assert line == ("error: the database has no table wf_refusal: it is not initialised (run "
+                    "`workflow init`), or the table was dropped behind the program")
+
+
+def test_a_column_dropped_is_named_as_a_schema_not_the_programs(wf, refs, run_ready):
+    with wf.db.engine.begin() as conn:
+        if is_sqlite(wf):
+            conn.exec_driver_sql("DROP TRIGGER wf_refusal_no_update")
+            conn.exec_driver_sql("DROP TRIGGER wf_refusal_no_delete")
+        conn.exec_driver_sql("ALTER TABLE wf_refusal DROP COLUMN chain")
+    line = cli_failure(run_ready)
+    assert line.startswith("error: the database's tables are not as this program's schema "
+                           "makes them (")
+    assert line.endswith("): altered behind the program, or another program's")
+
+
+@pytest.mark.parametrize("value", ["infinity", "-infinity"])
+def test_a_time_no_program_can_hold_is_out_of_range_not_a_database_error(wf, refs, run_ready,
+                                                                        value):
+    if is_sqlite(wf):
+        pytest.skip("SQLite keeps times as text: see the re-spelt times above")
+    drop_history_trigger(wf)
+    with wf.db.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE wf_history SET at = '{value}' WHERE seq = 3")
+    line = cli_failure(run_ready)
+    assert line.startswith("error: a date or time stored in the database is out of range (")
+    assert line.endswith("): it was changed behind the program")

@@ -20,6 +20,7 @@ from workflow.errors import (
     InvalidInput,
     NotInitialised,
     Refused,
+    Unreadable,
     WorkflowError,
     stored_json,
 )
@@ -157,7 +158,18 @@ def driver_error(error: BaseException) -> WorkflowError:
     text = lines[0] if lines else type(error).__name__
     lowered = text.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
-        return NotInitialised("the database is not initialised; run `workflow init`")
+        table = _named_table(text)
+        if table is None or not table.startswith("wf_"):
+            return NotInitialised("the database is not initialised; run `workflow init`")
+        return NotInitialised(f"the database has no table {table}: it is not initialised (run "
+                              "`workflow init`), or the table was dropped behind the program")
+    if "no such column" in lowered or ("column" in lowered and "does not exist" in lowered):
+        return WorkflowError(f"the database's tables are not as this program's schema makes "
+                             f"them ({text}): altered behind the program, or another program's")
+    if any(said in lowered for said in ("timestamp too", "date too", "timestamp out of range",
+                                        "date out of range")):  # infinity, a year BC...
+        return Unreadable(f"a date or time stored in the database is out of range ({text}): it "
+                          "was changed behind the program")
     if "not a database" in lowered or "malformed" in lowered:
         return WorkflowError(f"the database file is corrupt or not a SQLite database ({text})")
     if "readonly" in lowered or "read-only" in lowered:
@@ -178,6 +190,15 @@ def driver_error(error: BaseException) -> WorkflowError:
     if "connection" in lowered and ("failed" in lowered or "refused" in lowered):
         return WorkflowError(f"cannot connect to the database: {text}")
     return WorkflowError(f"database error: {text}")
+
+
+def _named_table(text: str) -> str | None:
+    """The table an error says is missing: ``no such table: wf_x`` (SQLite), ``relation
+    "wf_x" does not exist`` (PostgreSQL)."""
+    if "no such table:" in text:
+        return text.split("no such table:", 1)[1].strip().split()[0] or None
+    quoted = text.split('"')
+    return quoted[1] if len(quoted) > 2 else None
 
 
 class Database:
