@@ -173,8 +173,9 @@ def driver_error(error: BaseException) -> WorkflowError:
     if "not a database" in lowered or "malformed" in lowered:
         return WorkflowError(f"the database file is corrupt or not a SQLite database ({text})")
     if "readonly" in lowered or "read-only" in lowered:
-        return WorkflowError(f"the database is read-only here ({text}); check the file's "
-                             "permissions")
+        return WorkflowError(f"the database is read-only here ({text}); check the permissions "
+                             "of the file and of its directory (SQLite keeps its -wal and -shm "
+                             "files beside it), or read a copy in a directory you may write to")
     if "unable to open" in lowered:
         return WorkflowError(f"cannot open the database file ({text})")
     if any(word in lowered for word in ("locked", "busy", "deadlock", "lock timeout",
