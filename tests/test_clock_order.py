@@ -33,7 +33,7 @@ def test_a_row_back_dated_more_than_a_day_is_warned_of(wf, clock, jobs):
     wf.edit(ref, actor="dan", quantity=3)
     wf.edit(ref, actor="dan", quantity=4)
     assert wf.verify()["stamped_behind"] is None
-    rewrite_history(wf, "UPDATE wf_history SET at = '2026-01-01 00:00:00' WHERE seq = 3")
+    rewrite_history(wf, "UPDATE wf_history SET at = '2026-01-01 00:00:00.000000' WHERE seq = 3")
     reseal_from_text(wf)
     behind = wf.verify(jobs=jobs)["stamped_behind"]
     assert (behind["seq"], behind["after_seq"]) == (3, 2)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import draft, rewrite_history, to_state
 from workflow import audit, ledger
 from workflow.clock import iso
-from workflow.scan import _sqlite_iso
+from workflow.scan import _sqlite_iso, stored_as_written
 
 TEXT = st.text(max_size=20)
 SCALAR = st.none() | st.integers(-(10**12), 10**12) | TEXT
@@ -46,9 +46,14 @@ def test_sqlite_moments_read_back_as_the_iso_form_the_leaf_holds(moment):
     assert _sqlite_iso(aware.strftime("%Y-%m-%d %H:%M:%S.%f")) == iso(aware)
 
 
-def test_other_stored_shapes_of_a_moment_are_kept_as_they_are_to_match_no_hash():
-    for other in ("2026-11-25 09:30:00", "2026-11-25T09:30:00+01:00", "yesterday"):
-        assert _sqlite_iso(other) == other
+def test_other_stored_shapes_of_a_moment_match_no_hash_the_iso_text_included():
+    """The very ISO text a row hashes, stored in place of the stored shape, is the same moment
+    sorted otherwise by SQLite's text comparisons: it must match no hash either."""
+    for other in ("2026-11-25 09:30:00", "2026-11-25T09:30:00+01:00", "yesterday",
+                  "2026-11-25T09:30:00+00:00"):
+        assert _sqlite_iso(other) == f"{other} (not stored as the program stores a moment)"
+        assert not stored_as_written(other)
+    assert stored_as_written("2026-11-25 09:30:00.000000")
 
 
 def _stored(wf, seq):
