@@ -454,6 +454,23 @@ def _is_day(text: str) -> bool:
         return False
 
 
+def _check_drafting(ref: str, drafter: Any, drafted_at: Any, first: tuple[Any, ...]) -> None:
+    """Who a record says drafted it, and when, are its first history row's actor and time,
+    the time stored as the program stores moments (the same moment spelt otherwise would sort
+    otherwise in SQLite's comparisons of text)."""
+    seq, actor, stored_at = first[0], first[5], first[6]
+    drafted, at = _moment(drafted_at), _moment(stored_at)
+    if drafted is None:
+        raise AuditFailure(f"{ref}'s drafting time is not readable", seq, ref)
+    if not stored_as_written(drafted_at):
+        raise AuditFailure(f"{ref}'s drafting time is not stored as the program stores "
+                           f"moments ({drafted_at!r}): it was altered", seq, ref)
+    if drafter != actor or drafted != at:
+        when = at.isoformat() if at else stored_at
+        raise AuditFailure(f"{ref} says it was drafted by {drafter} at {drafted.isoformat()}; "
+                           f"its history says {actor} at {when}", seq, ref)
+
+
 def _check_records(snapshot: Scanner, due_field: str | None, admission: Admission) -> int:
     records = 0
     actors = Actors(snapshot.users())
@@ -472,7 +489,7 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         if (len(number), number) > highest.get(counted, (0, "")):
             highest[counted] = (len(number), number)
         data, participants = _replayed(ref, rows, admission)
-        first_seq, _, _, _, first_event, first_actor, first_at = rows[0][:7]
+        first_seq, first_event = rows[0][0], rows[0][4]
         last_seq, last_to = rows[-1][:2]
         data_text = encode(data)
         # stored as the program writes it, the very text of what the history says: nothing to
@@ -500,17 +517,7 @@ def _check_records(snapshot: Scanner, due_field: str | None, admission: Admissio
         if first_event != "create":
             raise AuditFailure(f"{ref}'s first history row is {first_event}, not its drafting",
                                first_seq, ref)
-        drafted, first = _moment(drafted_at), _moment(first_at)
-        if drafted is None:
-            raise AuditFailure(f"{ref}'s drafting time is not readable", first_seq, ref)
-        if not stored_as_written(drafted_at):  # the same moment spelt otherwise sorts otherwise
-            raise AuditFailure(f"{ref}'s drafting time is not stored as the program stores "
-                               f"moments ({drafted_at!r}): it was altered", first_seq, ref)
-        if drafter != first_actor or drafted != first:
-            when = first.isoformat() if first else first_at
-            raise AuditFailure(f"{ref} says it was drafted by {drafter} at "
-                               f"{drafted.isoformat()}; its history says {first_actor} at {when}",
-                               first_seq, ref)
+        _check_drafting(ref, drafter, drafted_at, rows[0])
         left = None
         for place, row in enumerate(rows, 1):
             if row[11] is not None and row[11] != place:

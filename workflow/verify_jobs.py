@@ -146,13 +146,7 @@ def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | Non
                 elif "verdict" in line:
                     verdicts[slot] = line["verdict"]
         finally:
-            for worker in workers:
-                if worker.stdin is not None:
-                    with contextlib.suppress(OSError):
-                        worker.stdin.close()
-                if worker.poll() is None:
-                    worker.kill()
-                worker.wait()
+            _end(workers)
         for slot, log in enumerate(logs):
             if slot not in verdicts:
                 log.seek(0)
@@ -171,6 +165,17 @@ def run(target: str, size: int, jobs: int, progress: Callable[[int], None] | Non
     if records[0] == "fail":
         return frontier, AuditFailure(records[1], records[2], records[3])
     return frontier, int(records[1])
+
+
+def _end(workers: list[subprocess.Popen[str]]) -> None:
+    """Each worker told its caller is done (its stdin closed), and killed if still at work."""
+    for worker in workers:
+        if worker.stdin is not None:
+            with contextlib.suppress(OSError):
+                worker.stdin.close()
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
 
 
 def _raise_first(verdicts: list[Verdict]) -> None:
