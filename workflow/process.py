@@ -245,11 +245,10 @@ class Process:
     def admission(self) -> dict[str, Any]:
         """Who each write admits and where it leads, as plain data (verification reads it, in
         worker processes too): the process's name, this version and those before it, for each
-        event (``create``
-        and ``edit`` included) its permits as ``[role, own]`` pairs and the fields it may set,
-        and the moves: the initial state, the states edits are allowed in, each event's
-        ``[sources, destination]``; and what the user and policy changes are held to: the roles,
-        the policy's kinds and the value kind of its subjects."""
+        event (``create`` and ``edit`` included) its permits as ``[role, own]`` pairs and the
+        fields it may set, and the moves: the initial state, the states edits are allowed in,
+        each event's ``[sources, destination]``; and what the user and policy changes are held
+        to: the roles, the policy's kinds and the value kind of its subjects."""
         events = {e.name: [[p.role, p.own] for p in e.permits] for e in self.events}
         events["create"] = [[role, False] for role in self.create_roles]
         events["edit"] = [[p.role, p.own] for p in self.edit_permits]
