@@ -114,6 +114,16 @@ def decision_in_later_year(ctx: Context) -> str | None:
     return None
 
 
+def later_date_exists(ctx: Context) -> str | None:
+    """Deferring needs a day after the current decision date; the calendar's last day has
+    none, whatever date is given (so ``todo`` does not offer the event)."""
+    current = ctx.fields.get("decision_date")
+    if current == date.max:
+        return (f"the decision date is {current.isoformat()}, the calendar's last day: no "
+                "later date exists")
+    return None
+
+
 def new_decision_date_later(ctx: Context) -> str | None:
     decision = ctx.args.get("decision_date")
     current = ctx.fields.get("decision_date")

@@ -114,7 +114,8 @@ EVENTS = (
     ),
     Event(
         "defer", (THIRD_COUNTRY_REVIEW,), THIRD_COUNTRY_REVIEW, (APPROVER,),
-        rules=(REASON, Rule("decision-date-later", r.new_decision_date_later, uses_args=True)),
+        rules=(REASON, Rule("later-date-exists", r.later_date_exists),
+               Rule("decision-date-later", r.new_decision_date_later, uses_args=True)),
         args={"decision_date": "date"},
         effect=_set_decision_date,
         sets=("decision_date",),

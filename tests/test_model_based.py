@@ -157,6 +157,7 @@ class Model:
             current = data.get("decision_date")
             checks = [
                 ("reason-required", True, not reason),
+                ("later-date-exists", False, current == date.max.isoformat()),
                 ("decision-date-later", True, decision is None or (
                     current is not None and decision <= date.fromisoformat(current))),
             ]

@@ -479,6 +479,13 @@ def test_defer_to_a_date_not_later_than_the_current_one_is_refused(wf, decision)
             "not later", reason="later", decision_date=decision)
 
 
+def test_defer_from_the_calendars_last_day_is_refused_whatever_the_date(wf):
+    ref = to_state(wf, "approved_for_us")
+    wf.fire(ref, "request_third_country", actor="dan", country="PL", decision_date="9999-12-31")
+    refused(wf, ref, "defer", "ann", "later-date-exists", "9999-12-31", "no later date exists",
+            reason="later", decision_date="9999-12-31")
+
+
 def test_defer_without_a_new_decision_date_is_refused(wf):
     ref = to_state(wf, "third_country_review")
     refused(wf, ref, "defer", "ann", "decision-date-later", "decision date is required",

@@ -61,6 +61,17 @@ def test_the_policy_and_the_decision_date_decide_too(wf, requests, clock):
         requests["third_country_review"]: ["approve"]}
 
 
+def test_defer_is_not_offered_where_no_later_date_exists(wf, run_ready, requests):
+    last = to_state(wf, "approved_for_us")
+    wf.fire(last, "request_third_country", actor="dan", country="PL", decision_date="9999-12-31")
+    assert _events(wf.actionable("ann"))[last] == ["deny"]
+    assert _events(wf.actionable("ann"))[requests["third_country_review"]] == ["deny", "defer"]
+    shown = run_ready("todo", "--json", "--event", "defer", actor="ann")
+    assert shown.exit_code == 0, shown.stderr
+    assert [row["ref"] for row in json.loads(shown.stdout)] == [
+        requests["third_country_review"]]
+
+
 def test_rows_carry_the_record_as_request_list_does(wf, requests):
     rows = wf.actionable("ann", "approve_for_us")
     listed = {r["ref"]: r for r in wf.list(state="nsc_review")}
