@@ -25,7 +25,8 @@ force_option = click.option("--force", is_flag=True,
 
 @click.group()
 def audit() -> None:
-    """Check and question the tamper-evident history (any registered user)."""
+    """Check and question the tamper-evident history (any registered user; keygen,
+    check-proof and check-export --offline: anyone)."""
 
 
 @audit.command("verify")
@@ -70,10 +71,11 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                "users follow from them")
     behind = result["stamped_behind"]
     if behind:
-        click.echo(f"warning: row {behind['seq']} is stamped {behind['at']}, more than a day "
-                   f"before row {behind['after_seq']} ({behind['after_at']}), which the log "
-                   "holds before it: a writer's clock was behind (or the row was back-dated), "
-                   "and answers --as-of around it may be off")
+        click.echo(f"warning: {behind['entry']} is stamped {behind['at']}, more than a day "
+                   f"before {behind['after']} ({behind['after_at']}), which the log holds "
+                   f"before it: a writer's clock was behind at {behind['entry']} (or it was "
+                   f"back-dated), or ahead at {behind['after']}; answers --as-of around them "
+                   "may be off")
     ahead = result["stamped_ahead"]
     if ahead:
         click.echo(f"warning: row {ahead['seq']} is stamped {ahead['at']}, more than a day after "
@@ -113,8 +115,11 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
 @click.option("--sign", "key", type=EXISTING, help="Sign with this Ed25519 private key file.")
 @click.option("-o", "--output", type=FILE, help="Write to this file instead of stdout.")
 @force_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Accepted, as other commands take it: a checkpoint is JSON either way.")
 @pass_app
-def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: bool) -> None:
+def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: bool,
+                     as_json: bool) -> None:
     """Print a checkpoint to keep or publish: tree size and root, time, and the refusal,
     policy and user logs' counts and last links."""
     if output is not None:

@@ -20,7 +20,7 @@ from cli.output import (
     say,
     table,
 )
-from cli.types import UNTIL, FilePath, ProcessName, ValueKind
+from cli.types import EXPECTED_VERSION, UNTIL, FilePath, ProcessName, ValueKind
 from states import PROCESS
 
 LIST_COLUMNS = ["ref", "state", "item", "quantity", "recipient", "third_country",
@@ -64,8 +64,8 @@ def request_new(app: App, as_json: bool, **values: Any) -> None:
 @request.command("import")
 @click.argument("file", type=FilePath(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
-              help="Default: JSON Lines for a .jsonl/.ndjson file or one whose first line "
-                   "opens an object ({), else CSV.")
+              help="Default: JSON Lines for a .jsonl/.ndjson file or one whose first "
+                   "non-blank line opens an object ({), else CSV.")
 @json_option
 @pass_app
 def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
@@ -100,17 +100,19 @@ OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]
               type=click.Choice(sorted({*OPTIONAL, *(n.replace("_", "-") for n in OPTIONAL)})),
               help="Empty an optional field (repeatable), named as its option is or with _: "
                    f"{', '.join(n.replace('_', '-') for n in OPTIONAL)}.")
+@EXPECTED_VERSION
 @json_option
 @pass_app
-def request_edit(app: App, ref: str, clear: tuple[str, ...], as_json: bool,
-                 **values: Any) -> None:
+def request_edit(app: App, ref: str, clear: tuple[str, ...], expected_version: int | None,
+                 as_json: bool, **values: Any) -> None:
     """Change fields of a drafted request (its drafter only); records the changes."""
     from workflow.writes import edit_values
 
     clear = tuple(name.replace("-", "_") for name in clear)
     given = {k: v for k, v in values.items() if v is not None}
     edit_values(app.process, given, clear)  # malformed: said before the database is opened
-    changes = app.workflow().edit(ref, actor=app.actor, clear=clear, **given)
+    changes = app.workflow().edit(ref, actor=app.actor, clear=clear,
+                                  expected_version=expected_version, **given)
     if as_json:
         emit_json({"ref": ref.strip().upper(), "changes": changes})
     elif changes:

@@ -22,7 +22,7 @@ from cli.output import (
     table,
 )
 from cli.records import LIST_COLUMNS
-from cli.types import COUNTRY, DATE, REASON, FilePath, ProcessName
+from cli.types import COUNTRY, DATE, EXPECTED_VERSION, REASON, FilePath, ProcessName
 from states import PROCESS
 from workflow.clock import as_utc
 from workflow.errors import stored_changes
@@ -48,15 +48,17 @@ Events:
 @click.option("--decision-date", type=DATE,
               help="YYYY-MM-DD: when the third-country decision is due "
                    "(request_third_country: default 1 January next year; defer: required).")
+@EXPECTED_VERSION
 @click.option("--from", "source", type=FilePath(dir_okay=False, allow_dash=True),
               help="Fire the rows of this CSV file instead, all or nothing.")
 @json_option
 @pass_app
 def advance(app: App, ref: str | None, event: str | None, reason: str | None,
-            country: str | None, decision_date: date | None, source: str | None,
-            as_json: bool) -> None:
+            country: str | None, decision_date: date | None, expected_version: int | None,
+            source: str | None, as_json: bool) -> None:
     if source is not None:
-        if ref is not None or event is not None or reason or country or decision_date:
+        if (ref is not None or event is not None or reason or country or decision_date
+                or expected_version is not None):
             raise click.UsageError("give either REF EVENT [options] or --from FILE, not both")
         from workflow import bulk
 
@@ -79,7 +81,8 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
     args = {"country": country, "decision_date": decision_date}
     app.process.event(event).check_arguments(args, OPTION_NAMES)
     wf = app.workflow()
-    state = wf.fire(ref, event, actor=app.actor, reason=reason, **args)
+    state = wf.fire(ref, event, actor=app.actor, reason=reason,
+                    expected_version=expected_version, **args)
     if as_json:
         emit_json({"ref": ref.strip().upper(), "event": event, "state": state})
     else:

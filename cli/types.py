@@ -89,3 +89,9 @@ COUNTRY = ValueKind("country")
 REASON = Reason()
 SINCE = Moment()
 UNTIL = Moment(end_of_day=True)
+
+EXPECTED_VERSION = click.option(
+    "--expected-version", type=click.IntRange(min=1), metavar="N",
+    help="Only if the request is still at version N (the version `request show` gives): a "
+         "script's guard against a change made since it read the request; otherwise nothing "
+         "is changed and the exit code is 1 (conflict).")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import START, assert_one_line_error, db_snapshot, draft
+from tests.conftest import START, assert_one_line_error, db_snapshot, draft, to_state
 from tests.samples import PATRIOT
 from workflow import InvalidInput, NotFound, Refused, WorkflowError
 
@@ -364,3 +364,74 @@ def test_files_may_be_named_as_text_and_anything_else_is_bad_input(wf, tmp_path)
                  lambda: wf.verify(since=b"cp.json")):
         with pytest.raises(InvalidInput, match="expected a file path"):
             call()
+
+
+# -- subclasses of the built-in types ---------------------------------------------------------
+
+
+class _LateYear(date):
+    """A day that says it falls in a later year than it does."""
+
+    @property
+    def year(self) -> int:
+        return 9998
+
+
+class _NeverEqual(str):
+    """Text that says it equals nothing, and is unequal to nothing."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__
+
+
+class _Huge(int):
+    def __lt__(self, other: object) -> bool:
+        return False
+
+
+def test_a_subclassed_day_is_read_as_the_day_it_holds(wf):
+    ref = draft(wf)
+    for event, actor in (("submit", "dan"), ("approve_for_us", "ann")):
+        wf.fire(ref, event, actor=actor)
+    today = START.date()
+    with pytest.raises(Refused) as refused:
+        wf.fire(ref, "request_third_country", actor="dan", country="PL",
+                decision_date=_LateYear(today.year, today.month, today.day))
+    assert refused.value.rule == "decision-in-later-year"
+    assert wf.get(ref)["state"] == "approved_for_us"
+
+
+def test_subclassed_text_is_read_as_the_text_it_holds(wf):
+    ref = draft(wf)
+    for event, actor in (("submit", "dan"), ("approve_for_us", "ann")):
+        wf.fire(ref, event, actor=actor)
+    with pytest.raises(Refused) as refused:
+        wf.fire(ref, "request_third_country", actor="dan", country=_NeverEqual("JP"))
+    assert refused.value.rule == "third-country-named"
+    assert wf.get(ref)["state"] == "approved_for_us"
+    own = to_state(wf, "nsc_review", drafter="duo")  # a drafter is still its drafter
+    with pytest.raises(Refused) as refused:
+        wf.fire(own, "approve_for_us", actor=_NeverEqual("duo"))
+    assert refused.value.rule == "separation-of-duties"
+    assert wf.get(own)["state"] == "nsc_review"
+
+
+def test_a_login_is_compared_as_the_text_it_holds():
+    from workflow import access, values
+
+    with pytest.raises(Refused) as refused:
+        access.authenticate("sato", values.given_text("actor", _NeverEqual("suzuki")))
+    assert refused.value.rule == "database-login"
+    with pytest.raises(Refused):
+        access.authenticate("sato", _NeverEqual("suzuki"))
+    assert type(values.given_text("actor", _NeverEqual("sato"))) is str
+
+
+def test_a_subclassed_number_is_read_as_the_number_it_holds(wf):
+    with pytest.raises(InvalidInput, match="must be a positive whole number"):
+        wf.create(actor="dan", **{**PATRIOT, "quantity": _Huge(-5)})

@@ -614,10 +614,15 @@ def test_a_policy_change_checks_who_before_the_reason(run_ready, wf, actor, need
         "role" if actor == "aud" else "registered-user"]
 
 
-def test_an_administrative_refusal_names_its_command(run_ready):
-    result = run_ready("user", "disable", "dan", actor="ann")
+@pytest.mark.parametrize(("args", "doing"), [
+    (("user", "disable", "dan"), "disable users"),
+    (("user", "enable", "dan"), "enable users"),
+    (("user", "set-roles", "dan", "--role", "approver"), "change users' roles"),
+])
+def test_an_administrative_refusal_names_its_command(run_ready, args, doing):
+    result = run_ready(*args, actor="ann")
     assert assert_one_line_error(result, 1) == (
-        "error: user disable refused: only an admin may disable users; ann holds approver "
+        f"error: {' '.join(args[:2])} refused: only an admin may {doing}; ann holds approver "
         "[rule: role]")
 
 
@@ -750,3 +755,13 @@ def test_the_demo_never_prints_the_urls_password(db_target):
         result = CliRunner().invoke(cli, ["--db", secret, "--as", "aoki", "demo"])
         assert "s3cret-pw" not in result.output + result.stderr
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("url", ["mysql://x@localhost/db", "postgresql+psycopg2://x@h/db",
+                                 "SQLITE:///x.db", "oracle://"])
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name(url):
+    result = CliRunner().invoke(cli, ["--db", url, "--as", "aoki", "user", "list"])
+    scheme = url.split("://")[0]
+    assert assert_one_line_error(result, 2) == (
+        f"error: --db: '{scheme}://' is not a database this program works with: give a SQLite "
+        "file (or sqlite:///PATH) or a postgresql:// URL")

@@ -378,6 +378,9 @@ def test_policy_history_lists_seeds_by_init_admin_then_changes(run, clock):
     assert [_utc(r["at"]) for r in changes] == [START + timedelta(days=1),
                                                  START + timedelta(days=2)]
     assert changes[1]["until"] == "2026-06-01"
+    # each change names its entry: an end names the restriction it ends
+    assert [r["entry_id"] for r in rows[:5]] == sorted({r["entry_id"] for r in rows[:5]})
+    assert changes[1]["entry_id"] == next(r["entry_id"] for r in seeds if r["country"] == "UA")
 
 
 # -- users, init --------------------------------------------------------------------------------

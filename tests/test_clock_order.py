@@ -1,6 +1,7 @@
 """The log's times follow its order, as far as writers' clocks agree: `audit verify` warns of a
-row stamped more than a day before the row the log holds before it (a clock set back, or a row
-back-dated), as answers `--as-of` around it may be off. On SQLite and PostgreSQL."""
+row or a user or policy change stamped more than a day before an entry the log holds before it
+(a clock set back, or an entry back-dated), as answers `--as-of` around it may be off. On SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ def test_a_clock_set_back_more_than_a_day_is_warned_of(wf, clock, run_ready):
     wf.fire(ref, "approve_for_us", actor="ann")
     result = wf.verify()
     assert result["stamped_behind"] == {
-        "seq": 3, "at": "2026-11-26T09:00:00+00:00",
-        "after_seq": 2, "after_at": "2026-11-28T09:00:00+00:00"}
+        "entry": "row 3", "seq": 3, "at": "2026-11-26T09:00:00+00:00",
+        "after": "row 2", "after_seq": 2, "after_at": "2026-11-28T09:00:00+00:00"}
     shown = run_ready("audit", "verify", actor="aud")
     assert shown.exit_code == 0, shown.stderr
     assert ("warning: row 3 is stamped 2026-11-26T09:00:00+00:00, more than a day before row 2 "
-            "(2026-11-28T09:00:00+00:00), which the log holds before it") in shown.stdout
+            "(2026-11-28T09:00:00+00:00), which the log holds before it: a writer's clock was "
+            "behind at row 3 (or it was back-dated), or ahead at row 2") in shown.stdout
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -47,3 +49,62 @@ def test_a_clock_less_than_a_day_behind_is_not_warned_of(wf, clock):
     clock.advance(hours=-22)
     wf.fire(ref, "approve_for_us", actor="ann")
     assert wf.verify()["stamped_behind"] is None
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_decision_stamped_before_a_restriction_it_came_after_is_warned_of(
+        wf, clock, run_ready, jobs):
+    """A clock set back past a restriction added earlier: the decision is judged as of the day
+    the clock reads, when the restriction was not yet in force, so the log's order tells."""
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    clock.advance(days=3)
+    wf.restrict("US", "embargo", clock.now.date(), reason="new facts", actor="admin")
+    clock.advance(days=-2)
+    assert wf.fire(ref, "approve_for_us", actor="ann") == "approved_for_us"
+    added = wf.policy_history()[-1]["seq"]
+    assert wf.verify(jobs=jobs)["stamped_behind"] == {
+        "entry": "row 3", "seq": 3, "at": "2026-11-26T09:00:00+00:00",
+        "after": f"policy change {added}", "after_seq": None,
+        "after_at": "2026-11-28T09:00:00+00:00"}
+    shown = run_ready("audit", "verify", "--rules", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert (f"warning: row 3 is stamped 2026-11-26T09:00:00+00:00, more than a day before policy "
+            f"change {added} (2026-11-28T09:00:00+00:00)") in shown.stdout
+
+
+def test_a_change_stamped_before_the_row_at_its_place_is_warned_of(wf, clock):
+    ref = draft(wf)
+    clock.advance(days=3)
+    wf.fire(ref, "submit", actor="dan")
+    clock.advance(days=-2)
+    wf.add_user("eve", ["reviewer"], actor="admin")
+    behind = wf.verify()["stamped_behind"]
+    assert (behind["entry"], behind["seq"], behind["after"], behind["after_seq"]) == (
+        f"user change {_last_user_change(wf)}", None, "row 2", 2)
+
+
+def test_a_change_stamped_before_the_change_before_it_is_warned_of(wf, clock):
+    clock.advance(days=3)
+    wf.add_user("eve", ["reviewer"], actor="admin")
+    clock.advance(days=-2)
+    wf.disable_user("eve", actor="admin")
+    last = _last_user_change(wf)
+    behind = wf.verify()["stamped_behind"]
+    assert (behind["entry"], behind["after"]) == (f"user change {last}",
+                                                  f"user change {last - 1}")
+
+
+def test_a_clock_less_than_a_day_behind_a_change_is_not_warned_of(wf, clock):
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    clock.advance(hours=23)
+    wf.restrict("FR", "embargo", clock.now.date(), reason="new facts", actor="admin")
+    clock.advance(hours=-22)
+    wf.fire(ref, "approve_for_us", actor="ann")
+    wf.add_user("eve", ["reviewer"], actor="admin")
+    assert wf.verify()["stamped_behind"] is None
+
+
+def _last_user_change(wf) -> int:
+    return max(change["seq"] for change in wf.user_history())

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import draft, to_state
+from tests.conftest import assert_one_line_error, db_snapshot, draft, to_state
 from workflow import Conflict, Refused, Workflow
 from workflow.clock import iso
 
@@ -72,7 +72,8 @@ def test_second_writer_with_a_stale_version_gets_a_conflict(wf, other):
         "approved_for_us")
     with pytest.raises(Conflict) as info:
         other.fire(ref, "deny", actor="abe", reason="no", expected_version=version)
-    assert str(info.value) == f"{ref} was changed by someone else; reload and retry"
+    assert str(info.value) == (f"{ref} is at version {version + 1}, not {version} as expected: "
+                               "it was changed since it was read; reload and retry")
     assert info.value.ref == ref
 
     history = other.history(ref)
@@ -86,7 +87,7 @@ def test_conflict_is_raised_even_when_the_stale_event_would_still_apply(wf, othe
     ref = draft(wf, "dan")
     version = wf.get(ref)["version"]
     wf.edit(ref, actor="dan", note="first", expected_version=version)
-    with pytest.raises(Conflict, match=f"^{ref} was changed by someone else; reload and retry$"):
+    with pytest.raises(Conflict, match=f"^{ref} is at version 2, not 1 as expected: "):
         other.fire(ref, "submit", actor="dan", expected_version=version)
     record = other.get(ref)
     assert (record["state"], record["version"], record["note"]) == ("drafted", 2, "first")
@@ -348,3 +349,31 @@ def test_a_write_that_waits_for_another_is_stamped_after_the_wait(wf, db_target,
         assert wf.refusals()[-1]["at"] == iso(clock())
     else:
         assert wf.log()[-1]["at"] == iso(clock())
+
+
+def test_the_cli_fires_or_edits_only_at_the_version_a_script_read(wf, run_ready):
+    """`--expected-version`: the guard a script puts on what it read; a stale one changes
+    nothing, exits 1 naming both versions, and is recorded as a conflict."""
+    ref = draft(wf, "dan")
+    stale = run_ready("advance", ref, "submit", "--expected-version", "2", actor="dan")
+    assert assert_one_line_error(stale, 1) == (
+        f"error: {ref} is at version 1, not 2 as expected: it was changed since it was read; "
+        "reload and retry")
+    edited = run_ready("request", "edit", ref, "--note", "v2", "--expected-version", "1",
+                       actor="dan")
+    assert edited.exit_code == 0, edited.stderr
+    before = db_snapshot(wf.db.url, {"wf_refusal": None, "wf_log_head": None})
+    again = run_ready("request", "edit", ref, "--note", "v3", "--expected-version", "1",
+                      actor="dan")
+    assert "is at version 2, not 1 as expected" in assert_one_line_error(again, 1)
+    assert db_snapshot(wf.db.url, {"wf_refusal": None, "wf_log_head": None}) == before
+    assert [(r["event"], r["rule"]) for r in wf.refusals()] == [("submit", "conflict"),
+                                                                ("edit", "conflict")]
+    fired = run_ready("advance", ref, "submit", "--expected-version", "2", "--json",
+                      actor="dan")
+    assert fired.exit_code == 0, fired.stderr
+    assert wf.get(ref)["version"] == 3
+    for bad in ("0", "x"):
+        refused = run_ready("advance", ref, "withdraw", "--reason", "r",
+                            "--expected-version", bad, actor="dan")
+        assert "--expected-version" in assert_one_line_error(refused, 2)

@@ -130,6 +130,10 @@ def test_an_auditor_login_drafting_gets_the_process_refusal_not_a_table_error(
         auditor.create(actor=granted["auditor"], **PATRIOT)
     assert (refused.value.event, refused.value.rule) == ("create", "role")
     assert "only a drafter may create records" in str(refused.value)
+    # it could not be recorded (an auditor's login writes nothing): said, naming one rule alone
+    assert "(and it could not be recorded: the database login may not" in str(refused.value)
+    assert str(refused.value).count("[rule:") == 1
+    assert str(refused.value).endswith("[rule: role]")
     auditor.close()
 
 
@@ -666,6 +670,44 @@ def test_a_login_changes_a_request_only_with_the_history_row_of_its_new_version(
     wf.close()
 
 
+def test_a_login_keeps_a_request_to_its_history_rows_drafter_and_state(
+        db_target, clock, granted, monkeypatch):
+    """Separation of duties reads who drafted a request from the request: a login that drafts
+    (and might approve) cannot name another drafter for its own request, nor write a state
+    other than the one its history row enters."""
+    from workflow import WorkflowError, fastpath
+
+    drafter = granted["drafter"]
+    wf = Workflow(_as_login(db_target, drafter), clock=clock)
+    insert, update = fastpath.Tx.insert_record, fastpath.Tx.update_record
+
+    def as_drafted_by_admin(self, ref, process, state, data, created_by, *args, **kwargs):
+        return insert(self, ref, process, state, data, "admin", *args, **kwargs)
+
+    monkeypatch.setattr(fastpath.Tx, "insert_record", as_drafted_by_admin)
+    with pytest.raises(WorkflowError, match="its drafter\\), and never who drafted it or when"):
+        wf.create(actor=drafter, **PATRIOT)
+    assert wf.list() == []
+    monkeypatch.setattr(fastpath.Tx, "insert_record", insert)
+    ref = wf.create(actor=drafter, **PATRIOT)
+
+    def into_approved(self, record, state, *args, **kwargs):
+        return update(self, record, "approved", *args, **kwargs)
+
+    monkeypatch.setattr(fastpath.Tx, "update_record", into_approved)
+    with pytest.raises(WorkflowError, match="\\(the state it enters"):
+        wf.fire(ref, "submit", actor=drafter)
+    monkeypatch.setattr(fastpath.Tx, "update_record", update)
+    for statement in ("UPDATE wf_record SET created_by = 'admin'",
+                      "UPDATE wf_record SET created_at = created_at - interval '1 day'"):
+        with pytest.raises(psycopg.errors.RaiseException, match="never who drafted it"):
+            _forge_as(db_target, drafter, statement)
+    assert (wf.get(ref)["state"], wf.get(ref)["drafted_by"]) == ("drafted", drafter)
+    assert wf.fire(ref, "submit", actor=drafter) == "nsc_review"
+    assert wf.verify(rules=True)["rules_judged"] == 2
+    wf.close()
+
+
 def test_a_login_cannot_write_a_history_row_past_the_log_head(db_target, clock, granted):
     """One row slipped in at the next number would make every later write fail on it."""
     drafter = granted["drafter"]
@@ -795,6 +837,35 @@ def test_a_login_cannot_leave_the_next_writer_a_tree_other_than_the_logs(db_targ
     wf.create(actor=drafter, **PATRIOT)
     assert wf.verify()["rows"] == 4
     assert wf.verify()["altered_protections"] == []
+    wf.close()
+
+
+def test_0014_keeps_the_requests_of_a_database_granted_before_to_their_history(
+        db_target, clock, granted):
+    from workflow import schema
+
+    def checks_the_drafter(wf: Workflow) -> bool:
+        with wf.db.engine.connect() as conn:
+            source = conn.execute(text(
+                "SELECT prosrc FROM pg_proc WHERE proname = 'wf_kept_in_the_log' "
+                "AND pronamespace = CAST(current_schema() AS regnamespace)")).scalar()
+        return "h.actor = NEW.created_by" in source
+
+    drafter = granted["drafter"]
+    wf = Workflow(db_target, clock=clock)
+    assert checks_the_drafter(wf)
+    schema.downgrade(wf.db.engine, "0013")
+    assert not checks_the_drafter(wf)
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0013", "to": schema.HEAD}
+    wf = Workflow(db_target, clock=clock)
+    assert checks_the_drafter(wf)
+    assert wf.verify()["altered_protections"] == []
+    ref = Workflow(_as_login(db_target, drafter), clock=clock).create(actor=drafter, **PATRIOT)
+    with pytest.raises(psycopg.errors.RaiseException, match="never who drafted it"):
+        _forge_as(db_target, drafter, "UPDATE wf_record SET version = version + 1, "
+                                      "created_by = 'admin'")
+    assert wf.get(ref)["drafted_by"] == drafter
     wf.close()
 
 

@@ -25,7 +25,7 @@ def recorded_name(name: str, limit: int = 64) -> str:
 
 def authenticate(login: str | None, actor: str) -> None:
     """On a database that authenticates by login, the actor must be that login."""
-    if login is not None and actor != login:
+    if login is not None and str.__str__(actor) != login:
         raise Refused("access", "database-login",
                       f"this database authenticates users by their login: you are {login}, "
                       f"not {actor}")
@@ -42,6 +42,7 @@ def require_active(actor: str, user: U | None) -> U:
 
 
 ADMIN_COMMANDS = {"user add": "add users", "user disable": "disable users",
+                  "user enable": "enable users", "user set-roles": "change users' roles",
                   "db grant": "set up database roles", "policy add": "change the policy",
                   "policy end": "change the policy"}
 

@@ -44,6 +44,7 @@ class Administering:
         (unless ``owner``: the login owns the tables, see :meth:`grant_database_roles`)."""
         from workflow.models import User
 
+        actor = values.given_text("actor", actor)
         if not owner:
             access.authenticate(self.login, actor)
         stored = None if "\x00" in actor else s.get(User, actor)  # no stored name holds one
@@ -71,7 +72,7 @@ class Administering:
         from workflow import people, policy
         from workflow.models import User
 
-        people.check_name(admin)
+        admin = people.check_name(admin)
         self.db.create_schema(direct=direct_schema)
         with self.db.read() as s:  # done already: nothing to lock (a reading login could not)
             if s.exec(select(User)).first() is not None:
@@ -93,7 +94,7 @@ class Administering:
         log."""
         from workflow import people
 
-        people.check_name(name)
+        name = people.check_name(name)
         checked, cleaned = self._checked_roles(roles), values.reason(reason)
 
         def attempt() -> dict[str, Any]:
@@ -138,7 +139,7 @@ class Administering:
         ``reason``, if given, is kept in the user log."""
         from workflow import people
 
-        people.check_name(name)
+        name = people.check_name(name)
         cleaned = values.reason(reason)
 
         def attempt() -> dict[str, Any]:
@@ -160,7 +161,7 @@ class Administering:
         roles' database roles back at once."""
         from workflow import people
 
-        people.check_name(name)
+        name = people.check_name(name)
         cleaned = values.reason(reason)
 
         def attempt() -> dict[str, Any]:
@@ -184,7 +185,7 @@ class Administering:
         once."""
         from workflow import people
 
-        people.check_name(name)
+        name = people.check_name(name)
         checked, cleaned = self._checked_roles(roles), values.reason(reason)
 
         def attempt() -> dict[str, Any]:
@@ -256,7 +257,7 @@ class Administering:
         from workflow import policy
 
         subject = self.process.check_policy_subject(subject)
-        self.process.check_policy_kind(kind)
+        kind = self.process.check_policy_kind(kind)
         since = values.iso_date("since", since)
 
         def attempt() -> dict[str, Any]:

@@ -115,7 +115,7 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
         big = (size or 0) >= PARALLEL_ROWS
         jobs = max(1, min(os.cpu_count() or 1, MAX_JOBS)) if big else 1
     records: Any = None
-    behind: list[Any] = []  # the first row stamped more than a day before the row before it
+    behind: list[Any] = []  # the first entry stamped more than a day before one before it
     if jobs > 1 and target is not None and size:
         from workflow import verify_jobs
 
@@ -138,8 +138,8 @@ def verify(session: Session, scanner: Scanner, progress: Callable[[int], None] |
     return {"rows": frontier.size, "records": records, "root": frontier.root().hex(),
             "refusals": refusals, "unchained_refusals": unchained,
             "missing_protections": unprotected, "altered_protections": altered,
-            "stamped_behind": dict(zip(("seq", "at", "after_seq", "after_at"), behind,
-                                       strict=True)) if behind else None,
+            "stamped_behind": dict(zip(("entry", "seq", "at", "after", "after_seq",
+                                        "after_at"), behind, strict=True)) if behind else None,
             "policy_changes": policy,
             "user_changes": users}
 

@@ -57,7 +57,8 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
     The tree before ``start`` is taken from the stored leaf hashes; whoever checks those rows
     recomputes them. ``size`` is the log head's count (``last`` unless told), named when the
     rows end early. Returns the tree after the last row checked; ``behind`` is given the first
-    row stamped more than a day before the row before it, if any (see :class:`Places`).
+    row or change stamped more than a day before one the log holds before it, if any (see
+    :class:`Places`).
     """
     frontier = merkle.Frontier()
     if start > 1:
@@ -66,13 +67,14 @@ def check_rows(scanner: Scanner, start: int, last: int | None, *, size: int | No
                 frontier.append(bytes.fromhex(stored))
         except (TypeError, ValueError):
             raise UnreadablePrefix(start) from None
-    if last is not None and last < start:
-        return frontier
     places = Places.read(scanner, _intact)
-    if places is not None and start > 1:
-        places.previous = scanner.moment_of(start - 1) or places.previous
-    with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
-        check_sealed(rows, frontier, last, progress, places)
+    if last is None or last >= start:  # rows to check (an empty log has none)
+        if places is not None and start > 1:
+            places.previous = scanner.moment_of(start - 1) or places.previous
+        with closing(scanner.sealed(start)) as rows:  # closed even when a check raises
+            check_sealed(rows, frontier, last, progress, places)
+    if places is not None and (size is None or last == size):  # to the log's end
+        places.finish()
     if behind is not None and places is not None and places.behind is not None:
         behind.extend(places.behind)
     if last is not None and frontier.size < last:

@@ -24,6 +24,7 @@ from workflow.errors import (
     WorkflowError,
     stored_json,
 )
+from workflow.values import quoted
 
 SQLITE_PAGE_SIZE = 2048
 BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +43,9 @@ def shown(target: str) -> str:
         return target.split("://", 1)[0] + "://…"  # unreadable: its scheme only
 
 
+URL_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")  # the drivers it writes through
+
+
 def database_url(target: str) -> str:
     """A URL stays a URL (``postgresql://`` meaning psycopg 3); anything else is a SQLite path."""
     if "\x00" in target or ("://" in target and "%00" in target):
@@ -51,6 +55,11 @@ def database_url(target: str) -> str:
         for plain in ("postgresql://", "postgres://"):
             if target.startswith(plain):
                 return "postgresql+psycopg://" + target[len(plain):]
+        scheme = target.split("://", 1)[0]
+        if scheme not in URL_SCHEMES:
+            raise InvalidInput(f"--db: {quoted(scheme + '://')} is not a database this program "
+                               "works with: give a SQLite file (or sqlite:///PATH) or a "
+                               "postgresql:// URL")
         return target
     if not target.strip():
         raise InvalidInput("--db: empty database path")

@@ -57,9 +57,13 @@ class Refused(WorkflowError):
 class Conflict(WorkflowError):
     """Someone else changed the record between reading and writing it."""
 
-    def __init__(self, ref: str) -> None:
+    def __init__(self, ref: str, found: int | None = None, expected: int | None = None) -> None:
         self.ref = ref
-        super().__init__(f"{ref} was changed by someone else; reload and retry")
+        if expected is None:
+            super().__init__(f"{ref} was changed by someone else; reload and retry")
+        else:  # the caller said which version it read
+            super().__init__(f"{ref} is at version {found}, not {expected} as expected: it was "
+                             "changed since it was read; reload and retry")
 
 
 class NotInitialised(WorkflowError):

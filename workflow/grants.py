@@ -59,8 +59,10 @@ $$
 
 # What a login writes keeps the log whole, checked when its transaction commits (the program
 # writes a request before its history rows, and the log head last): a request changes only one
-# version at a time and with the history row of its new version, so that every change is a
-# row verification holds to the process; a history row lies within the log head, so that a row
+# version at a time and with the history row of its new version, into the state that row
+# enters, drafted by whoever the drafting row names and never re-dated or given to another
+# drafter (what separation of duties reads), so that every change is a row verification holds
+# to the process; a history row lies within the log head, so that a row
 # slipped in past it cannot take the number the next write needs; and the log head's tree is
 # that of its last row (its root the one stored with that row), so that a login cannot leave
 # the next writer a tree to append to that gives every later row a wrong root.
@@ -72,12 +74,20 @@ DECLARE
     root bytea;
 BEGIN
     IF TG_TABLE_NAME = 'wf_record' THEN
-        IF (TG_OP = 'UPDATE' AND NEW.version IS DISTINCT FROM OLD.version + 1)
+        IF (TG_OP = 'UPDATE' AND (NEW.version IS DISTINCT FROM OLD.version + 1
+                                  OR NEW.ref IS DISTINCT FROM OLD.ref
+                                  OR NEW.process IS DISTINCT FROM OLD.process
+                                  OR NEW.created_by IS DISTINCT FROM OLD.created_by
+                                  OR NEW.created_at IS DISTINCT FROM OLD.created_at))
            OR (TG_OP = 'INSERT' AND NEW.version IS DISTINCT FROM 1)
            OR NOT EXISTS (SELECT 1 FROM wf_history h WHERE h.record_id = NEW.id
-                          AND h.version = NEW.version) THEN
+                          AND h.version = NEW.version AND h.ref = NEW.ref
+                          AND h.to_state = NEW.state
+                          AND (TG_OP = 'UPDATE' OR (h.from_state IS NULL
+                                                    AND h.actor = NEW.created_by))) THEN
             RAISE EXCEPTION 'the login % may change request % only a version at a time, with '
-                'the history row of its new version', session_user, NEW.ref;
+                'the history row of its new version (the state it enters; drafting it, its '
+                'drafter), and never who drafted it or when', session_user, NEW.ref;
         END IF;
     ELSIF TG_TABLE_NAME = 'wf_log_head' THEN
         IF NEW.size > 0 THEN

@@ -20,7 +20,7 @@ def check_name(name: str) -> str:
             f"user name {name!r}: use 1-64 ASCII letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit"
         )
-    return name
+    return str.__str__(name)
 
 
 def add(session: Session, name: str, roles: list[str], by: str, now: datetime,

@@ -107,9 +107,11 @@ class Places:
             c[10] for c in policy_changes if c[10] is not None]
         self.placed_from = min(placed) + 1 if placed else sys.maxsize
         self.previous: tuple[int, str] = (0, "")  # the row before the next one, and its time
-        # the first row stamped more than CLOCK_SKEW before the row before it: (seq, at, the
-        # row before's seq and at); a warning, as a clock set back does it too
+        # the first entry (a row or a change) stamped more than CLOCK_SKEW before one the log
+        # holds before it: (what, its row or None, at, before what, its row or None, at); a
+        # warning, as a clock set back does it too
         self.behind: list[Any] | None = None
+        self._times = _Times(user_changes, policy_changes)
 
     @classmethod
     def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
@@ -132,9 +134,14 @@ class Places:
         log order (this runs for every row verified: the usual case is kept to a few
         comparisons)."""
         previous, self.previous = self.previous, (seq, at)
-        if (at < previous[1] and self.behind is None and seq - 1 == previous[0]
-                and _behind(at, previous[1])):
-            self.behind = [seq, at, *previous]
+        times = self._times
+        if seq > times.next_place:  # changes are placed before this row: rare
+            times.pass_changes(seq, previous, self)
+        if self.behind is None and (at < previous[1] or at < times.latest[0]):
+            if seq - 1 == previous[0] and _behind(at, previous[1]):
+                self.note_behind(f"row {seq}", seq, at, f"row {previous[0]}", *previous)
+            elif _behind(at, times.latest[0]):
+                self.note_behind(f"row {seq}", seq, at, times.latest[1], None, times.latest[0])
         span = self._spans.get(actor)
         if span is None or not span[0] < seq <= span[1] or span[2] != roles:
             span = self._spans[actor] = self._span(seq, actor, roles)
@@ -158,6 +165,15 @@ class Places:
         if wrong is None and day is not None and day != at[:10]:
             return f"it was judged as of {day}, but made on {at[:10]}"
         return wrong
+
+    def finish(self) -> None:
+        """After the log's last row: hold the changes placed after it to the times before."""
+        self._times.finish(self.previous, self)
+
+    def note_behind(self, what: str, seq: int | None, at: str, before: str,
+                    before_seq: int | None, before_at: str) -> None:
+        if self.behind is None:
+            self.behind = [what, seq, at, before, before_seq, before_at]
 
     def _span(self, seq: int, actor: Any, roles: Any) -> tuple[int, int, Any, str | None]:
         """The rows (after, up to] around ``seq`` that ``actor``'s changes leave alike, and
@@ -220,6 +236,60 @@ def _wrong_roles(actor: Any, roles: Any, held: Any, where: str) -> str | None:
     holds = ", ".join(map(str, held)) if isinstance(held, list) else "roles that cannot be read"
     return (f"it says {actor} held {', '.join(listed) or 'no role'}, but the user log gives "
             f"{actor} {holds} {where}")
+
+
+class _Times:
+    """The times of the changes that keep their places, for a row's or a change's time to be
+    held to those the log holds before it: a row to the latest change placed before it, a
+    change to the row at its place and to the change before it in its own log."""
+
+    def __init__(self, user_changes: Sequence[tuple[Any, ...]],
+                 policy_changes: Sequence[tuple[Any, ...]]) -> None:
+        # (place, the change, its time, the change before it in its own log and its time)
+        self.changes: list[tuple[int, str, str, str, str]] = []
+        for log, changes, place_at, time_at in (("user", user_changes, 7, 6),
+                                                 ("policy", policy_changes, 10, 8)):
+            before = ("", "")
+            for change in changes:
+                place, at = change[place_at], change[time_at]
+                if not isinstance(at, str):
+                    continue  # not a moment: its chain names it
+                label = f"{log} change {change[0]}"
+                if isinstance(place, int):
+                    self.changes.append((place, label, at, *before))
+                before = (label, at)
+        self.changes.sort(key=lambda change: change[0])
+        self.passed = 0  # the changes placed before the rows judged so far
+        self.next_place = self.changes[0][0] if self.changes else sys.maxsize
+        self.latest = ("", "")  # the latest time among them, and whose
+
+    def pass_changes(self, seq: int, previous: tuple[int, str], places: Places) -> None:
+        """Take in the changes placed before row ``seq``; each is held to the change before it
+        in its own log, and, where the row at its place is the one just judged, to that row."""
+        changes = self.changes
+        while self.passed < len(changes) and changes[self.passed][0] < seq:
+            place, label, at, before, before_at = changes[self.passed]
+            self.passed += 1
+            if before and _behind(at, before_at):
+                places.note_behind(label, None, at, before, None, before_at)
+            if place == previous[0] and place and _behind(at, previous[1]):
+                places.note_behind(label, None, at, f"row {place}", place, previous[1])
+            if _later(at, self.latest[0]):
+                self.latest = (at, label)
+        self.next_place = changes[self.passed][0] if self.passed < len(changes) else sys.maxsize
+
+    def finish(self, previous: tuple[int, str], places: Places) -> None:
+        """Take in the changes placed after the last row."""
+        self.pass_changes(sys.maxsize, previous, places)
+
+
+def _later(at: str, than: str) -> bool:
+    if not than:
+        return True
+    try:
+        return as_utc(datetime.fromisoformat(at)) > as_utc(datetime.fromisoformat(than))
+    except (TypeError, ValueError):
+        return False
 
 
 def _behind(at: str, before: str) -> bool:

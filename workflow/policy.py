@@ -124,6 +124,7 @@ def changes(session: Session, subject_key: str) -> list[dict[str, Any]]:
     return [
         {
             "seq": c.seq,
+            "entry_id": c.entry_id,
             "action": c.action,
             subject_key: c.subject,
             "kind": c.kind,

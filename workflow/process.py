@@ -227,9 +227,10 @@ class Process:
         return name
 
     def check_role(self, name: str) -> str:
-        if name not in self.roles:
-            raise InvalidInput(f"unknown role {quoted(name)}; roles are: {', '.join(self.roles)}")
-        return name
+        for role in self.roles:
+            if role == name:
+                return role
+        raise InvalidInput(f"unknown role {quoted(name)}; roles are: {', '.join(self.roles)}")
 
     @property
     def arguments(self) -> tuple[str, ...]:
@@ -270,10 +271,11 @@ class Process:
         return str(values.parse(self.policy_subject_kind, self.policy_subject, value))
 
     def check_policy_kind(self, name: str) -> str:
-        if name not in self.policy_kinds:
-            kinds = ", ".join(self.policy_kinds)
-            raise InvalidInput(f"unknown restriction kind {quoted(name)}; kinds are: {kinds}")
-        return name
+        for kind in self.policy_kinds:
+            if kind == name:
+                return kind
+        kinds = ", ".join(self.policy_kinds)
+        raise InvalidInput(f"unknown restriction kind {quoted(name)}; kinds are: {kinds}")
 
     @cached_property
     def _fields_by_name(self) -> dict[str, FieldSpec]:

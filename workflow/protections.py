@@ -34,7 +34,8 @@ _FUNCTION_TEXTS = [("workflow.append_only", "_PG_FUNCTION"), ("workflow.grants",
                    ("workflow.grants", "LOG_KEPT"),
                    ("workflow.migrations.versions.0011_pinned_trigger_search_path",
                     "ACTOR_IS_LOGIN"),
-                   ("workflow.migrations.versions.0013_log_head_kept", "LOG_KEPT")]
+                   ("workflow.migrations.versions.0014_record_kept_to_its_history",
+                    "LOG_KEPT")]
 _FUNCTION_NAME = re.compile(r"FUNCTION (\w+)\(\)")
 
 

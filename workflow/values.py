@@ -98,8 +98,28 @@ def check_safe(name: str, value: str) -> str:
     return value
 
 
+def plain(value: Any) -> Any:
+    """Text, dates and moments as the built-in types hold them: a subclass handed to the API
+    is read through the built-in's own methods, so a method it overrides (``__eq__``, ``year``)
+    cannot make a rule see one value while another is stored."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__int__(value)
+    if isinstance(value, datetime):
+        return datetime.combine(datetime.date(value), datetime.timetz(value))
+    if isinstance(value, date):
+        return date.fromordinal(date.toordinal(value))
+    return value
+
+
+def _as_text(value: Any) -> str:
+    """What ``str()`` makes of a value, as a built-in string."""
+    return str.__str__(value if isinstance(value, str) else str(value))
+
+
 def text(name: str, value: Any) -> str:
-    _encodable(name, given_text(name, value))
+    value = _encodable(name, given_text(name, value))
     cleaned = value.strip()
     if not cleaned:
         raise InvalidInput(f"{name}: must not be empty")
@@ -115,7 +135,7 @@ def given_text(name: str, value: Any) -> str:
     """A name or reference handed to the API: text, as typed (looked up, not stored)."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name}: expected text, got {type(value).__name__}")
-    return value
+    return str.__str__(value)
 
 
 def version(name: str, value: Any) -> int | None:
@@ -125,7 +145,7 @@ def version(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"{name}: expected a version (a whole number from 1), got "
                            f"{shown(value)}")
-    return value
+    return int.__int__(value)
 
 
 def _typed(name: str, value: Any, expected: str) -> str:
@@ -136,14 +156,15 @@ def _typed(name: str, value: Any, expected: str) -> str:
 
         if not isinstance(value, Decimal):
             raise InvalidInput(f"{name}: expected {expected}, got {shown(value)}")
-    return str(value).strip()
+        return str.__str__(Decimal.__str__(value)).strip()
+    return str.__str__(value).strip()
 
 
 def positive_int(name: str, value: Any) -> int:
     """A positive whole number, from an int or plain ASCII digits (no sign, ``_`` or spaces)."""
     expected = "a positive whole number in digits 0-9"
     if isinstance(value, int) and not isinstance(value, bool):
-        number = max(min(value, MAX_INT + 1), -1)  # a huge int is never spelt out
+        number = max(min(int.__int__(value), MAX_INT + 1), -1)  # a huge int is never spelt out
     else:
         typed = _typed(name, value, expected)
         if not _QUANTITY.fullmatch(typed):
@@ -164,6 +185,7 @@ def decimal(name: str, value: Any) -> str:
     it, ``012.50`` and ``12.50`` are one amount, and ``12.50`` keeps its cents."""
     expected = "an amount in digits 0-9 with an optional decimal point, e.g. 1250.50"
     if isinstance(value, int) and not isinstance(value, bool):
+        value = int.__int__(value)
         if value < 0:
             raise InvalidInput(f"{name}: must not be negative")
         if value >= 10**MAX_WHOLE_DIGITS:
@@ -183,10 +205,10 @@ def decimal(name: str, value: Any) -> str:
 
 def iso_date(name: str, value: Any) -> date:
     if isinstance(value, datetime):
-        return value.date()
+        return datetime.date(value)
     if isinstance(value, date):
-        return value
-    text_value = str(value).strip()
+        return plain(value)
+    text_value = _as_text(value).strip()
     try:
         if _WEEK.fullmatch(text_value):
             raise ValueError("a week, not a day")
@@ -225,9 +247,9 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
     joined by ``T`` or a space; an offset needs a time of day.
     """
     if isinstance(value, datetime):
-        parsed = value
+        parsed = plain(value)
     else:
-        text_value = str(value).strip()
+        text_value = _as_text(value).strip()
         try:
             parsed = _bare_day(text_value.removesuffix("Z").removesuffix("z"), end_of_day)
             if parsed is None:
@@ -294,7 +316,7 @@ def _assigned_country(code: str) -> bool:
 
 def country(name: str, value: Any) -> str:
     """An ISO 3166-1 alpha-2 code of an assigned country, upper-cased."""
-    code = str(value).strip().upper()
+    code = _as_text(value).strip().upper()
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         raise InvalidInput(f"{name}: {shown(value)} is not an ISO 3166-1 alpha-2 country code")
     if not _assigned_country(code):
@@ -306,7 +328,7 @@ def currency(name: str, value: Any) -> str:
     """An ISO 4217 alphabetic currency code, upper-cased."""
     import pycountry
 
-    code = str(value).strip().upper()
+    code = _as_text(value).strip().upper()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
         raise InvalidInput(f"{name}: {shown(value)} is not an ISO 4217 currency code")
     if pycountry.currencies.get(alpha_3=code) is None:

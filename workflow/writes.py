@@ -152,7 +152,7 @@ class Writing:
         return as_utc(self.clock())
 
     def _actor(self, tx: Tx, actor: str) -> UserRow:
-        values.given_text("actor", actor)
+        actor = values.given_text("actor", actor)
         access.authenticate(self.login, actor)
         return access.require_active(actor, tx.user(actor))
 
@@ -224,7 +224,8 @@ class Writing:
         try:
             retrying(record, self.waiting)
         except WorkflowError as failure:  # the refusal is what the caller must see: with a word
-            error.annotate(f"(and it could not be recorded: {failure})")
+            why = failure.reason if isinstance(failure, Refused) else str(failure)
+            error.annotate(f"(and it could not be recorded: {why})")  # its rule alone named
 
     def _logged(self, actor: str, ref: str | None, event: str,
                 attempt: Callable[[dict[str, Any]], T]) -> T:
@@ -262,7 +263,7 @@ class Writing:
 
     def create(self, *, actor: str, **fields: Any) -> str:
         """Draft a new record; returns its reference."""
-        values.given_text("actor", actor)
+        actor = values.given_text("actor", actor)
         parsed = self._parse_fields(fields, creating=True)
         return self._logged(actor, None, "create",
                             lambda seen: self._create_many(actor, [parsed])[0])
@@ -279,7 +280,7 @@ class Writing:
     def _drafted_many(self, records: Iterable[dict[str, Any]], actor: str,
                       progress: Progress = None, places: Sequence[str] | None = None
                       ) -> list[str]:
-        values.given_text("actor", actor)
+        actor = values.given_text("actor", actor)
         parsed = []
         for number, fields in enumerate(records, 1):
             try:
@@ -362,9 +363,9 @@ class Writing:
 
         ``clear`` names optional fields to empty (recorded as ``[old, None]``).
         """
-        values.given_text("ref", ref)
-        values.given_text("actor", actor)
-        values.version("expected_version", expected_version)
+        ref = values.given_text("ref", ref)
+        actor = values.given_text("actor", actor)
+        expected_version = values.version("expected_version", expected_version)
         parsed = edit_values(self.process, fields, clear)
         return self._logged(actor, ref, "edit",
                             lambda seen: self._edit(ref, actor, expected_version, parsed, seen))
@@ -379,7 +380,7 @@ class Writing:
             record = self._record(tx, ref)
             seen.update(ref=record.ref, state=record.state)
             if expected_version is not None and record.version != expected_version:
-                raise Conflict(record.ref)
+                raise Conflict(record.ref, record.version, expected_version)
             if record.state not in self.process.edit_states:
                 raise Refused("edit", "state", f"{record.ref} is {record.state}; edits are "
                               f"allowed only while {' or '.join(self.process.edit_states)}")
@@ -405,9 +406,9 @@ class Writing:
 
         A refusal (state, role, rule) or a conflict is also appended to the refusal log.
         """
-        values.given_text("ref", ref)
-        values.given_text("actor", actor)
-        values.version("expected_version", expected_version)
+        ref = values.given_text("ref", ref)
+        actor = values.given_text("actor", actor)
+        expected_version = values.version("expected_version", expected_version)
         spec = self.process.event(event)
         cleaned = values.reason(reason)
         parsed = self._parse_args(spec, args)
@@ -430,7 +431,7 @@ class Writing:
     def _fired_many(self, firings: Iterable[dict[str, Any]], actor: str,
                     progress: Progress = None, places: Sequence[str] | None = None
                     ) -> list[str]:
-        values.given_text("actor", actor)
+        actor = values.given_text("actor", actor)
         batch = []
         for number, firing in enumerate(firings, 1):
             try:
@@ -512,7 +513,7 @@ class Writing:
                 # batch reached and rolls back
                 seen.update(ref=record.ref, state=committed.setdefault(record.ref, record.state))
                 if expected is not None and record.version != expected:
-                    raise Conflict(record.ref)
+                    raise Conflict(record.ref, record.version, expected)
                 try:
                     states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
                                                  restrictions, consulted))
