@@ -112,6 +112,8 @@ class Places:
         # warning, as a clock set back does it too
         self.behind: list[Any] | None = None
         self._times = _Times(user_changes, policy_changes)
+        # the place of the next change not yet taken in, and the latest time of those taken in
+        self._next_place, self._latest_at = self._times.next_place, ""
 
     @classmethod
     def read(cls, scanner: Scanner, intact: Callable[[str, Sequence[tuple[Any, ...]]], bool]
@@ -134,14 +136,14 @@ class Places:
         log order (this runs for every row verified: the usual case is kept to a few
         comparisons)."""
         previous, self.previous = self.previous, (seq, at)
-        times = self._times
-        if seq > times.next_place:  # changes are placed before this row: rare
-            times.pass_changes(seq, previous, self)
-        if self.behind is None and (at < previous[1] or at < times.latest[0]):
+        if seq > self._next_place:  # changes are placed before this row: rare
+            self._pass_changes(seq, previous)
+        if (at < previous[1] or at < self._latest_at) and self.behind is None:
+            latest = self._times.latest
             if seq - 1 == previous[0] and _behind(at, previous[1]):
                 self.note_behind(f"row {seq}", seq, at, f"row {previous[0]}", *previous)
-            elif _behind(at, times.latest[0]):
-                self.note_behind(f"row {seq}", seq, at, times.latest[1], None, times.latest[0])
+            elif _behind(at, latest[0]):
+                self.note_behind(f"row {seq}", seq, at, latest[1], None, latest[0])
         span = self._spans.get(actor)
         if span is None or not span[0] < seq <= span[1] or span[2] != roles:
             span = self._spans[actor] = self._span(seq, actor, roles)
@@ -166,9 +168,13 @@ class Places:
             return f"it was judged as of {day}, but made on {at[:10]}"
         return wrong
 
+    def _pass_changes(self, seq: int, previous: tuple[int, str]) -> None:
+        self._times.pass_changes(seq, previous, self)
+        self._next_place, self._latest_at = self._times.next_place, self._times.latest[0]
+
     def finish(self) -> None:
         """After the log's last row: hold the changes placed after it to the times before."""
-        self._times.finish(self.previous, self)
+        self._pass_changes(sys.maxsize, self.previous)
 
     def note_behind(self, what: str, seq: int | None, at: str, before: str,
                     before_seq: int | None, before_at: str) -> None:
@@ -277,10 +283,6 @@ class _Times:
             if _later(at, self.latest[0]):
                 self.latest = (at, label)
         self.next_place = changes[self.passed][0] if self.passed < len(changes) else sys.maxsize
-
-    def finish(self, previous: tuple[int, str], places: Places) -> None:
-        """Take in the changes placed after the last row."""
-        self.pass_changes(sys.maxsize, previous, places)
 
 
 def _later(at: str, than: str) -> bool:
