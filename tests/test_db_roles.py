@@ -861,7 +861,9 @@ def test_0014_keeps_the_requests_of_a_database_granted_before_to_their_history(
     wf = Workflow(db_target, clock=clock)
     assert checks_the_drafter(wf)
     assert wf.verify()["altered_protections"] == []
-    ref = Workflow(_as_login(db_target, drafter), clock=clock).create(actor=drafter, **PATRIOT)
+    login = Workflow(_as_login(db_target, drafter), clock=clock)
+    ref = login.create(actor=drafter, **PATRIOT)
+    login.close()
     with pytest.raises(psycopg.errors.RaiseException, match="never who drafted it"):
         _forge_as(db_target, drafter, "UPDATE wf_record SET version = version + 1, "
                                       "created_by = 'admin'")
