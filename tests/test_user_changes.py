@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -243,6 +244,22 @@ def test_user_list_known_at_gives_the_users_as_the_log_had_them(wf, run_ready, c
     assert wf.users(day + timedelta(days=2)) == wf.users()  # today's is the table's
     text = run_ready("user", "list", "--known-at", day.isoformat(), actor="aud").stdout
     assert "newbie" not in text and "dan" in text
+
+
+def test_user_list_known_at_replays_the_log_up_to_the_first_change_made_later(
+        wf, run_ready, clock):
+    """A writer's clock a few hours behind (within the day writers may disagree by): the
+    users then are those before the first change stamped later, a set that really stood, as
+    `policy list --known-at` rebuilds the policy."""
+    before = {u["name"] for u in wf.users()}
+    clock.advance(hours=2)
+    wf.add_user("later", ["reviewer"], actor="admin")
+    clock.advance(hours=-6)
+    wf.add_user("behind", ["drafter"], actor="admin")  # stamped before "later"
+    moment = (clock.now + timedelta(hours=5)).isoformat()  # after "behind", before "later"
+    shown = run_ready("user", "list", "--known-at", moment, "--json", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert {u["name"] for u in json.loads(shown.stdout)} == before
 
 
 def test_user_list_known_at_that_is_no_moment_is_refused(wf, run_ready):

@@ -112,7 +112,7 @@ class Administering:
 
     def users(self, known_at: datetime | date | str | None = None) -> list[dict[str, Any]]:
         """The registered users; with ``known_at``, as the user log had them at that moment
-        (a day: as it ended), by the times of its changes."""
+        (a day: as it ended): its changes up to the first one made later."""
         from sqlmodel import select
 
         from workflow import people

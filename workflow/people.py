@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from workflow.access import ADMIN, NAME
-from workflow.clock import iso, to_storage
+from workflow.clock import as_utc, iso, to_storage
 from workflow.errors import InvalidInput, NotFound, Refused
 from workflow.ledger import chain_link, user_change_row
 from workflow.models import User, UserChange, after_row, locked_head
@@ -125,13 +125,16 @@ def as_dict(user: User) -> dict[str, Any]:
 
 
 def as_recorded_at(session: Session, moment: datetime) -> list[dict[str, Any]]:
-    """The users as the user log had them at ``moment`` (by the changes' times): who was
-    registered, with which roles, enabled or not. Sorted by name, as :func:`as_dict` gives
-    them."""
+    """The users as the user log had them at ``moment``: who was registered, with which
+    roles, enabled or not, the changes replayed up to the first one made later. Going by the
+    log's order (not by each change's time alone, which is its writer's clock), as the policy
+    and the requests are rebuilt, what is rebuilt is a set of users that really stood. Sorted
+    by name, as :func:`as_dict` gives them."""
     users: dict[str, dict[str, Any]] = {}
-    query = select(UserChange).where(UserChange.at <= to_storage(moment)).order_by(
-        UserChange.seq)  # type: ignore[arg-type]
+    query = select(UserChange).order_by(UserChange.seq)  # type: ignore[arg-type]
     for change in session.exec(query):
+        if as_utc(change.at) > moment:
+            break
         if change.action in ("add", "found"):
             users[change.name] = {"name": change.name, "created_by": change.actor,
                                   "created_at": iso(change.at)}
