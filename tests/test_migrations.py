@@ -191,6 +191,31 @@ def test_0006_drops_only_the_actor_index_and_keeps_every_row(db_target, clock):
     assert upgraded.verify()["rows"] == 3
 
 
+def test_0015_drops_only_the_state_index_and_lists_by_state_as_before(db_target, clock):
+    wf = _migrated(db_target, clock)
+    refs = [wf.create(actor="dan", **PATRIOT) for _ in range(3)]
+    wf.fire(refs[1], "submit", actor="dan")
+    listed = (wf.list(state="nsc_review"), wf.list(state="drafted"), wf.list())
+    before = db_snapshot(db_target, USER_LOG)
+    schema.downgrade(wf.db.engine, "0014")
+    older = {i["name"] for i in inspect(wf.db.engine).get_indexes("wf_record")}
+    assert "ix_wf_record_state" in older
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0014", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    assert {i["name"] for i in inspect(upgraded.db.engine).get_indexes("wf_record")} == (
+        older - {"ix_wf_record_state"})
+    after = db_snapshot(db_target, USER_LOG)
+    assert {k: v for k, v in after.items() if k != "alembic_version"} == {
+        k: v for k, v in before.items() if k != "alembic_version"}
+    assert (upgraded.list(state="nsc_review"), upgraded.list(state="drafted"),
+            upgraded.list()) == listed
+    assert [r["ref"] for r in listed[0]] == [refs[1]]
+    assert upgraded.fire(refs[0], "submit", actor="dan") == "nsc_review"
+    assert [r["ref"] for r in upgraded.list(state="nsc_review")] == refs[:2]
+    assert upgraded.verify()["rows"] == 5
+
+
 def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):
     wf = _migrated(db_target, clock)
     schema.downgrade(wf.db.engine, "0002")

@@ -30,7 +30,7 @@ class Record(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True, max_length=40)
     process: str
-    state: str = Field(index=True)
+    state: str  # not indexed: every firing changes it (revision 0015)
     version: int = 1
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     participants: dict[str, list[str]] = Field(sa_column=Column(JSON, nullable=False))

@@ -103,4 +103,4 @@ def check(engine: Engine) -> None:
                          "program (written by a newer version?); refusing to touch it")
 
 
-HEAD = "0014"
+HEAD = "0015"
