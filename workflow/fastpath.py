@@ -161,6 +161,7 @@ class Tx:
     def __init__(self, raw: Any, sqlite: bool, *, opens: bool = False) -> None:
         self.raw = raw
         self.sqlite = sqlite
+        self._cursor: Any = None
         self._begin = opens  # BEGIN still to be sent
         self._began = False  # this transaction sent its own BEGIN (and so may send COMMIT)
         self.frontier: merkle.Frontier | None = None  # the log head, once read
@@ -179,9 +180,14 @@ class Tx:
         """A new record's participants, encoded once per transaction that creates."""
         return self._json_in({})
 
-    @cached_property
+    @property
     def cursor(self) -> Any:
-        return self.raw.cursor()
+        """The transaction's cursor, made when first used (``cached_property`` takes a lock on
+        each first use, which every firing would pay)."""
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = self.raw.cursor()
+        return cursor
 
     @cached_property
     def _client_cursor(self) -> Any:
