@@ -174,8 +174,12 @@ def test_a_name_no_user_could_have_is_recorded_quoted_in_ascii(wf, run_ready, na
 
 def test_the_cli_records_an_unregistered_actor_and_keeps_its_exit_code(wf, run_ready):
     result = run_ready("request", "list", actor="mallory")
-    assert "unknown user 'mallory'" in assert_one_line_error(result, 1)
-    assert [r["actor"] for r in wf.refusals()] == ["mallory"]
+    message = assert_one_line_error(result, 1)
+    assert "unknown user 'mallory'" in message
+    assert message.endswith("[rule: registered-user]")  # named as every refusal by a rule is
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["rule"]) == ("mallory", "registered-user")
+    assert logged["message"].endswith("[rule: registered-user]")
 
 
 def test_a_malformed_unknown_name_is_refused_and_stored_only_as_printable_text(wf):

@@ -35,7 +35,7 @@ def require_active(actor: str, user: U | None) -> U:
     """``user`` as looked up for ``actor``: it must exist and be active."""
     if user is None:
         raise UnknownUser(f"unknown user {values.quoted(actor)}; an admin registers users with "
-                          "`workflow user add`")
+                          f"`workflow user add` [rule: {UnknownUser.rule}]")
     if not getattr(user, "active", False):
         raise Refused("access", "active-user", f"user {actor!r} is disabled")
     return user
