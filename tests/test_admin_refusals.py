@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from tests.conftest import assert_one_line_error, db_snapshot
-from workflow import Refused
+from workflow import NotFound, Refused
 
 REFUSED = [
     pytest.param(["user", "add", "zed", "--role", "drafter"], "dan", "user add", "role",
@@ -91,3 +91,23 @@ def test_a_refusal_the_busy_database_would_not_take_says_it_was_not_recorded(
     assert "could not be recorded" not in str(again.value)
     assert [r["actor"] for r in wf.refusals()].count("gone") == 1
     other.close()
+
+
+@pytest.mark.parametrize(("actor", "error", "rule", "says"), [
+    ("dan", Refused, "role", "only an admin may run nightly import; dan holds drafter"),
+    ("nobody", NotFound, "registered-user", "unknown user 'nobody'"),
+])
+def test_require_admin_refuses_and_records_anyone_but_an_admin(wf, db_target, actor, error,
+                                                               rule, says):
+    """The API's check for a command of several changes (the demo's) refuses as the
+    administrative commands do, and records it under the action's name."""
+    before = db_snapshot(db_target)
+    with pytest.raises(error) as refused:
+        wf.require_admin(actor, "nightly import")
+    assert says in str(refused.value)
+    assert str(refused.value).endswith(f"[rule: {rule}]")
+    assert db_snapshot(db_target) == before
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["event"], logged["rule"]) == (actor, "nightly import", rule)
+    assert wf.require_admin("admin", "nightly import") is None
+    assert len(wf.refusals()) == 1

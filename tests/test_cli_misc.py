@@ -226,13 +226,37 @@ def test_demo_is_refused_before_any_change_where_the_policy_no_longer_tells_it(r
     assert db_snapshot(run_ready.target) == before
 
 
-def test_demo_is_refused_before_any_change_for_someone_not_admin(run_ready):
+def test_demo_is_refused_before_any_change_for_someone_not_admin(run_ready, wf):
     before = db_snapshot(run_ready.target)
     result = run_ready("demo", actor="dan")
     line = assert_one_line_error(result, 1)
-    assert "dan is not an admin" in line
+    assert "only an admin may play the demo into a database already set up; dan holds " in line
+    assert line.endswith("[rule: role]")
     assert result.stdout == ""
     assert db_snapshot(run_ready.target) == before
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["event"], logged["rule"]) == ("dan", "demo", "role")
+
+
+@pytest.mark.parametrize(("actor", "rule"), [("nobody", "registered-user"),
+                                             ("old", "active-user")])
+@pytest.mark.parametrize("holding", ["nothing", "a request", "a cast user"])
+def test_demo_checks_who_asks_first_and_records_the_refusal(run_ready, wf, actor, rule,
+                                                             holding):
+    """An unregistered or disabled --as is refused as by any command, and recorded, whatever
+    else would keep the demo out."""
+    wf.add_user("old", ["admin"], actor="admin")
+    wf.disable_user("old", actor="admin")
+    if holding == "a request":
+        to_state(wf, "drafted")
+    elif holding == "a cast user":
+        wf.add_user("sato", ["drafter"], actor="admin")
+    before = db_snapshot(run_ready.target)
+    result = run_ready("demo", actor=actor)
+    assert assert_one_line_error(result, 1).endswith(f"[rule: {rule}]")
+    assert db_snapshot(run_ready.target) == before
+    [logged] = wf.refusals()
+    assert (logged["actor"], logged["event"], logged["rule"]) == (actor, "demo", rule)
 
 
 def test_demo_runs_on_an_initialised_database_without_requests(run_ready):

@@ -44,13 +44,14 @@ def require_active(actor: str, user: U | None) -> U:
 ADMIN_COMMANDS = {"user add": "add users", "user disable": "disable users",
                   "user enable": "enable users", "user set-roles": "change users' roles",
                   "db grant": "set up database roles", "policy add": "change the policy",
-                  "policy end": "change the policy"}
+                  "policy end": "change the policy",
+                  "demo": "play the demo into a database already set up"}
 
 
 def require_admin(user: Any, command: str) -> None:
     """Only an admin may run ``command`` (one of :data:`ADMIN_COMMANDS`, the event its refusal
     names, as the refusal log does)."""
     if ADMIN not in user.roles:
-        doing = ADMIN_COMMANDS.get(command, command)
+        doing = ADMIN_COMMANDS.get(command, f"run {command}")
         raise Refused(command, "role", f"only an admin may {doing}; {user.name} holds "
                       f"{', '.join(user.roles) or 'no role'}")

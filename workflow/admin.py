@@ -65,6 +65,17 @@ class Administering:
         access.require_admin(user, action)
         return user
 
+    def require_admin(self, actor: str, action: str) -> None:
+        """Refuse ``action`` (an administrative command of several changes, such as the demo)
+        unless ``actor`` is a registered, active admin; the refusal is recorded as every
+        administrative change's is."""
+
+        def attempt() -> None:
+            with self.db.read() as s:
+                access.require_admin(self._user(s, actor), action)
+
+        self._recorded(actor, action, attempt)
+
     def init(self, admin: str, *, direct_schema: bool = False) -> bool:
         """Create the schema, the first admin and the seeded policy; False if already done."""
         from sqlmodel import select
