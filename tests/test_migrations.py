@@ -6,6 +6,7 @@ test also proves both ways give the same tables, indexes and append-only trigger
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -214,6 +215,48 @@ def test_0015_drops_only_the_state_index_and_lists_by_state_as_before(db_target,
     assert upgraded.fire(refs[0], "submit", actor="dan") == "nsc_review"
     assert [r["ref"] for r in upgraded.list(state="nsc_review")] == refs[:2]
     assert upgraded.verify()["rows"] == 5
+
+
+def test_0015_upgrades_a_database_whose_state_index_was_dropped_by_hand(db_target, clock):
+    wf = _migrated(db_target, clock)
+    ref = wf.create(actor="dan", **PATRIOT)
+    schema.downgrade(wf.db.engine, "0014")
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_wf_record_state"))
+    wf.close()
+    result = Cli(db_target, clock)("db", "upgrade")
+    assert result.exit_code == 0, result.stderr
+    upgraded = Workflow(db_target, clock=clock)
+    assert upgraded.db.revision() == schema.HEAD
+    assert [r["ref"] for r in upgraded.list(state="drafted")] == [ref]
+
+
+def test_0015_drops_no_index_of_another_schema_on_the_search_path(db_target, clock):
+    """PostgreSQL: the index is dropped in the database's own schema only, even where it is
+    missing there and another schema later on the search path has one of that name."""
+    if "://" not in db_target:
+        pytest.skip("SQLite has one schema")
+    wf = _migrated(db_target, clock)
+    schema.downgrade(wf.db.engine, "0014")
+    other = f"other_{uuid.uuid4().hex[:8]}"
+    with wf.db.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_wf_record_state"))
+        conn.execute(text(f"CREATE SCHEMA {other}"))
+        conn.execute(text(f"CREATE TABLE {other}.wf_record (id integer, state text)"))
+        conn.execute(text(f"CREATE INDEX ix_wf_record_state ON {other}.wf_record (state)"))
+    wf.close()
+    own = db_target.rsplit("search_path%3D", 1)[1]
+    try:
+        both = db_target.replace(f"search_path%3D{own}", f"search_path%3D{own},{other}")
+        assert Workflow.upgrade(both) == {"from": "0014", "to": schema.HEAD}
+        with Workflow(db_target, clock=clock).db.engine.connect() as conn:
+            kept = conn.execute(text("SELECT count(*) FROM pg_indexes WHERE schemaname = :s "
+                                     "AND indexname = 'ix_wf_record_state'"),
+                                {"s": other}).scalar()
+        assert kept == 1
+    finally:
+        with Workflow(db_target, clock=clock).db.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {other} CASCADE"))
 
 
 def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):
