@@ -243,7 +243,7 @@ def test_the_cli_says_it_is_waiting_for_a_busy_database(tmp_path, clock, monkeyp
     assert result.stderr.splitlines() == [
         "the database is busy with another writer; waiting again (try 2 of 3)",
         "the database is busy with another writer; waiting again (try 3 of 3)",
-        "error: the database is busy (locked by another writer); try again"]
+        "error: the database is busy (locked by another connection); try again"]
 
 
 def test_tx_placeholders_follow_the_driver(wf):

@@ -189,7 +189,7 @@ def driver_error(error: BaseException) -> WorkflowError:
         return WorkflowError(f"cannot open the database file ({text})")
     if any(word in lowered for word in ("locked", "busy", "deadlock", "lock timeout",
                                          "could not serialize")):
-        return Busy("the database is busy (locked by another writer); try again")
+        return Busy("the database is busy (locked by another connection); try again")
     if "permission denied" in lowered:
         return Refused("access", "database-permission",
                        f"the database login may not do this ({text})")
