@@ -259,6 +259,20 @@ def test_0015_drops_no_index_of_another_schema_on_the_search_path(db_target, clo
             conn.execute(text(f"DROP SCHEMA {other} CASCADE"))
 
 
+@pytest.mark.usefixtures("before_0009")
+@pytest.mark.parametrize(("older", "index"), [("0004", "ix_wf_history_ref"),
+                                              ("0005", "ix_wf_history_actor")])
+def test_an_index_a_revision_drops_may_be_gone_already(db_target, clock, older, index):
+    wf = _migrated(db_target, clock)
+    wf.create(actor="dan", **PATRIOT)
+    schema.downgrade(wf.db.engine, older)
+    with wf.db.engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX {index}"))
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": older, "to": schema.HEAD}
+    assert Workflow(db_target, clock=clock).verify()["rows"] == 1
+
+
 def test_cli_tells_an_older_database_to_upgrade_and_upgrades_it(db_target, clock):
     wf = _migrated(db_target, clock)
     schema.downgrade(wf.db.engine, "0002")

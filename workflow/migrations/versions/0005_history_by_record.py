@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from workflow.migrations.indexes import drop_index
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -18,7 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.drop_index("ix_wf_history_ref", table_name="wf_history")
+    drop_index(op.get_bind(), "ix_wf_history_ref")
 
 
 def downgrade() -> None:

@@ -9,14 +9,15 @@ PostgreSQL it kept the update from staying on the row's page. A state holds a la
 the requests, so reading those in one state by their ids is no slower without it; the requests
 due are found by their due date's index.
 
-An index dropped by hand already is nothing to drop; on PostgreSQL the index is named in the
-database's own schema, so that no other schema on the search path loses one of that name.
+An index dropped by hand already, or another schema's of that name, is left alone
+(:mod:`workflow.migrations.indexes`).
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from workflow.migrations.indexes import drop_index
 
 revision = "0015"
 down_revision = "0014"
@@ -26,16 +27,8 @@ depends_on = None
 INDEX = "ix_wf_record_state"
 
 
-def _qualified(bind: sa.engine.Connection) -> str:
-    if bind.dialect.name != "postgresql":
-        return INDEX
-    schema = bind.execute(sa.text("SELECT current_schema()")).scalar()
-    return '"' + str(schema).replace('"', '""') + '".' + INDEX
-
-
 def upgrade() -> None:
-    bind = op.get_bind()
-    bind.execute(sa.text(f"DROP INDEX IF EXISTS {_qualified(bind)}"))
+    drop_index(op.get_bind(), INDEX)
 
 
 def downgrade() -> None:
