@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from tests.conftest import START, Cli, assert_one_line_error, db_snapshot, draft
-from workflow import Conflict, NotFound, Refused, Workflow, ledger
+from workflow import Conflict, InvalidInput, NotFound, Refused, Workflow, ledger, values
 from workflow.audit import AuditFailure
 
 EST = timezone(timedelta(hours=-5))
@@ -1002,3 +1002,25 @@ def test_the_report_text_is_whole_on_stdout_even_where_a_part_is_empty(run_ready
     assert lines[heading + 1] == "  none"
     assert "  none: no decision was taken by someone the separation of duties excludes" in lines
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("day", ["2026-11-25", "20261125", "2026-W48-3", "2026-329", "2026329"])
+def test_every_iso_form_of_a_day_names_the_same_day(run_ready, trail, day):
+    expected = cli_json(run_ready, "audit", "log", "--until", "2026-11-25")
+    assert expected and expected != cli_json(run_ready, "audit", "log", "--until", "2026-11-24")
+    assert cli_json(run_ready, "audit", "log", "--until", day) == expected
+    assert values.iso_date("day", day) == date(2026, 11, 25)
+
+
+def test_an_ordinal_date_with_a_time_of_day_is_that_moment(wf, trail):
+    assert values.moment("since", "2026-329T14:00Z") == datetime(2026, 11, 25, 14, tzinfo=UTC)
+    assert seqs(wf.log(since="2026-329T14:00", until="2026329 15:00")) == \
+        seqs(wf.log(since="2026-11-25T14:00", until="2026-11-25 15:00"))
+
+
+@pytest.mark.parametrize("day", ["2026-366", "2026-000", "0000-001", "9999-366", "2026-33"])
+def test_an_ordinal_date_past_its_year_is_bad_input(run_ready, trail, day):
+    line = assert_one_line_error(run_ready("audit", "log", "--until", day, actor="aud"), 2)
+    assert day in line
+    with pytest.raises(InvalidInput, match=day):
+        values.iso_date("day", day)

@@ -212,7 +212,7 @@ def iso_date(name: str, value: Any) -> date:
     try:
         if _WEEK.fullmatch(text_value):
             raise ValueError("a week, not a day")
-        return date.fromisoformat(text_value)
+        return date.fromisoformat(_calendar_form(text_value))
     except ValueError:
         raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD (or another ISO 8601 form "
                            f"naming a day), got {shown(value)}") from None
@@ -270,15 +270,34 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
 
 
 _WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
-# a day (calendar or week form), then T or a space, then a time of day as precise as given
+_ORDINAL = re.compile(r"([0-9]{4})-?([0-9]{3})(?=$|[Tt ])")  # 2026-330, 2026330
+# a day (calendar or week form; an ordinal one is rewritten first), then T or a space, then a
+# time of day as precise as given
 _DATE_TIME = re.compile(r"(?:[0-9]{4}-?[0-9]{2}-?[0-9]{2}|[0-9]{4}-?W[0-9]{2}-?[0-9])[Tt ]"
                         r"[0-9]{2}(?::?([0-9]{2})(?::?([0-9]{2})(?:[.,]([0-9]+))?)?)?"
                         r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?")
 _SPAN = {1: 3_600_000_000, 2: 60_000_000, 3: 1_000_000}  # µs in an hour, a minute, a second
 
 
+def _calendar_form(text_value: str) -> str:
+    """An ISO 8601 ordinal date (year and day of the year) at the start of the text, written as
+    the calendar date it names, which Python's ``fromisoformat`` reads; other text as it is."""
+    ordinal = _ORDINAL.match(text_value)
+    if ordinal is None:
+        return text_value
+    year, day = int(ordinal[1]), int(ordinal[2])
+    try:
+        named = date(max(year, 1), 1, 1) + timedelta(days=day - 1)  # year 0 fails below
+    except OverflowError:  # past the last day of 9999
+        raise ValueError("no such day of the year") from None
+    if day < 1 or named.year != year:
+        raise ValueError("no such day of the year")
+    return named.isoformat() + text_value[ordinal.end():]
+
+
 def _date_time(text_value: str, end_of_day: bool) -> datetime:
     """A date-time: its span's first instant, or its last (see :func:`moment`)."""
+    text_value = _calendar_form(text_value)
     shape = _DATE_TIME.fullmatch(text_value)
     if shape is None:
         raise ValueError("not a date, T and a time of day")
@@ -296,10 +315,12 @@ def _date_time(text_value: str, end_of_day: bool) -> datetime:
 
 def _bare_day(text_value: str, end_of_day: bool) -> datetime | None:
     """A date with no time of day, in any ISO 8601 form naming a day (2026-11-26, 20261126,
-    2026-W48-4): its first or last instant; None for anything else. A week alone names no
-    one day, and is refused."""
+    2026-W48-4, 2026-330): its first or last instant; None for anything else. A week alone
+    names no one day, and is refused."""
     if _WEEK.fullmatch(text_value):
         raise ValueError("a week, not a day")
+    if _ORDINAL.fullmatch(text_value):
+        text_value = _calendar_form(text_value)
     try:
         day = date.fromisoformat(text_value)
     except ValueError:
