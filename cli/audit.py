@@ -11,6 +11,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
+from cli.once import OnceGroup
 from cli.output import counted, emit_json, emit_json_items, json_option, progress_bar, say, table
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL, FilePath
@@ -23,7 +24,7 @@ force_option = click.option("--force", is_flag=True,
                             help="Replace the output file if it exists (never the database).")
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def audit() -> None:
     """Check and question the tamper-evident history (any registered user; keygen,
     check-proof and check-export --offline: anyone)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceGroup
 from cli.output import emit_json, json_option, say
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def db() -> None:
     """The database schema: which revision it is at, and upgrading it."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceCommand
 from cli.trail import print_trail
 from states import demo as story
 from workflow import interrupts
@@ -12,7 +13,7 @@ from workflow.clock import as_utc
 from workflow.errors import WorkflowError
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @pass_app
 def demo(app: App) -> None:
     """Play the Patriot PAC-3 story into --db and print its history.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceCommand
 from workflow import graph as diagrams
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @click.argument("ref", required=False)
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
               show_default=True, help="Mermaid (renders on GitHub) or Graphviz DOT.")

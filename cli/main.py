@@ -17,6 +17,7 @@ import click
 
 from cli import streams
 from cli.app import App
+from cli.once import OnceGroup
 from workflow import interrupts
 from workflow.errors import Unreadable, WorkflowError
 
@@ -62,7 +63,7 @@ class OutputClosed(Exception):
     exit 1 saying nothing, whether or not the change was committed."""
 
 
-class WorkflowGroup(click.Group):
+class WorkflowGroup(OnceGroup):
     """A group whose ``main`` turns every failure into one line on stderr and an exit code."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:

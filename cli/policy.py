@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceGroup
 from cli.output import counted, emit_json, emit_json_items, json_option, say, table
 from cli.types import COUNTRY, DATE, REASON, UNTIL, ProcessName
 from states import PROCESS
 from workflow.errors import WorkflowError
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def policy() -> None:
     """The dated list of country restrictions every decision reads (changes: admins only)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceGroup
 from cli.output import (
     counted,
     emit_json,
@@ -43,7 +44,7 @@ def field_options(*, creating: bool) -> Callable[[Callable[..., Any]], Callable[
     return decorate
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def request() -> None:
     """Draft, edit, list and show transfer requests."""
 

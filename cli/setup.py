@@ -7,12 +7,13 @@ from datetime import datetime
 import click
 
 from cli.app import App, pass_app
+from cli.once import OnceCommand, OnceGroup
 from cli.output import emit_json, json_option, say, table
 from cli.types import REASON, UNTIL, ProcessName
 from states import PROCESS
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @click.option("--admin", help="Name of the first admin (default: the --as user).")
 @json_option
 @pass_app
@@ -32,7 +33,7 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
         say(f"{app.db_shown} is already initialised; nothing changed{unused}")
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def user() -> None:
     """Register, list, disable and enable users and change their roles (admins only for
     changes)."""

@@ -10,6 +10,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
+from cli.once import OnceCommand
 from cli.output import (
     counted,
     emit_json,
@@ -39,7 +40,7 @@ fire every row in one transaction instead: all or nothing.
 \b
 Events:
 {chr(10).join(f"  {e.name:<22} {e.help}" for e in PROCESS.events)}
-""")
+""", cls=OnceCommand)
 @click.argument("ref", required=False)
 @click.argument("event", required=False, type=ProcessName(PROCESS, "event"))
 @click.option("--reason", type=REASON, help="Why (required by return, deny, withdraw, defer).")
@@ -90,7 +91,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
         say(f"{ref.strip().upper()}: {event} done; now {state}")
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @click.argument("ref")
 @filters
 @json_option
@@ -167,7 +168,7 @@ def _acting(row: dict[str, Any]) -> str:
     return f"as {' and '.join(acted)}{also}"
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @click.option("--event", type=ProcessName(PROCESS, "event"),
               help="Only requests you may fire this event on (listing that event alone).")
 @json_option
@@ -186,7 +187,7 @@ def todo(app: App, event: str | None, as_json: bool) -> None:
           ["ref", "state", "events", *LIST_COLUMNS[2:]], "nothing awaits you")
 
 
-@click.command()
+@click.command(cls=OnceCommand)
 @click.option("--on", "on", type=DATE,
               help="The day whose due decisions to list (default: today, UTC).")
 @json_option

@@ -765,3 +765,48 @@ def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name(url):
     assert assert_one_line_error(result, 2) == (
         f"error: --db: '{scheme}://' is not a database this program works with: give a SQLite "
         "file (or sqlite:///PATH) or a postgresql:// URL")
+
+
+REPEATED = [  # (arguments after --db and --as, the option repeated)
+    (["--as", "bob", "request", "list"], "--as"),
+    (["--db", "other.db", "request", "list"], "--db"),
+    (["advance", "{nsc_review}", "approve_for_us", "--reason", "a", "--reason", "b"], "--reason"),
+    (["request", "edit", "{drafted}", "--quantity", "3", "--quantity", "4"], "--quantity"),
+    (["request", "list", "--state", "drafted", "--state", "nsc_review"], "--state"),
+    (["policy", "add", "SY", "--kind", "embargo", "--kind", "embargo", "--reason", "r"],
+     "--kind"),
+    (["audit", "log", "--since", "2026-01-01", "--since", "2026-02-01"], "--since"),
+    (["history", "{drafted}", "--json", "--json"], "--json"),
+]
+
+
+@pytest.mark.parametrize(("argv", "option"), REPEATED, ids=[o for _, o in REPEATED])
+def test_an_option_given_twice_is_exit_2_and_changes_nothing(run_ready, refs, argv, option):
+    """Click would keep the last value without a word: which reason, which database counted
+    would be the program's guess."""
+    before = db_snapshot(run_ready.target)
+    result = run_ready(*[a.format(**refs) for a in argv], actor="ann")
+    line = assert_one_line_error(result, 2)
+    assert f"option {option} is given more than once" in line
+    assert db_snapshot(run_ready.target) == before
+
+
+def test_options_meant_to_repeat_still_repeat(run_ready, wf):
+    result = run_ready("user", "add", "newcomer", "--role", "drafter", "--role", "reviewer")
+    assert result.exit_code == 0, result.stderr
+    [added] = [u for u in wf.users() if u["name"] == "newcomer"]
+    assert sorted(added["roles"]) == ["drafter", "reviewer"]
+
+
+def test_every_command_refuses_an_option_given_twice():
+    """A command added later is held to it too: every command is of the refusing kind."""
+    from cli.once import OnceCommand, OnceGroup
+
+    def commands(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from commands(sub)
+
+    everyone = list(commands(cli))
+    assert len(everyone) > 30
+    assert [c.name for c in everyone if not isinstance(c, OnceCommand | OnceGroup)] == []
