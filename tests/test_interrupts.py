@@ -214,6 +214,63 @@ def test_a_program_ending_with_its_command_leaves_ctrl_c_ignored_as_it_winds_dow
         signal.signal(signal.SIGINT, before)
 
 
+def test_sigterm_is_handled_where_ctrl_c_is_ignored(wf):
+    """A shell starts a background job (``cmd &``) with SIGINT ignored; SIGTERM must still stop
+    it as it stops any command, not kill it with nothing said."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with interrupts.held():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
+
+
+@pytest.fixture
+def ctrl_c_ignored() -> Iterator[None]:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
+
+
+def test_sigterm_before_the_commit_of_a_background_job_applies_nothing(
+        wf, run_ready, tmp_path, monkeypatch, ctrl_c_ignored):
+    real = Tx.finish
+
+    def terminated(self: Tx) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(self)
+
+    monkeypatch.setattr(Tx, "finish", terminated)
+    result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
+    assert assert_one_line_error(result, 143) == "error: terminated: nothing was changed"
+    assert wf.list() == []
+
+
+def test_sigterm_as_a_background_job_commits_lets_it_finish(wf, run_ready, tmp_path,
+                                                            monkeypatch, ctrl_c_ignored):
+    real = interrupts.committing
+
+    @contextmanager
+    def terminated() -> Iterator[None]:
+        with real():
+            os.kill(os.getpid(), signal.SIGTERM)
+            yield
+
+    monkeypatch.setattr(interrupts, "committing", terminated)
+    result = run_ready("request", "import", str(_drafts(tmp_path)), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == [r["ref"] for r in wf.list()]
+    assert "terminated after the change was committed: it is applied" in result.stderr
+
+
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
     import subprocess
     import sys

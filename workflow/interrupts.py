@@ -63,18 +63,22 @@ def _main_thread() -> bool:
 
 @contextmanager
 def held() -> Iterator[Held]:
-    """SIGINT and SIGTERM handled as above for the duration: in the main thread, and only where
-    Ctrl-C stops the program at all (ignored, it stays ignored; so does SIGTERM, and one
-    another handler has is left to it)."""
+    """SIGINT and SIGTERM handled as above for the duration, in the main thread, each on its
+    own: Ctrl-C where it stops the program at all (ignored, as a shell starts a job in the
+    background, it stays ignored), SIGTERM where it would kill the program (one another
+    handler has, or ignored, is left so)."""
     global _held
     state = Held()
-    previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
-    if previous is None or previous is signal.SIG_IGN:
-        yield state  # another thread, Ctrl-C ignored by whoever started us, or not Python's
+    before: dict[int, Any] = {}
+    if _main_thread():
+        sigint = signal.getsignal(signal.SIGINT)
+        if sigint is not None and sigint is not signal.SIG_IGN:  # None: not set from Python
+            before[signal.SIGINT] = sigint
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            before[signal.SIGTERM] = signal.SIG_DFL
+    if not before:
+        yield state
         return
-    before = {signal.SIGINT: previous}
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        before[signal.SIGTERM] = signal.SIG_DFL
     for signum in before:
         signal.signal(signum, state._on_interrupt)
     _held = state
