@@ -35,8 +35,8 @@ def mermaid(process: Process, path: Sequence[dict[str, Any]] = (),
     lines = ["stateDiagram-v2", f"    [*] --> {process.initial}"]
     for src, dest, event in _edges(process):
         label = event
-        if (src, dest, event) in marks:
-            label += " ✔ " + "; ".join(marks[(src, dest, event)])
+        if (src, dest, event) in marks:  # a label ends at ":" or ";" in Mermaid's grammar
+            label += " ✔ " + ", ".join(marks[(src, dest, event)])
         lines.append(f"    {src} --> {dest}: {label}")
     lines += [f"    {final} --> [*]" for final in process.finals]
     if path:
