@@ -932,3 +932,34 @@ def test_a_login_mode_function_whose_settings_changed_is_named(db_target, clock,
         conn.exec_driver_sql(statement.replace("{schema}", f'"{schema}"'))
     assert wf.verify()["altered_protections"]
     wf.close()
+
+
+def test_an_admin_login_that_may_not_grant_roles_is_refused_db_grant_in_plain_words(
+        db_target, clock, granted_to_this_login):
+    """`db grant` run by an admin's login without CREATEROLE: where nothing is to be granted it
+    changes nothing and succeeds; where a new user's login is to join its role, it is refused
+    by rule, recorded, and grants nothing, where it used to fail with the server's words."""
+    with a_login(db_target, "weak") as (admin, me), a_login(db_target, "newbie") as (newbie, _):
+        owner = Workflow(db_target, clock=clock)
+        owner.add_user(admin, ["admin"], actor=me)
+        owner.grant_database_roles(actor=me)
+        weak = Workflow(_as_login(db_target, admin), clock=clock)
+        assert weak.grant_database_roles(actor=admin)["logins"][admin] == ["admin"]
+        owner.add_user(newbie, ["drafter"], actor=me)
+        before = len(owner.refusals())
+        with pytest.raises(Refused) as refused:
+            weak.grant_database_roles(actor=admin)
+        assert refused.value.rule == "database-permission"
+        assert f"may not put {newbie} into database role" in str(refused.value)
+        assert "needs CREATEROLE" in str(refused.value)
+        assert _groups(db_target, newbie) == []
+        [recorded] = owner.refusals()[before:]
+        assert (recorded["event"], recorded["rule"], recorded["actor"]) == (
+            "db grant", "database-permission", admin)
+        cli = Cli(_as_login(db_target, admin), clock)
+        line = assert_one_line_error(cli("db", "grant", actor=admin), 1)
+        assert line.endswith("[rule: database-permission]")
+        owner.grant_database_roles(actor=me)  # the owner's login may: the user joins
+        assert _groups(db_target, newbie) != []
+        weak.close()
+        owner.close()

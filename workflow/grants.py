@@ -211,7 +211,10 @@ def grant(session: Any, roles: tuple[str, ...], read_only: Any,
             continue
         revoke(session, user.name, set(roles) - set(user.roles), "db grant")  # roles taken away
         for role in user.roles:
-            session.execute(text(f'GRANT "{group_role(database, schema, role)}" TO "{user.name}"'))
+            group = group_role(database, schema, role)
+            if not _member(session, group, user.name):  # an admin's login may lack CREATEROLE
+                _change(session, "db grant", f'GRANT "{group}" TO "{user.name}"', group,
+                        user.name, True)
         members[user.name] = list(user.roles)
     setting = session.get(Setting, AUTH_KEY) or Setting(key=AUTH_KEY, value=AUTH_BY_LOGIN)
     setting.value = AUTH_BY_LOGIN
