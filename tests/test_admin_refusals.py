@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import assert_one_line_error, db_snapshot
+from tests.conftest import assert_one_line_error, db_snapshot, request_new_args
 from workflow import NotFound, Refused
 
 REFUSED = [
@@ -111,3 +111,22 @@ def test_require_admin_refuses_and_records_anyone_but_an_admin(wf, db_target, ac
     assert (logged["actor"], logged["event"], logged["rule"]) == (actor, "nightly import", rule)
     assert wf.require_admin("admin", "nightly import") is None
     assert len(wf.refusals()) == 1
+
+
+@pytest.mark.parametrize(("argv", "event"), [
+    (["user", "add", "newcomer", "--role", "drafter"], "user add"),
+    (request_new_args(), "create"),
+    (["advance", "TR-2026-0001", "submit"], "submit"),
+    (["policy", "end", "SY", "--on", "2026-12-01", "--reason", "r"], "policy end"),
+])
+def test_a_disabled_users_write_is_refused_naming_the_command_tried(wf, run_ready, argv, event):
+    """Who may act is checked before anything else, yet the refusal names what was tried, in
+    the message and in the log alike: reading commands alone are refused as ``access``."""
+    wf.add_user("gone", ["admin", "drafter"], actor="admin")
+    wf.disable_user("gone", actor="admin")
+    line = assert_one_line_error(run_ready(*argv, actor="gone"), 1)
+    assert line == f"error: {event} refused: user 'gone' is disabled [rule: active-user]"
+    logged = wf.refusals(actor="gone")[-1]
+    assert (logged["event"], logged["message"]) == (event, line.removeprefix("error: "))
+    read = assert_one_line_error(run_ready("request", "list", actor="gone"), 1)
+    assert read == "error: access refused: user 'gone' is disabled [rule: active-user]"

@@ -945,7 +945,7 @@ def test_graph_marks_the_path_taken_with_who_and_when(run_ready, trail):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "stateDiagram-v2"
-    assert "    drafted --> nsc_review: submit ✔ 1. dan 2026-11-25; 3. dan 2026-11-26" in lines
+    assert "    drafted --> nsc_review: submit ✔ 1. dan 2026-11-25, 3. dan 2026-11-26" in lines
     assert "    nsc_review --> drafted: return ✔ 2. rita 2026-11-25" in lines
     assert "    nsc_review --> approved_for_us: approve_for_us" in lines  # not taken by A
     assert "    class nsc_review current" in lines

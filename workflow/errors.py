@@ -53,6 +53,13 @@ class Refused(WorkflowError):
         self.reason = f"{self.reason} {note}"
         self.args = (f"{self.event} refused: {self.reason} [rule: {self.rule}]",)
 
+    def tried(self, event: str) -> None:
+        """Who may act at all is checked before what they tried is known (its refusal's event
+        is ``access``); the command that was refused names it once known."""
+        if self.event == "access":
+            self.event = event
+            self.args = (f"{self.event} refused: {self.reason} [rule: {self.rule}]",)
+
 
 class Conflict(WorkflowError):
     """Someone else changed the record between reading and writing it."""

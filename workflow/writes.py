@@ -211,6 +211,8 @@ class Writing:
         :func:`workflow.access.recorded_name` spells it: its own text is not for an auditor's
         terminal."""
         rule = "conflict" if isinstance(error, Conflict) else error.rule
+        if isinstance(error, Refused):
+            error.tried(seen.get("event", event))
         who = self.login if self.login is not None else actor
         if isinstance(error, UnknownUser) and self.login is None:  # a login is what it is
             who = access.recorded_name(who)
