@@ -963,3 +963,33 @@ def test_an_admin_login_that_may_not_grant_roles_is_refused_db_grant_in_plain_wo
         assert _groups(db_target, newbie) != []
         weak.close()
         owner.close()
+
+
+def test_db_grant_run_again_leaves_the_tables_unlocked_for_their_readers_and_writers(
+        db_target, clock, granted_to_this_login, monkeypatch):
+    """Run again after users are added, `db grant` finds its triggers in place and does not
+    drop them: dropping one locks its table against every other transaction, and a writer
+    queued behind the grant for the log head then deadlocked with it."""
+    from workflow import database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 2000)
+    base = db_target.split("?", 1)[0]
+    schema = db_target.rsplit("search_path%3D", 1)[1]
+    with psycopg.connect(base, options=f"-csearch_path={schema}") as reader:
+        me = reader.info.user
+        reader.execute("SELECT count(*) FROM wf_history")  # holds its table, as a writer would
+        reader.execute("SELECT count(*) FROM wf_record")
+        wf = Workflow(db_target, clock=clock)
+        granted = wf.grant_database_roles(actor=me)  # waited 3 x 2 s and failed, before
+        assert granted["logins"][granted_to_this_login["drafter"]] == ["drafter"]
+        reader.rollback()
+        # a trigger not as the grant makes it (disabled here) is made again
+        reader.execute("ALTER TABLE wf_history DISABLE TRIGGER wf_history_by_its_actor")
+        reader.commit()
+        wf.grant_database_roles(actor=me)
+        enabled = reader.execute(
+            "SELECT t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = 'wf_history_by_its_actor' "
+            "AND c.relnamespace = current_schema()::regnamespace").fetchall()
+        assert enabled == [("O",)]
+        wf.close()

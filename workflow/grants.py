@@ -7,6 +7,7 @@ After :func:`grant`, the database authenticates who acts: the actor is the login
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -269,7 +270,22 @@ def _privileges(session: Any, schema: str, names: dict[str, str], read_only: Any
                            f'REVOKE ALL ON SCHEMA {at} FROM "{legacy}"']
     statements.append(actor_is_login(schema))
     statements += [sql for table in WRITTEN_BY_ACTOR for sql in actor_triggers(table)]
-    return statements + log_kept(schema)
+    return _unless_in_place(session, statements + log_kept(schema))
+
+
+_TRIGGER_NAMED = re.compile(r"(?:DROP|CREATE(?: CONSTRAINT)?) TRIGGER (?:IF EXISTS )?(\w+) ")
+
+
+def _unless_in_place(session: Any, statements: list[str]) -> list[str]:
+    """The statements less the dropping and making again of a trigger that is already as
+    they make it. Dropping a trigger locks its table against every other transaction, one that
+    waits for the log head behind this one included: `db grant` run again (after users are
+    added) would deadlock with their writes."""
+    from workflow.protections import PG_TRIGGERS_SQL, in_place
+
+    kept = in_place([tuple(row) for row in session.execute(text(PG_TRIGGERS_SQL))])
+    return [sql for sql in statements
+            if (named := _TRIGGER_NAMED.match(sql)) is None or named.group(1) not in kept]
 
 
 def revoke(session: Any, name: str, roles: Iterable[str], event: str = "user disable") -> None:

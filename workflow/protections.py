@@ -16,6 +16,24 @@ from typing import Any
 from workflow.append_only import TABLES, trigger_names
 from workflow.grants import KEPT_IN_THE_LOG, WRITTEN_BY_ACTOR, quoted
 
+# the schema's triggers on PostgreSQL (the server's own internal ones aside), as
+# _postgres_wrong judges them
+PG_TRIGGERS_SQL = (
+    "SELECT t.tgname, c.relname, t.tgenabled::text, p.proname, p.prosrc, "
+    "pg_get_triggerdef(t.oid), p.proconfig, p.prosecdef, l.lanname, "
+    "p.pronamespace = c.relnamespace, n.nspname FROM pg_trigger t "
+    "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+    "JOIN pg_language l ON l.oid = p.prolang "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY 1")
+
+
+def in_place(rows: list[tuple[Any, ...]]) -> set[str]:
+    """The names of the PostgreSQL triggers (rows of :data:`PG_TRIGGERS_SQL`) that are as the
+    program makes them."""
+    return {row[0] for row in rows if not _postgres_wrong(row)}
+
+
 # each trigger the program makes on PostgreSQL: its table, and its definition as the server
 # gives it back, with the table's name (schema-qualified as the server likes) replaced by T
 _PG_TRIGGERS = {

@@ -312,15 +312,10 @@ class Scanner:
         table, SQL) on SQLite; (name, table, enabled, function, its body, definition, its
         settings, whether it runs as its owner, its language, whether it is in the table's
         schema, the schema) on PostgreSQL."""
+        from workflow.protections import PG_TRIGGERS_SQL
+
         sql = ("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
-               if self.sqlite else
-               "SELECT t.tgname, c.relname, t.tgenabled::text, p.proname, p.prosrc, "
-               "pg_get_triggerdef(t.oid), p.proconfig, p.prosecdef, l.lanname, "
-               "p.pronamespace = c.relnamespace, n.nspname FROM pg_trigger t "
-               "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
-               "JOIN pg_language l ON l.oid = p.prolang "
-               "JOIN pg_namespace n ON n.oid = c.relnamespace "
-               "WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY 1")
+               if self.sqlite else PG_TRIGGERS_SQL)
         with self._connection() as raw:
             return [tuple(r) for r in self._rows(raw, sql, name="triggers")]
 
