@@ -411,3 +411,18 @@ def test_a_second_schema_revision_slipped_in_is_refused_in_one_line(wf, db_targe
         conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0010')")
     line = assert_one_line_error(run_ready(*argv, actor="aud"), 1)
     assert f"the database records 2 schema revisions (0010, {schema.HEAD}), not one" in line
+
+
+def test_an_upgrade_that_another_process_did_first_says_nothing_was_done(db_target, clock,
+                                                                         monkeypatch):
+    """Two `db upgrade`s at once: the second waits for the first, then finds the schema at head.
+    It says so, not "upgraded" from the revision it read before it waited."""
+    from workflow.database import Database
+
+    wf = Workflow(db_target, clock=clock, create=True)
+    wf.init("admin")
+    schema.downgrade(wf.db.engine, "0013")
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0013", "to": schema.HEAD}
+    monkeypatch.setattr(Database, "revision", lambda self: "0013")  # as read before waiting
+    assert Workflow.upgrade(db_target) == {"from": schema.HEAD, "to": schema.HEAD}

@@ -314,15 +314,17 @@ class Database:
                           "user, or of one registered since the database roles were last "
                           "granted (an admin runs `workflow db grant` again)")
 
-    def upgrade(self) -> None:
-        """Migrate an initialised database to head; a newer or uninitialised one is refused."""
+    def upgrade(self) -> str | None:
+        """Migrate an initialised database to head; a newer or uninitialised one is refused.
+        Returns the revision it was at when the migration began (another process upgrading at
+        the same time may have moved it since it was first read)."""
         revision = self.revision()
         if revision is None:
             raise NotInitialised("the database is not initialised; run `workflow init`")
         if revision not in schema.known_revisions():
             self.check_schema()
         try:
-            schema.upgrade(self._writer)
+            return schema.upgrade(self._writer)
         except DBAPIError as error:
             raise _database_error(error) from None
 

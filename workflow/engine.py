@@ -71,9 +71,7 @@ class Workflow(Writing, Reading, Administering, Auditing):
         """Migrate an existing database to this program's schema revision."""
         db = Database(target)
         try:
-            before = db.revision()
-            db.upgrade()
-            return {"from": before, "to": schema.HEAD}
+            return {"from": db.upgrade(), "to": schema.HEAD}
         finally:
             db.dispose()
 

@@ -62,17 +62,21 @@ def current(engine: Engine) -> str | None:
     return found[0] if found else None
 
 
-def upgrade(engine: Engine, target: str = "head") -> None:
+def upgrade(engine: Engine, target: str = "head") -> str | None:
     """Migrate in one transaction, one process at a time: a second process (two `init`s at
     once on a new database) waits, then finds the revision the first left and has nothing to
     do. SQLite: ``engine`` begins with BEGIN IMMEDIATE (the database's write engine);
-    PostgreSQL: an advisory lock held to the transaction's end."""
+    PostgreSQL: an advisory lock held to the transaction's end. Returns the revision found
+    once the lock is held: the one migrated from."""
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('workflow schema'))"))
+        found = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(_config(conn), target)
+    return found
 
 
 def stamp(engine: Engine, target: str = "head") -> None:
