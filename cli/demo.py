@@ -36,8 +36,8 @@ def demo(app: App) -> None:
     if problem:
         raise WorkflowError(problem)
     with interrupts.as_one():  # begun, the story is told to its end
-        ref = story.play(wf, app.actor, click.echo)
+        ref = story.play(wf, app.actor, click.echo, fresh=not users)
     click.echo(f"\nThe history of {ref}, oldest first:\n")
     print_trail(wf.history(ref))
-    click.echo(f"\nExplore it: workflow --db {app.db_shown} request show {ref}   "
-               f"(as {app.actor}; or --as sato, suzuki, ito)")
+    click.echo(f"\nExplore it: workflow --db {app.db_shown} --as {app.actor} request show "
+               f"{ref}   (or --as sato, suzuki, ito)")

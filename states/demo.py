@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from workflow.errors import Refused
+from workflow.errors import Refused, WorkflowError
 
 
 class WorkflowAPI(Protocol):
@@ -61,11 +61,19 @@ def obstacle(db: str, registered: list[str], admin: str, in_force: set[str] | No
     return None
 
 
-def play(wf: WorkflowAPI, admin: str, say: Callable[[str], None]) -> str:
-    """Play the story into an initialised-or-empty database; returns the request's reference."""
-    wf.init(admin)
-    say(f"Database initialised; {admin} is the admin. Seeded restrictions: KP (embargo), "
-        "UA, RU, IL (in combat).")
+def play(wf: WorkflowAPI, admin: str, say: Callable[[str], None], *, fresh: bool = True
+         ) -> str:
+    """Play the story into an initialised-or-empty database (``fresh``: empty when it was
+    checked); returns the request's reference."""
+    if wf.init(admin):
+        say(f"Database initialised; {admin} is the admin. Seeded restrictions: KP (embargo), "
+            "UA, RU, IL (in combat).")
+    elif fresh:  # set up by another process since it was checked: its story, not this one's
+        raise WorkflowError("another process set up the database while the demo started; "
+                            "nothing was changed (the demo needs a fresh database: name "
+                            "another with workflow --db FILE demo)")
+    else:
+        say(f"The database is already set up; {admin}, its admin, registers the story's cast.")
     for name, roles, what in CAST:
         if name != admin:
             wf.add_user(name, roles, actor=admin)

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from states import PROCESS
 from tests.conftest import assert_one_line_error, db_snapshot, request_new_args, to_state
+from workflow import Workflow
 
 EDGES = [(src, event.dest, event.name) for event in PROCESS.events for src in event.sources]
 
@@ -178,6 +179,43 @@ def test_demo_on_a_fresh_database_tells_the_story_and_keeps_it(run):
     history = json.loads(_ok(run("history", rows[0]["ref"], "--json", actor="admin")).stdout)
     assert [h["event"] for h in history] == [
         "create", "submit", "approve_for_us", "request_third_country"]
+
+
+def test_demo_ends_pointing_at_the_request_as_its_admin(run):
+    out = _ok(run("demo", actor="admin")).stdout
+    assert out.splitlines()[0].startswith("Database initialised; admin is the admin.")
+    [hint] = [line for line in out.splitlines() if line.startswith("Explore it: ")]
+    assert f"workflow --db {run.target} --as admin request show TR-" in hint
+
+
+def test_demo_into_a_database_already_set_up_says_so(run_ready):
+    out = _ok(run_ready("demo", actor="admin")).stdout
+    assert out.splitlines()[0] == ("The database is already set up; admin, its admin, "
+                                   "registers the story's cast.")
+
+
+def test_demo_is_refused_before_any_change_where_another_set_the_database_up_meanwhile(
+        run, clock, monkeypatch):
+    """Two demos started at once on a new database: the one that finds it set up by the other
+    says so before telling anything, rather than half a story and a failure."""
+    holds = Workflow.holds_records
+
+    def set_up_meanwhile(self: Workflow) -> bool:
+        other = Workflow(run.target, clock=clock, create=True)
+        other.init("other")
+        other.close()
+        return holds(self)
+
+    monkeypatch.setattr(Workflow, "holds_records", set_up_meanwhile)
+    result = run("demo", actor="admin")
+    line = assert_one_line_error(result, 1)
+    assert "another process set up the database while the demo started; nothing was " \
+           "changed" in line
+    monkeypatch.setattr(Workflow, "holds_records", holds)
+    check = Workflow(run.target, clock=clock)
+    assert [u["name"] for u in check.users()] == ["other"]
+    assert check.list() == []
+    check.close()
 
 
 def test_demo_is_refused_on_a_database_that_holds_requests(run):
