@@ -38,7 +38,14 @@ def policy_list(app: App, as_of: date | None, known_at: datetime | None,
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["country", "kind", "since", "until", "reason"], "no restrictions")
+        shown = [{**row, "until": f"{row['until']} (called off)"} if _called_off(row) else row
+                 for row in rows]
+        table(shown, ["country", "kind", "since", "until", "reason"], "no restrictions")
+
+
+def _called_off(row: dict[str, Any]) -> bool:
+    """A planned restriction ended on or before its first day: never in force."""
+    return row["until"] is not None and row["until"] <= row["since"]
 
 
 @policy.command("add")
@@ -82,8 +89,14 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
     if as_json:
         emit_json(ended)
     else:
-        ends = "ends" if len(ended) == 1 else "end"
-        say(f"{country}: {counted(len(ended), 'restriction')} {ends} on {on.isoformat()}")
+        off = [row for row in ended if _called_off(row)]
+        if len(off) < len(ended):
+            ends = "ends" if len(ended) - len(off) == 1 else "end"
+            say(f"{country}: {counted(len(ended) - len(off), 'restriction')} {ends} on "
+                f"{on.isoformat()}")
+        for row in off:
+            say(f"{country}: the {row['kind']} restriction planned from {row['since']} is "
+                "called off")
 
 
 @policy.command("affected")

@@ -152,3 +152,19 @@ def test_an_end_before_the_start_of_a_restriction_in_force_is_named(wf, run_read
     _named(wf, run_ready, "policy change 5 ends entry 2 (UA in-combat, in force since "
                           "2022-02-24) on 2000-01-01, not after its start")
 
+
+
+def test_the_cli_says_a_planned_restriction_is_called_off_not_ended(wf, run_ready):
+    wf.restrict("GB", "embargo", date(2027, 3, 1), reason="planned", actor="admin")
+    done = run_ready("policy", "end", "GB", "--on", "2027-01-20", "--reason", "called off",
+                     actor="admin")
+    assert done.exit_code == 0, done.stderr
+    assert done.stderr == "GB: the embargo restriction planned from 2027-03-01 is called off\n"
+    listed = run_ready("policy", "list", actor="admin").stdout
+    [gb] = [line for line in listed.splitlines() if line.startswith("GB")]
+    assert "2027-01-20 (called off)" in gb
+    assert [r["until"] for r in wf.policy() if r["country"] == "GB"] == ["2027-01-20"]
+    wf.restrict("GB", "in-combat", date(2026, 1, 1), reason="war", actor="admin")
+    ended = run_ready("policy", "end", "GB", "--on", "2027-02-01", "--reason", "peace",
+                      actor="admin")
+    assert ended.stderr == "GB: 1 restriction ends on 2027-02-01\n"
