@@ -78,7 +78,8 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
             say(f"{counted(len(results), 'firing')} applied")
         return
     if ref is None or event is None:
-        raise click.UsageError("missing REF and EVENT (or --from FILE)")
+        missing = "REF and EVENT" if ref is None else "EVENT"
+        raise click.UsageError(f"missing {missing} (or --from FILE)")
     args = {"country": country, "decision_date": decision_date}
     app.process.event(event).check_arguments(args, OPTION_NAMES)
     wf = app.workflow()

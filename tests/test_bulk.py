@@ -93,6 +93,8 @@ def test_advance_from_file_with_a_malformed_row_is_exit_2(run_ready, tmp_path, w
 
 def test_advance_needs_either_ref_and_event_or_a_file(run_ready, tmp_path):
     assert "missing REF and EVENT" in assert_one_line_error(run_ready("advance"), 2)
+    only_ref = assert_one_line_error(run_ready("advance", "TR-2026-0001"), 2)
+    assert only_ref == "error: missing EVENT (or --from FILE)"
     source = tmp_path / "f.csv"
     source.write_text("TR-2026-0001,submit\n")
     assert "not both" in assert_one_line_error(

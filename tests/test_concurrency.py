@@ -357,8 +357,8 @@ def test_the_cli_fires_or_edits_only_at_the_version_a_script_read(wf, run_ready)
     ref = draft(wf, "dan")
     stale = run_ready("advance", ref, "submit", "--expected-version", "2", actor="dan")
     assert assert_one_line_error(stale, 1) == (
-        f"error: {ref} is at version 1, not 2 as expected: it was changed since it was read; "
-        "reload and retry")
+        f"error: {ref} is at version 1, not 2 as expected: no such version was ever written; "
+        "give the version it was read at")
     edited = run_ready("request", "edit", ref, "--note", "v2", "--expected-version", "1",
                        actor="dan")
     assert edited.exit_code == 0, edited.stderr

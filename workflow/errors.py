@@ -68,6 +68,9 @@ class Conflict(WorkflowError):
         self.ref = ref
         if expected is None:
             super().__init__(f"{ref} was changed by someone else; reload and retry")
+        elif found is not None and expected > found:  # no version it could have read
+            super().__init__(f"{ref} is at version {found}, not {expected} as expected: no "
+                             "such version was ever written; give the version it was read at")
         else:  # the caller said which version it read
             super().__init__(f"{ref} is at version {found}, not {expected} as expected: it was "
                              "changed since it was read; reload and retry")
