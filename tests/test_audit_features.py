@@ -1024,3 +1024,9 @@ def test_an_ordinal_date_past_its_year_is_bad_input(run_ready, trail, day):
     assert day in line
     with pytest.raises(InvalidInput, match=day):
         values.iso_date("day", day)
+
+
+@pytest.mark.parametrize("day", ["2026-11-25+09:00", "20261125-0500"])
+def test_a_day_with_an_offset_but_no_time_says_the_offset_needs_one(run_ready, trail, day):
+    line = assert_one_line_error(run_ready("audit", "log", "--since", day, actor="aud"), 2)
+    assert f"'{day}' gives an offset without a time of day; an offset needs one" in line

@@ -258,6 +258,10 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
             raise InvalidInput(f"{name}: {shown(value)} falls outside the years 1 to 9999 in "
                                "UTC") from None
         except ValueError:
+            if _DAY_WITH_OFFSET.fullmatch(text_value):
+                raise InvalidInput(f"{name}: {shown(value)} gives an offset without a time of "
+                                   "day; an offset needs one (such as 2026-11-27T00:00+09:00)"
+                                   ) from None
             raise InvalidInput(
                 f"{name}: expected YYYY-MM-DD or an ISO 8601 date-time (a date, T, a time of "
                 f"day), got {shown(value)}") from None
@@ -270,6 +274,7 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
 
 
 _WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
+_DAY_WITH_OFFSET = re.compile(r"[0-9-W]{7,10}[+-][0-9]{2}(?::?[0-9]{2})?")
 _ORDINAL = re.compile(r"([0-9]{4})-?([0-9]{3})(?=$|[Tt ])")  # 2026-330, 2026330
 # a day (calendar or week form; an ordinal one is rewritten first), then T or a space, then a
 # time of day as precise as given
