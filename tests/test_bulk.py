@@ -197,6 +197,18 @@ def test_a_firings_header_with_a_column_past_the_known_ones_is_bad_input(run_rea
     assert db_snapshot(run_ready.target) == before
 
 
+@pytest.mark.parametrize("header", ["event,reference", "reason,ref,event", "EVENT,Ref"])
+def test_a_firings_header_in_another_order_is_named_as_such(run_ready, tmp_path, wf, header):
+    """Not "unknown event 'reference'": the header is told to name its columns in order."""
+    source = tmp_path / "firings.csv"
+    source.write_text(f"{header}\nsubmit,{draft(wf)}\n")
+    before = db_snapshot(run_ready.target)
+    line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
+    assert "line 1: a header row must name the columns in the order they are read " \
+           "(ref,event,reason,country,decision_date), starting with ref or reference" in line
+    assert db_snapshot(run_ready.target) == before
+
+
 def test_lines_are_counted_in_the_file_even_past_a_value_spanning_lines(run_ready, tmp_path):
     """A quoted value may hold a line break: the line named is the file's own line."""
     source = tmp_path / "drafts.csv"

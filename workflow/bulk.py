@@ -114,6 +114,10 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
         _firing_header(name, rows[0][0], rows[0][1], columns)
         rows = rows[1:]
+    elif rows and {c.strip().lower() for c in rows[0][1]} & {"ref", "reference", "event"}:
+        raise InvalidInput(f"{name} line {rows[0][0]}: a header row must name the columns in "
+                           f"the order they are read ({','.join(columns)}), starting with ref "
+                           "or reference")
     out: list[tuple[int, dict[str, Any]]] = []
     for number, row in rows:
         cells = [c.strip() for c in row]
