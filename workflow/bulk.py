@@ -114,7 +114,8 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
         _firing_header(name, rows[0][0], rows[0][1], columns)
         rows = rows[1:]
-    elif rows and {c.strip().lower() for c in rows[0][1]} & {"ref", "reference", "event"}:
+    elif rows and rows[0][1] and rows[0][1][0].strip().lower().replace("-", "_") in columns:
+        # a column's name where a reference goes: a header out of order
         raise InvalidInput(f"{name} line {rows[0][0]}: a header row must name the columns in "
                            f"the order they are read ({','.join(columns)}), starting with ref "
                            "or reference")
