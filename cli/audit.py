@@ -24,13 +24,13 @@ force_option = click.option("--force", is_flag=True,
                             help="Replace the output file if it exists (never the database).")
 
 
-@click.group(cls=OnceGroup)
+@click.group(cls=OnceGroup, short_help="Verify, question and export the tamper-evident history.")
 def audit() -> None:
     """Check and question the tamper-evident history (any registered user; keygen,
     check-proof and check-export --offline: anyone)."""
 
 
-@audit.command("verify")
+@audit.command("verify", short_help="Recompute every hash and root; check every request.")
 @click.option("--since", "checkpoint", type=EXISTING,
               help="A checkpoint file: also prove nothing up to it was rewritten or cut off.")
 @click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
@@ -112,7 +112,7 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
         click.echo(f"ok: consistent with the checkpoint of {listed}")
 
 
-@audit.command("checkpoint")
+@audit.command("checkpoint", short_help="Print (and sign) the tree size and root to keep.")
 @click.option("--sign", "key", type=EXISTING, help="Sign with this Ed25519 private key file.")
 @click.option("-o", "--output", type=FILE, help="Write to this file instead of stdout.")
 @force_option
@@ -134,7 +134,7 @@ def audit_checkpoint(app: App, key: Path | None, output: Path | None, force: boo
         say(f"checkpoint of {cp['size']} rows written to {file_name(output)}")
 
 
-@audit.command("keygen")
+@audit.command("keygen", short_help="Make an Ed25519 key pair for signing checkpoints.")
 @click.option("-o", "--output", type=FILE, default=Path("workflow-audit.key"), show_default=True,
               help="Private key file; the public key goes beside it as FILE.pub.")
 @json_option
@@ -154,7 +154,7 @@ def audit_keygen(app: App, output: Path, as_json: bool) -> None:
             f"public key:  {file_name(public)}")
 
 
-@audit.command("prove")
+@audit.command("prove", short_help="Write REF's rows with an inclusion proof for each.")
 @click.argument("ref")
 @click.option("--checkpoint", required=True, type=EXISTING, help="The checkpoint to prove against.")
 @click.option("-o", "--output", required=True, type=FILE, help="Where to write the proof.")
@@ -175,7 +175,7 @@ def audit_prove(app: App, ref: str, checkpoint: Path, output: Path, force: bool,
             f"{bundle['checkpoint']['size']} rows; written to {file_name(output)}")
 
 
-@audit.command("check-proof")
+@audit.command("check-proof", short_help="Verify a proof file, without the database.")
 @click.argument("file", type=EXISTING)
 @click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
 @json_option
@@ -202,7 +202,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
                 "it would not show")
 
 
-@audit.command("refusals")
+@audit.command("refusals", short_help="Refused attempts: who tried what, which rule said no.")
 @click.option("--actor", help="Only attempts by this user.")
 @click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601).")
 @json_option
@@ -241,7 +241,7 @@ def _span(seconds: float) -> str:
     return f"{days}d {text}" if days else text
 
 
-@audit.command("report")
+@audit.command("report", short_help="Time in each state, decisions per actor, SoD breaches.")
 @click.option("--as-of", type=UNTIL,
               help="As the log stood at this moment (YYYY-MM-DD or an ISO 8601 date-time, UTC; "
                    "to the end of the day, minute or second it names): the current states "
@@ -275,7 +275,7 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
           "the separation of duties excludes", within=True)
 
 
-@audit.command("export")
+@audit.command("export", short_help="Stream history rows to a file, with a manifest.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True,
               help="CSV or JSON Lines (each line the canonical bytes of a row).")
 @click.option("--since", type=SINCE, help="Rows from this moment.")
@@ -307,7 +307,7 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
         say(f"{manifest['rows']} rows written to {file_name(output)}; manifest beside it")
 
 
-@audit.command("check-export")
+@audit.command("check-export", short_help="Verify an export against its manifest and the log.")
 @click.argument("file", type=EXISTING)
 @click.option("--pubkey", type=EXISTING,
               help="Public key the manifest and its checkpoint must be signed with.")

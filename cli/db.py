@@ -9,9 +9,9 @@ from cli.once import OnceGroup
 from cli.output import emit_json, json_option, say
 
 
-@click.group(cls=OnceGroup)
+@click.group(cls=OnceGroup, short_help="Schema revision, upgrading it, PostgreSQL roles.")
 def db() -> None:
-    """The database schema: which revision it is at, and upgrading it."""
+    """The database: its schema revision, upgrading it, and PostgreSQL's own roles."""
 
 
 @db.command("current")
@@ -28,7 +28,7 @@ def db_current(app: App, as_json: bool) -> None:
         click.echo(f"database: {info['current'] or '(none)'}  program: {info['head']}")
 
 
-@db.command("upgrade")
+@db.command("upgrade", short_help="Migrate to this program's schema revision (data kept).")
 @json_option
 @pass_app
 def db_upgrade(app: App, as_json: bool) -> None:
@@ -44,7 +44,7 @@ def db_upgrade(app: App, as_json: bool) -> None:
         say(f"upgraded from revision {result['from']} to {result['to']}")
 
 
-@db.command("grant")
+@db.command("grant", short_help="PostgreSQL: one database role per workflow role.")
 @json_option
 @pass_app
 def db_grant(app: App, as_json: bool) -> None:

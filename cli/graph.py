@@ -9,7 +9,7 @@ from cli.once import OnceCommand
 from workflow import graph as diagrams
 
 
-@click.command(cls=OnceCommand)
+@click.command(cls=OnceCommand, short_help="Draw the process; with REF, mark the path it took.")
 @click.argument("ref", required=False)
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
               show_default=True, help="Mermaid (renders on GitHub) or Graphviz DOT.")

@@ -15,12 +15,12 @@ from states import PROCESS
 from workflow.errors import WorkflowError
 
 
-@click.group(cls=OnceGroup)
+@click.group(cls=OnceGroup, short_help="The dated country restrictions every decision reads.")
 def policy() -> None:
     """The dated list of country restrictions every decision reads (changes: admins only)."""
 
 
-@policy.command("list")
+@policy.command("list", short_help="List the restrictions (or those in force on --as-of).")
 @click.option("--as-of", type=DATE, help="Only the restrictions in force on this day.")
 @click.option("--known-at", type=UNTIL,
               help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
@@ -48,7 +48,7 @@ def _called_off(row: dict[str, Any]) -> bool:
     return row["until"] is not None and row["until"] <= row["since"]
 
 
-@policy.command("add")
+@policy.command("add", short_help="Restrict COUNTRY from --since on (admins).")
 @click.argument("country", type=COUNTRY)
 @click.option("--kind", required=True, type=ProcessName(PROCESS, "kind"),
               help=f"One of: {', '.join(PROCESS.policy_kinds)}.")
@@ -99,7 +99,7 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
                 "called off")
 
 
-@policy.command("affected")
+@policy.command("affected", short_help="Requests the restrictions in force touch.")
 @click.option("--on", "on", type=DATE,
               help="The day whose restrictions in force count (default: today, UTC).")
 @click.option("--country", "countries", multiple=True, type=COUNTRY,

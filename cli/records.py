@@ -49,7 +49,7 @@ def request() -> None:
     """Draft, edit, list and show transfer requests."""
 
 
-@request.command("new")
+@request.command("new", short_help="Draft a new request and print its reference.")
 @field_options(creating=True)
 @json_option
 @pass_app
@@ -62,7 +62,7 @@ def request_new(app: App, as_json: bool, **values: Any) -> None:
         click.echo(ref)
 
 
-@request.command("import")
+@request.command("import", short_help="Draft every record of FILE, all or nothing.")
 @click.argument("file", type=FilePath(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
               help="Default: JSON Lines for a .jsonl/.ndjson file or one whose first "
@@ -94,7 +94,7 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
 OPTIONAL = [s.name for s in PROCESS.fields if s.editable and not s.required]
 
 
-@request.command("edit")
+@request.command("edit", short_help="Change fields of a drafted request (its drafter).")
 @click.argument("ref")
 @field_options(creating=False)
 @click.option("--clear", "clear", multiple=True, metavar="FIELD",
@@ -146,7 +146,7 @@ def request_list(app: App, state: str | None, as_of: datetime | None, as_json: b
         table(rows, LIST_COLUMNS, "no requests")
 
 
-@request.command("show")
+@request.command("show", short_help="A request's fields, state and the events you may fire.")
 @click.argument("ref")
 @AS_OF
 @json_option

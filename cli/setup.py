@@ -13,7 +13,7 @@ from cli.types import REASON, UNTIL, ProcessName
 from states import PROCESS
 
 
-@click.command(cls=OnceCommand)
+@click.command(cls=OnceCommand, short_help="Create the database, its first admin and the policy.")
 @click.option("--admin", help="Name of the first admin (default: the --as user).")
 @json_option
 @pass_app
@@ -33,7 +33,7 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
         say(f"{app.db_shown} is already initialised; nothing changed{unused}")
 
 
-@click.group(cls=OnceGroup)
+@click.group(cls=OnceGroup, short_help="Register, list, disable and enable users; set roles.")
 def user() -> None:
     """Register, list, disable and enable users and change their roles (admins only for
     changes)."""
@@ -137,7 +137,7 @@ def user_set_roles(app: App, name: str, roles: tuple[str, ...], reason: str | No
             f"(held {', '.join(before)})")
 
 
-@user.command("history")
+@user.command("history", short_help="Every change to the users: who, when and why.")
 @json_option
 @pass_app
 def user_history(app: App, as_json: bool) -> None:

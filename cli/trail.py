@@ -40,7 +40,7 @@ fire every row in one transaction instead: all or nothing.
 \b
 Events:
 {chr(10).join(f"  {e.name:<22} {e.help}" for e in PROCESS.events)}
-""", cls=OnceCommand)
+""", cls=OnceCommand, short_help="Fire EVENT on REF, if its state, roles and rules allow.")
 @click.argument("ref", required=False)
 @click.argument("event", required=False, type=ProcessName(PROCESS, "event"))
 @click.option("--reason", type=REASON, help="Why (required by return, deny, withdraw, defer).")
@@ -92,7 +92,7 @@ def advance(app: App, ref: str | None, event: str | None, reason: str | None,
         say(f"{ref.strip().upper()}: {event} done; now {state}")
 
 
-@click.command(cls=OnceCommand)
+@click.command(cls=OnceCommand, short_help="The audit trail of REF: who did what, when and why.")
 @click.argument("ref")
 @filters
 @json_option
@@ -169,7 +169,7 @@ def _acting(row: dict[str, Any]) -> str:
     return f"as {' and '.join(acted)}{also}"
 
 
-@click.command(cls=OnceCommand)
+@click.command(cls=OnceCommand, short_help="Requests you may act on now, with the events.")
 @click.option("--event", type=ProcessName(PROCESS, "event"),
               help="Only requests you may fire this event on (listing that event alone).")
 @json_option

@@ -576,3 +576,14 @@ def test_an_actor_filter_naming_no_user_says_so_when_it_finds_nothing(run_ready,
 def test_an_actor_filter_naming_a_user_adds_no_note(run_ready, wf):
     result = run_ready("audit", "log", "--actor", "ann", actor="aud")
     assert result.exit_code == 0 and "note:" not in result.stderr
+
+
+@pytest.mark.parametrize("group", [[], ["audit"], ["db"], ["policy"], ["request"], ["user"]],
+                         ids=lambda g: " ".join(g) or "workflow")
+def test_every_command_is_summed_up_whole_in_its_groups_help(group):
+    """On an 80-column terminal no summary is cut off with '...'."""
+    result = CliRunner().invoke(cli, [*group, "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Commands:\n", 1)[1].splitlines()
+    assert len(listed) >= 3
+    assert [line for line in listed if line.endswith("...") or len(line) > 80] == []
