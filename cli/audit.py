@@ -82,10 +82,13 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
         click.echo(f"warning: row {ahead['seq']} is stamped {ahead['at']}, more than a day after "
                    f"this clock ({ahead['now']}): a writer's clock was ahead (or the row was "
                    "dated forward), and its rules were judged as of that later day")
-    if result["missing_protections"]:
-        click.echo(f"warning: the append-only triggers {', '.join(result['missing_protections'])}"
-                   " are missing (dropped): the database no longer refuses changes to those "
-                   "logs in place; verify finds what was changed, not that nothing will be")
+    missing = result["missing_protections"]
+    if missing:
+        some = "triggers" if len(missing) > 1 else "trigger"
+        are, those = ("are", "those logs") if len(missing) > 1 else ("is", "that log")
+        click.echo(f"warning: the append-only {some} {', '.join(missing)} {are} missing "
+                   f"(dropped): the database no longer refuses changes to {those} in place; "
+                   "verify finds what was changed, not that nothing will be")
     if result["altered_protections"]:
         click.echo("warning: not the program's, or not as it made them (disabled, given a "
                    f"condition or rewritten): {'; '.join(result['altered_protections'])}. Such "

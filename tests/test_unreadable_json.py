@@ -68,7 +68,8 @@ def test_verify_warns_of_append_only_triggers_dropped(wf, run_ready, db_target):
     assert wf.verify()["missing_protections"] == [dropped]
     shown = run_ready("audit", "verify", actor="aud")
     assert shown.exit_code == 0, shown.stderr
-    assert f"warning: the append-only triggers {dropped} are missing (dropped)" in shown.stdout
+    assert f"warning: the append-only trigger {dropped} is missing (dropped): the database no " \
+        "longer refuses changes to that log in place" in shown.stdout
 
 
 @pytest.mark.parametrize("changes", ['["note"]', '"note"', "7"], ids=["list", "text", "number"])
