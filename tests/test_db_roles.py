@@ -131,7 +131,8 @@ def test_an_auditor_login_drafting_gets_the_process_refusal_not_a_table_error(
     assert (refused.value.event, refused.value.rule) == ("create", "role")
     assert "only a drafter may create records" in str(refused.value)
     # it could not be recorded (an auditor's login writes nothing): said, naming one rule alone
-    assert "(and it could not be recorded: the database login may not" in str(refused.value)
+    assert "(not recorded: this database login may not write the refusal log, as an " \
+        "auditor's may not) [rule: role]" in str(refused.value)
     assert str(refused.value).count("[rule:") == 1
     assert str(refused.value).endswith("[rule: role]")
     auditor.close()
@@ -993,3 +994,18 @@ def test_db_grant_run_again_leaves_the_tables_unlocked_for_their_readers_and_wri
             "AND c.relnamespace = current_schema()::regnamespace").fetchall()
         assert enabled == [("O",)]
         wf.close()
+
+
+def test_a_login_that_may_use_the_schema_but_holds_no_role_is_told_why(db_target, clock,
+                                                                       granted):
+    """As on a database in the public schema, which every login may use: the first read is
+    denied, and the refusal says what usually causes it."""
+    schema = db_target.rsplit("search_path%3D", 1)[1]
+    with a_login(db_target, "late") as (late, _):
+        with psycopg.connect(db_target.split("?", 1)[0], autocommit=True) as conn:
+            conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{late}"')
+        with pytest.raises(Refused) as refused:
+            Workflow(_as_login(db_target, late), clock=clock).list(actor=late)
+        assert refused.value.rule == "database-permission"
+        assert "it holds no workflow role here: its user may be disabled, or registered since " \
+               "an admin last ran `workflow db grant`" in str(refused.value)

@@ -191,8 +191,12 @@ def driver_error(error: BaseException) -> WorkflowError:
                                          "could not serialize")):
         return Busy("the database is busy (locked by another connection); try again")
     if "permission denied" in lowered:
+        hint = ""
+        if "alembic_version" in lowered:  # what every command reads first: no role at all
+            hint = ("; it holds no workflow role here: its user may be disabled, or registered "
+                    "since an admin last ran `workflow db grant`")
         return Refused("access", "database-permission",
-                       f"the database login may not do this ({text})")
+                       f"the database login may not do this ({text}){hint}")
     if "wf_record.ref" in lowered or "wf_record_ref_key" in lowered:  # SQLite, PostgreSQL
         return WorkflowError("the reference a new request would get is taken already: the "
                              "reference counter stands behind the requests (altered?); "

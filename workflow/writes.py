@@ -226,6 +226,10 @@ class Writing:
         try:
             retrying(record, self.waiting)
         except WorkflowError as failure:  # the refusal is what the caller must see: with a word
+            if isinstance(failure, Refused) and failure.rule == "database-permission":
+                error.annotate("(not recorded: this database login may not write the refusal "
+                               "log, as an auditor's may not)")
+                return
             why = failure.reason if isinstance(failure, Refused) else str(failure)
             error.annotate(f"(and it could not be recorded: {why})")  # its rule alone named
 
