@@ -97,6 +97,22 @@ def test_output_in_an_encoding_short_of_utf8_escapes_what_it_cannot_hold(wf):
     assert "note                \\u65e5\\u672c\\u8a9e \xe9".encode("latin-1") in shown.stdout
 
 
+def test_output_in_ascii_alone_is_taken_for_a_utf8_terminal_and_json_stays_ascii(wf):
+    """As click takes a bare C locale's ASCII: text in UTF-8, JSON ASCII (README says so)."""
+    ref = draft(wf, note="日本語 é")
+    ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    shown = subprocess.run(
+        [sys.executable, "-c", CODE, "--db", _target(wf), "--as", "aud", "request", "show",
+         ref], capture_output=True, timeout=120, env=ascii_only)
+    assert shown.returncode == 0, shown.stderr
+    assert "日本語 é".encode() in shown.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-c", CODE, "--db", _target(wf), "--as", "aud", "request", "show",
+         ref, "--json"], capture_output=True, timeout=120, env=ascii_only)
+    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.stdout.isascii() and json.loads(as_json.stdout)["note"] == "日本語 é"
+
+
 # -- SIGTERM, as Ctrl-C (see also test_interrupts.py) -------------------------------------------
 
 
