@@ -51,6 +51,19 @@ class App:
                 self.actor = self._workflow.login  # the database says who is acting
         return self._workflow
 
+    def registering(self) -> str:
+        """The acting user's name for a command that registers it (init, demo). A login name
+        taken by default that no user could have is told how to name another."""
+        if not self.actor_named:
+            from workflow import people
+
+            try:
+                people.check_name(self.actor)
+            except InvalidInput as error:
+                raise InvalidInput(f"{error} (it is your login name, the default of --as: name "
+                                   "the user with --as NAME)") from None
+        return self.actor
+
     def user_workflow(self) -> Workflow:
         """The workflow, after checking that the caller is a registered, active user."""
         wf = self.workflow()

@@ -23,6 +23,7 @@ def demo(app: App) -> None:
     story's users, if its policy no longer tells the story, or if you are not its admin (nor
     may you be one of the story's users).
     """
+    app.registering()
     wf = app.workflow(create=True)
     users = [user["name"] for user in wf.users()] if wf.db.is_initialised() else []
     if users:  # who asks is checked first, and a refusal recorded, as for any command

@@ -22,7 +22,7 @@ def init(app: App, admin: str | None, as_json: bool) -> None:
 
     Running it again on an initialised database changes nothing.
     """
-    name = app.actor if admin is None else admin  # an empty --admin is a bad name, not unset
+    name = app.registering() if admin is None else admin  # an empty --admin is a bad name
     created = app.workflow(create=True).init(name)
     if as_json:
         emit_json({"initialised": created, "admin": name if created else None})

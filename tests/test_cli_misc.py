@@ -587,3 +587,21 @@ def test_every_command_is_summed_up_whole_in_its_groups_help(group):
     listed = result.output.split("Commands:\n", 1)[1].splitlines()
     assert len(listed) >= 3
     assert [line for line in listed if line.endswith("...") or len(line) > 80] == []
+
+
+@pytest.mark.parametrize("command", ["demo", "init"])
+def test_a_login_name_no_user_could_have_is_told_how_to_name_another(tmp_path, monkeypatch,
+                                                                     command):
+    """The first command a newcomer runs takes --as from the login name: one with a space
+    says that --as names another, and creates nothing."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, "john smith")
+    monkeypatch.delenv("WORKFLOW_USER", raising=False)
+    target = tmp_path / "new.db"
+    result = CliRunner().invoke(cli, ["--db", str(target), command])
+    line = assert_one_line_error(result, 2)
+    assert line.endswith("(it is your login name, the default of --as: name the user with "
+                         "--as NAME)")
+    assert not target.exists()
+    named = CliRunner().invoke(cli, ["--db", str(target), "--as", "john smith", command])
+    assert "default of --as" not in assert_one_line_error(named, 2)
