@@ -112,7 +112,8 @@ def audit_verify(app: App, checkpoint: Path | None, pubkey: Path | None, jobs: i
                               ("checkpoint_user_changes", "user change"))
             if consistency[key] is not None]
         listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
-        click.echo(f"ok: consistent with the checkpoint of {listed}")
+        signed = " (signature checked)" if consistency.get("signature_checked") else ""
+        click.echo(f"ok: consistent with the checkpoint of {listed}{signed}")
 
 
 @audit.command("checkpoint", short_help="Print (and sign) the tree size and root to keep.")
@@ -196,9 +197,10 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(result)
     else:
+        signed = " (signature checked)" if result["signature_checked"] else ""
         click.echo(f"ok: {result['rows']} rows of {result['ref']} are in the log of "
                    f"{result['checkpoint_size']} rows, from its drafting on, none left out "
-                   "between them")
+                   f"between them{signed}")
         if not result["counted"]:
             say("note: its last row was written before rows kept their request's version "
                 "(revision 0010): a row left out before it that leaves the state as it found "

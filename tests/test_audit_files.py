@@ -613,7 +613,10 @@ def test_an_older_checkpoint_without_refusals_still_reads_and_checks_the_history
     rewind_refusals(wf, 1)  # an older checkpoint cannot see this: it vouches for no refusal
     result = verify_since(run_ready, path, "--pubkey", f"{key}.pub")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "ok: consistent with the checkpoint of 6 rows"
+    assert result.stdout.splitlines()[-1] == ("ok: consistent with the checkpoint of 6 rows "
+                                              "(signature checked)")
+    assert verify_since(run_ready, path).stdout.splitlines()[-1] == \
+        "ok: consistent with the checkpoint of 6 rows"
     consistency = wf.verify(since=path, pubkey=Path(f"{key}.pub"))["consistency"]
     assert consistency["checkpoint_refusals"] is None
     assert (consistency["signed"], consistency["signature_checked"]) == (True, True)
@@ -623,7 +626,10 @@ def test_an_older_checkpoint_without_refusals_still_reads_and_checks_the_history
     proved = run_ready("audit", "prove", story["A"], "--checkpoint", str(path), "-o", str(proof),
                        actor="aud")
     assert proved.exit_code == 0, proved.stderr
-    assert check_proof(proof, "--pubkey", f"{key}.pub").exit_code == 0
+    checked = check_proof(proof, "--pubkey", f"{key}.pub")
+    assert checked.exit_code == 0, checked.stderr
+    assert checked.stdout.rstrip().endswith("none left out between them (signature checked)")
+    assert "(signature checked)" not in check_proof(proof).stdout
 
 
 # -- exports held to the form they are written in ----------------------------------------------
