@@ -123,13 +123,28 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: str, *,
     if not cells:
         click.echo(empty, err=not within)
         return 0
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    widths = [max(len(c), *(_width(r[i]) for r in cells)) for i, c in enumerate(columns)]
     with streamed() as write:
         write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
               + "\n")
         for r in cells:
-            write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+            write("  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
     return len(cells)
+
+
+def _width(text: str) -> int:
+    """The columns a cell takes on a terminal: a wide (CJK) character two, a combining mark
+    none."""
+    if text.isascii():
+        return len(text)
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:

@@ -19,7 +19,13 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from states import PROCESS
-from tests.conftest import assert_one_line_error, db_snapshot, request_new_args, to_state
+from tests.conftest import (
+    PATRIOT,
+    assert_one_line_error,
+    db_snapshot,
+    request_new_args,
+    to_state,
+)
 from workflow import Workflow
 
 EDGES = [(src, event.dest, event.name) for event in PROCESS.events for src in event.sources]
@@ -605,3 +611,16 @@ def test_a_login_name_no_user_could_have_is_told_how_to_name_another(tmp_path, m
     assert not target.exists()
     named = CliRunner().invoke(cli, ["--db", str(target), "--as", "john smith", command])
     assert "default of --as" not in assert_one_line_error(named, 2)
+
+
+def test_a_table_aligns_its_columns_on_screen_with_wide_characters(run_ready, wf):
+    """Japanese item names take two columns a character on a terminal: the columns after them
+    still line up as the eye sees them."""
+    from wcwidth import wcswidth
+
+    item = "迎撃ミサイル ✔"
+    wf.create(actor="dan", **{**PATRIOT, "item": item, "quantity": 7})
+    wf.create(actor="dan", **{**PATRIOT, "quantity": 7})
+    lines = _ok(run_ready("request", "list", actor="aud")).stdout.splitlines()
+    starts = {wcswidth(line[:line.index(" 7 ")]) for line in lines[1:]}
+    assert len(lines) == 3 and len(starts) == 1 and item in lines[1]
