@@ -278,8 +278,9 @@ class Writing:
                     progress: Progress = None, places: Sequence[str] | None = None
                     ) -> list[str]:
         """Draft many records in one transaction: all or nothing. ``progress`` is told how many
-        more are checked and written, every thousand or so; ``places`` says where each record
-        comes from (``"drafts.csv line 5"``), for the errors that name one."""
+        more are checked and written, every thousand and for the rest at the end; ``places``
+        says where each record comes from (``"drafts.csv line 5"``), for the errors that name
+        one."""
         with collector_paused():
             return self._drafted_many(records, actor, progress, places)
 
@@ -429,7 +430,7 @@ class Writing:
         Each firing is ``{"ref", "event", "reason"?, "expected_version"?, **args}``; the first
         refusal aborts the whole batch and names its position (and its place, from ``places``,
         such as ``"firings.csv line 5"``). ``progress`` is told how many more are checked, every
-        thousand or so.
+        thousand and for the rest at the end.
         """
         with collector_paused():
             return self._fired_many(firings, actor, progress, places)
