@@ -38,4 +38,3 @@ class OnceGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         _refuse_repeats(self, ctx, args)
         return super().parse_args(ctx, args)
-

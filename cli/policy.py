@@ -38,14 +38,11 @@ def policy_list(app: App, as_of: date | None, known_at: datetime | None,
     if as_json:
         emit_json(rows)
     else:
-        shown = [{**row, "until": f"{row['until']} (called off)"} if _called_off(row) else row
-                 for row in rows]
+        from workflow.policy import called_off
+
+        shown = [{**row, "until": f"{row['until']} (called off)"}
+                 if called_off(row["since"], row["until"]) else row for row in rows]
         table(shown, ["country", "kind", "since", "until", "reason"], "no restrictions")
-
-
-def _called_off(row: dict[str, Any]) -> bool:
-    """A planned restriction ended on or before its first day: never in force."""
-    return row["until"] is not None and row["until"] <= row["since"]
 
 
 @policy.command("add", short_help="Restrict COUNTRY from --since on (admins).")
@@ -89,7 +86,9 @@ def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bo
     if as_json:
         emit_json(ended)
     else:
-        off = [row for row in ended if _called_off(row)]
+        from workflow.policy import called_off
+
+        off = [row for row in ended if called_off(row["since"], row["until"])]
         if len(off) < len(ended):
             ends = "ends" if len(ended) - len(off) == 1 else "end"
             say(f"{country}: {counted(len(ended) - len(off), 'restriction')} {ends} on "

@@ -56,8 +56,13 @@ def add(session: Session, subject: str, kind: str, since: date, reason: str, act
 
 
 def _called_off(entry: PolicyEntry) -> bool:
-    """Ended before it started: in force on no day, so it blocks and ends nothing."""
-    return entry.until is not None and entry.until <= entry.since
+    return called_off(entry.since, entry.until)
+
+
+def called_off(since: date | str, until: date | str | None) -> bool:
+    """Ended on or before its first day (dates, or their ISO text as listings give them): in
+    force on no day, so it blocks and ends nothing."""
+    return until is not None and until <= since
 
 
 def end(session: Session, subject: str, on: date, reason: str, actor: str,
