@@ -52,16 +52,24 @@ class App:
         return self._workflow
 
     def registering(self) -> str:
-        """The acting user's name for a command that registers it (init, demo). A login name
-        taken by default that no user could have is told how to name another."""
-        if not self.actor_named:
-            from workflow import people
+        """The acting user's name for a command that registers it (init, demo), before a
+        SQLite file is made. A login name taken by default that no user could have is told how
+        to name another; where a PostgreSQL database authenticates by login, the database's
+        login is the name."""
+        if self.actor_named:
+            return self.actor
+        from workflow.database import database_url
 
-            try:
-                people.check_name(self.actor)
-            except InvalidInput as error:
-                raise InvalidInput(f"{error} (it is your login name, the default of --as: name "
-                                   "the user with --as NAME)") from None
+        if not database_url(self.db).startswith("sqlite") and self.workflow(
+                create=True).login is not None:
+            return self.actor  # the login the database says is acting
+        from workflow import people
+
+        try:
+            people.check_name(self.actor)
+        except InvalidInput as error:
+            raise InvalidInput(f"{error} (it is your login name, the default of --as: name "
+                               "the user with --as NAME)") from None
         return self.actor
 
     def user_workflow(self) -> Workflow:

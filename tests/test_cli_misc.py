@@ -135,10 +135,6 @@ def test_graph_dot_with_ref_marks_path_and_current_state(run_ready, returned_onc
     assert all(node.split("[", 1)[1] != current.split("[", 1)[1] for node in visited)
     submit = _dot_edge(lines, "drafted", "nsc_review", "submit")
     assert "1. dan 2026-11-25" in submit and "3. dan 2026-11-25" in submit
-    for line in lines:  # Mermaid ends a transition's label at ":" or ";": one step taken
-        if "-->" in line and ": " in line:  # twice must not cut its label short
-            label = line.split(": ", 1)[1]
-            assert ":" not in label and ";" not in label, line
     assert "color=" in submit
     assert "2. rita" in _dot_edge(lines, "nsc_review", "drafted", "return")
     assert "4. ann" in _dot_edge(lines, "nsc_review", "approved_for_us", "approve_for_us")

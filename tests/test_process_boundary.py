@@ -98,7 +98,7 @@ def test_output_in_an_encoding_short_of_utf8_escapes_what_it_cannot_hold(wf):
 
 
 def test_output_in_ascii_alone_is_taken_for_a_utf8_terminal_and_json_stays_ascii(wf):
-    """As click takes a bare C locale's ASCII: text in UTF-8, JSON ASCII (README says so)."""
+    """As click takes ASCII alone: text in UTF-8, JSON ASCII (README says so)."""
     ref = draft(wf, note="日本語 é")
     ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
     shown = subprocess.run(

@@ -75,6 +75,10 @@ def upgrade(engine: Engine, target: str = "head") -> str | None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('workflow schema'))"))
         found = MigrationContext.configure(conn).get_current_revision()
+        if found is not None and found not in known_revisions():  # a newer program's, since
+            raise SchemaMismatch(f"the database schema is at revision {found}, unknown to this "
+                                 "program (upgraded meanwhile by a newer one); nothing was "
+                                 "changed")
         command.upgrade(_config(conn), target)
     return found
 

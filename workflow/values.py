@@ -274,7 +274,8 @@ def moment(name: str, value: Any, *, end_of_day: bool = False) -> datetime:
 
 
 _WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
-_DAY_WITH_OFFSET = re.compile(r"[0-9-W]{7,10}[+-][0-9]{2}(?::?[0-9]{2})?")
+_DAY_WITH_OFFSET = re.compile(r"(?:[0-9]{4}-?[0-9]{2}-?[0-9]{2}|[0-9]{4}-?W[0-9]{2}-?[0-9]|"
+                              r"[0-9]{4}-?[0-9]{3})[+-][0-9]{2}(?::?[0-9]{2})?")
 _ORDINAL = re.compile(r"([0-9]{4})-?([0-9]{3})(?=$|[Tt ])")  # 2026-330, 2026330
 # a day (calendar or week form; an ordinal one is rewritten first), then T or a space, then a
 # time of day as precise as given

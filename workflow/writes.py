@@ -77,7 +77,8 @@ def _told(items: Iterable[T], progress: Progress) -> Iterator[T]:
         yield item
         if done % PROGRESS_STEP == 0:
             progress(PROGRESS_STEP)
-    progress(done % PROGRESS_STEP)
+    if done % PROGRESS_STEP:
+        progress(done % PROGRESS_STEP)
 
 
 @contextmanager
