@@ -5,6 +5,8 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import draft, reseal_from_text, rewrite_history
@@ -108,3 +110,26 @@ def test_a_clock_less_than_a_day_behind_a_change_is_not_warned_of(wf, clock):
 
 def _last_user_change(wf) -> int:
     return max(change["seq"] for change in wf.user_history())
+
+
+def test_as_of_a_row_stamped_days_ahead_cuts_the_rebuild_there(wf, clock, run_ready):
+    """A row stamped three days ahead (its writer's clock was), then one written after it at the
+    right time: as of a moment between them, the log stood before the first, so the request is
+    as it was then, not in a state it never stood in (the later row applied, the first not)."""
+    ref = draft(wf)
+    wf.fire(ref, "submit", actor="dan")
+    clock.advance(hours=1)
+    wf.fire(ref, "approve_for_us", actor="ann")
+    clock.advance(days=3)
+    wf.fire(ref, "request_third_country", actor="dan", country="PL", reason="US request")
+    clock.advance(days=-3, hours=1)
+    wf.fire(ref, "defer", actor="ann", reason="wait", decision_date="2027-05-01")
+    moment = clock().replace(minute=30)
+    then = wf.get_as_of(ref, moment)
+    assert (then["state"], then["version"], then["decision_date"]) == (
+        "approved_for_us", 3, None)
+    listed = run_ready("request", "list", "--as-of", moment.isoformat(), "--json", actor="aud")
+    assert [(r["state"], r["third_country"], r["decision_date"])
+            for r in json.loads(listed.stdout)] == [("approved_for_us", None, None)]
+    assert wf.get_as_of(ref, moment.replace(day=moment.day + 4))["state"] == \
+        "third_country_review"
