@@ -280,8 +280,9 @@ class TransferMachine(RuleBasedStateMachine):
     def end_restriction(self, data: st.DataObject) -> None:
         country = data.draw(st.sampled_from(["PL", "DE", "GB", "US", "UA"]), label="country")
         on = self.model.today + timedelta(days=data.draw(st.integers(-30, 30), label="offset"))
-        ending = [e for e in self.model.policy if e.subject == country
-                  and (e.until is None or e.until > on)]  # in force on `on`, or later
+        ending = [e for e in self.model.policy if e.subject == country  # in force on `on`,
+                  and (e.until is None or e.until > on)  # or later; one called off before its
+                  and not (e.until is not None and e.until <= e.since)]  # start ends no more
         if not ending:
             with pytest.raises(NotFound):
                 self.wf.end_restriction(country, on, reason="facts changed", actor="admin")
