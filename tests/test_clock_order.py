@@ -133,3 +133,21 @@ def test_as_of_a_row_stamped_days_ahead_cuts_the_rebuild_there(wf, clock, run_re
             for r in json.loads(listed.stdout)] == [("approved_for_us", None, None)]
     assert wf.get_as_of(ref, moment.replace(day=moment.day + 4))["state"] == \
         "third_country_review"
+
+
+def test_verify_holds_at_the_ends_of_the_calendar(wf, clock, run_ready):
+    """Entries stamped on the calendar's first day, and a verifier whose clock reads its last:
+    warnings as for any clock, not an overflow."""
+    from datetime import UTC, datetime
+
+    start = clock()
+    clock.set(datetime(1, 1, 1, 0, 30, tzinfo=UTC))  # a writer's clock far behind
+    ref = draft(wf)
+    clock.set(start)
+    wf.fire(ref, "submit", actor="dan")  # after an entry stamped on the calendar's first day
+    assert wf.verify()["stamped_behind"]["at"].startswith("0001-01-01")
+    shown = run_ready("audit", "verify", actor="aud")
+    assert shown.exit_code == 0, shown.stderr
+    assert "warning: row 1 is stamped 0001-01-01" in shown.stdout
+    clock.set(datetime(9999, 12, 31, 12, tzinfo=UTC))
+    assert wf.verify()["stamped_ahead"] is None

@@ -148,9 +148,12 @@ def stamped_ahead(session: Session, now: datetime) -> dict[str, Any] | None:
     """The first row stamped later than ``now`` allows (more than writers' clocks may
     disagree): a writer's clock ahead, or a row dated forward, which the rules judged as of
     that later day. A warning: the clock of whoever verifies may be the one behind."""
+    try:
+        allowed = now + CLOCK_SKEW
+    except OverflowError:  # a clock within a day of the calendar's end: nothing is later
+        return None
     found = session.exec(select(History.seq, History.at).where(
-        col(History.at) > to_storage(now + CLOCK_SKEW)).order_by(col(History.seq)).limit(1)
-    ).first()
+        col(History.at) > to_storage(allowed)).order_by(col(History.seq)).limit(1)).first()
     return None if found is None else {"seq": found[0], "at": iso(found[1]), "now": iso(now)}
 
 

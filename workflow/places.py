@@ -298,10 +298,12 @@ def _behind(at: str, before: str) -> bool:
     """``at`` is stamped before ``before`` (ISO 8601 texts) by more than writers' clocks may
     disagree."""
     try:
-        return as_utc(datetime.fromisoformat(at)) < as_utc(
-            datetime.fromisoformat(before)) - CLOCK_SKEW
+        return as_utc(datetime.fromisoformat(at)) + CLOCK_SKEW < as_utc(
+            datetime.fromisoformat(before))
     except (TypeError, ValueError):
         return False  # not a moment: the row's leaf names it
+    except OverflowError:  # ``at`` within a day of the calendar's end: behind nothing
+        return False
 
 
 def _judged_consulted(consulted: Any, entries: dict[Any, Entry], where: str
