@@ -325,17 +325,17 @@ def test_a_moment_as_text_is_the_span_its_precision_names(text, start, end):
     assert values.moment("m", text, end_of_day=True).isoformat() == end + "+00:00"
 
 
-@pytest.mark.parametrize("text", [
-    "2026-11-25+09:00",  # an offset needs a time of day
-    "2026-11-25-05:00",
-    "2026-11-25X10:00",  # a date and its time are joined by T or a space
-    "2026-11-25T10:30:15Zjunk",
-    "2026-11-25T24:00",
+@pytest.mark.parametrize(("text", "said"), [
+    ("2026-11-25+09:00", "gives an offset without a time of day; an offset needs one"),
+    ("2026-11-25-05:00", "gives an offset without a time of day; an offset needs one"),
+    ("2026-11-25X10:00", "expected YYYY-MM-DD or an ISO 8601 date-time"),  # T or a space
+    ("2026-11-25T10:30:15Zjunk", "expected YYYY-MM-DD or an ISO 8601 date-time"),
+    ("2026-11-25T24:00", "expected YYYY-MM-DD or an ISO 8601 date-time"),
 ])
-def test_a_moment_not_written_as_iso_8601_says_is_bad_input(wf, text):
+def test_a_moment_not_written_as_iso_8601_says_is_bad_input(wf, text, said):
     for call in (lambda: wf.log(since=text), lambda: wf.log(until=text),
                  lambda: wf.list_as_of(text)):
-        with pytest.raises(InvalidInput, match="expected YYYY-MM-DD or an ISO 8601 date-time"):
+        with pytest.raises(InvalidInput, match=said):
             call()
 
 
@@ -439,3 +439,13 @@ def test_a_login_is_compared_as_the_text_it_holds():
 def test_a_subclassed_number_is_read_as_the_number_it_holds(wf):
     with pytest.raises(InvalidInput, match="must be a positive whole number"):
         wf.create(actor="dan", **{**PATRIOT, "quantity": _Huge(-5)})
+
+
+def test_a_datetime_given_for_a_day_names_its_utc_day(wf, clock):
+    """As "today" is the UTC day: 20:00 on 1 January at UTC-5 is 2 January."""
+    evening = datetime(2027, 1, 1, 20, tzinfo=timezone(timedelta(hours=-5)))
+    wf.restrict("PL", "embargo", evening, reason="r", actor="admin")
+    assert [r["since"] for r in wf.policy() if r["country"] == "PL"] == ["2027-01-02"]
+    assert wf.due(on=evening) == wf.due(on="2027-01-02")
+    with pytest.raises(InvalidInput, match="outside the years 1 to 9999 in UTC"):
+        wf.due(on=datetime(9999, 12, 31, 20, tzinfo=timezone(timedelta(hours=-5))))

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 Clock = Callable[[], datetime]
 
 CLOCK_SKEW = timedelta(days=1)
-"""How far writers' clocks are taken to disagree, at most: a moment's answers (``--as-of``)
-look this far around it, and ``audit verify`` warns of a row stamped further before the row the
-log holds before it."""
+"""How far writers' clocks are taken to disagree, at most: ``audit verify`` warns of a row
+stamped further before the row the log holds before it, or further after its own clock."""
 
 
 def system_clock() -> datetime:

@@ -204,8 +204,16 @@ def decimal(name: str, value: Any) -> str:
 
 
 def iso_date(name: str, value: Any) -> date:
+    """A day: a ``date``, ISO 8601 text naming one, or a ``datetime``'s UTC day (naive means
+    UTC), as "today" is the UTC day."""
     if isinstance(value, datetime):
-        return datetime.date(value)
+        if value.tzinfo is None:
+            return datetime.date(value)
+        try:
+            return datetime.date(value.astimezone(UTC))
+        except OverflowError:
+            raise InvalidInput(f"{name}: {value!s} falls outside the years 1 to 9999 in "
+                               "UTC") from None
     if isinstance(value, date):
         return plain(value)
     text_value = _as_text(value).strip()
