@@ -79,6 +79,11 @@ class WorkflowGroup(OnceGroup):
             raise Interrupted(stop) from None
         except BrokenPipeError:
             raise OutputClosed from None
+        except click.UsageError as error:
+            if error.message != "Missing command.":
+                raise
+            raise click.UsageError("options but no command: `workflow --help` lists the "
+                                   "commands", ctx) from None
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True,

@@ -620,3 +620,10 @@ def test_a_table_aligns_its_columns_on_screen_with_wide_characters(run_ready, wf
     lines = _ok(run_ready("request", "list", actor="aud")).stdout.splitlines()
     starts = {wcswidth(line[:line.index(" 7 ")]) for line in lines[1:]}
     assert len(lines) == 3 and len(starts) == 1 and item in lines[1]
+
+
+def test_options_without_a_command_point_at_the_commands(run_ready):
+    line = assert_one_line_error(run_ready(actor="admin"), 2)
+    assert line == "error: options but no command: `workflow --help` lists the commands"
+    bare = CliRunner().invoke(cli, [])
+    assert bare.exit_code == 0 and "Commands:" in bare.output
