@@ -19,7 +19,14 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from cli.main import cli
-from tests.conftest import Cli, FakeClock, assert_one_line_error, db_snapshot, draft
+from tests.conftest import (
+    Cli,
+    FakeClock,
+    assert_one_line_error,
+    db_snapshot,
+    draft,
+    rewrite_history,
+)
 from workflow import InvalidInput, Refused, Workflow, signing
 from workflow.audit import AuditFailure
 from workflow.ledger import canonical
@@ -746,3 +753,24 @@ def test_an_output_name_too_long_beside_its_companions_is_refused_before_writing
     line = assert_one_line_error(run_ready(*args, actor="aud"), 2)
     assert "its name is too long for the file system" in line
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_check_export_and_prove_hold_the_database_rows_to_their_own_hashes(
+        wf, run_ready, story, tmp_path, fmt):
+    """A row changed in the database behind the program, its hashes left as they were: the
+    export made before no longer matches the log, and no proof of it is written as proven."""
+    path = tmp_path / f"history.{fmt}"
+    export_file(run_ready, path, fmt)
+    checkpoint_file(run_ready, tmp_path / "cp.json")
+    assert check_export(run_ready, path).exit_code == 0
+    rewrite_history(wf, "UPDATE wf_history SET actor = 'rita' WHERE seq = 4")  # who approved A
+    line = assert_export_fails(wf, run_ready, path, 4, "the database holds it otherwise than "
+                               "its leaf hash says: it was changed behind the program")
+    assert f"(line {4 + (fmt == 'csv')} holds the row as it was hashed)" in line  # a header
+    out = tmp_path / "proof.json"
+    proved = run_ready("audit", "prove", story["A"], "--checkpoint", str(tmp_path / "cp.json"),
+                       "-o", str(out), actor="aud")
+    line = assert_one_line_error(proved, 1)
+    assert "audit failed: row 4" in line and "no proof was written" in line
+    assert not out.exists()

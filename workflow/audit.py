@@ -361,7 +361,7 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
     if len(tree) != size or merkle.root_of(tree).hex() != cp["root"]:
         raise AuditFailure("the checkpoint does not match this database's log")
     rows = [
-        {"index": row.seq - 1, "row": history_dict(row),
+        {"index": row.seq - 1, "row": _as_hashed(history_dict(row), tree),
          "proof": [p.hex() for p in merkle.inclusion_proof(row.seq - 1, tree)]}
         for row in stream(session, History.record_id == record_id(ref), History.ref == ref,
                           History.seq <= size)
@@ -370,6 +370,18 @@ def prove(session: Session, ref: str, cp: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f"{ref} has no rows in the log of {size} rows the checkpoint covers "
                        "(it was drafted after it)")
     return {"checkpoint": cp, "ref": ref, "rows": rows}
+
+
+def _as_hashed(row: dict[str, Any], tree: list[bytes]) -> dict[str, Any]:
+    """The row, once it is known to be the one its stored leaf hash was made from: a proof of a
+    row changed since (its hashes left as they were) would fail wherever it is checked."""
+    if row_leaf(row) != tree[row["seq"] - 1]:
+        raise AuditFailure(ALTERED_ROW + "; no proof was written", row["seq"], row["ref"])
+    return row
+
+
+ALTERED_ROW = ("the database holds it otherwise than its leaf hash says: it was changed behind "
+               "the program (`workflow audit verify` says more)")
 
 
 def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:

@@ -592,6 +592,9 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
             if problem is not None:
                 continue
             if want is not None and seq == want["seq"]:
+                if row_leaf(want) != tree[seq - 1]:  # the file's row is the log's as hashed
+                    raise audit.AuditFailure(f"{audit.ALTERED_ROW} (line {number} holds the "
+                                             "row as it was hashed)", seq, want["ref"])
                 want = next(selected, None)
                 subset.extend(runs, seq - 1)
             else:
