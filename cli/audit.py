@@ -12,7 +12,16 @@ import click
 from cli.app import App, pass_app
 from cli.filters import filters, note_unknown_actor
 from cli.once import OnceGroup
-from cli.output import counted, emit_json, emit_json_items, json_option, progress_bar, say, table
+from cli.output import (
+    counted,
+    emit_json,
+    emit_json_items,
+    json_option,
+    printable,
+    progress_bar,
+    say,
+    table,
+)
 from cli.trail import print_trail
 from cli.types import SINCE, UNTIL, FilePath
 from workflow.errors import InvalidInput
@@ -198,9 +207,13 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
         emit_json(result)
     else:
         signed = " (signature checked)" if result["signature_checked"] else ""
-        click.echo(f"ok: {result['rows']} rows of {result['ref']} are in the log of "
+        ref, last = printable(result["ref"]), result["last"]  # an unsigned file says anything
+        click.echo(f"ok: {result['rows']} rows of {ref} are in the log of "
                    f"{result['checkpoint_size']} rows, from its drafting on, none left out "
                    f"between them{signed}")
+        click.echo(f"it ends at row {last['seq']} ({printable(last['event'])}, "
+                   f"{printable(last['at'])}), leaving {ref} {printable(last['state'])}: rows "
+                   "after its last cannot show")
         if not result["counted"]:
             say("note: its last row was written before rows kept their request's version "
                 "(revision 0010): a row left out before it that leaves the state as it found "

@@ -791,15 +791,52 @@ def test_prove_and_check_proof_round_trip_without_the_database(wf, proven):
     assert [e["index"] for e in bundle["rows"]] == [0, 1, 3, 5, 7]
     result = check_proof(proven["path"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == (f"ok: 5 rows of {ref} are in the log of 8 rows, from its "
-                                     "drafting on, none left out between them")
-    as_json = check_proof(proven["path"], "--json")
-    assert json.loads(as_json.stdout) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
-                                            "signed": False, "signature_checked": False,
-                                            "counted": True}
-    assert wf.check_proof(bundle) == {"ref": ref, "rows": 5, "checkpoint_size": 8,
-                                      "signed": False, "signature_checked": False,
-                                      "counted": True}
+    last = bundle["rows"][-1]["row"]
+    assert result.stdout.splitlines() == [
+        f"ok: 5 rows of {ref} are in the log of 8 rows, from its drafting on, none left out "
+        "between them",
+        f"it ends at row 8 (submit, {last['at']}), leaving {ref} nsc_review: rows after its "
+        "last cannot show"]
+    expected = {"ref": ref, "rows": 5, "checkpoint_size": 8, "signed": False,
+                "signature_checked": False, "counted": True,
+                "last": {"seq": 8, "version": 5, "event": "submit", "state": "nsc_review",
+                         "at": last["at"]}}
+    assert json.loads(check_proof(proven["path"], "--json").stdout) == expected
+    assert wf.check_proof(bundle) == expected
+
+
+def test_a_proof_cut_short_says_where_it_ends(wf, proven):
+    """Rows after a proof's last cannot show: a proof with its last rows cut off still checks,
+    and says which row it ends at, so the reader sees how far it goes."""
+    bundle = json.loads(proven["path"].read_text())
+    bundle["rows"] = bundle["rows"][:3]  # create, edit, submit: the return and resubmit cut
+    proven["path"].write_text(json.dumps(bundle))
+    result = check_proof(proven["path"])
+    assert result.exit_code == 0, result.stderr
+    at = bundle["rows"][-1]["row"]["at"]
+    assert result.stdout.splitlines()[1] == (
+        f"it ends at row 4 (submit, {at}), leaving {proven['ref']} nsc_review: rows after its "
+        "last cannot show")
+    assert wf.check_proof(bundle)["last"] == {"seq": 4, "version": 3, "event": "submit",
+                                              "state": "nsc_review", "at": at}
+
+
+def test_check_proof_prints_a_forged_file_s_text_escaped(proven):
+    """An unsigned proof file is self-consistent whatever it says: its text reaches the
+    terminal escaped, never as control characters."""
+    from workflow.ledger import row_leaf
+
+    bundle = json.loads(proven["path"].read_text())
+    ref = "TR-\x1b[2J"
+    row = {**bundle["rows"][0]["row"], "ref": ref, "seq": 1, "to": "drafted\x1b[31m"}
+    leaf = row_leaf(row)
+    bundle = {"ref": ref, "checkpoint": {**bundle["checkpoint"], "size": 1, "root": leaf.hex()},
+              "rows": [{"row": row, "index": 0, "proof": []}]}
+    proven["path"].write_text(json.dumps(bundle))
+    result = check_proof(proven["path"])
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "TR-\\u001B[2J" in result.stdout and "drafted\\u001B[31m" in result.stdout
 
 
 def test_a_proof_stays_valid_after_rows_are_appended(wf, run_ready, proven, trail, tmp_path):

@@ -421,9 +421,18 @@ def check_proof(bundle: Any, pubkey: Path | None) -> dict[str, Any]:
     if not rows:
         raise AuditFailure(f"the proof holds none of {ref}'s rows; it begins with its drafting",
                            None, ref)
+    assert before is not None
     return {"ref": ref, "rows": len(rows), "checkpoint_size": size,
             "signed": "signature" in cp, "signature_checked": pubkey is not None,
-            "counted": "version" in (before or {})}
+            "counted": "version" in before, "last": _last_row(before)}
+
+
+def _last_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Where a proof ends: the request as its last row leaves it. Rows after it cannot show
+    (nothing in a row points to the next), so a proof cut short still checks; this says how far
+    it goes."""
+    return {"seq": row["seq"], "version": row.get("version"), "event": row.get("event"),
+            "state": row.get("to"), "at": row.get("at")}
 
 
 def _gap(before: dict[str, Any] | None, row: dict[str, Any], ref: str) -> str | None:
