@@ -566,3 +566,24 @@ def test_a_copied_frontier_grows_apart_from_its_original(data, more):
         twin.append(ref_leaf(item))
     assert (original.size, original.root()) == (len(data), mth(data))
     assert (twin.size, twin.root()) == (len(data) + len(more), mth([*data, *more]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(hashes, max_size=40), st.lists(hashes, min_size=1, max_size=5),
+       st.lists(hashes, min_size=1, max_size=5))
+def test_frontiers_rebuilt_or_copied_keep_their_own_roots(data, mine, theirs):
+    """A frontier rebuilt from its stored nodes, and its copy, each append on their own, their
+    roots as the naive tree's after every append."""
+    grown = merkle.Frontier()
+    for item in data:
+        grown.append(ref_leaf(item))
+    rebuilt = merkle.Frontier(grown.size, grown.nodes)
+    twin = rebuilt.copy()
+    for item in mine:
+        root = rebuilt.append_and_root(ref_leaf(item))
+        assert root == rebuilt.root()
+    for item in theirs:
+        twin.append_and_root(ref_leaf(item))
+    assert rebuilt.root() == mth([*data, *mine])
+    assert twin.root() == mth([*data, *theirs])
+    assert grown.root() == mth(data)

@@ -29,7 +29,12 @@ def _split(n: int) -> int:
 
 
 class Frontier:
-    """The compact state of an append-only tree: one root per set bit of its size."""
+    """The compact state of an append-only tree: one root per set bit of its size.
+
+    Beside the nodes it keeps, for every node but the last, a SHA-256 already fed ``0x01 ||
+    node``: a root is then one copy, one update and one digest per node (half the cost of
+    hashing the concatenation anew), and a root is computed for every row written or verified.
+    """
 
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         if len(nodes) != bin(size).count("1"):
@@ -38,38 +43,39 @@ class Frontier:
             raise ValueError(f"a node of a tree is a hash of {HASH_SIZE} bytes")
         self.size = size
         self.nodes = list(nodes)
+        self._fed = [_sha256(b"\x01" + node) for node in self.nodes[:-1]]
 
     def copy(self) -> Frontier:
         """Another frontier of the same tree, appended to on its own."""
         twin = Frontier.__new__(Frontier)  # no check: this one passed it
         twin.size, twin.nodes = self.size, self.nodes.copy()
+        twin._fed = [fed.copy() for fed in self._fed]  # appending updates them in place
         return twin
 
     def append(self, leaf: bytes) -> None:
         index = self.size
-        nodes = self.nodes
+        nodes, fed = self.nodes, self._fed
+        if nodes:
+            fed.append(_sha256(b"\x01" + nodes[-1]))
         nodes.append(leaf)
         self.size += 1
-        while index & 1:  # node_hash, inline: this runs for every row written or verified
+        while index & 1:  # node_hash(left, right), from left's fed hash: no copy, it goes
             right = nodes.pop()
-            nodes.append(_sha256(b"\x01" + nodes.pop() + right).digest())
+            nodes.pop()
+            left = fed.pop()
+            left.update(right)
+            nodes.append(left.digest())
             index >>= 1
 
     def append_and_root(self, leaf: bytes) -> bytes:
         """:meth:`append` then :meth:`root`, in one call: verification does both for every
         row."""
-        index = self.size
-        nodes = self.nodes
-        nodes.append(leaf)
-        self.size += 1
-        sha256 = _sha256
-        while index & 1:
-            right = nodes.pop()
-            nodes.append(sha256(b"\x01" + nodes.pop() + right).digest())
-            index >>= 1
-        root = nodes[-1]
-        for node in nodes[-2::-1]:
-            root = sha256(b"\x01" + node + root).digest()
+        self.append(leaf)
+        root = self.nodes[-1]
+        for fed in self._fed[::-1]:  # right to left
+            hashed = fed.copy()
+            hashed.update(root)
+            root = hashed.digest()
         return root
 
     def root(self) -> bytes:
@@ -77,8 +83,10 @@ class Frontier:
         if not nodes:
             return EMPTY_ROOT
         root = nodes[-1]
-        for node in nodes[-2::-1]:  # right to left; a reversed copy is cheaper than indexing
-            root = _sha256(b"\x01" + node + root).digest()
+        for fed in self._fed[::-1]:
+            hashed = fed.copy()
+            hashed.update(root)
+            root = hashed.digest()
         return root
 
 
