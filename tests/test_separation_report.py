@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from states.transfer import PROCESS
-from tests.conftest import draft
+from tests.conftest import draft, rewrite_history
 from tests.test_rejudge import _broken_rule, _consulted, _forge
 from workflow.errors import Refused
 from workflow.process import SEPARATION_RULE, Context, PolicyView
@@ -141,3 +141,20 @@ def test_decisions_the_rules_let_through_are_no_breach(wf, run_ready, clock):
     assert wf.verify(rules=True)["rows"] == 12
     assert "Separation of duties: 0 breach(es)" in run_ready("audit", "report",
                                                             actor="aud").stdout
+
+
+def test_a_decision_rewritten_to_the_drafters_name_is_explained_even_with_unreadable_changes(
+        wf, run_ready):
+    ref = draft(wf, "dan")                                      # row 1
+    wf.fire(ref, "submit", actor="dan")                         # row 2
+    wf.fire(ref, "approve_for_us", actor="ann")                 # row 3
+    rewrite_history(wf, "UPDATE wf_history SET actor = 'dan' WHERE seq = 3")
+    [breach] = _breaches(wf, run_ready)
+    assert breach["why"] == (f"dan approved {ref} for transfer to US (row 3), though dan drafted "
+                             "it (row 1) and submitted it (row 2)")
+    # the fields the words name are read from the rows: unreadable there, they are said missing
+    rewrite_history(wf, "UPDATE wf_history SET changes = '\"x\"' WHERE seq = 1")
+    [breach] = _breaches(wf, run_ready)
+    assert breach["conflicts_with"] == [{"seq": 1, "event": "create"},
+                                        {"seq": 2, "event": "submit"}]
+    assert breach["why"].startswith(f"dan approved {ref} for transfer to (no recipient) (row 3)")
