@@ -267,7 +267,8 @@ def _span(seconds: float) -> str:
 @json_option
 @pass_app
 def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
-    """Time spent in each state, decisions per actor, and separation-of-duties breaches."""
+    """Time spent in each state, decisions per actor, and separation-of-duties breaches: each
+    with the earlier rows in which the same person did what the rule excludes, and why."""
     report = app.user_workflow().report(as_of)
     if as_json:
         emit_json(report)
@@ -291,6 +292,8 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
     click.echo(f"\nSeparation of duties: {len(breaches)} breach(es)")
     table(breaches, ["ref", "seq", "event", "actor"], "  none: no decision was taken by someone "
           "the separation of duties excludes", within=True)
+    for breach in breaches:
+        click.echo(f"  {breach['why']}")
 
 
 @audit.command("export", short_help="Stream history rows to a file, with a manifest.")

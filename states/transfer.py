@@ -10,7 +10,7 @@ from typing import Any
 
 from states import rules as r
 from states.seed import KINDS, SEEDED_RESTRICTIONS
-from workflow.process import Context, Event, FieldSpec, Permit, Process, Rule
+from workflow.process import SEPARATION_RULE, Context, Event, FieldSpec, Permit, Process, Rule
 
 DRAFTED = "drafted"
 NSC_REVIEW = "nsc_review"
@@ -28,7 +28,7 @@ REVIEWER = Permit("reviewer")
 OWN_DRAFTER = Permit("drafter", own=True)
 
 REASON = Rule("reason-required", r.reason_given, uses_args=True)
-SOD_DECIDER = Rule("separation-of-duties", r.not_drafter_nor_submitter)
+SOD_DECIDER = Rule(SEPARATION_RULE, r.not_drafter_nor_submitter)
 RECIPIENT_UNRESTRICTED = Rule("recipient-unrestricted", r.recipient_unrestricted)
 
 FIELDS = (
@@ -76,26 +76,31 @@ EVENTS = (
             RECIPIENT_UNRESTRICTED,
         ),
         help="send a drafted request to the National Security Council review",
+        done="submitted {ref}",
     ),
     Event(
         "return", (NSC_REVIEW,), DRAFTED, (REVIEWER, APPROVER),
         rules=(REASON,),
         help="return without action: the drafter fixes and resubmits",
+        done="returned {ref} without action",
     ),
     Event(
         "approve_for_us", (NSC_REVIEW,), APPROVED_FOR_US, (APPROVER,),
         rules=(SOD_DECIDER, RECIPIENT_UNRESTRICTED),
         help="approve the transfer to the licensor country",
+        done="approved {ref} for transfer to {recipient}",
     ),
     Event(
         "deny", (NSC_REVIEW, THIRD_COUNTRY_REVIEW), DENIED, (APPROVER,),
         rules=(REASON, SOD_DECIDER),
         help="deny the request (final)",
+        done="denied {ref}",
     ),
     Event(
         "withdraw", (DRAFTED, NSC_REVIEW), WITHDRAWN, (OWN_DRAFTER, ADMIN),
         rules=(REASON,),
         help="withdraw the request (final)",
+        done="withdrew {ref}",
     ),
     Event(
         "request_third_country", (APPROVED_FOR_US,), THIRD_COUNTRY_REVIEW,
@@ -111,6 +116,7 @@ EVENTS = (
         sets=("third_country", "decision_date"),
         recorded={"country": "third_country", "decision_date": "decision_date"},
         help="record the recipient's request to pass the equipment to a third country",
+        done="recorded the request to pass {ref} on to {third_country}",
     ),
     Event(
         "defer", (THIRD_COUNTRY_REVIEW,), THIRD_COUNTRY_REVIEW, (APPROVER,),
@@ -121,15 +127,17 @@ EVENTS = (
         sets=("decision_date",),
         recorded={"decision_date": "decision_date"},
         help="postpone the third-country decision to a later date",
+        done="deferred the third-country decision on {ref} to {decision_date}",
     ),
     Event(
         "approve", (THIRD_COUNTRY_REVIEW,), APPROVED, (APPROVER,),
         rules=(
             Rule("decision-date-reached", r.decision_date_reached),
             Rule("third-country-unrestricted", r.kept_third_country_unrestricted),
-            Rule("separation-of-duties", r.not_drafter_nor_third_country_requester),
+            Rule(SEPARATION_RULE, r.not_drafter_nor_third_country_requester),
         ),
         help="consent to the third-country transfer (final)",
+        done="consented to passing {ref} on to {third_country}",
     ),
 )
 
@@ -150,6 +158,7 @@ PROCESS = Process(
     due_state=THIRD_COUNTRY_REVIEW,
     due_field="decision_date",
     decisions=("approve_for_us", "deny", "defer", "approve"),
+    create_done="drafted {ref}",
     separation={
         "approve_for_us": ("create", "submit"),
         "deny": ("create", "submit"),

@@ -560,10 +560,14 @@ def test_report_lists_a_forged_self_approval_as_a_separation_of_duties_breach(
             "process_version": "transfer-request/1"}, clock())
     report = cli_json(run_ready, "audit", "report")
     assert report["separation_of_duties"] == [
-        {"ref": ref, "seq": 9, "event": "approve_for_us", "actor": "dan"}]
+        {"ref": ref, "seq": 9, "event": "approve_for_us", "actor": "dan",
+         "rule": "separation-of-duties", "conflicts_with": [{"seq": 7, "event": "create"}],
+         "why": f"dan approved {ref} for transfer to US (row 9), though dan drafted it (row 7)"}]
     assert report["decisions"]["dan"] == {"approve_for_us": 1}
     text = run_ready("audit", "report", actor="aud").stdout
     assert "Separation of duties: 1 breach(es)" in text
+    assert (f"\n  dan approved {ref} for transfer to US (row 9), though dan drafted it "
+            "(row 7)\n") in text
     # the forged row hashes correctly, but the request does not match it: verify names it
     with pytest.raises(AuditFailure) as caught:
         wf.verify()

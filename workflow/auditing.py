@@ -169,7 +169,8 @@ class Auditing:
             yield from inquiry.refusals(s, actor=actor, since=since, ref=ref)
 
     def report(self, as_of: Moment | None = None) -> dict[str, Any]:
-        """Time in each state, decisions per actor and separation-of-duties breaches; with
+        """Time in each state, decisions per actor and separation-of-duties breaches (each with
+        the rule, the earlier rows of the same actor it excludes and why, in words); with
         ``as_of`` (a day: as it ended), as the log stood then, the time in each current state
         counted up to that moment (or up to now, if it is later)."""
         from workflow import inquiry

@@ -15,6 +15,9 @@ from typing import Any
 from workflow.errors import InvalidInput
 from workflow.values import quoted
 
+# the name of the rule a process's separation map stands for (see ``Process.separation``)
+SEPARATION_RULE = "separation-of-duties"
+
 
 @dataclass(frozen=True)
 class Restriction:
@@ -152,6 +155,10 @@ class Event:
     # rules that read them)
     recorded: Mapping[str, str] = field(default_factory=dict)
     help: str = ""
+    # what a history row of it says someone did, in the past tense: "{ref}" and a field's name
+    # in braces stand for the request and the field's value once the row was written (the
+    # separation-of-duties report says with it why a row is a breach)
+    done: str = ""
 
     def check_arguments(self, given: Mapping[str, Any], label: Mapping[str, str] | None = None
                         ) -> None:
@@ -183,8 +190,11 @@ class Process:
     due_state: str | None = None
     due_field: str | None = None
     decisions: tuple[str, ...] = ()
-    # decision event -> the events whose actors may not take it ("create" is the drafter)
+    # decision event -> the events whose actors may not take it ("create" is the drafter): what
+    # its rule named SEPARATION_RULE refuses, as data the report reads
     separation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # what drafting a record is called, as ``Event.done`` words it
+    create_done: str = "created {ref}"
     policy_subject: str = "subject"
     policy_subject_kind: str = "text"  # the value kind a subject is (see workflow.values)
     policy_kinds: tuple[str, ...] = ()
@@ -210,6 +220,15 @@ class Process:
                 return event
         known = ", ".join(e.name for e in self.events)
         raise InvalidInput(f"unknown event {quoted(name)}; the process has: {known}")
+
+    def done(self, name: str) -> str:
+        """What a history row of event ``name`` says its actor did (see ``Event.done``)."""
+        if name == "create":
+            return self.create_done
+        if name == "edit":
+            return "edited {ref}"
+        found = next((e.done for e in self.events if e.name == name), "")
+        return found or f"fired {name} on {{ref}}"
 
     def logged_event(self, name: str) -> str:
         """An event a history row may name: drafting and editing besides the process's own."""
