@@ -210,12 +210,15 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 
 @audit.command("refusals", short_help="Refused attempts: who tried what, which rule said no.")
 @click.option("--actor", help="Only attempts by this user.")
-@click.option("--ref", help="Only attempts on this request (case and spaces around it aside).")
+@click.option("--ref", metavar="REF",
+              help="Only attempts on this request (in any case; spaces around it dropped).")
 @click.option("--event", type=ProcessName(PROCESS, "refused-event"),
               help="Only attempts at this event (a process event, create, edit, access, batch "
                    "or an admin command such as 'user add').")
-@click.option("--rule", help="Only refusals by this rule (as recorded: separation-of-duties, "
-                             "role, state, conflict...).")
+@click.option("--rule", metavar="RULE",
+              help="Only refusals by this rule, named as recorded (role, state, conflict, "
+                   "separation-of-duties...); a name no refusal and no rule of this program "
+                   "has gets a note listing the rules.")
 @click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601).")
 @click.option("--until", type=UNTIL,
               help="Up to the end of this moment (a bare date its whole day, 10:30 its whole "
