@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.filters import filters, note_unknown_actor
+from cli.filters import filters, note_unknown_actor, note_unknown_ref, note_unknown_rule
 from cli.once import OnceGroup
 from cli.output import (
     counted,
@@ -23,7 +23,8 @@ from cli.output import (
     table,
 )
 from cli.trail import print_trail
-from cli.types import SINCE, UNTIL, FilePath
+from cli.types import SINCE, UNTIL, FilePath, ProcessName
+from states import PROCESS
 from workflow.errors import InvalidInput
 from workflow.values import file_name, span
 
@@ -222,19 +223,38 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 
 @audit.command("refusals", short_help="Refused attempts: who tried what, which rule said no.")
 @click.option("--actor", help="Only attempts by this user.")
+@click.option("--ref", metavar="REF",
+              help="Only attempts on this request (in any case; spaces around it dropped).")
+@click.option("--event", type=ProcessName(PROCESS, "refused-event"),
+              help="Only attempts at this event (a process event, create, edit, access, batch "
+                   "or an admin command such as 'user add').")
+@click.option("--rule", metavar="RULE",
+              help="Only refusals by this rule, named as recorded (role, state, conflict, "
+                   "separation-of-duties...); a name no refusal and no rule of this program "
+                   "has gets a note listing the rules.")
 @click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601).")
+@click.option("--until", type=UNTIL,
+              help="Up to the end of this moment (a bare date its whole day, 10:30 its whole "
+                   "minute).")
 @json_option
 @pass_app
-def audit_refusals(app: App, actor: str | None, since: datetime | None, as_json: bool) -> None:
-    """Refused attempts: who tried what, on which request, which rule refused and why."""
+def audit_refusals(app: App, actor: str | None, ref: str | None, event: str | None,
+                   rule: str | None, since: datetime | None, until: datetime | None,
+                   as_json: bool) -> None:
+    """Refused attempts, oldest first: who tried what, on which request, which rule refused
+    and why; the filters narrow them."""
+    span(since, until)  # said before the database opens
     wf = app.user_workflow()
-    rows = wf.refusals_rows(actor=actor, since=since)
+    rows = wf.refusals_rows(actor=actor, since=since, until=until, ref=ref, rule=rule,
+                            event=event)
     if as_json:
         found = emit_json_items(rows)
     else:
         found = table(rows, ["seq", "at", "actor", "ref", "event", "state", "rule", "message"],
                       "no refusals")
     note_unknown_actor(wf.users, actor, bool(found))
+    note_unknown_ref(wf.get, ref, bool(found))
+    note_unknown_rule(wf.refusal_rules, rule, bool(found))
 
 
 @audit.command("log")

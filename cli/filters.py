@@ -43,3 +43,26 @@ def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | N
     twin = next((name for name in names if name.lower() == actor.lower()), None)
     hint = f"; did you mean {twin}?" if twin else ""
     say(f"note: no user is named {quoted(actor)}{hint}")
+
+
+def note_unknown_rule(rules: Callable[[], list[str]], rule: str | None, found: bool) -> None:
+    """Where --rule found nothing and names no rule this program knows, say so on stderr,
+    naming those it knows (rows of earlier process versions may carry others, so such a name
+    is not refused)."""
+    if rule is None or found or rule.strip() in rules():
+        return
+    say(f"note: no refusal names rule {quoted(rule.strip())}, nor is it a rule of this "
+        f"program; its rules: {', '.join(rules())}")
+
+
+def note_unknown_ref(get: Callable[[str], Any], ref: str | None, found: bool) -> None:
+    """Where --ref found nothing and no request has that reference, say so on stderr (a
+    refused attempt may name one, so it is no error)."""
+    if ref is None or found:
+        return
+    from workflow.errors import NotFound
+
+    try:
+        get(ref)
+    except NotFound as error:
+        say(f"note: {error}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from workflow import values
+from workflow import refusal_names, values
 from workflow.errors import InvalidInput
 from workflow.process import Process
 
@@ -59,12 +59,13 @@ class ProcessName(click.ParamType):
     def __init__(self, process: Process, what: str) -> None:
         self.process = process
         self.what = what
-        self.name = what.removeprefix("logged-")
+        self.name = what.removeprefix("logged-").removeprefix("refused-")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         check = {
             "event": lambda v: self.process.event(v).name,
             "logged-event": self.process.logged_event,
+            "refused-event": lambda v: refusal_names.refused_event(self.process, v),
             "state": self.process.check_state,
             "role": self.process.check_role,
             "kind": self.process.check_policy_kind,

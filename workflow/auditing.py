@@ -151,22 +151,48 @@ class Auditing:
             ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until)
 
     def refusals(self, *, actor: str | None = None, since: Moment | None = None,
-                 ref: str | None = None) -> list[dict[str, Any]]:
-        """Refused attempts, oldest first: by ``actor``, from ``since`` on, on ``ref``."""
-        return list(self.refusals_rows(actor=actor, since=since, ref=ref))
+                 until: Moment | None = None, ref: str | None = None, rule: str | None = None,
+                 event: str | None = None) -> list[dict[str, Any]]:
+        """Refused attempts, oldest first: by ``actor``, in [``since``, ``until``] (a bare day
+        its whole day), on ``ref`` (as typed: case and spaces around it do not matter), refused
+        by ``rule``, trying ``event``."""
+        return list(self.refusals_rows(actor=actor, since=since, until=until, ref=ref, rule=rule,
+                                       event=event))
 
     def refusals_rows(self, *, actor: str | None = None, since: Moment | None = None,
-                      ref: str | None = None) -> Iterator[dict[str, Any]]:
-        """:meth:`refusals` one at a time, memory flat; ``since`` is checked at once."""
-        start, _ = values.span(since, None)
-        return self._refusals_read(actor, start, ref)
+                      until: Moment | None = None, ref: str | None = None,
+                      rule: str | None = None, event: str | None = None
+                      ) -> Iterator[dict[str, Any]]:
+        """:meth:`refusals` one at a time, memory flat; the filters are checked at once (an
+        event no refusal can name, a span out of order), the rows read as they are asked for.
 
-    def _refusals_read(self, actor: str | None, since: datetime | None, ref: str | None
+        A reference no request has is no error: a refused attempt may name one (an unknown
+        user's, say). Nor is a rule this process does not know: rows of its earlier versions
+        keep theirs."""
+        from workflow import refusal_names
+
+        if event is not None:
+            event = refusal_names.refused_event(self.process, values.given_text("event", event))
+        start, end = values.span(since, until)
+        canonical_ref = None if ref is None else values.given_text("ref", ref).strip().upper()
+        rule = None if rule is None else values.given_text("rule", rule).strip()
+        return self._refusals_read(actor, start, end, canonical_ref, rule, event)
+
+    def _refusals_read(self, actor: str | None, since: datetime | None, until: datetime | None,
+                       ref: str | None, rule: str | None, event: str | None
                        ) -> Iterator[dict[str, Any]]:
         from workflow import inquiry
 
         with self.db.read() as s:
-            yield from inquiry.refusals(s, actor=actor, since=since, ref=ref)
+            yield from inquiry.refusals(s, actor=actor, since=since, until=until, ref=ref,
+                                        rule=rule, event=event)
+
+    def refusal_rules(self) -> list[str]:
+        """The rule names a refusal by this program can carry: the process's and the
+        engine's (rows of earlier process versions may carry others)."""
+        from workflow import refusal_names
+
+        return refusal_names.rules(self.process)
 
     def report(self, as_of: Moment | None = None) -> dict[str, Any]:
         """Time in each state, decisions per actor and separation-of-duties breaches (each with

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from workflow.access import recorded_name
@@ -20,17 +21,28 @@ from workflow.scan import BATCH, Scanner, Step
 
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
-             ref: str | None = None) -> Iterator[dict[str, Any]]:
-    """Refused attempts, oldest first, read as they are asked for."""
-    if ref is not None and "\x00" in ref:
-        return  # no stored reference holds one (PostgreSQL cannot even compare it)
+             until: datetime | None = None, ref: str | None = None, rule: str | None = None,
+             event: str | None = None) -> Iterator[dict[str, Any]]:
+    """Refused attempts, oldest first, read as they are asked for; each filter a ``WHERE``.
+
+    ``ref`` is canonical (upper case, no spaces around it): a refusal recorded before its
+    reference was looked up (an unknown or disabled user's) keeps it as it was typed, so the
+    stored one is matched in that form too."""
+    if any("\x00" in v for v in (ref, rule, event) if v is not None):
+        return  # no stored value holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
     if actor is not None:  # a name no user could have is kept as recorded_name spells it
         query = query.where(Refusal.actor == recorded_name(actor))
     if since is not None:
         query = query.where(Refusal.at >= since)
+    if until is not None:
+        query = query.where(Refusal.at <= until)
     if ref is not None:
-        query = query.where(Refusal.ref == ref)
+        query = query.where(func.upper(func.trim(Refusal.ref)) == ref)
+    if rule is not None:
+        query = query.where(Refusal.rule == rule)
+    if event is not None:
+        query = query.where(Refusal.event == event)
     for r in session.exec(query.execution_options(yield_per=BATCH)):
         yield {"seq": r.seq, "at": iso(r.at), "actor": r.actor, "ref": r.ref, "event": r.event,
                "state": r.state, "rule": r.rule, "message": r.message}
