@@ -313,7 +313,7 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
     table(breaches, ["ref", "seq", "event", "actor"], "  none: no decision was taken by someone "
           "the separation of duties excludes", within=True)
     for breach in breaches:
-        click.echo(f"  {breach['why']}")
+        click.echo(f"  {printable(breach['why'])}")
 
 
 @audit.command("export", short_help="Stream history rows to a file, with a manifest.")
