@@ -21,7 +21,10 @@ def policy() -> None:
 
 
 @policy.command("list", short_help="List the restrictions (or those in force on --as-of).")
-@click.option("--as-of", type=DATE, help="Only the restrictions in force on this day.")
+@click.option("--as-of", type=DATE,
+              help="Only the restrictions in force on this day, by their dates as they stand "
+                   "now; each says when it was recorded, and one recorded after the day "
+                   "(back-dated) is marked.")
 @click.option("--known-at", type=UNTIL,
               help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
                    "date-time, UTC; to the end of the day, minute or second it names): "
@@ -33,16 +36,41 @@ def policy_list(app: App, as_of: date | None, known_at: datetime | None,
     """List the restrictions (all of them, or those in force on --as-of).
 
     --as-of reads their dates as they stand now, so an end recorded later for an earlier day
-    shows; add --known-at to see them as the policy stood at a past moment."""
+    shows, and so does a restriction recorded after the day with a start before it: its since
+    is marked "(recorded DATE, after that day)", and --json gives every row `recorded_at` and
+    `recorded_after`. Add --known-at to see them as the policy stood at a past moment (--as-of
+    DAY --known-at DAY: what was known on the day)."""
     rows = app.user_workflow().policy(as_of, known_at)
     if as_json:
         emit_json(rows)
-    else:
-        from workflow.policy import called_off
+        return
+    from workflow.policy import called_off
 
-        shown = [{**row, "until": f"{row['until']} (called off)"}
-                 if called_off(row["since"], row["until"]) else row for row in rows]
+    shown = [{**row, "until": f"{row['until']} (called off)"}
+             if called_off(row["since"], row["until"]) else row for row in rows]
+    if as_of is None:
         table(shown, ["country", "kind", "since", "until", "reason"], "no restrictions")
+        return
+    shown = [{**row, "since": f"{row['since']} {_recorded(row, as_of)}"}
+             if row["recorded_after"] is not False else row for row in shown]
+    table(shown, ["country", "kind", "since", "until", "reason"], "no restrictions")
+    later = sum(1 for row in rows if row["recorded_after"])
+    if later:
+        day = as_of.isoformat()
+        say(f"note: {counted(later, 'restriction')} in force on {day} by their dates "
+            f"{'was' if later == 1 else 'were'} recorded after that day; `workflow policy list "
+            f"--as-of {day} --known-at {day}` shows what was known on it")
+
+
+def _recorded(row: dict[str, Any], day: date) -> str:
+    """``(recorded 2026-12-01, after that day)``; a stamp not after the day is a writer's clock
+    behind the log's order, which decides."""
+    if row["recorded_at"] is None:
+        return "(not in the policy log)"
+    stamped = row["recorded_at"][:10]
+    if stamped > day.isoformat():
+        return f"(recorded {stamped}, after that day)"
+    return f"(recorded after that day by the log's order; stamped {stamped})"
 
 
 @policy.command("add", short_help="Restrict COUNTRY from --since on (admins).")

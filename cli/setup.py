@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -138,14 +139,30 @@ def user_set_roles(app: App, name: str, roles: tuple[str, ...], reason: str | No
 
 
 @user.command("history", short_help="Every change to the users: who, when and why.")
+@click.argument("name", required=False)
 @json_option
 @pass_app
-def user_history(app: App, as_json: bool) -> None:
-    """Every user added, disabled, enabled or given other roles, with who did it, when and
-    why (chained like the history)."""
-    rows = app.user_workflow().user_history()
+def user_history(app: App, name: str | None, as_json: bool) -> None:
+    """Every user (or user NAME) added, disabled, enabled or given other roles, with who did
+    it, when and why (chained like the history).
+
+    A change of roles shows the roles before it too (`drafter -> approver,drafter`), taken
+    from the user's previous change in the log; --json gives them as `roles_before` (null at a
+    user's first change, `add` or `found`, before which the log says nothing)."""
+    rows = app.user_workflow().user_history(name)
     if as_json:
         emit_json(rows)
     else:
-        table(rows, ["seq", "at", "after_row", "action", "name", "roles", "active", "actor",
-                     "reason"], "no changes")
+        table(({**row, "roles": _roles_changed(row)} for row in rows),
+              ["seq", "at", "after_row", "action", "name", "roles", "active", "actor",
+               "reason"], "no changes")
+
+
+def _roles_changed(row: dict[str, Any]) -> Any:
+    """``before -> after`` where the change gave other roles (``?`` before: the log names
+    none), else the roles held."""
+    before, after = row["roles_before"], row["roles"]
+    if before == after or (before is None and row["action"] != "set_roles"):
+        return after
+    held = "?" if before is None else ",".join(str(role) for role in before)
+    return f"{held} -> {','.join(str(role) for role in after)}"

@@ -18,6 +18,7 @@ EVENT_NAMES = [event.name for event in PROCESS.events]
 REF = re.compile(r"^TR-\d{4}-\d{4}$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 POLICY_KEYS = {"country", "kind", "since", "until", "reason"}
+AS_OF_KEYS = POLICY_KEYS | {"recorded_at", "recorded_after"}  # in force on a day: recorded when
 HISTORY_KEYS = {"event", "from", "to", "actor", "roles", "at", "reason", "changes"}
 SEEDED = [
     ("KP", "embargo", "2006-10-14"),
@@ -272,7 +273,7 @@ def test_policy_add_and_end_show_in_policy_list_as_of(run_ready):
     def countries(as_of: str | None) -> list[str]:
         extra = ["--as-of", as_of] if as_of else []
         rows = _data(run_ready("policy", "list", *extra, "--json", actor="aud"))
-        assert all(set(r) == POLICY_KEYS for r in rows)
+        assert all(set(r) == (AS_OF_KEYS if as_of else POLICY_KEYS) for r in rows)
         return sorted(r["country"] for r in rows)
 
     assert countries("2026-02-28") == ["IL", "KP", "RU", "UA"]
@@ -297,7 +298,7 @@ def test_policy_list_known_at_shows_the_policy_as_recorded_then(run_ready, wf, c
     def known(when: str, *more: str) -> dict[str, Any]:
         rows = _data(run_ready("policy", "list", "--known-at", when, *more, "--json",
                                actor="aud"))
-        assert all(set(r) == POLICY_KEYS for r in rows)
+        assert all(set(r) == (AS_OF_KEYS if more else POLICY_KEYS) for r in rows)
         return {r["country"]: (r["until"], r["reason"]) for r in rows}
 
     assert known("2026-11-24") == {}  # before init: nothing was recorded
@@ -494,7 +495,8 @@ def test_human_init_message_goes_to_stderr(run):
     pytest.param(["request", "show", "{ref}"], id="request-show"),
     pytest.param(["history", "{ref}"], id="history"),
     pytest.param(["policy", "list"], id="policy-list"),
-    pytest.param(["policy", "list", "--as-of", "2026-01-01"], id="policy-list-as-of"),
+    # a day the seeded restrictions were recorded on: a day before it gets a note on stderr
+    pytest.param(["policy", "list", "--as-of", "2026-11-25"], id="policy-list-as-of"),
     pytest.param(["policy", "history"], id="policy-history"),
     pytest.param(["user", "list"], id="user-list"),
 ])

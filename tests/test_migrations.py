@@ -308,6 +308,32 @@ def test_upgrade_of_an_uninitialised_database_says_init(db_target):
         Workflow.upgrade(db_target)
 
 
+def test_roles_before_read_from_rows_of_older_revisions(db_target, clock):
+    """Users entered as found by 0008 (no place, no reason: written before 0012) have nothing
+    before them in the log; a later change of roles reads what they held from that row."""
+    wf = _migrated(db_target, clock)
+    wf.add_user("dora", ["drafter", "reviewer"], actor="admin")
+    schema.downgrade(wf.db.engine, "0007")
+    wf.close()
+    assert Workflow.upgrade(db_target) == {"from": "0007", "to": schema.HEAD}
+    upgraded = Workflow(db_target, clock=clock)
+    clock.advance(hours=1)
+    upgraded.set_user_roles("dora", ["approver"], actor="admin")
+    changes = upgraded.user_history()
+    found = [c for c in changes if c["action"] == "found"]
+    assert {c["name"] for c in found} == {"admin", "dan", "dora"}
+    assert {(c["after_row"], c["reason"], c["roles_before"]) for c in found} == {
+        (None, None, None)}
+    assert (changes[-1]["action"], changes[-1]["roles_before"], changes[-1]["roles"]) == (
+        "set_roles", ["drafter", "reviewer"], ["approver"])
+    text = Cli(db_target, clock)("user", "history", "dora")
+    assert text.exit_code == 0, text.stderr
+    assert [line.split()[3:8] for line in text.stdout.splitlines()[1:]] == [
+        ["found", "dora", "drafter,reviewer", "True", "admin"],
+        ["set_roles", "dora", "drafter,reviewer", "->", "approver"]]
+    upgraded.close()
+
+
 def test_0008_enters_the_users_it_finds_and_verify_then_checks_them(db_target, clock):
     """Users registered before changes were recorded are entered as found, with their roles,
     state, and who registered them when; from then on every change is chained."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow import access, values
 from workflow.clock import as_utc
-from workflow.errors import InvalidInput, Refused, UnknownUser
+from workflow.errors import InvalidInput, NotFound, Refused, UnknownUser
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -136,13 +136,16 @@ class Administering:
                 return people.as_recorded_at(s, moment)
             return [people.as_dict(u) for u in s.exec(select(User).order_by(User.name)).all()]
 
-    def user_history(self) -> list[dict[str, Any]]:
-        """Every user added, disabled, enabled or given other roles, by whom and when, oldest
-        first."""
+    def user_history(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every user (or ``name``) added, disabled, enabled or given other roles, by whom and
+        when, oldest first, each change with the roles held before it (``roles_before``)."""
         from workflow import people
 
         with self.db.read() as s:
-            return people.changes(s)
+            rows = people.changes(s, name)
+        if name is not None and not rows:
+            raise NotFound(f"unknown user {name!r}: the user log has no change to them")
+        return rows
 
     def disable_user(self, name: str, *, actor: str,
                      reason: str | None = None) -> dict[str, Any]:

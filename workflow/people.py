@@ -144,9 +144,18 @@ def as_recorded_at(session: Session, moment: datetime) -> list[dict[str, Any]]:
                                                  "created_at")} for name in sorted(users)]
 
 
-def changes(session: Session) -> list[dict[str, Any]]:
-    """Every change to the users, oldest first."""
-    rows = session.exec(select(UserChange).order_by(UserChange.seq)).all()  # type: ignore[arg-type]
-    return [{"seq": c.seq, "action": c.action, "name": c.name, "roles": list(c.roles),
-             "active": c.active, "actor": c.actor, "at": iso(c.at), "reason": c.reason,
-             "after_row": c.after_row} for c in rows]
+def changes(session: Session, name: str | None = None) -> list[dict[str, Any]]:
+    """Every change to the users (or to ``name``), oldest first. ``roles_before`` is what the
+    log said the user held before the change: the roles of that user's previous change, None
+    at their first (``add``, or ``found`` where the log began), before which it says nothing.
+    Read from the rows themselves, so it holds for rows of every revision."""
+    held: dict[str, list[str]] = {}
+    shown = []
+    for c in session.exec(select(UserChange).order_by(UserChange.seq)):  # type: ignore[arg-type]
+        before, held[c.name] = held.get(c.name), list(c.roles)
+        if name is None or c.name == name:
+            shown.append({"seq": c.seq, "action": c.action, "name": c.name,
+                          "roles": list(c.roles), "active": c.active, "actor": c.actor,
+                          "at": iso(c.at), "reason": c.reason, "after_row": c.after_row,
+                          "roles_before": before})
+    return shown

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlmodel import Session, select
@@ -16,8 +16,7 @@ from workflow.process import Restriction
 
 
 def restrictions(session: Session) -> list[Restriction]:
-    rows = session.exec(select(PolicyEntry).order_by(PolicyEntry.id)).all()
-    return [Restriction(r.subject, r.kind, r.since, r.until, r.reason) for r in rows]
+    return [restriction for _, restriction in _standing(session)]
 
 
 def _record(session: Session, entry: PolicyEntry, action: str, actor: str, reason: str,
@@ -101,6 +100,10 @@ def known_at(session: Session, moment: datetime) -> list[Restriction]:
     """The restrictions as recorded at ``moment``: the policy changes replayed up to the first
     one made later. Going by the log's order (not by each change's time alone, which is its
     writer's clock), what is rebuilt is a policy that really stood."""
+    return [restriction for _, restriction in _known_at(session, moment)]
+
+
+def _known_at(session: Session, moment: datetime) -> list[tuple[int, Restriction]]:
     entries: dict[int, Restriction] = {}
     for change in session.exec(select(PolicyChange).order_by(PolicyChange.seq)).all():
         if as_utc(change.at) > moment:
@@ -111,17 +114,41 @@ def known_at(session: Session, moment: datetime) -> list[Restriction]:
         else:
             entries[change.entry_id] = Restriction(change.subject, change.kind, change.since,
                                                    change.until, change.reason)
-    return [entries[entry_id] for entry_id in sorted(entries)]
+    return [(entry_id, entries[entry_id]) for entry_id in sorted(entries)]
+
+
+def _standing(session: Session) -> list[tuple[int, Restriction]]:
+    rows = session.exec(select(PolicyEntry).order_by(PolicyEntry.id)).all()
+    return [(r.id or 0, Restriction(r.subject, r.kind, r.since, r.until, r.reason))
+            for r in rows]
+
+
+def recorded(session: Session, day: date) -> dict[int, dict[str, Any]]:
+    """When each entry was recorded (its first change: ``seed`` or ``add``) and whether that
+    was after ``day`` ended: by the log's order, as ``known_at`` of that day's end reads it,
+    so an entry marked is exactly one the policy as recorded that day did not hold."""
+    moment = datetime.combine(day, time.max, tzinfo=UTC)
+    later, first = False, {}
+    for change in session.exec(select(PolicyChange).order_by(PolicyChange.seq)).all():
+        later = later or as_utc(change.at) > moment
+        if change.entry_id not in first:
+            first[change.entry_id] = {"recorded_at": iso(change.at), "recorded_after": later}
+    return first
 
 
 def listing(session: Session, subject_key: str, as_of: date | None,
             recorded_at: datetime | None = None) -> list[dict[str, Any]]:
     """The restrictions (as they stand, or as recorded at ``recorded_at``), those in force on
-    ``as_of`` if given."""
-    rows = restrictions(session) if recorded_at is None else known_at(session, recorded_at)
-    if as_of is not None:
-        rows = [r for r in rows if r.in_force_on(as_of)]
-    return [entry_dict(r, subject_key) for r in rows]
+    ``as_of`` if given. Those in force on ``as_of`` say when they were recorded
+    (``recorded_at``) and whether that was after the day (``recorded_after``: back-dated, so
+    unknown on it; None for an entry the policy log does not name)."""
+    rows = _standing(session) if recorded_at is None else _known_at(session, recorded_at)
+    if as_of is None:
+        return [entry_dict(r, subject_key) for _, r in rows]
+    when = recorded(session, as_of)
+    unknown = {"recorded_at": None, "recorded_after": None}
+    return [{**entry_dict(r, subject_key), **when.get(entry_id, unknown)}
+            for entry_id, r in rows if r.in_force_on(as_of)]
 
 
 def changes(session: Session, subject_key: str) -> list[dict[str, Any]]:
