@@ -23,8 +23,7 @@ def policy() -> None:
 @policy.command("list", short_help="List the restrictions (or those in force on --as-of).")
 @click.option("--as-of", type=DATE,
               help="Only the restrictions in force on this day, by their dates as they stand "
-                   "now; each says when it was recorded, and one recorded after the day "
-                   "(back-dated) is marked.")
+                   "now; one recorded after the day (back-dated) is marked with when it was.")
 @click.option("--known-at", type=UNTIL,
               help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
                    "date-time, UTC; to the end of the day, minute or second it names): "

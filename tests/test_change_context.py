@@ -79,7 +79,11 @@ def test_user_history_name_lists_that_user_with_roles_before_from_the_whole_log(
     text = run_ready("user", "history", "ann", actor="aud").stdout
     assert "approver -> approver,reviewer" in text and " dan " not in text
     unknown = run_ready("user", "history", "nobody", actor="aud")
-    assert "unknown user 'nobody'" in assert_one_line_error(unknown, 1)
+    line = assert_one_line_error(unknown, 1)
+    assert "unknown user 'nobody'" in line and "did you mean" not in line
+    twin = assert_one_line_error(run_ready("user", "history", "DAN", actor="aud"), 1)
+    assert twin.endswith("unknown user 'DAN': the user log has no change to them; did you mean "
+                         "dan?")
 
 
 # -- restrictions recorded after the day they are in force on ---------------------------------

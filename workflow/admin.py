@@ -143,8 +143,11 @@ class Administering:
 
         with self.db.read() as s:
             rows = people.changes(s, name)
-        if name is not None and not rows:
-            raise NotFound(f"unknown user {name!r}: the user log has no change to them")
+            if name is not None and not rows:  # the user it differs from only in case, if any
+                twin = next((n for n in sorted({c["name"] for c in people.changes(s)})
+                             if n.lower() == name.lower()), None)
+                hint = f"; did you mean {twin}?" if twin else ""
+                raise NotFound(f"unknown user {name!r}: the user log has no change to them{hint}")
         return rows
 
     def disable_user(self, name: str, *, actor: str,

@@ -172,7 +172,8 @@ class Auditing:
         from workflow import refusal_names
 
         if event is not None:
-            event = refusal_names.refused_event(self.process, values.given_text("event", event))
+            event = refusal_names.refused_event(self.process,
+                                                values.given_text("event", event).strip())
         start, end = values.span(since, until)
         canonical_ref = None if ref is None else values.given_text("ref", ref).strip().upper()
         rule = None if rule is None else values.given_text("rule", rule).strip()

@@ -25,9 +25,11 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
              event: str | None = None) -> Iterator[dict[str, Any]]:
     """Refused attempts, oldest first, read as they are asked for; each filter a ``WHERE``.
 
-    ``ref`` is canonical (upper case, no spaces around it): a refusal recorded before its
+    ``ref`` is canonical (upper case, no blanks around it): a refusal recorded before its
     reference was looked up (an unknown or disabled user's) keeps it as it was typed, so the
-    stored one is matched in that form too."""
+    stored one is matched as the write path reads it (``strip().upper()``, which neither
+    database's ``trim`` and ``upper`` match for every blank and letter): narrowed in SQL to
+    those that contain it in any case (ASCII: SQLite folds no other), then held to it here."""
     if any("\x00" in v for v in (ref, rule, event) if v is not None):
         return  # no stored value holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
@@ -37,13 +39,16 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
         query = query.where(Refusal.at >= since)
     if until is not None:
         query = query.where(Refusal.at <= until)
-    if ref is not None:
-        query = query.where(func.upper(func.trim(Refusal.ref)) == ref)
+    if ref is not None and ref.isascii():
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.upper(Refusal.ref).like(f"%{pattern}%", escape="\\"))
     if rule is not None:
         query = query.where(Refusal.rule == rule)
     if event is not None:
         query = query.where(Refusal.event == event)
     for r in session.exec(query.execution_options(yield_per=BATCH)):
+        if ref is not None and (r.ref or "").strip().upper() != ref:
+            continue
         yield {"seq": r.seq, "at": iso(r.at), "actor": r.actor, "ref": r.ref, "event": r.event,
                "state": r.state, "rule": r.rule, "message": r.message}
 
