@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.filters import filters, note_unknown_actor, note_unknown_ref, note_unknown_rule
+from cli.filters import (
+    filters,
+    history_filters,
+    note_unknown_actor,
+    note_unknown_ref,
+    note_unknown_rule,
+)
 from cli.once import OnceGroup
 from cli.output import (
     counted,
@@ -225,9 +231,9 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 @click.option("--actor", help="Only attempts by this user.")
 @click.option("--ref", metavar="REF",
               help="Only attempts on this request (in any case; spaces around it dropped).")
-@click.option("--event", type=ProcessName(PROCESS, "refused-event"),
+@click.option("--event", "events", multiple=True, type=ProcessName(PROCESS, "refused-event"),
               help="Only attempts at this event (a process event, create, edit, access, batch "
-                   "or an admin command such as 'user add').")
+                   "or an admin command such as 'user add'); repeat it for any of several.")
 @click.option("--rule", metavar="RULE",
               help="Only refusals by this rule, named as recorded (role, state, conflict, "
                    "separation-of-duties...); a name no refusal and no rule of this program "
@@ -238,7 +244,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
                    "minute).")
 @json_option
 @pass_app
-def audit_refusals(app: App, actor: str | None, ref: str | None, event: str | None,
+def audit_refusals(app: App, actor: str | None, ref: str | None, events: tuple[str, ...],
                    rule: str | None, since: datetime | None, until: datetime | None,
                    as_json: bool) -> None:
     """Refused attempts, oldest first: who tried what, on which request, which rule refused
@@ -246,7 +252,7 @@ def audit_refusals(app: App, actor: str | None, ref: str | None, event: str | No
     span(since, until)  # said before the database opens
     wf = app.user_workflow()
     rows = wf.refusals_rows(actor=actor, since=since, until=until, ref=ref, rule=rule,
-                            event=event)
+                            event=list(events) or None)
     if as_json:
         found = emit_json_items(rows)
     else:
@@ -265,7 +271,7 @@ def audit_log(app: App, as_json: bool, **filter_values: Any) -> None:
     """History rows across all requests, oldest first, filtered."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
     wf = app.user_workflow()
-    rows = wf.log_rows(**filter_values)
+    rows = wf.log_rows(**history_filters(filter_values))
     found = emit_json_items(rows) if as_json else print_trail(rows, with_ref=True)
     note_unknown_actor(wf.users, filter_values["actor"], bool(found))
 

@@ -17,8 +17,10 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
     """--actor, --event, --state, --since, --until: shared by `history` and `audit log`."""
     options = [
         click.option("--actor", help="Only rows by this user."),
-        click.option("--event", type=ProcessName(PROCESS, "logged-event"),
-                     help="Only this event (or create, edit)."),
+        click.option("--event", "events", multiple=True,
+                     type=ProcessName(PROCESS, "logged-event"),
+                     help="Only this event (or create, edit); repeat it for rows of any of "
+                          "several."),
         click.option("--state", type=ProcessName(PROCESS, "state"),
                      help="Only rows entering or leaving this state."),
         click.option("--since", type=SINCE, help="From this moment (YYYY-MM-DD or ISO 8601)."),
@@ -29,6 +31,12 @@ def filters(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def history_filters(values: dict[str, Any]) -> dict[str, Any]:
+    """The filters as the API takes them: the events given, if any, as ``event``."""
+    events = values.pop("events")
+    return {**values, "event": list(events) if events else None}
 
 
 def note_unknown_actor(users: Callable[[], list[dict[str, Any]]], actor: str | None,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.filters import filters, note_unknown_actor
+from cli.filters import filters, history_filters, note_unknown_actor
 from cli.once import OnceCommand
 from cli.output import (
     counted,
@@ -101,7 +101,7 @@ def history(app: App, ref: str, as_json: bool, **filter_values: Any) -> None:
     """The audit trail of request REF, oldest first: who did what, when, why, what changed."""
     span(filter_values["since"], filter_values["until"])  # said before the database opens
     wf = app.user_workflow()
-    rows = wf.log_rows(ref=ref, **filter_values)
+    rows = wf.log_rows(ref=ref, **history_filters(filter_values))
     found = emit_json_items(rows) if as_json else print_trail(rows)
     note_unknown_actor(wf.users, filter_values["actor"], bool(found))
 

@@ -386,6 +386,11 @@ LOG_FILTERS = [
     pytest.param(["--event", "submit"], [4, 5, 8], id="event"),
     pytest.param(["--event", "create"], [1, 3], id="event-create"),
     pytest.param(["--event", "edit"], [2], id="event-edit"),
+    pytest.param(["--event", "return", "--event", "approve_for_us"], [6, 7], id="events"),
+    pytest.param(["--event", "create", "--event", "submit", "--event", "create"], [1, 3, 4, 5, 8],
+                 id="events-repeated"),
+    pytest.param(["--event", "submit", "--event", "return", "--actor", "dan"], [4, 8],
+                 id="events-and-actor"),
     pytest.param(["--state", "nsc_review"], [4, 5, 6, 7, 8], id="state-entered-or-left"),
     pytest.param(["--state", "drafted"], [1, 2, 3, 4, 5, 6, 8], id="state-drafted"),
     pytest.param(["--state", "approved"], [], id="state-never"),
@@ -443,6 +448,19 @@ def test_log_api_filters_match_the_cli(wf, run_ready, trail):
     assert seqs(wf.log(since=at(hours=2), until=at(hours=4))) == [3, 4, 5]
 
 
+def test_log_api_takes_one_event_or_several(wf, run_ready, trail):
+    assert seqs(wf.log(event=["return", "approve_for_us"])) == [6, 7]
+    assert wf.log(event=("submit", " create ")) == cli_json(
+        run_ready, "audit", "log", "--event", "submit", "--event", "create")
+    assert seqs(wf.log(ref=trail["A"], event={"edit", "return"})) == [2, 6]
+    assert wf.log(event=["submit"]) == wf.log(event="submit")
+    for bad, needle in (([], "name at least one event"), (["submit", "approve_all"],
+                        "unknown event 'approve_all'"), (7, "expected an event name or a list"),
+                        ([7], "event: expected text")):
+        with pytest.raises(InvalidInput, match=needle):
+            wf.log(event=bad)
+
+
 def test_log_api_filters_with_non_utc_moments_match_utc(wf, trail):
     since, until = at(hours=2), at(hours=4)
     expected = seqs(wf.log(since=since, until=until))
@@ -469,6 +487,9 @@ def test_history_text_output_names_who_when_and_why(run_ready, trail):
 
 def test_log_filter_with_an_unknown_event_or_state_is_exit_2(run_ready, trail):
     assert_one_line_error(run_ready("audit", "log", "--event", "approve_all", actor="aud"), 2)
+    line = assert_one_line_error(run_ready("history", trail["A"], "--event", "submit", "--event",
+                                           "approve_all", actor="aud"), 2)
+    assert "approve_all" in line
     assert_one_line_error(run_ready("history", trail["A"], "--state", "limbo", actor="aud"), 2)
 
 

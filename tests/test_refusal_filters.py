@@ -143,6 +143,12 @@ def test_event_narrows_to_the_event_tried(wf, run_ready, refused):
     assert seqs(cli_rows(run_ready, "--event", "user add")) == [6]
     assert wf.refusals(event="user add") == cli_rows(run_ready, "--event", "user add")
     assert wf.refusals(event="withdraw") == []
+    assert seqs(wf.refusals(event=["approve", "user add", "approve"])) == [1, 6]
+    assert seqs(cli_rows(run_ready, "--event", "approve", "--event", "user add")) == [1, 6]
+    with pytest.raises(InvalidInput, match="name at least one event"):
+        wf.refusals(event=[])
+    with pytest.raises(InvalidInput, match="unknown event 'nope'"):
+        wf.refusals(event=("approve", "nope"))
 
 
 def test_filters_combine_and_keep_each_item_as_the_unfiltered_list_has_it(wf, run_ready,
@@ -266,7 +272,8 @@ def test_bad_filters_are_one_line_errors_and_change_nothing(wf, run_ready, db_ta
     ({"event": "approv"}, "unknown event 'approv'"),
     ({"since": "2026-11-27", "until": "2026-11-26"}, "is after --until"),
     ({"until": "2026-13-01"}, "until:"),
-    ({"event": 5}, "event: expected text"),
+    ({"event": 5}, "event: expected an event name or a list of them, got int"),
+    ({"event": [5]}, "event: expected text"),
     ({"ref": 5}, "ref: expected text"),
     ({"rule": 5}, "rule: expected text"),
 ])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from workflow import values
 from workflow.clock import as_utc
-from workflow.errors import NotFound
+from workflow.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from workflow.clock import Clock
@@ -128,40 +128,56 @@ class Auditing:
         return exports.check_export_offline(values.a_file("path", path),
                                             values.file_path("pubkey", pubkey))
 
-    def log(self, *, ref: str | None = None, actor: str | None = None, event: str | None = None,
-            state: str | None = None, since: Moment | None = None,
-            until: Moment | None = None) -> list[dict[str, Any]]:
-        """History rows across requests (or of one), oldest first, filtered."""
+    def log(self, *, ref: str | None = None, actor: str | None = None,
+            event: str | Sequence[str] | None = None, state: str | None = None,
+            since: Moment | None = None, until: Moment | None = None) -> list[dict[str, Any]]:
+        """History rows across requests (or of one), oldest first, filtered; ``event`` one
+        event or several (rows of any of them)."""
         return list(self.log_rows(ref=ref, actor=actor, event=event, state=state, since=since,
                                   until=until))
 
     def log_rows(self, *, ref: str | None = None, actor: str | None = None,
-                 event: str | None = None, state: str | None = None,
+                 event: str | Sequence[str] | None = None, state: str | None = None,
                  since: Moment | None = None, until: Moment | None = None
                  ) -> Iterator[dict[str, Any]]:
         """:meth:`log` a row at a time, memory flat however many rows match; the filters are
         checked at once, the rows read as they are asked for."""
-        if event is not None:
-            self.process.logged_event(event)
+        events = None if event is None else self._events(event, self.process.logged_event)
         if state is not None:
             self.process.check_state(state)
         since, until = values.span(since, until)
         canonical_ref = self._ref(ref) if ref is not None else None
         return self.db.scan.history_matching(
-            ref=canonical_ref, actor=actor, event=event, state=state, since=since, until=until)
+            ref=canonical_ref, actor=actor, events=events, state=state, since=since,
+            until=until)
+
+    @staticmethod
+    def _events(given: str | Sequence[str], check: Callable[[str], str]) -> tuple[str, ...]:
+        """One event name or several, each checked (blanks around it ignored); none at all is
+        bad input, not "every event"."""
+        if isinstance(given, str):
+            names = [given]
+        elif isinstance(given, list | tuple | set | frozenset):
+            names = list(given)
+        else:
+            raise InvalidInput(f"event: expected an event name or a list of them, got "
+                               f"{type(given).__name__}")
+        if not names:
+            raise InvalidInput("event: name at least one event (or leave the filter out)")
+        return tuple(dict.fromkeys(check(values.given_text("event", n).strip()) for n in names))
 
     def refusals(self, *, actor: str | None = None, since: Moment | None = None,
                  until: Moment | None = None, ref: str | None = None, rule: str | None = None,
-                 event: str | None = None) -> list[dict[str, Any]]:
+                 event: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Refused attempts, oldest first: by ``actor``, in [``since``, ``until``] (a bare day
         its whole day), on ``ref`` (as typed: case and spaces around it do not matter), refused
-        by ``rule``, trying ``event``."""
+        by ``rule``, trying ``event`` (one event or several: attempts at any of them)."""
         return list(self.refusals_rows(actor=actor, since=since, until=until, ref=ref, rule=rule,
                                        event=event))
 
     def refusals_rows(self, *, actor: str | None = None, since: Moment | None = None,
                       until: Moment | None = None, ref: str | None = None,
-                      rule: str | None = None, event: str | None = None
+                      rule: str | None = None, event: str | Sequence[str] | None = None
                       ) -> Iterator[dict[str, Any]]:
         """:meth:`refusals` one at a time, memory flat; the filters are checked at once (an
         event no refusal can name, a span out of order), the rows read as they are asked for.
@@ -171,22 +187,21 @@ class Auditing:
         keep theirs."""
         from workflow import refusal_names
 
-        if event is not None:
-            event = refusal_names.refused_event(self.process,
-                                                values.given_text("event", event).strip())
+        events = None if event is None else self._events(
+            event, lambda name: refusal_names.refused_event(self.process, name))
         start, end = values.span(since, until)
         canonical_ref = None if ref is None else values.given_text("ref", ref).strip().upper()
         rule = None if rule is None else values.given_text("rule", rule).strip()
-        return self._refusals_read(actor, start, end, canonical_ref, rule, event)
+        return self._refusals_read(actor, start, end, canonical_ref, rule, events)
 
     def _refusals_read(self, actor: str | None, since: datetime | None, until: datetime | None,
-                       ref: str | None, rule: str | None, event: str | None
+                       ref: str | None, rule: str | None, events: tuple[str, ...] | None
                        ) -> Iterator[dict[str, Any]]:
         from workflow import inquiry
 
         with self.db.read() as s:
             yield from inquiry.refusals(s, actor=actor, since=since, until=until, ref=ref,
-                                        rule=rule, event=event)
+                                        rule=rule, events=events)
 
     def refusal_rules(self) -> list[str]:
         """The rule names a refusal by this program can carry: the process's and the

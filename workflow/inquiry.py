@@ -22,7 +22,7 @@ from workflow.scan import BATCH, Scanner, Step
 
 def refusals(session: Session, *, actor: str | None = None, since: datetime | None = None,
              until: datetime | None = None, ref: str | None = None, rule: str | None = None,
-             event: str | None = None) -> Iterator[dict[str, Any]]:
+             events: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
     """Refused attempts, oldest first, read as they are asked for; each filter a ``WHERE``.
 
     ``ref`` is canonical (upper case, no blanks around it): a refusal recorded before its
@@ -30,7 +30,7 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
     stored one is matched as the write path reads it (``strip().upper()``, which neither
     database's ``trim`` and ``upper`` match for every blank and letter): narrowed in SQL to
     those that contain it in any case (ASCII: SQLite folds no other), then held to it here."""
-    if any("\x00" in v for v in (ref, rule, event) if v is not None):
+    if any("\x00" in v for v in (ref, rule, *(events or ())) if v is not None):
         return  # no stored value holds one (PostgreSQL cannot even compare it)
     query = select(Refusal).order_by(Refusal.seq)  # type: ignore[arg-type]
     if actor is not None:  # a name no user could have is kept as recorded_name spells it
@@ -44,8 +44,8 @@ def refusals(session: Session, *, actor: str | None = None, since: datetime | No
         query = query.where(func.upper(Refusal.ref).like(f"%{pattern}%", escape="\\"))
     if rule is not None:
         query = query.where(Refusal.rule == rule)
-    if event is not None:
-        query = query.where(Refusal.event == event)
+    if events is not None:
+        query = query.where(Refusal.event.in_(events))  # type: ignore[attr-defined]
     for r in session.exec(query.execution_options(yield_per=BATCH)):
         if ref is not None and (r.ref or "").strip().upper() != ref:
             continue

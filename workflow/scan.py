@@ -213,21 +213,24 @@ class Scanner:
                 yield leaf
 
     def history_matching(self, *, ref: str | None = None, actor: str | None = None,
-                         event: str | None = None, state: str | None = None,
+                         events: tuple[str, ...] | None = None, state: str | None = None,
                          since: datetime | None = None, until: datetime | None = None,
                          max_seq: int | None = None) -> Iterator[dict[str, Any]]:
-        """History rows, oldest first, filtered; ``state`` matches rows entering or leaving it."""
-        if any("\x00" in v for v in (ref, actor, event, state) if v is not None):
+        """History rows, oldest first, filtered; ``state`` matches rows entering or leaving it,
+        ``events`` rows of any of them."""
+        if any("\x00" in v for v in (ref, actor, state, *(events or ())) if v is not None):
             return  # no stored value holds a NUL byte
         where: list[str] = []
         params: list[Any] = []
         if ref is not None:
             where.append("record_id = (SELECT id FROM wf_record WHERE ref = ?) AND ref = ?")
             params += [ref, ref]
-        for column, value in (("actor", actor), ("event", event)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+        if actor is not None:
+            where.append("actor = ?")
+            params.append(actor)
+        if events is not None:
+            where.append(f"event IN ({', '.join('?' * len(events))})")
+            params += events
         if state is not None:
             where.append("(to_state = ? OR from_state = ?)")
             params += [state, state]
