@@ -51,6 +51,11 @@ class App:
                 self.actor = self._workflow.login  # the database says who is acting
         return self._workflow
 
+    @property
+    def logged_in(self) -> bool:
+        """The database says who acts (a PostgreSQL login mapped to a user): not --as."""
+        return self._workflow is not None and self._workflow.login is not None
+
     def registering(self) -> str:
         """The acting user's name for a command that registers it (init, demo), before a
         SQLite file is made. A login name taken by default that no user could have is told how

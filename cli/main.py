@@ -19,7 +19,8 @@ from cli import streams
 from cli.app import App
 from cli.once import OnceGroup
 from workflow import interrupts
-from workflow.errors import Unreadable, WorkflowError
+from workflow.errors import UnknownUser, Unreadable, WorkflowError
+from workflow.values import quoted
 
 
 def _default_user() -> str:
@@ -79,6 +80,9 @@ class WorkflowGroup(OnceGroup):
             raise Interrupted(stop) from None
         except BrokenPipeError:
             raise OutputClosed from None
+        except UnknownUser as error:
+            _from_login_name(ctx, error)
+            raise
         except click.UsageError as error:
             if error.message != "Missing command.":
                 raise
@@ -151,6 +155,19 @@ class WorkflowGroup(OnceGroup):
         return code
 
 
+def _from_login_name(ctx: click.Context, error: UnknownUser) -> None:
+    """Where the unknown user is the login name --as defaults to (and the database does not
+    say who acts), say so, and how to name the user."""
+    app = ctx.obj
+    if (not isinstance(app, App) or app.actor_named or app.logged_in
+            or not str(error).startswith(f"unknown user {quoted(app.actor)};")):
+        return
+    tag = f" [rule: {UnknownUser.rule}]"
+    text = str(error).removesuffix(tag)
+    error.args = (f"{text} (it is your login name, the default of --as: name a registered user "
+                  f"with --as NAME or WORKFLOW_USER){tag}",)
+
+
 def _stopped(signum: int) -> str:
     return "terminated" if signum == signal.SIGTERM else "interrupted"
 
@@ -193,6 +210,8 @@ def cli(ctx: click.Context, db: str, actor: str) -> None:
     """
     preset = ctx.obj if isinstance(ctx.obj, dict) else {}
     named = ctx.get_parameter_source("actor") is not click.core.ParameterSource.DEFAULT
+    if named and not actor.strip():
+        raise click.BadParameter("names no user (it is blank)", ctx, param_hint="'--as'")
     app = App(db, actor, clock=preset.get("clock"), actor_named=named)
     ctx.obj = app
     ctx.call_on_close(app.close)

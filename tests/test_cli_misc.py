@@ -609,6 +609,37 @@ def test_a_login_name_no_user_could_have_is_told_how_to_name_another(tmp_path, m
     assert "default of --as" not in assert_one_line_error(named, 2)
 
 
+def test_an_unknown_login_name_is_told_it_is_the_default_of_as(run_ready, db_target, monkeypatch,
+                                                               wf):
+    """A command run without --as acts as the login name: where no user has it, the refusal
+    (recorded as any) says where the name came from and how to name a user."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, "nemo")
+    monkeypatch.delenv("WORKFLOW_USER", raising=False)
+    result = CliRunner().invoke(cli, ["--db", db_target, "request", "list"])
+    line = assert_one_line_error(result, 1)
+    assert line == ("error: unknown user 'nemo'; an admin registers users with `workflow user "
+                    "add` (it is your login name, the default of --as: name a registered user "
+                    "with --as NAME or WORKFLOW_USER) [rule: registered-user]")
+    [refusal] = wf.refusals(actor="nemo")
+    assert "login name" not in refusal["message"]  # the log keeps what was refused, not advice
+    named = run_ready("request", "list", actor="nemo")
+    assert "login name" not in assert_one_line_error(named, 1)
+
+
+@pytest.mark.parametrize(("argv", "environment"), [
+    (["--as", ""], None), (["--as", "  "], None), ([], "  ")],
+    ids=["empty", "spaces", "spaces-in-WORKFLOW_USER"])
+def test_a_blank_as_is_bad_usage_not_a_refusal(run_ready, wf, monkeypatch, argv, environment):
+    """(An empty WORKFLOW_USER is no setting at all, as click reads the environment.)"""
+    monkeypatch.delenv("WORKFLOW_USER", raising=False)
+    if environment is not None:
+        monkeypatch.setenv("WORKFLOW_USER", environment)
+    result = CliRunner().invoke(cli, ["--db", run_ready.target, *argv, "request", "list"])
+    assert "'--as': names no user (it is blank)" in assert_one_line_error(result, 2)
+    assert wf.refusals() == []
+
+
 def test_a_table_aligns_its_columns_on_screen_with_wide_characters(run_ready, wf):
     """Japanese item names take two columns a character on a terminal: the columns after them
     still line up as the eye sees them."""
