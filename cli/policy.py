@@ -100,16 +100,22 @@ def policy_add(app: App, country: str, kind: str, since: date, reason: str | Non
             f"policy affected --country {country} --on {day.isoformat()}`")
 
 
-@policy.command("end")
+@policy.command("end", short_help="End COUNTRY's restrictions (or one --kind) from --on on.")
 @click.argument("country", type=COUNTRY)
 @click.option("--on", "on", required=True, type=DATE,
               help="First day the restriction is no longer in force (YYYY-MM-DD).")
+@click.option("--kind", type=ProcessName(PROCESS, "kind"),
+              help=f"End only the restriction of this kind (one of: "
+                   f"{', '.join(PROCESS.policy_kinds)}); default: every one in force.")
 @click.option("--reason", type=REASON, help="Why it ends (required).")
 @json_option
 @pass_app
-def policy_end(app: App, country: str, on: date, reason: str | None, as_json: bool) -> None:
-    """End COUNTRY's restrictions: not in force from --on on."""
-    ended = app.workflow().end_restriction(country, on, reason=reason, actor=app.actor)
+def policy_end(app: App, country: str, on: date, kind: str | None, reason: str | None,
+               as_json: bool) -> None:
+    """End COUNTRY's restrictions (or only the one of --kind): not in force from --on on. One
+    planned to start later is called off."""
+    ended = app.workflow().end_restriction(country, on, reason=reason, actor=app.actor,
+                                           kind=kind)
     if as_json:
         emit_json(ended)
     else:

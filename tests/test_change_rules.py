@@ -4,13 +4,14 @@ and what it says. On SQLite and PostgreSQL, through the API and the CLI."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 from sqlmodel import select
 
-from tests.conftest import assert_one_line_error, audit_failure
-from workflow import NotFound, Workflow, people
+from tests.conftest import assert_one_line_error, audit_failure, db_snapshot
+from workflow import InvalidInput, NotFound, Workflow, people
 from workflow import policy as policies
 from workflow.models import PolicyEntry, User
 
@@ -168,3 +169,31 @@ def test_the_cli_says_a_planned_restriction_is_called_off_not_ended(wf, run_read
     ended = run_ready("policy", "end", "GB", "--on", "2027-02-01", "--reason", "peace",
                       actor="admin")
     assert ended.stderr == "GB: 1 restriction ends on 2027-02-01\n"
+
+
+def test_policy_end_kind_ends_only_that_restriction(wf, run_ready, db_target):
+    """A ceasefire ends the in-combat restriction while the embargo stays."""
+    wf.restrict("GB", "embargo", date(2025, 1, 1), reason="UNSC", actor="admin")
+    wf.restrict("GB", "in-combat", date(2026, 1, 1), reason="war", actor="admin")
+    ended = run_ready("policy", "end", "GB", "--on", "2027-02-01", "--kind", "in-combat",
+                      "--reason", "ceasefire", "--json", actor="admin")
+    assert ended.exit_code == 0, ended.stderr
+    assert [(r["kind"], r["until"]) for r in json.loads(ended.stdout)] == [
+        ("in-combat", "2027-02-01")]
+    gb = {r["kind"]: r["until"] for r in wf.policy() if r["country"] == "GB"}
+    assert gb == {"embargo": None, "in-combat": "2027-02-01"}
+    [change] = [c for c in wf.policy_history() if c["action"] == "end"]
+    assert (change["kind"], change["reason"]) == ("in-combat", "ceasefire")
+    before = db_snapshot(db_target)
+    again = run_ready("policy", "end", "GB", "--on", "2027-02-01", "--kind", "in-combat",
+                      "--reason", "again", actor="admin")
+    assert assert_one_line_error(again, 1) == (
+        "error: GB has no in-combat restriction in force on 2027-02-01 or later")
+    bad = run_ready("policy", "end", "GB", "--on", "2027-02-01", "--kind", "truce",
+                    "--reason", "r", actor="admin")
+    assert "truce" in assert_one_line_error(bad, 2)
+    assert db_snapshot(db_target) == before
+    with pytest.raises(InvalidInput, match="unknown restriction kind 'truce'"):
+        wf.end_restriction("GB", "2027-03-01", kind="truce", reason="r", actor="admin")
+    assert wf.end_restriction("GB", "2027-03-01", kind="embargo", reason="lifted",
+                              actor="admin")[0]["kind"] == "embargo"

@@ -287,17 +287,21 @@ class Administering:
         return self._recorded(actor, "policy add", attempt)
 
     def end_restriction(self, subject: str, on: date | str, *, reason: str | None,
-                        actor: str) -> list[dict[str, Any]]:
+                        actor: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """End ``subject``'s restrictions in force on ``on`` or later (only those of ``kind``,
+        if given), from ``on`` on; one planned to start later is called off."""
         from workflow import policy
 
         subject = self.process.check_policy_subject(subject)
         on = values.iso_date("on", on)
+        if kind is not None:
+            kind = self.process.check_policy_kind(values.given_text("kind", kind))
 
         def attempt() -> list[dict[str, Any]]:
             with self.db.write() as s:
                 self._admin(s, actor, "policy end")  # who, before what they gave
                 cleaned = self._policy_reason(reason, "policy end")
-                ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()))
+                ended = policy.end(s, subject, on, cleaned, actor, as_utc(self.clock()), kind)
                 return [policy.entry_dict(e, self.process.policy_subject) for e in ended]
 
         return self._recorded(actor, "policy end", attempt)

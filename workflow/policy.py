@@ -65,13 +65,17 @@ def called_off(since: date | str, until: date | str | None) -> bool:
 
 
 def end(session: Session, subject: str, on: date, reason: str, actor: str,
-        now: datetime) -> list[PolicyEntry]:
+        now: datetime, kind: str | None = None) -> list[PolicyEntry]:
+    """End the subject's restrictions (of ``kind`` only, if given) in force on ``on`` or
+    later: a ceasefire ends the in-combat restriction while an embargo stays."""
     entries = [
         e for e in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
         if (e.until is None or e.until > on) and not _called_off(e)
+        and (kind is None or e.kind == kind)
     ]
     if not entries:
-        raise NotFound(f"{subject} has no restriction in force on {on.isoformat()} or later")
+        which = "restriction" if kind is None else f"{kind} restriction"
+        raise NotFound(f"{subject} has no {which} in force on {on.isoformat()} or later")
     today = as_utc(now).date()
     for entry in entries:
         if on <= entry.since <= today:  # a planned one may still be called off before it starts
