@@ -50,7 +50,7 @@ def audit() -> None:
 @click.option("--since", "checkpoint", type=EXISTING,
               help="A checkpoint file: also prove nothing up to it was rewritten or cut off.")
 @click.option("--pubkey", type=EXISTING, help="Public key the checkpoint must be signed with.")
-@click.option("--jobs", type=click.IntRange(min=1, max=32), default=None,
+@click.option("--jobs", type=click.IntRange(min=1, max=32), default=None, metavar="N",
               help="Worker processes sharing the work (default: one per CPU for a log of "
                    "100,000 rows or more, else 1).")
 @click.option("--rules", is_flag=True,
@@ -228,7 +228,7 @@ def audit_check_proof(file: Path, pubkey: Path | None, as_json: bool) -> None:
 
 
 @audit.command("refusals", short_help="Refused attempts: who tried what, which rule said no.")
-@click.option("--actor", help="Only attempts by this user.")
+@click.option("--actor", metavar="NAME", help="Only attempts by this user.")
 @click.option("--ref", metavar="REF",
               help="Only attempts on this request (in any case; spaces around it dropped).")
 @click.option("--event", "events", multiple=True, type=ProcessName(PROCESS, "refused-event"),
@@ -325,8 +325,12 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
 @audit.command("export", short_help="Stream history rows to a file, with a manifest.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True,
               help="CSV or JSON Lines (each line the canonical bytes of a row).")
-@click.option("--since", type=SINCE, help="Rows from this moment.")
-@click.option("--until", type=UNTIL, help="Rows up to this moment.")
+@click.option("--since", type=SINCE,
+              help="Rows from this moment (YYYY-MM-DD or ISO 8601; a bare date from its "
+                   "start, UTC).")
+@click.option("--until", type=UNTIL,
+              help="Rows up to the end of this moment (a bare date its whole day, 10:30 its "
+                   "whole minute).")
 @click.option("-o", "--output", required=True, type=FILE, help="The file to write.")
 @click.option("--sign", "key", type=EXISTING,
               help="Sign the manifest and its checkpoint with this Ed25519 private key file.")

@@ -16,7 +16,7 @@ from workflow.values import quoted
 def filters(command: Callable[..., Any]) -> Callable[..., Any]:
     """--actor, --event, --state, --since, --until: shared by `history` and `audit log`."""
     options = [
-        click.option("--actor", help="Only rows by this user."),
+        click.option("--actor", metavar="NAME", help="Only rows by this user."),
         click.option("--event", "events", multiple=True,
                      type=ProcessName(PROCESS, "logged-event"),
                      help="Only this event (or create, edit); repeat it for rows of any of "

@@ -193,11 +193,15 @@ def _quiet_stdout() -> None:
         pass
 
 
-@click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Dates are YYYY-MM-DD; moments ISO 8601, UTC unless an offset is given. "
+                    "Commands that print data take --json. Exit codes: 0 done, 1 refused (the "
+                    "rule named), not found or a check failed, 2 bad input or usage.")
 @click.option("--db", envvar="WORKFLOW_DB", default="workflow.db", show_default=True,
+              metavar="PATH|URL",
               help="SQLite file path, or a database URL such as postgresql://user@host/db "
                    "(env WORKFLOW_DB).")
-@click.option("--as", "actor", envvar="WORKFLOW_USER", default=_default_user,
+@click.option("--as", "actor", envvar="WORKFLOW_USER", default=_default_user, metavar="NAME",
               show_default="your login name",
               help="Who is acting; must be a registered, active user (env WORKFLOW_USER).")
 @click.version_option(package_name="transfer-workflow")

@@ -22,8 +22,9 @@ def policy() -> None:
 
 @policy.command("list", short_help="List the restrictions (or those in force on --as-of).")
 @click.option("--as-of", type=DATE,
-              help="Only the restrictions in force on this day, by their dates as they stand "
-                   "now; one recorded after the day (back-dated) is marked with when it was.")
+              help="Only the restrictions in force on this day (YYYY-MM-DD), by their dates "
+                   "as they stand now; one recorded after the day (back-dated) is marked with "
+                   "when it was.")
 @click.option("--known-at", type=UNTIL,
               help="The restrictions as recorded at this moment (YYYY-MM-DD or an ISO 8601 "
                    "date-time, UTC; to the end of the day, minute or second it names): "
@@ -133,7 +134,8 @@ def policy_end(app: App, country: str, on: date, kind: str | None, reason: str |
 
 @policy.command("affected", short_help="Requests the restrictions in force touch.")
 @click.option("--on", "on", type=DATE,
-              help="The day whose restrictions in force count (default: today, UTC).")
+              help="The day whose restrictions in force count (YYYY-MM-DD; default: today, "
+                   "UTC).")
 @click.option("--country", "countries", multiple=True, type=COUNTRY,
               help="Only what restrictions on this country touch (repeatable).")
 @json_option

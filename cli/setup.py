@@ -15,7 +15,7 @@ from states import PROCESS
 
 
 @click.command(cls=OnceCommand, short_help="Create the database, its first admin and the policy.")
-@click.option("--admin", help="Name of the first admin (default: the --as user).")
+@click.option("--admin", metavar="NAME", help="Name of the first admin (default: the --as user).")
 @json_option
 @pass_app
 def init(app: App, admin: str | None, as_json: bool) -> None:

@@ -190,7 +190,7 @@ def todo(app: App, event: str | None, as_json: bool) -> None:
 
 @click.command(cls=OnceCommand)
 @click.option("--on", "on", type=DATE,
-              help="The day whose due decisions to list (default: today, UTC).")
+              help="The day whose due decisions to list (YYYY-MM-DD; default: today, UTC).")
 @json_option
 @pass_app
 def due(app: App, on: date | None, as_json: bool) -> None:
