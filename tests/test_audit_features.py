@@ -126,7 +126,7 @@ def test_a_concurrency_conflict_is_logged(wf, clock):
     assert (entry["actor"], entry["ref"], entry["event"], entry["state"], entry["rule"]) == \
         ("dan", ref, "submit", "drafted", "conflict")
     assert entry["message"] == (f"{ref} is at version 2, not 1 as expected: it was changed since "
-                                "it was read; reload and retry")
+                                "it was read; reload and retry [rule: conflict]")
     entry = _refused(wf, ref, lambda: wf.edit(ref, actor="dan", expected_version=1, note="x"),
                      Conflict)
     assert (entry["event"], entry["rule"]) == ("edit", "conflict")

@@ -73,7 +73,10 @@ def test_second_writer_with_a_stale_version_gets_a_conflict(wf, other):
     with pytest.raises(Conflict) as info:
         other.fire(ref, "deny", actor="abe", reason="no", expected_version=version)
     assert str(info.value) == (f"{ref} is at version {version + 1}, not {version} as expected: "
-                               "it was changed since it was read; reload and retry")
+                               "it was changed since it was read; reload and retry "
+                               "[rule: conflict]")
+    assert (info.value.rule, info.value.reason) == ("conflict", str(info.value).removesuffix(
+        " [rule: conflict]"))
     assert info.value.ref == ref
 
     history = other.history(ref)
@@ -358,7 +361,7 @@ def test_the_cli_fires_or_edits_only_at_the_version_a_script_read(wf, run_ready)
     stale = run_ready("advance", ref, "submit", "--expected-version", "2", actor="dan")
     assert assert_one_line_error(stale, 1) == (
         f"error: {ref} is at version 1, not 2 as expected: no such version was ever written; "
-        "give the version it was read at")
+        "give the version it was read at [rule: conflict]")
     edited = run_ready("request", "edit", ref, "--note", "v2", "--expected-version", "1",
                        actor="dan")
     assert edited.exit_code == 0, edited.stderr

@@ -62,18 +62,27 @@ class Refused(WorkflowError):
 
 
 class Conflict(WorkflowError):
-    """Someone else changed the record between reading and writing it."""
+    """Someone else changed the record between reading and writing it: refused, and recorded,
+    under the rule ``conflict``, which its message names as every refusal's does."""
+
+    rule = "conflict"
 
     def __init__(self, ref: str, found: int | None = None, expected: int | None = None) -> None:
         self.ref = ref
         if expected is None:
-            super().__init__(f"{ref} was changed by someone else; reload and retry")
+            self.reason = f"{ref} was changed by someone else; reload and retry"
         elif found is not None and expected > found:  # no version it could have read
-            super().__init__(f"{ref} is at version {found}, not {expected} as expected: no "
-                             "such version was ever written; give the version it was read at")
+            self.reason = (f"{ref} is at version {found}, not {expected} as expected: no such "
+                           "version was ever written; give the version it was read at")
         else:  # the caller said which version it read
-            super().__init__(f"{ref} is at version {found}, not {expected} as expected: it was "
-                             "changed since it was read; reload and retry")
+            self.reason = (f"{ref} is at version {found}, not {expected} as expected: it was "
+                           "changed since it was read; reload and retry")
+        super().__init__(f"{self.reason} [rule: {self.rule}]")
+
+    def annotate(self, note: str) -> None:
+        """The note joins the reason, ahead of the rule (as a refusal's does)."""
+        self.reason = f"{self.reason} {note}"
+        self.args = (f"{self.reason} [rule: {self.rule}]",)
 
 
 class NotInitialised(WorkflowError):
