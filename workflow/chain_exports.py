@@ -244,9 +244,21 @@ def _unreadable(number: int, error: BaseException) -> audit.AuditFailure:
     return audit.AuditFailure(f"line {number} cannot be read: {said}")
 
 
-def _split(number: int, row: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+# the fields of each log's rows: those every row has, and those only later ones have
+FIELDS = {"refusals": ({"at", "actor", "ref", "event", "state", "rule", "message"}, set()),
+          "policy": ({"entry_id", "action", "subject", "kind", "since", "until", "actor", "at",
+                      "reason"}, {"after_row"}),
+          "users": ({"action", "name", "roles", "active", "actor", "at"}, {"reason", "after_row"})}
+
+
+def _split(number: int, log: str, row: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
     """A line's seq, the row its link hashes, and its stored link."""
     seq, link = row.get("seq"), row.get("chain")
+    always, later = FIELDS[log]
+    fields = set(row) - {"seq", "chain"}
+    if not always <= fields <= always | later:
+        raise audit.AuditFailure(f"line {number} (row {audit.shown(seq)}) is not a row of the "
+                                 f"{NAMES[log]}: its fields are not that log's")
     if not audit.is_count(seq) or seq == 0:
         raise audit.AuditFailure(f"line {number} has no row number (seq)")
     if not isinstance(link, str) or audit.HASH.fullmatch(link) is None:
@@ -346,13 +358,13 @@ def _opened(path: Path, pubkey: Path | None) -> dict[str, Any]:
         _check_signatures(manifest, pubkey)
     if _sha256(path) != manifest["sha256"]:
         raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
+    if (manifest["prior"] == 0) != (manifest["previous_link"] == GENESIS):
+        raise audit.AuditFailure("its manifest's previous link is GENESIS only where no row "
+                                 "comes before, and so it is not")
     count = manifest["checkpoint"][CHECKPOINT_KEYS[manifest["log"]][0]]
     if manifest["prior"] + manifest["rows"] > count:
         raise audit.AuditFailure(f"its manifest says {manifest['prior']} rows before and "
                                  f"{manifest['rows']} in it, more than the checkpoint's {count}")
-    if (manifest["prior"] == 0) != (manifest["previous_link"] == GENESIS):
-        raise audit.AuditFailure("its manifest's previous link is GENESIS only where no row "
-                                 "comes before, and so it is not")
     return manifest
 
 
@@ -368,7 +380,7 @@ def _walk(path: Path, manifest: dict[str, Any],
     last_at = None
     try:
         for number, raw in _rows(path, log, manifest["format"]):
-            seq, row, stored = _split(number, raw)
+            seq, row, stored = _split(number, log, raw)
             if last_seq is not None and seq <= last_seq:
                 raise audit.AuditFailure(f"line {number} (row {seq}) is repeated or out of "
                                          f"order: it comes after row {last_seq}")
