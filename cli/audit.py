@@ -366,8 +366,9 @@ def audit_export(app: App, log: str, fmt: str, since: datetime | None,
 @click.option("--pubkey", type=EXISTING,
               help="Public key the manifest and its checkpoint must be signed with.")
 @click.option("--offline", is_flag=True,
-              help="Without the database: the rows and the manifest's hashes must give the "
-                   "checkpoint's root (that none was left out rests on the signature).")
+              help="Without the database: the rows and the manifest's hashes (a chained "
+                   "log's links) must give the checkpoint's root (link); that none was left "
+                   "out rests on the signature.")
 @json_option
 @pass_app
 def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
