@@ -322,7 +322,10 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
         click.echo(f"  {printable(breach['why'])}")
 
 
-@audit.command("export", short_help="Stream history rows to a file, with a manifest.")
+@audit.command("export", short_help="Stream a log's rows to a file, with a manifest.")
+@click.option("--log", type=click.Choice(["history", "refusals", "policy", "users"]),
+              default="history", show_default=True,
+              help="Which log: the history (Merkle log) or a hash-chained one.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True,
               help="CSV or JSON Lines (each line the canonical bytes of a row).")
 @click.option("--since", type=SINCE,
@@ -337,11 +340,14 @@ def audit_report(app: App, as_of: datetime | None, as_json: bool) -> None:
 @force_option
 @json_option
 @pass_app
-def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | None,
-                 output: Path, key: Path | None, force: bool, as_json: bool) -> None:
-    """Stream history rows to a file, with a manifest beside it: count, checkpoint, SHA-256,
-    and the hashes that let `check-export --offline` tie the rows to the checkpoint without
-    the database."""
+def audit_export(app: App, log: str, fmt: str, since: datetime | None,
+                 until: datetime | None, output: Path, key: Path | None, force: bool,
+                 as_json: bool) -> None:
+    """Stream a log's rows to a file, with a manifest beside it: count, checkpoint, SHA-256,
+    and what lets `check-export --offline` tie the rows to the checkpoint without the
+    database (the history's subtree hashes; a chained log's links before and at its ends).
+    --log refusals, policy or users: each line the row as its chain link hashes it, with its
+    seq and link."""
     from workflow.exports import manifest_path, refuse_signing_key
 
     span(since, until)  # in order, said before the database is opened
@@ -349,9 +355,10 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
     _refuse(app, output, force, "an export needs a file, for its manifest goes beside it",
             manifest_path(output))
     wf = app.user_workflow()
-    with progress_bar(wf.export_size(since=since, until=until), "exporting") as progress:
+    with progress_bar(wf.export_size(since=since, until=until, log=log),
+                      "exporting") as progress:
         manifest = wf.export(output, fmt, since=since, until=until, progress=progress,
-                             force=force, key=key)
+                             force=force, key=key, log=log)
     if as_json:
         emit_json(manifest)
     else:
@@ -363,8 +370,9 @@ def audit_export(app: App, fmt: str, since: datetime | None, until: datetime | N
 @click.option("--pubkey", type=EXISTING,
               help="Public key the manifest and its checkpoint must be signed with.")
 @click.option("--offline", is_flag=True,
-              help="Without the database: the rows and the manifest's hashes must give the "
-                   "checkpoint's root (that none was left out rests on the signature).")
+              help="Without the database: the rows and the manifest's hashes (a chained "
+                   "log's links) must give the checkpoint's root (link); that none was left "
+                   "out rests on the signature.")
 @json_option
 @pass_app
 def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
@@ -380,15 +388,25 @@ def audit_check_export(app: App, file: Path, pubkey: Path | None, offline: bool,
     if as_json:
         emit_json(result)
         return
+    log = result.get("log", "history")
     against = "the log" if result["checked_against"] == "database" else "its checkpoint"
+    if log != "history":
+        against = (f"the {log} log" if result["checked_against"] == "database"
+                   else "its links")
     signed = " (signature checked)" if result["signature_checked"] else ""
     verb = "matches" if result["rows"] == 1 else "match"
     click.echo(f"ok: {counted(result['rows'], 'row')} {verb} the manifest and {against}{signed}")
     if result["checked_against"] != "database" and not result["signature_checked"]:
         unchecked = "its signature was not checked, so " if result["signed"] else ""
-        say(f"note: {unchecked}nothing vouches for that checkpoint ({result['checkpoint_size']} "
-            f"rows, root {result['checkpoint_root']}): give --pubkey, or compare its root with "
-            "a checkpoint you trust")
+        if log == "history":
+            say(f"note: {unchecked}nothing vouches for that checkpoint "
+                f"({result['checkpoint_size']} rows, root {result['checkpoint_root']}): give "
+                "--pubkey, or compare its root with a checkpoint you trust")
+        else:
+            say(f"note: {unchecked}nothing vouches for that checkpoint "
+                f"({result['checkpoint_count']} {log} rows, last link "
+                f"{result['checkpoint_link']}): give --pubkey, or compare the link with a "
+                "checkpoint you trust")
     elif result["signed"] and not result["signature_checked"]:
         say("note: the manifest is signed but its signature was not checked (give --pubkey)")
 

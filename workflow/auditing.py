@@ -89,44 +89,71 @@ class Auditing:
 
     def export(self, path: Path | str, fmt: str, *, since: Moment | None = None,
                until: Moment | None = None, progress: Progress = None,
-               force: bool = False, key: Path | str | None = None) -> dict[str, Any]:
+               force: bool = False, key: Path | str | None = None,
+               log: str = "history") -> dict[str, Any]:
         """Write the rows of [since, until] to ``path`` and a manifest beside it; an existing
         file is replaced only with ``force``, the database file never. With ``key`` (an
-        Ed25519 private key file) the manifest and its checkpoint are signed."""
-        from workflow import exports
+        Ed25519 private key file) the manifest and its checkpoint are signed. ``log`` is the
+        history (its Merkle log) or a chained log: ``refusals``, ``policy`` or ``users``
+        (see :mod:`workflow.chain_exports`)."""
+        from workflow import chain_exports, exports
 
+        log = self._log(log)
         since, until = values.span(since, until)
         output, key = values.a_file("path", path), values.file_path("key", key)
         with self.db.read() as s:
+            if log != "history":
+                return chain_exports.export(s, self.db.scan, log, output, fmt, since, until,
+                                            as_utc(self.clock()), progress,
+                                            database=self.db.path, force=force, key=key)
             return exports.export(s, self.db.scan, output, fmt, since, until,
                                   as_utc(self.clock()), progress, database=self.db.path,
                                   force=force, key=key)
 
-    def export_size(self, *, since: Moment | None = None, until: Moment | None = None) -> int:
-        from workflow import exports
+    def export_size(self, *, since: Moment | None = None, until: Moment | None = None,
+                    log: str = "history") -> int:
+        from workflow import audit, chain_exports, exports
 
+        log = self._log(log)
         since, until = values.span(since, until)
         with self.db.read() as s:
+            if log != "history":
+                count = audit.checkpoint(s, as_utc(self.clock()))
+                return chain_exports.size(self.db.scan, log,
+                                          count[chain_exports.CHECKPOINT_KEYS[log][0]], since,
+                                          until)
             return exports.count(s, since, until)
+
+    @staticmethod
+    def _log(log: str) -> str:
+        from workflow import chain_exports
+
+        log = values.given_text("log", log).strip()
+        return log if log == "history" else chain_exports.check_log(log)
 
     def check_export(self, path: Path | str, *,
                      pubkey: Path | str | None = None) -> dict[str, Any]:
         """Hold an export against its manifest and this database's log; with ``pubkey``, the
         manifest must be signed with its key."""
-        from workflow import exports
+        from workflow import chain_exports, exports
 
-        return exports.check_export(self.db.scan, values.a_file("path", path),
-                                    values.file_path("pubkey", pubkey))
+        output = values.a_file("path", path)
+        if chain_exports.is_chain_manifest(output):
+            return chain_exports.check_export(self.db.scan, output,
+                                              values.file_path("pubkey", pubkey))
+        return exports.check_export(self.db.scan, output, values.file_path("pubkey", pubkey))
 
     @staticmethod
     def check_export_offline(path: Path | str, *,
                              pubkey: Path | str | None = None) -> dict[str, Any]:
         """Hold an export against its manifest alone, with no database (see
         :func:`workflow.exports.check_export_offline`)."""
-        from workflow import exports
+        from workflow import chain_exports, exports
 
-        return exports.check_export_offline(values.a_file("path", path),
-                                            values.file_path("pubkey", pubkey))
+        output = values.a_file("path", path)
+        if chain_exports.is_chain_manifest(output):
+            return chain_exports.check_export_offline(output, values.file_path("pubkey", pubkey))
+        return exports.check_export_offline(output, values.file_path("pubkey", pubkey))
 
     def log(self, *, ref: str | None = None, actor: str | None = None,
             event: str | Sequence[str] | None = None, state: str | None = None,

@@ -351,6 +351,82 @@ class Scanner:
                 yield r[0], {"at": self._moment(r[1]), "actor": r[2], "ref": r[3], "event": r[4],
                              "state": r[5], "rule": r[6], "message": r[7]}, r[8]
 
+    def chain_span(self, log: str, count: int, since: datetime | None,
+                   until: datetime | None) -> tuple[int, str, int | None, int | None]:
+        """Where a window of the first ``count`` links of a chained log lies: (links before its
+        first row, the link before it, its first seq, its last seq). The window runs from the
+        first row stamped at or after ``since`` to the last stamped at or before ``until``,
+        every row between them included (a chain is only recomputed link by link); an empty
+        one (first and last None) lies after every link."""
+        from workflow.ledger import GENESIS
+
+        table = CHAINED[log][0]
+        chained = f"FROM {table} WHERE chain IS NOT NULL"
+        with self._connection() as raw:
+            if count == 0:
+                return 0, GENESIS, None, None
+            bound = self._chain_bound(raw, chained, count)
+            if bound is None:
+                return 0, GENESIS, None, None  # fewer links than counted: matches nothing
+            last_seq, last_link = bound
+            first, last = self._chain_end(raw, chained, "min", ">=", since, last_seq), \
+                self._chain_end(raw, chained, "max", "<=", until, last_seq)
+            if first is None or last is None or first > last:
+                return count, last_link, None, None
+            before = next(iter(self._rows(raw, f"SELECT count(*), max(seq) {chained} AND "
+                                               "seq < ?", (first,), "chain_before")))
+            link = GENESIS
+            if before[0]:
+                link = next(iter(self._rows(raw, f"SELECT chain {chained} AND seq = ?",
+                                            (before[1],), "chain_link")))[0]
+            return int(before[0]), str(link), int(first), int(last)
+
+    def _chain_bound(self, raw: Any, chained: str, count: int) -> tuple[int, str] | None:
+        """The ``count``-th link's (seq, stored link), if the log holds that many."""
+        found = list(self._rows(raw, f"SELECT seq, chain {chained} ORDER BY seq LIMIT 1 "
+                                     "OFFSET ?", (count - 1,), "chain_bound"))
+        return (int(found[0][0]), str(found[0][1])) if found else None
+
+    def chain_link_at(self, log: str, count: int) -> str | None:
+        """The stored link of the ``count``-th row of a chained log (``count`` from 1), or
+        None when it holds fewer."""
+        with self._connection() as raw:
+            bound = self._chain_bound(raw, f"FROM {CHAINED[log][0]} WHERE chain IS NOT NULL",
+                                      count)
+        return None if bound is None else bound[1]
+
+    def _chain_end(self, raw: Any, chained: str, which: str, op: str,
+                   bound: datetime | None, last_seq: int) -> int | None:
+        where, params = f"{chained} AND seq <= ?", [last_seq]
+        if bound is not None:
+            where += f" AND at {op} ?"
+            params.append(self._moment_in(bound))
+        found = list(self._rows(raw, f"SELECT {which}(seq) {where}", tuple(params),
+                                "chain_end"))
+        return None if not found or found[0][0] is None else int(found[0][0])
+
+    def chain_count(self, log: str, first: int, last: int) -> int:
+        """How many chained rows of ``log`` lie from seq ``first`` to ``last``."""
+        sql = (f"SELECT count(*) FROM {CHAINED[log][0]} WHERE chain IS NOT NULL AND seq >= ? "
+               "AND seq <= ?")
+        with self._connection() as raw:
+            return int(next(iter(self._rows(raw, sql, (first, last), "chain_count")))[0])
+
+    def chain_rows(self, log: str, first: int, last: int
+                   ) -> Iterator[tuple[int, dict[str, Any] | None, Any]]:
+        """The chained rows of ``log`` from seq ``first`` to ``last``: (seq, the row as its
+        chain hashes it, or None where its stored values make none, stored link)."""
+        table, columns, shape = CHAINED[log]
+        sql = (f"SELECT seq, {columns}, chain FROM {table} WHERE chain IS NOT NULL AND "
+               "seq >= ? AND seq <= ? ORDER BY seq")
+        with self._connection() as raw:
+            for r in self._rows(raw, sql, (first, last), f"chain_{log}"):
+                try:
+                    row = shape(self, r[1:-1])
+                except (TypeError, ValueError, AttributeError):
+                    row = None
+                yield r[0], row, r[-1]
+
     def policy(self) -> tuple[tuple[int, str] | None, list[tuple[Any, ...]],
                               list[tuple[Any, ...]]]:
         """The policy as stored: the head's (count, last link), the changes by sequence (seq,
@@ -483,3 +559,34 @@ def _by_record(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _refusal(scan: Scanner, r: tuple[Any, ...]) -> dict[str, Any]:
+    from workflow.ledger import refusal_row
+
+    return refusal_row(scan._moment(r[0]), *r[1:])
+
+
+def _policy_change(scan: Scanner, r: tuple[Any, ...]) -> dict[str, Any]:
+    from workflow.ledger import policy_change_row
+
+    return policy_change_row(*r[:4], scan._day(r[4]), scan._day(r[5]), r[6], scan._moment(r[7]),
+                             *r[8:])
+
+
+def _user_change(scan: Scanner, r: tuple[Any, ...]) -> dict[str, Any]:
+    from workflow.ledger import user_change_row
+
+    return user_change_row(r[0], r[1], scan._list(r[2]), scan._flag(r[3]), r[4],
+                           scan._moment(r[5]), r[6], r[7])
+
+
+# each chained log: its table, the columns its chain hashes (in the order the ledger's row
+# function takes them) and how a stored row becomes the row hashed
+CHAINED: dict[str, tuple[str, str, Any]] = {
+    "refusals": ("wf_refusal", "at, actor, ref, event, state, rule, message", _refusal),
+    "policy": ("wf_policy_change", "entry_id, action, subject, kind, since, until, actor, at, "
+                                   "reason, after_row", _policy_change),
+    "users": ("wf_user_change", "action, name, roles, active, actor, at, after_row, reason",
+              _user_change),
+}
