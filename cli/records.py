@@ -77,8 +77,9 @@ def request_import(app: App, file: str, fmt: str | None, as_json: bool) -> None:
     """
     from workflow import bulk
 
-    numbered = bulk.numbered_drafts(file, fmt)  # malformed input is named before the database
-    records = [record for _, record in numbered]  # is opened
+    drafted = [spec.name for spec in app.process.fields if spec.editable]
+    numbered = bulk.numbered_drafts(file, fmt, drafted)  # malformed input is named before the
+    records = [record for _, record in numbered]  # database is opened
     places = [f"{bulk.file_name(file)} line {line}" for line, _ in numbered]
     wf = app.workflow()
     with progress_bar(len(records), "drafting") as progress:

@@ -414,3 +414,70 @@ def test_a_huge_value_is_named_cut_short(run_ready, tmp_path, name, line):
     path.write_text(line, encoding="utf-8")
     error = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
     assert len(error) < 400 and "(100000 characters)" in error, error[:400]
+
+
+# -- files as spreadsheets save them ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such_with_how_to_save_it(run_ready, tmp_path, wf, encoding):
+    """With or without its byte-order mark: read as UTF-8, plain ASCII text in UTF-16 would
+    pass full of NUL bytes."""
+    ref = draft(wf)
+    files = (("import", _csv_drafts(1)), ("advance", f"ref,event\r\n{ref},submit\r\n"))
+    for command, text in files:
+        path = tmp_path / f"{command}-{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        argv = (["request", "import", str(path)] if command == "import"
+                else ["advance", "--from", str(path)])
+        line = assert_one_line_error(run_ready(*argv, actor="dan"), 2)
+        assert line == (f"error: {path} is UTF-16 text, not UTF-8: save it as UTF-8 (in a "
+                        "spreadsheet: CSV UTF-8)")
+    assert [r["state"] for r in wf.list()] == ["drafted"]
+
+
+def test_trailing_empty_columns_a_spreadsheet_writes_are_no_columns(run_ready, tmp_path, wf):
+    first, second = draft(wf), draft(wf)
+    path = tmp_path / "firings.csv"
+    path.write_text(f"ref,event,reason,,\r\n{first},submit,,,\r\n{second},submit,sent,,\r\n")
+    result = run_ready("advance", "--from", str(path), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert [r["state"] for r in wf.list()] == ["nsc_review", "nsc_review"]
+    assert wf.history(second)[-1]["reason"] == "sent"
+
+
+def test_an_import_header_may_use_capitals_and_spaces(run_ready, tmp_path, wf):
+    header = ",".join(" ".join(w.capitalize() for w in name.split("_")) for name in PATRIOT)
+    path = tmp_path / "drafts.csv"
+    path.write_text(header + "\n" + _csv_drafts(1).split("\n", 1)[1])
+    result = run_ready("request", "import", str(path), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert wf.get(result.stdout.strip())["end_user"] == PATRIOT["end_user"]
+
+
+def test_an_import_header_naming_no_field_is_named_at_the_header(run_ready, tmp_path, wf,
+                                                                 db_target):
+    path = tmp_path / "drafts.csv"
+    path.write_text("\n" + _csv_drafts(1).replace("quantity", "qty", 1))
+    before = db_snapshot(db_target)
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert line.startswith(f"error: {path} line 2: the header names 'qty', which is no field; "
+                           "fields are: item, quantity,")
+    assert db_snapshot(db_target) == before
+
+
+@pytest.mark.parametrize(("member", "number"), [
+    ('"quantity": 4e0', "4e0"), ('"quantity": 0.4e1', "0.4e1"), ('"quantity": 1E9', "1E9"),
+    ('"unit_value": 1.5e1', "1.5e1"), ('"unit_value": 1e3', "1e3")])
+def test_a_json_number_with_an_exponent_is_refused_whatever_it_comes_to(run_ready, tmp_path,
+                                                                         wf, member, number):
+    """Numbers are written in plain digits: 4e0 is refused as 1e9 is, not taken as 4."""
+    record = json.dumps({k: v for k, v in PATRIOT.items() if k != member.split('"')[1]})
+    path = tmp_path / "drafts.jsonl"
+    path.write_text(record[:-1] + ", " + member + ', "currency": "JPY"}\n'
+                    if "unit_value" in member else record[:-1] + ", " + member + "}\n")
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    field = member.split('"')[1]
+    assert line == (f"error: {path} line 1: {field}: the number {number} has an exponent; "
+                    "write it in plain digits")
+    assert wf.list() == []

@@ -34,8 +34,13 @@ def _read_bytes(source: Path | str) -> bytes:
 
 
 def _text(source: Path | str) -> str:
-    """The file's text, decoded as UTF-8 with a leading byte-order mark dropped."""
+    """The file's text, decoded as UTF-8 with a leading byte-order mark dropped. UTF-16 (what
+    spreadsheets save as "Unicode text"), with or without its byte-order mark, is named as
+    such: read as UTF-8 it fails at its first byte, or, ASCII text, passes full of NUL bytes."""
     raw = _read_bytes(source)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(raw[:4096]):
+        raise InvalidInput(f"{file_name(source)} is UTF-16 text, not UTF-8: save it as UTF-8 "
+                           "(in a spreadsheet: CSV UTF-8)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -44,6 +49,13 @@ def _text(source: Path | str) -> str:
         line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise InvalidInput(f"{name} is not UTF-8 text (line {line}, byte {error.start + 1} of "
                            "the file)") from None
+
+
+def _utf16_ascii(start: bytes) -> bool:
+    """Every other byte NUL: ASCII text in UTF-16, which no UTF-8 text is."""
+    pairs = len(start) // 2
+    return pairs >= 2 and (start[1:2 * pairs:2].count(0) == pairs
+                           or start[0:2 * pairs:2].count(0) == pairs)
 
 
 def _duplicate(names: Sequence[str]) -> str | None:
@@ -82,8 +94,8 @@ CSV_ERRORS = {  # the csv module's words for a strict reader's refusals, said pl
 
 def _firing_header(file: str, at: int, header: list[str], columns: tuple[str, ...]) -> None:
     """A header must name the columns in the order they are read (``reference`` or ``ref``);
-    a blank name says nothing."""
-    names = [c.strip().lower().replace("-", "_") for c in header]
+    a blank name says nothing (trailing ones, which spreadsheets write, are dropped)."""
+    names = _without_trailing_blanks([c.strip().lower().replace("-", "_") for c in header])
     names = ["ref" if n == "reference" else n for n in names]
     twice = _duplicate([name for name in names if name])
     if twice is not None:
@@ -121,7 +133,7 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
                            "or reference")
     out: list[tuple[int, dict[str, Any]]] = []
     for number, row in rows:
-        cells = [c.strip() for c in row]
+        cells = _without_trailing_blanks([c.strip() for c in row])
         if not any(cells):
             continue
         if len(cells) < 2 or len(cells) > len(columns):
@@ -134,11 +146,25 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
     return out
 
 
+def _without_trailing_blanks(cells: list[str]) -> list[str]:
+    """A row without the empty cells at its end: a spreadsheet writes one for every column
+    ever touched, and an empty cell is a value not given."""
+    end = len(cells)
+    while end and not cells[end - 1]:
+        end -= 1
+    return cells[:end]
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's members, refusing a key given twice (JSON would keep only the last)."""
+    """A JSON object's members, refusing a key given twice (JSON would keep only the last) and
+    a number written with an exponent, naming its key."""
     twice = _duplicate([key for key, _ in pairs])
     if twice is not None:
         raise InvalidInput(f"key {quoted(twice)} appears twice")
+    for key, value in pairs:
+        if isinstance(value, _Exponent):
+            raise InvalidInput(f"{key}: the number {value.text} has an exponent; write it in "
+                               "plain digits")
     return dict(pairs)
 
 
@@ -146,16 +172,31 @@ def _no_constant(name: str) -> Any:
     raise InvalidInput(f"{name} is not a JSON number")
 
 
+class _Exponent:
+    """A JSON number written with an exponent, which its object refuses naming its key."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _plain_number(text: str) -> Any:
+    """A JSON number with a fraction, kept with the digits written; one with an exponent is
+    not written in plain digits, which every number the records hold must be (``4e0`` is
+    refused as ``1e9`` is, whatever it comes to)."""
+    from decimal import Decimal
+
+    return _Exponent(text) if "e" in text or "E" in text else Decimal(text)
+
+
 def _jsonl_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     """One object per line; lines end at ``\\n`` only (JSON strings may hold U+2028)."""
-    from decimal import Decimal  # amounts keep the digits written, as they do typed in CSV
-
     records: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line, object_pairs_hook=_unique_keys, parse_float=Decimal,
+            record = json.loads(line, object_pairs_hook=_unique_keys,
+                                parse_float=_plain_number,  # amounts keep the digits written
                                 parse_constant=_no_constant)
         except InvalidInput as error:
             raise InvalidInput(f"{file} line {number}: {error}") from None
@@ -171,14 +212,20 @@ def _jsonl_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
-def _csv_records(file: str, text: str) -> list[tuple[int, dict[str, Any]]]:
-    """A header of field names (``-`` or ``_``), then one record per row."""
+def _csv_records(file: str, text: str, fields: Sequence[str] | None = None
+                 ) -> list[tuple[int, dict[str, Any]]]:
+    """A header of field names (in any case; words joined by ``_``, ``-`` or spaces), then one
+    record per row; with ``fields``, a header name none of them has is named at the header."""
     reader = _csv_rows(file, text)
     at, first = next(reader, (1, []))  # the header: the first row that is not blank
-    header = [name.strip().replace("-", "_") for name in first]
+    header = ["_".join(name.strip().lower().replace("-", " ").split()) for name in first]
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
         raise InvalidInput(f"{file} line {at}: column {quoted(twice)} appears twice in the header")
+    unknown = [name for name in header if name and fields is not None and name not in fields]
+    if unknown:
+        raise InvalidInput(f"{file} line {at}: the header names {quoted(unknown[0])}, which is "
+                           f"no field; fields are: {', '.join(fields or ())}")
     records: list[tuple[int, dict[str, Any]]] = []
     named = max((i + 1 for i, name in enumerate(header) if name), default=0)
     for number, row in reader:
@@ -201,20 +248,23 @@ def _format_of(source: Path | str, text: str) -> str:
     return "jsonl" if text.lstrip("\ufeff \t\r\n").startswith("{") else "csv"
 
 
-def drafts(source: Path | str, fmt: str | None = None) -> list[dict[str, Any]]:
-    """Records to draft: CSV with a header of field names, or JSON Lines of objects."""
-    return [record for _, record in numbered_drafts(source, fmt)]
+def drafts(source: Path | str, fmt: str | None = None,
+           fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Records to draft: CSV with a header of field names, or JSON Lines of objects; with
+    ``fields``, the names a CSV header may give."""
+    return [record for _, record in numbered_drafts(source, fmt, fields)]
 
 
-def numbered_drafts(source: Path | str, fmt: str | None = None
-                    ) -> list[tuple[int, dict[str, Any]]]:
+def numbered_drafts(source: Path | str, fmt: str | None = None,
+                    fields: Sequence[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
     """:func:`drafts`, each with the line of the file it starts on."""
     if fmt not in (None, "csv", "jsonl"):
         raise InvalidInput(f"unknown format {quoted(fmt)}; use csv or jsonl")
     text = _text(source)
     kind = fmt or _format_of(source, text)
     name = file_name(source)
-    records = _jsonl_records(name, text) if kind == "jsonl" else _csv_records(name, text)
+    records = (_jsonl_records(name, text) if kind == "jsonl"
+               else _csv_records(name, text, fields))
     if not records:
         raise InvalidInput(f"{name} holds no records")
     return records
