@@ -481,3 +481,31 @@ def test_a_json_number_with_an_exponent_is_refused_whatever_it_comes_to(run_read
     assert line == (f"error: {path} line 1: {field}: the number {number} has an exponent; "
                     "write it in plain digits")
     assert wf.list() == []
+
+
+def test_a_spreadsheet_s_sep_line_and_cells_of_spaces_are_read_as_meant(run_ready, tmp_path,
+                                                                        wf):
+    """Excel's "sep=," first line names the separator; a cell holding only a space is a cell
+    left empty, an optional field not given."""
+    row = {**PATRIOT, "note": " "}
+    path = tmp_path / "drafts.csv"
+    path.write_text("sep=,\n" + ",".join(row) + "\n" + ",".join(str(v) for v in row.values())
+                    + "\n")
+    result = run_ready("request", "import", str(path), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert wf.get(result.stdout.strip())["note"] is None
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    ("semi.csv", "item;quantity;recipient\nA;1;US\n",
+     "line 1: the header's names are separated by semicolons; save the file with commas "
+     "(CSV UTF-8)"),
+    ("drafts.json", '[{"item": "A"}]\n',
+     "is a JSON array; write one object per line (JSON Lines)"),
+])
+def test_files_saved_otherwise_say_how_to_save_them(run_ready, tmp_path, wf, name, text, said):
+    path = tmp_path / name
+    path.write_text(text)
+    line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
+    assert line == f"error: {path} {said}"
+    assert wf.list() == []

@@ -218,7 +218,12 @@ def _csv_records(file: str, text: str, fields: Sequence[str] | None = None
     record per row; with ``fields``, a header name none of them has is named at the header."""
     reader = _csv_rows(file, text)
     at, first = next(reader, (1, []))  # the header: the first row that is not blank
+    if [cell.strip().lower() for cell in first] == ["sep=", ""]:  # a spreadsheet's "sep=,"
+        at, first = next(reader, (at + 1, []))
     header = ["_".join(name.strip().lower().replace("-", " ").split()) for name in first]
+    if any(";" in name for name in header) and len([n for n in header if n]) == 1:
+        raise InvalidInput(f"{file} line {at}: the header's names are separated by semicolons; "
+                           "save the file with commas (CSV UTF-8)")
     twice = _duplicate([name for name in header if name])  # blank columns hold nothing
     if twice is not None:
         raise InvalidInput(f"{file} line {at}: column {quoted(twice)} appears twice in the header")
@@ -235,7 +240,8 @@ def _csv_records(file: str, text: str, fields: Sequence[str] | None = None
         if len(row) < named:
             raise InvalidInput(f"{file} line {number}: {len(row)} values where the header "
                                f"names {named} columns (a value may be empty, not left out)")
-        records.append((number, {k: v for k, v in zip(header, row, strict=False) if v != ""}))
+        records.append((number, {k: v for k, v in zip(header, row, strict=False)
+                                 if v.strip() != ""}))  # a space alone is a cell left empty
     return records
 
 
@@ -245,7 +251,11 @@ def _format_of(source: Path | str, text: str) -> str:
     CSV."""
     if str(source).lower().endswith((".jsonl", ".ndjson")):
         return "jsonl"
-    return "jsonl" if text.lstrip("\ufeff \t\r\n").startswith("{") else "csv"
+    opening = text.lstrip("\ufeff \t\r\n")[:1]
+    if opening == "[":  # a JSON array (a .json file), which no CSV header starts with
+        raise InvalidInput(f"{file_name(source)} is a JSON array; write one object per line "
+                           "(JSON Lines)")
+    return "jsonl" if opening == "{" else "csv"
 
 
 def drafts(source: Path | str, fmt: str | None = None,
