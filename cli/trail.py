@@ -34,8 +34,8 @@ OPTION_NAMES = {"country": "--country", "decision_date": "--decision-date"}
 
 @click.command(help=f"""Fire EVENT on request REF, if its state, your roles and every rule allow.
 
-With --from FILE (CSV rows reference,event[,reason[,country[,decision_date]]]; - for stdin),
-fire every row in one transaction instead: all or nothing.
+With --from FILE (CSV rows reference,event[,reason[,country[,decision_date[,expected_version]]]];
+- for stdin), fire every row in one transaction instead: all or nothing.
 
 \b
 Events:

@@ -190,10 +190,11 @@ def test_a_firings_header_with_a_column_past_the_known_ones_is_bad_input(run_rea
                                                                          wf):
     ref = draft(wf)
     source = tmp_path / "firings.csv"
-    source.write_text(f"reference,event,reason,country,decision_date,extra\n{ref},withdraw,x\n")
+    source.write_text(f"reference,event,reason,country,decision_date,expected_version,extra\n"
+                      f"{ref},withdraw,x\n")
     before = db_snapshot(run_ready.target)
     line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
-    assert "line 1: the header has 6 columns; expected at most 5" in line
+    assert "line 1: the header has 7 columns; expected at most 6" in line
     assert db_snapshot(run_ready.target) == before
 
 
@@ -205,7 +206,8 @@ def test_a_firings_header_in_another_order_is_named_as_such(run_ready, tmp_path,
     before = db_snapshot(run_ready.target)
     line = assert_one_line_error(run_ready("advance", "--from", str(source), actor="dan"), 2)
     assert "line 1: a header row must name the columns in the order they are read " \
-           "(ref,event,reason,country,decision_date), starting with ref or reference" in line
+           "(ref,event,reason,country,decision_date,expected_version), starting with ref or " \
+           "reference" in line
     assert db_snapshot(run_ready.target) == before
 
 
@@ -509,3 +511,26 @@ def test_files_saved_otherwise_say_how_to_save_them(run_ready, tmp_path, wf, nam
     line = assert_one_line_error(run_ready("request", "import", str(path), actor="dan"), 2)
     assert line == f"error: {path} {said}"
     assert wf.list() == []
+
+
+def test_a_firing_row_may_carry_the_version_it_expects(run_ready, tmp_path, wf, db_target):
+    """The guard a single firing takes as --expected-version, as the file's last column: a
+    stale one changes nothing and is recorded as a conflict."""
+    first, second = draft(wf), draft(wf)
+    wf.edit(second, actor="dan", note="v2")
+    path = tmp_path / "firings.csv"
+    path.write_text(f"ref,event,reason,country,decision_date,expected_version\n"
+                    f"{first},submit,,,,1\n{second},submit,,,,2\n")
+    result = run_ready("advance", "--from", str(path), actor="dan")
+    assert result.exit_code == 0, result.stderr
+    assert [r["version"] for r in wf.list()] == [2, 3]
+    before = db_snapshot(db_target, {"wf_refusal": None, "wf_log_head": None})
+    path.write_text(f"{first},return,unclear,,,2\n{second},return,unclear,,,2\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="rita"), 1)
+    assert line == (f"error: {second} is at version 3, not 2 as expected: it was changed since "
+                    "it was read; reload and retry [rule: conflict]")
+    assert db_snapshot(db_target, {"wf_refusal": None, "wf_log_head": None}) == before
+    assert wf.refusals()[-1]["rule"] == "conflict"
+    path.write_text(f"{first},return,unclear,,,two\n")
+    line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="rita"), 2)
+    assert line.startswith(f"error: {path} line 1: expected_version: ")

@@ -676,9 +676,10 @@ def test_import_errors_show_values_as_the_file_wrote_them(run_ready, tmp_path, l
 
 def test_a_firings_row_with_too_many_columns_shows_the_columns_it_takes(run_ready, tmp_path):
     path = tmp_path / "f.csv"
-    path.write_text("TR-2026-0001,submit,r,PL,2027-01-01,extra\n")
+    path.write_text("TR-2026-0001,submit,r,PL,2027-01-01,3,extra\n")
     line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="dan"), 2)
-    assert "expected ref,event[,reason[,country[,decision_date]]], got 6 column(s)" in line
+    assert ("expected ref,event[,reason[,country[,decision_date[,expected_version]]]], got 7 "
+            "column(s)") in line
 
 
 def test_an_import_names_an_unreadable_file_before_looking_for_the_database(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput
-from workflow.values import file_name, quoted
+from workflow.values import file_name, positive_int, quoted
 
 
 def _read_bytes(source: Path | str) -> bytes:
@@ -111,16 +111,17 @@ def _firing_header(file: str, at: int, header: list[str], columns: tuple[str, ..
 
 
 def firings(source: Path | str, arguments: tuple[str, ...]) -> list[dict[str, Any]]:
-    """CSV rows ``reference,event[,reason[,argument...]]`` with the process's event arguments
-    in the order given; a header row (first cell ``ref`` or ``reference``) is checked and
-    skipped."""
+    """CSV rows ``reference,event[,reason[,argument...[,expected_version]]]`` with the
+    process's event arguments in the order given, then the version the row expects its request
+    at (the guard a single firing takes as ``--expected-version``); a header row (first cell
+    ``ref`` or ``reference``) is checked and skipped."""
     return [firing for _, firing in numbered_firings(source, arguments)]
 
 
 def numbered_firings(source: Path | str, arguments: tuple[str, ...]
                      ) -> list[tuple[int, dict[str, Any]]]:
     """:func:`firings`, each with the line of the file it starts on."""
-    columns = ("ref", "event", "reason", *arguments)
+    columns = ("ref", "event", "reason", *arguments, "expected_version")
     name = file_name(source)
     rows = list(_csv_rows(name, _text(source)))
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("ref", "reference"):
@@ -140,7 +141,14 @@ def numbered_firings(source: Path | str, arguments: tuple[str, ...]
             optional = "".join(f"[,{c}" for c in columns[2:]) + "]" * len(columns[2:])
             raise InvalidInput(f"{name} line {number}: expected {','.join(columns[:2])}"
                                f"{optional}, got {len(cells)} column(s)")
-        out.append((number, {k: v for k, v in zip(columns, cells, strict=False) if v}))
+        firing: dict[str, Any] = {k: v for k, v in zip(columns, cells, strict=False) if v}
+        if "expected_version" in firing:
+            try:
+                firing["expected_version"] = positive_int("expected_version",
+                                                          firing["expected_version"])
+            except InvalidInput as error:
+                raise InvalidInput(f"{name} line {number}: {error}") from None
+        out.append((number, firing))
     if not out:
         raise InvalidInput(f"{name} holds no firings")
     return out
