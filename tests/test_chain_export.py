@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -438,3 +439,28 @@ def test_the_api_exports_and_checks_each_log(wf, tmp_path, log):
             wf.check_export(path)
     with pytest.raises(InvalidInput, match="unknown log"):
         wf.export(tmp_path / "x.jsonl", "jsonl", log="grants")
+
+
+def test_a_window_over_rows_stamped_out_of_order_holds_those_stamped_in_it(wf, clock,
+                                                                          run_ready, tmp_path):
+    """Writers' clocks may disagree: a refusal stamped 11:00 logged after the one of 17:00. A
+    window runs from the first row stamped in it to the last, so it holds the rows between,
+    but never only rows stamped outside it."""
+    ref = draft(wf)
+    clock.set(datetime(2026, 11, 25, 11, 0, tzinfo=UTC))
+    with pytest.raises(Refused):
+        wf.fire(ref, "approve", actor="ann")  # refusal 5, stamped before 2, 3 and 4
+    assert [r["seq"] for r in wf.refusals(since="2026-11-25T10:30", until="2026-11-25T11:30")
+            ] == [5]
+    one = _export(run_ready, tmp_path / "one.jsonl", "refusals", "jsonl",
+                  "--since", "2026-11-25T10:30", "--until", "2026-11-25T11:30")
+    assert (one["first_seq"], one["last_seq"], one["rows"]) == (5, 5, 1)
+    none = _export(run_ready, tmp_path / "none.jsonl", "refusals", "jsonl",
+                   "--since", "2026-11-25T12:30", "--until", "2026-11-25T13:30")
+    assert (none["first_seq"], none["rows"]) == (None, 0)
+    span = _export(run_ready, tmp_path / "span.jsonl", "refusals", "jsonl",
+                   "--since", "2026-11-25T09:30", "--until", "2026-11-25T11:30")
+    assert (span["first_seq"], span["last_seq"], span["rows"]) == (1, 5, 5)
+    for path in ("one.jsonl", "none.jsonl", "span.jsonl"):
+        assert _online(run_ready, tmp_path / path).exit_code == 0
+        assert _offline(run_ready, tmp_path / path).exit_code == 0

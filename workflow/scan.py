@@ -355,9 +355,10 @@ class Scanner:
                    until: datetime | None) -> tuple[int, str, int | None, int | None]:
         """Where a window of the first ``count`` links of a chained log lies: (links before its
         first row, the link before it, its first seq, its last seq). The window runs from the
-        first row stamped at or after ``since`` to the last stamped at or before ``until``,
-        every row between them included (a chain is only recomputed link by link); an empty
-        one (first and last None) lies after every link."""
+        first row stamped within [``since``, ``until``] to the last so stamped, every row
+        between them included (a chain is only recomputed link by link), so where writers'
+        clocks disagreed it may hold rows stamped outside it, but never only such rows; an
+        empty one (first and last None) lies after every link."""
         from workflow.ledger import GENESIS
 
         table = CHAINED[log][0]
@@ -369,8 +370,8 @@ class Scanner:
             if bound is None:
                 return 0, GENESIS, None, None  # fewer links than counted: matches nothing
             last_seq, last_link = bound
-            first, last = self._chain_end(raw, chained, "min", ">=", since, last_seq), \
-                self._chain_end(raw, chained, "max", "<=", until, last_seq)
+            first, last = (self._chain_end(raw, chained, which, since, until, last_seq)
+                           for which in ("min", "max"))
             if first is None or last is None or first > last:
                 return count, last_link, None, None
             before = next(iter(self._rows(raw, f"SELECT count(*), max(seq) {chained} AND "
@@ -395,12 +396,14 @@ class Scanner:
                                       count)
         return None if bound is None else bound[1]
 
-    def _chain_end(self, raw: Any, chained: str, which: str, op: str,
-                   bound: datetime | None, last_seq: int) -> int | None:
+    def _chain_end(self, raw: Any, chained: str, which: str, since: datetime | None,
+                   until: datetime | None, last_seq: int) -> int | None:
+        """The lowest or highest seq (``which``) of a row stamped within the window."""
         where, params = f"{chained} AND seq <= ?", [last_seq]
-        if bound is not None:
-            where += f" AND at {op} ?"
-            params.append(self._moment_in(bound))
+        for op, bound in ((">=", since), ("<=", until)):
+            if bound is not None:
+                where += f" AND at {op} ?"
+                params.append(self._moment_in(bound))
         found = list(self._rows(raw, f"SELECT {which}(seq) {where}", tuple(params),
                                 "chain_end"))
         return None if not found or found[0][0] is None else int(found[0][0])
