@@ -528,7 +528,8 @@ def test_a_firing_row_may_carry_the_version_it_expects(run_ready, tmp_path, wf, 
     path.write_text(f"{first},return,unclear,,,2\n{second},return,unclear,,,2\n")
     line = assert_one_line_error(run_ready("advance", "--from", str(path), actor="rita"), 1)
     assert line == (f"error: {second} is at version 3, not 2 as expected: it was changed since "
-                    "it was read; reload and retry [rule: conflict]")
+                    f"it was read; reload and retry ({path} line 2: firing 2 of 2; nothing was "
+                    "applied) [rule: conflict]")
     assert db_snapshot(db_target, {"wf_refusal": None, "wf_log_head": None}) == before
     assert wf.refusals()[-1]["rule"] == "conflict"
     path.write_text(f"{first},return,unclear,,,two\n")

@@ -521,7 +521,11 @@ class Writing:
                 # batch reached and rolls back
                 seen.update(ref=record.ref, state=committed.setdefault(record.ref, record.state))
                 if expected is not None and record.version != expected:
-                    raise Conflict(record.ref, record.version, expected)
+                    conflict = Conflict(record.ref, record.version, expected)
+                    if len(batch) > 1 or places:  # a file's firing: which, and that none was
+                        conflict.annotate(f"({_at(places, number)}firing {number} of "
+                                          f"{len(batch)}; nothing was applied)")
+                    raise conflict
                 try:
                     states.append(self._fire_one(tx, record, user, spec, reason, parsed, now,
                                                  restrictions, consulted))
