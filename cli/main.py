@@ -196,7 +196,8 @@ def _quiet_stdout() -> None:
 @click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Dates are YYYY-MM-DD; moments ISO 8601, UTC unless an offset is given. "
                     "Commands that print data take --json. Exit codes: 0 done, 1 refused (the "
-                    "rule named), not found or a check failed, 2 bad input or usage.")
+                    "rule named), not found or a check failed, 2 bad input or usage, 130 "
+                    "interrupted (143 terminated).")
 @click.option("--db", envvar="WORKFLOW_DB", default="workflow.db", show_default=True,
               metavar="PATH|URL",
               help="SQLite file path, or a database URL such as postgresql://user@host/db "

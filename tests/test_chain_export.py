@@ -464,3 +464,19 @@ def test_a_window_over_rows_stamped_out_of_order_holds_those_stamped_in_it(wf, c
     for path in ("one.jsonl", "none.jsonl", "span.jsonl"):
         assert _online(run_ready, tmp_path / path).exit_code == 0
         assert _offline(run_ready, tmp_path / path).exit_code == 0
+
+
+def test_a_check_names_the_file_and_its_values_escaped(run_ready, tmp_path):
+    """A file's name and a forged line's values reach the terminal escaped: neither a control
+    character nor a bidi mark acts on it."""
+    path = tmp_path / "r\u202e\x1b.jsonl"
+    _export(run_ready, path, "refusals", "jsonl")
+    lines = _lines(path)
+    path.write_text("".join(lines[:-1]) + lines[-1].replace('"actor":"', '"actor":"\u202e\x85'),
+                    encoding="utf-8")
+    line = assert_one_line_error(_online(run_ready, path), 1)
+    assert "\u202e" not in line and "\x1b" not in line and "\x85" not in line
+    assert "\\u202e" in line
+    from workflow import audit
+
+    assert audit.shown("a\u202eb\x85c\x1b") == '"a\\u202eb\\u0085c\\u001b"'

@@ -277,7 +277,10 @@ def parse_checkpoint(data: Any, where: str) -> dict[str, Any]:
 
 
 def shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    """A value from a file or the database, for a message: its JSON, characters a terminal would
+    act on (C1 controls, bidi marks) escaped as JSON escapes the rest, cut at 40 characters."""
+    text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}"
+                   for c in json.dumps(value, ensure_ascii=False))
     return text if len(text) <= 40 else text[:40] + "…"
 
 

@@ -171,7 +171,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         raise InvalidInput(f"key {quoted(twice)} appears twice")
     for key, value in pairs:
         if isinstance(value, _Exponent):
-            raise InvalidInput(f"{key}: the number {value.text} has an exponent; write it in "
+            name = key if key.isidentifier() else quoted(key)  # a file's text, for a terminal
+            raise InvalidInput(f"{name}: the number {value.text} has an exponent; write it in "
                                "plain digits")
     return dict(pairs)
 

@@ -32,6 +32,7 @@ from workflow.exports import (
 )
 from workflow.ledger import GENESIS, canonical, chain_link, encode
 from workflow.scan import Scanner
+from workflow.values import named
 
 LOGS = ("refusals", "policy", "users")
 # the checkpoint's count and link of each log
@@ -357,7 +358,7 @@ def _opened(path: Path, pubkey: Path | None) -> dict[str, Any]:
     if pubkey is not None:
         _check_signatures(manifest, pubkey)
     if _sha256(path) != manifest["sha256"]:
-        raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
+        raise audit.AuditFailure(f"{named(path)} does not match the SHA-256 in its manifest")
     if (manifest["prior"] == 0) != (manifest["previous_link"] == GENESIS):
         raise audit.AuditFailure("its manifest's previous link is GENESIS only where no row "
                                  "comes before, and so it is not")
@@ -404,20 +405,20 @@ def _walk(path: Path, manifest: dict[str, Any],
         raise audit.AuditFailure(f"line {number} (row {last_seq}) is stamped after the "
                                  "manifest's --until")
     if rows != manifest["rows"]:
-        raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
+        raise audit.AuditFailure(f"{named(path)} has {rows} rows; its manifest says "
                                  f"{manifest['rows']}")
     if (first_seq, last_seq) != (manifest["first_seq"], manifest["last_seq"]):
         raise audit.AuditFailure(f"its manifest says rows {manifest['first_seq']} to "
-                                 f"{manifest['last_seq']} but {path.name} holds rows "
+                                 f"{manifest['last_seq']} but {named(path)} holds rows "
                                  f"{first_seq} to {last_seq}")
     if link != manifest["last_link"]:
-        raise audit.AuditFailure(f"the last link of {path.name} is not its manifest's "
+        raise audit.AuditFailure(f"the last link of {named(path)} is not its manifest's "
                                  "last_link: a line was dropped or added at the end, or the "
                                  "manifest altered")
     count_key, chain_key = CHECKPOINT_KEYS[log]
     cp = manifest["checkpoint"]
     if manifest["prior"] + rows == cp[count_key] and link != cp[chain_key]:
-        raise audit.AuditFailure(f"{path.name} runs to the checkpoint's {cp[count_key]} rows "
+        raise audit.AuditFailure(f"{named(path)} runs to the checkpoint's {cp[count_key]} rows "
                                  f"but its last link is not the checkpoint's {chain_key}")
     return rows
 
@@ -487,7 +488,7 @@ def check_export(scanner: Scanner, path: Path, pubkey: Path | None = None) -> di
     extra = next(wanted, None)
     if extra is not None:
         raise audit.AuditFailure(f"row {extra[0]} of the {NAMES[log]} is missing from "
-                                 f"{path.name}, which ends before it")
+                                 f"{named(path)}, which ends before it")
     return _checked(path, manifest, rows, pubkey, "database")
 
 

@@ -30,6 +30,7 @@ from workflow.errors import InvalidInput
 from workflow.ledger import canonical, encode, row_leaf
 from workflow.models import History
 from workflow.scan import Scanner
+from workflow.values import named
 
 EARLIER_COLUMNS = ["seq", "ref", "event", "from", "to", "actor", "roles", "at", "reason",
                    "changes", "consulted", "process_version"]  # exports before acted_as
@@ -451,7 +452,7 @@ def check_export(scanner: Scanner, path: Path, pubkey: Path | None = None) -> di
     if pubkey is not None:
         _check_signatures(manifest, pubkey)
     if _sha256(path) != manifest["sha256"]:
-        raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
+        raise audit.AuditFailure(f"{named(path)} does not match the SHA-256 in its manifest")
     size = manifest["checkpoint"]["size"]
     tree = _log_leaves(scanner, size)
     if len(tree) != size or tree.root().hex() != manifest["checkpoint"]["root"]:
@@ -512,7 +513,7 @@ def _same_ends(path: Path, manifest: dict[str, Any], runs: list[tuple[int, int]]
     first, last = _ends(runs)
     if (first, last) != (manifest["first_seq"], manifest["last_seq"]):
         raise audit.AuditFailure(f"its manifest says rows {manifest['first_seq']} to "
-                                 f"{manifest['last_seq']} but {path.name} holds rows {first} "
+                                 f"{manifest['last_seq']} but {named(path)} holds rows {first} "
                                  f"to {last}")
 
 
@@ -537,7 +538,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
         raise InvalidInput(f"{manifest_path(path)} carries no subtree hashes (an export made "
                            "before they were written): check it against the database instead")
     if _sha256(path) != manifest["sha256"]:
-        raise audit.AuditFailure(f"{path.name} does not match the SHA-256 in its manifest")
+        raise audit.AuditFailure(f"{named(path)} does not match the SHA-256 in its manifest")
     size = manifest["checkpoint"]["size"]
     leaves = bytearray()
     runs: list[tuple[int, int]] = []
@@ -561,7 +562,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
     except RecursionError:
         raise audit.AuditFailure(f"line {number} cannot be read: nested too deeply") from None
     if rows != manifest["rows"]:
-        raise audit.AuditFailure(f"{path.name} has {rows} rows; its manifest says "
+        raise audit.AuditFailure(f"{named(path)} has {rows} rows; its manifest says "
                                  f"{manifest['rows']}")
     _same_ends(path, manifest, runs)
     try:
@@ -569,7 +570,7 @@ def check_export_offline(path: Path, pubkey: Path | None = None) -> dict[str, An
     except ValueError:
         root = None
     if root is None or root.hex() != manifest["checkpoint"]["root"]:
-        raise audit.AuditFailure(f"the rows of {path.name} and the manifest's subtree hashes do "
+        raise audit.AuditFailure(f"the rows of {named(path)} and the manifest's subtree hashes do "
                                  "not give the checkpoint's root: a row was altered, added or "
                                  "left out")
     return _checked(path, manifest, manifest["rows"], pubkey, "manifest")
@@ -598,7 +599,7 @@ def _match(path: Path, manifest: dict[str, Any], tree: PackedLeaves,
                 want = next(selected, None)
                 subset.extend(runs, seq - 1)
             else:
-                problem = _misplaced(path.name, number, row, want, _ends(runs)[1], manifest)
+                problem = _misplaced(named(path), number, row, want, _ends(runs)[1], manifest)
     except (ValueError, KeyError, TypeError, csv.Error) as error:
         raise audit.AuditFailure(f"line {number} cannot be read: {error}") from None
     except RecursionError:

@@ -44,6 +44,11 @@ def file_name(source: Path | str) -> str:
     return name if name.isprintable() else repr(name)
 
 
+def named(path: Path) -> str:
+    """A file by its name alone, as a check's messages name the file checked."""
+    return file_name(path.name)
+
+
 def _blank(value: str) -> bool:
     """Nothing a reader could see: a reason or a value made only of such characters is none."""
     import unicodedata
