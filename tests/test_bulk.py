@@ -421,7 +421,7 @@ def test_a_huge_value_is_named_cut_short(run_ready, tmp_path, name, line):
 # -- files as spreadsheets save them ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
 def test_a_utf16_file_is_named_as_such_with_how_to_save_it(run_ready, tmp_path, wf, encoding):
     """With or without its byte-order mark: read as UTF-8, plain ASCII text in UTF-16 would
     pass full of NUL bytes."""
@@ -433,7 +433,8 @@ def test_a_utf16_file_is_named_as_such_with_how_to_save_it(run_ready, tmp_path, 
         argv = (["request", "import", str(path)] if command == "import"
                 else ["advance", "--from", str(path)])
         line = assert_one_line_error(run_ready(*argv, actor="dan"), 2)
-        assert line == (f"error: {path} is UTF-16 text, not UTF-8: save it as UTF-8 (in a "
+        wide = "UTF-32" if encoding == "utf-32" else "UTF-16"
+        assert line == (f"error: {path} is {wide} text, not UTF-8: save it as UTF-8 (in a "
                         "spreadsheet: CSV UTF-8)")
     assert [r["state"] for r in wf.list()] == ["drafted"]
 

@@ -38,8 +38,11 @@ def _text(source: Path | str) -> str:
     spreadsheets save as "Unicode text"), with or without its byte-order mark, is named as
     such: read as UTF-8 it fails at its first byte, or, ASCII text, passes full of NUL bytes."""
     raw = _read_bytes(source)
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(raw[:4096]):
-        raise InvalidInput(f"{file_name(source)} is UTF-16 text, not UTF-8: save it as UTF-8 "
+    wide = ("UTF-32" if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"))
+            else "UTF-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(raw[:4096])
+            else None)
+    if wide is not None:
+        raise InvalidInput(f"{file_name(source)} is {wide} text, not UTF-8: save it as UTF-8 "
                            "(in a spreadsheet: CSV UTF-8)")
     try:
         return raw.decode("utf-8-sig")
