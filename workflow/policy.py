@@ -67,7 +67,7 @@ def called_off(since: date | str, until: date | str | None) -> bool:
 def end(session: Session, subject: str, on: date, reason: str, actor: str,
         now: datetime, kind: str | None = None) -> list[PolicyEntry]:
     """End the subject's restrictions (of ``kind`` only, if given) in force on ``on`` or
-    later: a ceasefire ends the in-combat restriction while an embargo stays."""
+    later: one kind may end while another stays."""
     entries = [
         e for e in session.exec(select(PolicyEntry).where(PolicyEntry.subject == subject)).all()
         if (e.until is None or e.until > on) and not _called_off(e)
